@@ -1,0 +1,175 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// ConsumerConfig configures a consumer-group member.
+type ConsumerConfig struct {
+	GroupID         string
+	Topics          []string
+	MaxInFlight     int           // messages handled at once; default 64
+	CommitInterval  time.Duration // how often handled offsets are committed; default 100ms
+	ShutdownTimeout time.Duration // how long Run waits for in-flight handlers; default 10s
+	Logger          *slog.Logger
+}
+
+// Handler handles one message. The message counts as handled when Handler
+// returns, whatever it returns: a handler that cannot process a message
+// must park it itself (a dead-letter topic) before returning. The context is
+// cancelled only when the consumer gives up waiting at shutdown.
+type Handler func(ctx context.Context, m Message)
+
+// Consumer reads its group's share of the topics' partitions and runs a
+// Handler for each message, concurrently up to MaxInFlight. Offsets are
+// committed in order per partition, never past a message still being
+// handled, so a crash re-delivers (at least once) and never skips.
+type Consumer struct {
+	r   *kafkago.Reader
+	cfg ConsumerConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[int]*partitionOffsets
+}
+
+func NewConsumer(cfg Config, cc ConsumerConfig) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cc.GroupID == "" || len(cc.Topics) == 0 {
+		return nil, errors.New("kafka: consumer needs a group id and at least one topic")
+	}
+	if cc.MaxInFlight <= 0 {
+		cc.MaxInFlight = 64
+	}
+	if cc.CommitInterval == 0 {
+		cc.CommitInterval = 100 * time.Millisecond
+	}
+	if cc.ShutdownTimeout == 0 {
+		cc.ShutdownTimeout = 10 * time.Second
+	}
+	if cc.Logger == nil {
+		cc.Logger = slog.Default()
+	}
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           cc.GroupID,
+		GroupTopics:       cc.Topics,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           250 * time.Millisecond,
+		ReadBatchTimeout:  10 * time.Second,
+		CommitInterval:    cc.CommitInterval,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		StartOffset:       kafkago.FirstOffset,
+		ReadLagInterval:   -1,
+		Dialer:            &kafkago.Dialer{ClientID: cfg.ClientID, Timeout: 10 * time.Second},
+	})
+	return &Consumer{r: r, cfg: cc, log: cc.Logger, pending: map[int]*partitionOffsets{}}, nil
+}
+
+// Run consumes until ctx is cancelled, then waits up to ShutdownTimeout for
+// in-flight handlers, commits what they finished and returns nil. Any other
+// return is a fatal reader error.
+func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	sem := make(chan struct{}, c.cfg.MaxInFlight)
+	var wg sync.WaitGroup
+	var runErr error
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		km, err := c.r.FetchMessage(ctx)
+		if err != nil {
+			<-sem
+			if ctx.Err() == nil {
+				runErr = unavailable("kafka.Consumer.Run", err)
+			}
+			break
+		}
+		c.track(km)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h(hctx, fromKafka(km))
+			c.done(hctx, km)
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(c.cfg.ShutdownTimeout):
+		c.log.Warn("consumer shutdown: handlers still running; their messages will be redelivered",
+			"group", c.cfg.GroupID)
+		cancelHandlers()
+		<-finished
+	}
+	return runErr
+}
+
+// Close commits what was handled and leaves the group.
+func (c *Consumer) Close() error { return c.r.Close() }
+
+// partitionOffsets tracks the offsets of one partition that are in flight,
+// so the commit point only moves over a contiguous run of handled ones.
+type partitionOffsets struct {
+	inFlight []int64 // sorted
+	done     map[int64]kafkago.Message
+}
+
+func (c *Consumer) track(km kafkago.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pending[km.Partition]
+	if p == nil {
+		p = &partitionOffsets{done: map[int64]kafkago.Message{}}
+		c.pending[km.Partition] = p
+	}
+	p.inFlight = append(p.inFlight, km.Offset) // fetched in offset order
+}
+
+func (c *Consumer) done(ctx context.Context, km kafkago.Message) {
+	c.mu.Lock()
+	p := c.pending[km.Partition]
+	p.done[km.Offset] = km
+	var commit *kafkago.Message
+	for len(p.inFlight) > 0 {
+		m, ok := p.done[p.inFlight[0]]
+		if !ok {
+			break
+		}
+		delete(p.done, p.inFlight[0])
+		p.inFlight = p.inFlight[1:]
+		commit = &m
+	}
+	if len(p.inFlight) > 0 && !sort.SliceIsSorted(p.inFlight, func(i, j int) bool { return p.inFlight[i] < p.inFlight[j] }) {
+		sort.Slice(p.inFlight, func(i, j int) bool { return p.inFlight[i] < p.inFlight[j] })
+	}
+	c.mu.Unlock()
+	if commit != nil {
+		// With a CommitInterval this only stashes the offset; the reader
+		// commits it in the background and on Close.
+		if err := c.r.CommitMessages(ctx, *commit); err != nil && ctx.Err() == nil {
+			c.log.Warn("commit failed; messages may be redelivered", "topic", km.Topic, "partition", km.Partition, "err", err)
+		}
+	}
+}
