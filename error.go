@@ -11,15 +11,15 @@ import (
 type Kind uint8
 
 const (
-	KindInternal    Kind = iota // a fault of ours; the caller can only retry later
-	KindNotFound                // the thing asked for does not exist
-	KindInvalid                 // the request is malformed
-	KindForbidden               // the caller is known but may not do this
-	KindConflict                // the request clashes with the current state
-	KindUnavailable             // a dependency is down; retry later
-	KindTimeout                 // a dependency did not answer in time
-	KindUnauthenticated         // no or bad credentials
-	KindTooLarge                // the request body is over the limit
+	KindInternal        Kind = iota // a fault of ours; the caller can only retry later
+	KindNotFound                    // the thing asked for does not exist
+	KindInvalid                     // the request is malformed
+	KindForbidden                   // the caller is known but may not do this
+	KindConflict                    // the request clashes with the current state
+	KindUnavailable                 // a dependency is down; retry later
+	KindTimeout                     // a dependency did not answer in time
+	KindUnauthenticated             // no or bad credentials
+	KindTooLarge                    // the request body is over the limit
 )
 
 var kindNames = [...]string{

@@ -1,0 +1,56 @@
+package catalog
+
+import (
+	"context"
+
+	"govx"
+	"govx/schemas"
+)
+
+// Demo departments.
+const (
+	DeptPopulation    = "population"
+	DeptServiceCenter = "service-center"
+)
+
+// SeedDemo registers the departments and resources of the demo: the
+// population department and its population.identity resource. It is
+// idempotent.
+func SeedDemo(ctx context.Context, s *Store) error {
+	const op = "catalog.SeedDemo"
+	for _, d := range []Department{
+		{Code: DeptPopulation, Name: "公安厅人口管理处 (Population Register, Public Security)", Contact: "population-data@example.gov.cn"},
+		{Code: DeptServiceCenter, Name: "政务服务中心 (Government Service Center, one-stop window)", Contact: "window@example.gov.cn"},
+	} {
+		if err := s.PutDepartment(ctx, d); err != nil {
+			return govx.E(op, err)
+		}
+	}
+	text, err := schemas.Text(schemas.PopulationIdentity)
+	if err != nil {
+		return govx.E(op, err)
+	}
+	if _, err := s.RegisterSchema(ctx, schemas.PopulationIdentity, text); err != nil {
+		return govx.E(op, err)
+	}
+	err = s.PutResource(ctx, Resource{
+		Code:     "population.identity",
+		Name:     "居民身份信息 (Resident identity)",
+		Provider: DeptPopulation,
+		Summary:  "A resident's identity as held in the household register, looked up by 18-character resident ID number.",
+		KeyType:  KeyIDNumber,
+		Fields: []Field{
+			{Name: "id_number", Type: "string", Description: "Resident ID number (GB 11643)", Personal: true},
+			{Name: "name", Type: "string", Description: "Name", Personal: true},
+			{Name: "sex", Type: "string", Description: "male or female", Personal: true},
+			{Name: "birth_date", Type: "date", Description: "Date of birth, YYYY-MM-DD", Personal: true},
+			{Name: "ethnicity", Type: "string", Description: "Ethnic group", Personal: true},
+			{Name: "address", Type: "string", Description: "Household-register address", Personal: true},
+			{Name: "division_code", Type: "string", Description: "GB/T 2260 division code of the address", Personal: false},
+			{Name: "status", Type: "string", Description: "normal, moved_out or deceased", Personal: false},
+		},
+		Sharing:       Unconditional,
+		SchemaSubject: schemas.PopulationIdentity,
+	})
+	return govx.E(op, err)
+}

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"govx/adapters"
+	"govx/adapters/population"
+	"govx/catalog"
+	"govx/exchange"
+	"govx/internal/auth"
+	"govx/internal/avro"
+	"govx/internal/kafka"
+	"govx/internal/postgres"
+	"govx/internal/redis"
+	"govx/schemas"
+)
+
+// Token issuer and audience of this deployment.
+const (
+	Issuer   = "govx"
+	Audience = "govx-exchange"
+)
+
+// Demo data: the residents `govx up` seeds, recomputable by any process
+// from the seed (govx bench picks existing ID numbers this way).
+const (
+	DemoSeed      = 20261121
+	DemoResidents = 20000
+)
+
+// requestPartitions is how many partitions a department's request topic
+// gets: the most adapter instances that can share its load.
+const requestPartitions = 8
+
+// Config is everything a govx process needs; only main reads flags and the
+// environment to fill it.
+type Config struct {
+	DataDir     string
+	PostgresURL string
+	RedisURL    string
+	RedisPrefix string
+
+	KafkaBrokers  []string // external brokers; empty with EmbeddedKafka
+	EmbeddedKafka bool
+	KafkaPort     int // of the embedded broker; 0 picks one
+
+	HTTPAddr string // exchange API; port 0 picks one
+	Instance string // exchange instance name: its reply topic is govx.replies.<instance>
+	Timeout  time.Duration
+
+	Migrate   bool
+	Demo      bool // seed the demo catalogue and residents when empty
+	Residents int  // demo residents
+
+	Exchange bool
+	Adapters []string // departments whose reference adapter runs here
+
+	Logger *slog.Logger
+}
+
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		c.DataDir = ".govx"
+	}
+	if c.PostgresURL == "" {
+		return errors.New("no PostgreSQL URL (GOVX_POSTGRES_URL)")
+	}
+	if c.Exchange && c.RedisURL == "" {
+		return errors.New("no Redis URL (GOVX_REDIS_URL)")
+	}
+	if !c.EmbeddedKafka && len(c.KafkaBrokers) == 0 && (c.Exchange || len(c.Adapters) > 0) {
+		return errors.New("no Kafka brokers (GOVX_KAFKA_BROKERS)")
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.Instance == "" {
+		c.Instance = "exchange-1"
+	}
+	if c.Residents == 0 {
+		c.Residents = DemoResidents
+	}
+	for _, a := range c.Adapters {
+		if a != population.Department {
+			return fmt.Errorf("no reference adapter for department %q (have: population)", a)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Main is one govx process: whichever of the broker, the exchange and the
+// adapters its Config asks for, wired together. Run starts them and
+// returns; Close stops them in reverse order.
+type Main struct {
+	cfg Config
+	log *slog.Logger
+
+	Key        *auth.Key
+	Pool       *pgxpool.Pool
+	Brokers    []string
+	Requester  *kafka.Requester
+	Population *adapters.Runtime
+
+	httpURL string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closers []func()
+}
+
+func NewMain(cfg Config) *Main { return &Main{cfg: cfg} }
+
+// URL is the exchange API's base URL once Run has returned.
+func (m *Main) URL() string { return m.httpURL }
+
+func (m *Main) onClose(f func()) { m.closers = append(m.closers, f) }
+
+// Run starts everything and returns once it is serving. On error what was
+// started is stopped again.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if err := m.cfg.Validate(); err != nil {
+		return err
+	}
+	m.log = m.cfg.Logger
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
+
+	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	if m.Key, err = auth.LoadOrCreateKey(filepath.Join(m.cfg.DataDir, "keys")); err != nil {
+		return err
+	}
+
+	m.Brokers = m.cfg.KafkaBrokers
+	if m.cfg.EmbeddedKafka {
+		b, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Port: m.cfg.KafkaPort, DataDir: filepath.Join(m.cfg.DataDir, "kafka")})
+		if err != nil {
+			return err
+		}
+		m.onClose(b.Close)
+		m.Brokers = b.Addrs()
+	}
+	kcfg := kafka.Config{Brokers: m.Brokers, ClientID: "govx-" + m.cfg.Instance}
+
+	if m.Pool, err = postgres.Open(ctx, postgres.Config{URL: m.cfg.PostgresURL, MaxConns: 32}); err != nil {
+		return err
+	}
+	m.onClose(m.Pool.Close)
+	if m.cfg.Migrate {
+		if err := migrate(ctx, m.Pool, m.log); err != nil {
+			return err
+		}
+	}
+	store := catalog.NewStore(m.Pool)
+	if m.cfg.Demo {
+		if err := seedDemo(ctx, m.Pool, m.cfg.Residents, m.log); err != nil {
+			return err
+		}
+	}
+	codec := avro.NewCodec(store)
+	for _, s := range schemas.Subjects() {
+		text, err := schemas.Text(s)
+		if err != nil {
+			return err
+		}
+		if _, err := codec.Register(ctx, s, text); err != nil {
+			return err
+		}
+	}
+	if !m.cfg.Exchange && len(m.cfg.Adapters) == 0 {
+		return nil
+	}
+	prod, err := kafka.NewProducer(kcfg, kafka.ProducerConfig{})
+	if err != nil {
+		return err
+	}
+	m.onClose(func() { prod.Close() })
+
+	for range m.cfg.Adapters { // population is the only one so far (Validate)
+		rt, err := adapters.New(adapters.Config{Department: population.Department, Partitions: requestPartitions, Logger: m.log}, kcfg, codec, prod)
+		if err != nil {
+			return err
+		}
+		population.Register(rt, population.NewStore(m.Pool))
+		m.Population = rt
+		actx, stop := context.WithCancel(runCtx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := rt.Run(actx); err != nil {
+				m.log.Error("population adapter stopped", "err", err)
+			}
+		}()
+		// Stopped after the exchange (closed first) has drained its queries.
+		m.onClose(func() { stop(); <-done })
+	}
+
+	if m.cfg.Exchange {
+		if err := m.startExchange(ctx, kcfg, store, codec, prod); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *catalog.Store, codec *avro.Codec, prod *kafka.Producer) error {
+	// Every provider's request topic exists from the start, so a department
+	// whose adapter is down looks like what it is: a provider that does not
+	// answer in time.
+	providers, err := store.Providers(ctx)
+	if err != nil {
+		return err
+	}
+	topics := make([]kafka.Topic, len(providers))
+	for i, p := range providers {
+		topics[i] = kafka.Topic{Name: catalog.RequestTopic(p), Partitions: requestPartitions}
+	}
+	if err := kafka.EnsureTopics(ctx, kcfg, topics...); err != nil {
+		return err
+	}
+	rdb, err := redis.Open(ctx, redis.Config{URL: m.cfg.RedisURL, Prefix: m.cfg.RedisPrefix})
+	if err != nil {
+		return err
+	}
+	m.onClose(func() { rdb.Close() })
+	req, err := kafka.NewRequester(ctx, kcfg, kafka.RequesterConfig{
+		ReplyTopic: "govx.replies." + m.cfg.Instance, Timeout: m.cfg.Timeout, Logger: m.log}, prod)
+	if err != nil {
+		return err
+	}
+	m.Requester = req
+	m.onClose(func() { req.Close() })
+	ledger := exchange.NewLedger(m.Pool, exchange.LedgerConfig{Logger: m.log})
+	m.onClose(ledger.Close)
+	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log},
+		catalog.NewCache(store, rdb, time.Minute), req, codec)
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.NewVerifier(auth.Config{Issuer: Issuer, Audience: Audience}, m.Key)
+	if err != nil {
+		return err
+	}
+	metrics := exchange.NewMetrics()
+	metrics.Gauge("govx_exchange_requests_in_flight", func() float64 { return float64(req.InFlight()) })
+	metrics.Gauge("govx_exchange_late_replies_total", func() float64 { return float64(req.Late()) })
+	if rt := m.Population; rt != nil {
+		metrics.Gauge("govx_adapter_requests_total", func() float64 { return float64(rt.Stats.Requests.Load()) })
+		metrics.Gauge("govx_adapter_errors_total", func() float64 { return float64(rt.Stats.Errors.Load()) })
+		metrics.Gauge("govx_adapter_dead_letters_total", func() float64 { return float64(rt.Stats.DeadLetter.Load()) })
+	}
+	h := exchange.NewHandler(svc, verifier, ledger, metrics)
+	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
+	h.Handle("GET /metrics", metrics)
+	h.Handle("GET /healthz", m.health(rdb))
+
+	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("exchange API: %w", err)
+	}
+	m.httpURL = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: m.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("exchange API stopped", "err", err)
+		}
+	}()
+	// Closed first: stop taking queries, let the ones in flight finish.
+	m.onClose(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-served
+	})
+	return nil
+}
+
+func (m *Main) health(rdb *redis.Client) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{"postgres": "ok", "redis": "ok"}
+		status, code := "ok", http.StatusOK
+		if err := m.Pool.Ping(ctx); err != nil {
+			checks["postgres"], status, code = "unavailable", "degraded", http.StatusServiceUnavailable
+		}
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			checks["redis"], status, code = "unavailable", "degraded", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"status":%q,"checks":{"postgres":%q,"redis":%q}}`+"\n", status, checks["postgres"], checks["redis"])
+	})
+}
+
+// Close stops everything Run started, last started first.
+func (m *Main) Close() error {
+	defer func() {
+		if m.cancel != nil {
+			m.cancel()
+		}
+	}()
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		m.closers[i]()
+	}
+	m.closers = nil
+	return nil
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource())
+	if err != nil {
+		return err
+	}
+	for _, a := range applied {
+		log.Info("migration applied", "migration", a)
+	}
+	return nil
+}
+
+// seedDemo registers the demo catalogue and, if the population register is
+// empty, fills it with synthetic residents.
+func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.Logger) error {
+	if err := catalog.SeedDemo(ctx, catalog.NewStore(pool)); err != nil {
+		return err
+	}
+	ps := population.NewStore(pool)
+	n, err := ps.Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	start := time.Now()
+	if _, err := ps.Seed(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
+		return err
+	}
+	log.Info("demo residents seeded", "residents", residents, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,302 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"govx"
+	"govx/internal/postgres"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// MigrationSource is the exchange's schema migrations (the audit ledger).
+func MigrationSource() postgres.Source {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return postgres.Source{Name: "exchange", FS: sub}
+}
+
+// Outcomes of a query.
+const (
+	Answered = "answered" // the provider answered with a record
+	Refused  = "refused"  // the exchange refused: token, scope, policy, input
+	Failed   = "failed"   // the provider answered with an error, or not at all
+)
+
+// AuditEntry is one row of the audit ledger.
+type AuditEntry struct {
+	Seq        int64
+	At         time.Time
+	RequestID  string
+	Caller     string // subject of the caller's token, "" if none
+	Consumer   string // caller's department
+	Resource   string
+	Provider   string
+	SubjectKey string // whose data: the ID number or other key asked for
+	Fields     []string
+	Purpose    string
+	Outcome    string
+	Code       string // "ok" or the error code
+	Status     int    // HTTP status answered
+	PrevHash   []byte
+	Hash       []byte
+}
+
+// hash computes the entry's link: SHA-256 over the previous hash and every
+// field, each length-prefixed so no two entries encode alike.
+func (e *AuditEntry) hash(prev []byte) []byte {
+	h := sha256.New()
+	var n [8]byte
+	put := func(s string) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	put(string(prev))
+	put(strconv.FormatInt(e.Seq, 10))
+	put(e.At.UTC().Format(time.RFC3339Nano))
+	put(e.RequestID)
+	put(e.Caller)
+	put(e.Consumer)
+	put(e.Resource)
+	put(e.Provider)
+	put(e.SubjectKey)
+	put(strconv.Itoa(len(e.Fields)))
+	for _, f := range e.Fields {
+		put(f)
+	}
+	put(e.Purpose)
+	put(e.Outcome)
+	put(e.Code)
+	put(strconv.Itoa(e.Status))
+	return h.Sum(nil)
+}
+
+// LedgerConfig tunes the group commit.
+type LedgerConfig struct {
+	MaxBatch int // entries per transaction; default 512
+	Logger   *slog.Logger
+}
+
+// Ledger appends audit entries to PostgreSQL. Appends from concurrent
+// requests are group-committed: one writer takes whatever is waiting, locks
+// the chain head, links and inserts the batch in one transaction and wakes
+// every caller. Append returns only once its entry is durable, so no answer
+// leaves the exchange unrecorded.
+type Ledger struct {
+	pool *pgxpool.Pool
+	cfg  LedgerConfig
+	in   chan *pending
+
+	closeOnce sync.Once
+	quit      chan struct{}
+	done      chan struct{}
+}
+
+type pending struct {
+	e    AuditEntry
+	errc chan error
+}
+
+func NewLedger(pool *pgxpool.Pool, cfg LedgerConfig) *Ledger {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &Ledger{pool: pool, cfg: cfg, in: make(chan *pending, 4096), quit: make(chan struct{}), done: make(chan struct{})}
+	go l.run()
+	return l
+}
+
+var errLedgerClosed = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unavailable", Message: "the audit ledger is closed"}
+
+// Append records e and returns once it is committed.
+func (l *Ledger) Append(ctx context.Context, e AuditEntry) error {
+	p := &pending{e: e, errc: make(chan error, 1)}
+	select {
+	case l.in <- p:
+	case <-l.quit:
+		return errLedgerClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the entry will be written; wait for the outcome even if
+	// the caller's context ends, so that the caller knows.
+	return <-p.errc
+}
+
+// Close writes what is queued and stops the writer.
+func (l *Ledger) Close() {
+	l.closeOnce.Do(func() { close(l.quit) })
+	<-l.done
+}
+
+func (l *Ledger) run() {
+	defer close(l.done)
+	batch := make([]*pending, 0, l.cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-l.in:
+			batch = append(batch, p)
+		case <-l.quit:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case p := <-l.in:
+					batch = append(batch, p)
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) > 0 {
+				l.commit(batch)
+			}
+			return
+		}
+	fill:
+		for len(batch) < l.cfg.MaxBatch {
+			select {
+			case p := <-l.in:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+func (l *Ledger) commit(batch []*pending) {
+	err := l.write(batch)
+	if err != nil {
+		l.cfg.Logger.Error("audit ledger write failed", "entries", len(batch), "err", err)
+		err = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unavailable", Op: "exchange.Ledger",
+			Message: "the audit ledger is unavailable", Err: err}
+	}
+	for _, p := range batch {
+		p.errc <- err
+	}
+}
+
+var auditColumns = []string{"seq", "at", "request_id", "caller", "consumer", "resource", "provider",
+	"subject_key", "fields", "purpose", "outcome", "code", "status", "prev_hash", "hash"}
+
+func (l *Ledger) write(batch []*pending) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	var seq int64
+	var prev []byte
+	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM exchange.audit_head WHERE id = 1 FOR UPDATE`).Scan(&seq, &prev); err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond) // what timestamptz keeps
+	rows := make([][]any, len(batch))
+	for i, p := range batch {
+		e := &p.e
+		seq++
+		e.Seq = seq
+		if e.At.IsZero() {
+			e.At = now
+		}
+		e.At = e.At.UTC().Truncate(time.Microsecond)
+		if e.Fields == nil {
+			e.Fields = []string{}
+		}
+		e.PrevHash = prev
+		e.Hash = e.hash(prev)
+		prev = e.Hash
+		rows[i] = []any{e.Seq, e.At, e.RequestID, e.Caller, e.Consumer, e.Resource, e.Provider,
+			e.SubjectKey, e.Fields, e.Purpose, e.Outcome, e.Code, e.Status, e.PrevHash, e.Hash}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"exchange", "audit"}, auditColumns, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE exchange.audit_head SET seq = $1, hash = $2 WHERE id = 1`, seq, prev); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// Break describes the first place the chain does not hold.
+type Break struct {
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason"`
+}
+
+// VerifyReport is the result of checking the whole chain.
+type VerifyReport struct {
+	Checked int64  `json:"checked"`
+	HeadSeq int64  `json:"head_seq"`
+	Broken  *Break `json:"broken,omitempty"`
+}
+
+// Verify walks the ledger in order, recomputing every hash, and reports the
+// first broken link: a row whose content no longer matches its hash (it was
+// altered), a row whose predecessor is missing or different (one was deleted
+// or altered), or a head that does not match the last row (rows deleted from
+// the end).
+func Verify(ctx context.Context, pool *pgxpool.Pool) (*VerifyReport, error) {
+	const op = "exchange.Verify"
+	rep := &VerifyReport{}
+	var head []byte
+	if err := pool.QueryRow(ctx, `SELECT seq, hash FROM exchange.audit_head WHERE id = 1`).Scan(&rep.HeadSeq, &head); err != nil {
+		return nil, postgres.Translate(op, err, "audit_head_missing")
+	}
+	rows, err := pool.Query(ctx, `SELECT `+strings.Join(auditColumns, ", ")+` FROM exchange.audit ORDER BY seq`)
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	defer rows.Close()
+	prev := make([]byte, sha256.Size)
+	var last int64
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
+			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.PrevHash, &e.Hash); err != nil {
+			return nil, postgres.Translate(op, err, "")
+		}
+		rep.Checked++
+		switch {
+		case e.Seq != last+1:
+			rep.Broken = &Break{Seq: last + 1, Reason: fmt.Sprintf("entry %d is missing (next entry is %d)", last+1, e.Seq)}
+		case !bytes.Equal(e.PrevHash, prev):
+			rep.Broken = &Break{Seq: e.Seq, Reason: fmt.Sprintf("entry %d does not link to entry %d: the earlier entry was altered or replaced", e.Seq, last)}
+		case !bytes.Equal(e.hash(prev), e.Hash):
+			rep.Broken = &Break{Seq: e.Seq, Reason: fmt.Sprintf("entry %d was altered: its content no longer matches its hash", e.Seq)}
+		}
+		if rep.Broken != nil {
+			return rep, nil
+		}
+		prev, last = e.Hash, e.Seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	if last != rep.HeadSeq || (last > 0 && !bytes.Equal(prev, head)) {
+		rep.Broken = &Break{Seq: last + 1, Reason: fmt.Sprintf("the chain head is at entry %d but the ledger ends at %d: entries were deleted from the end", rep.HeadSeq, last)}
+	}
+	return rep, nil
+}

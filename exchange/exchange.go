@@ -1,0 +1,229 @@
+package exchange
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"govx"
+	"govx/catalog"
+	"govx/internal/auth"
+	"govx/internal/kafka"
+	"govx/schemas"
+)
+
+// Resources finds resources in the catalogue. *catalog.Cache satisfies it.
+type Resources interface {
+	Resource(ctx context.Context, code string) (*catalog.Resource, error)
+}
+
+// Bus sends a request to a provider and waits for its reply.
+// *kafka.Requester satisfies it.
+type Bus interface {
+	Request(ctx context.Context, id string, m kafka.Message) (kafka.Message, error)
+	ReplyTopic() string
+}
+
+// Codec encodes and decodes Avro wire-format messages. *avro.Codec
+// satisfies it.
+type Codec interface {
+	Marshal(subject string, v any) ([]byte, error)
+	Unmarshal(ctx context.Context, data []byte, v any) error
+}
+
+// AuditLog records every query. *Ledger satisfies it.
+type AuditLog interface {
+	Append(ctx context.Context, e AuditEntry) error
+}
+
+var (
+	_ Resources = (*catalog.Cache)(nil)
+	_ Bus       = (*kafka.Requester)(nil)
+	_ AuditLog  = (*Ledger)(nil)
+)
+
+// Config configures the exchange.
+type Config struct {
+	// Timeout is how long a query waits for the provider.
+	Timeout time.Duration // default 5s
+	// MaxBody is the largest query body accepted.
+	MaxBody int64 // default 64 KiB
+	Logger  *slog.Logger
+}
+
+func (c *Config) Validate() error {
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Timeout < 0 {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "exchange: timeout must be positive")
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = 64 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Service decides and brokers queries.
+type Service struct {
+	cfg       Config
+	resources Resources
+	bus       Bus
+	codec     Codec
+}
+
+func NewService(cfg Config, resources Resources, bus Bus, codec Codec) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, resources: resources, bus: bus, codec: codec}, nil
+}
+
+// Query is an authorised request for one record of a resource.
+type Query struct {
+	Resource string   `json:"-"`
+	Key      string   `json:"key"`
+	Fields   []string `json:"fields"`
+	Purpose  string   `json:"purpose"`
+}
+
+// Receipt tells the caller what was answered, by whom and when.
+type Receipt struct {
+	RequestID  string    `json:"request_id"`
+	Resource   string    `json:"resource"`
+	Provider   string    `json:"provider"`
+	Fields     []string  `json:"fields"`
+	AnsweredAt time.Time `json:"answered_at"`
+}
+
+// Answer is a successful query's result.
+type Answer struct {
+	Record  map[string]any `json:"record"`
+	Receipt Receipt        `json:"receipt"`
+}
+
+// Decision is what the exchange knew about a query when it answered or
+// refused it, for the audit record.
+type Decision struct {
+	Provider string
+	Fields   []string
+	Sent     bool // the request went to the provider
+}
+
+// NewRequestID returns a random 128-bit request id in hex.
+func NewRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Query checks the caller's right to q, asks the provider over the bus and
+// returns its record. The Decision is filled in as far as the query got,
+// whether it succeeded or not.
+func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Claims, q Query, d *Decision) (*Answer, error) {
+	const op = "exchange.Query"
+	res, err := s.resources.Resource(ctx, q.Resource)
+	if err != nil {
+		return nil, govx.E(op, err)
+	}
+	d.Provider = res.Provider
+	if !caller.HasScope(res.Code) {
+		return nil, govx.Errorf(govx.KindForbidden, "scope_missing", "the token's scope does not include %s", res.Code)
+	}
+	switch res.Sharing {
+	case catalog.Unconditional:
+	case catalog.Conditional:
+		return nil, govx.Errorf(govx.KindForbidden, "grant_required", "%s is shared on conditions; an approved grant is required", res.Code)
+	default:
+		return nil, govx.Errorf(govx.KindForbidden, "not_shareable", "%s is not shareable", res.Code)
+	}
+	if q.Purpose == "" {
+		return nil, govx.Errorf(govx.KindInvalid, "purpose_required", "state the purpose the data is used for, e.g. case:<id>")
+	}
+	if len(q.Purpose) > 200 {
+		return nil, govx.Errorf(govx.KindInvalid, "purpose_invalid", "purpose is longer than 200 characters")
+	}
+	fields := q.Fields
+	if len(fields) == 0 {
+		fields = res.FieldNames()
+	}
+	for _, f := range fields {
+		if !res.HasField(f) {
+			return nil, govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, truncate(f, 64))
+		}
+	}
+	fields = slices.Compact(slices.Sorted(slices.Values(fields)))
+	d.Fields = fields
+	if err := validateKey(res.KeyType, q.Key); err != nil {
+		return nil, err
+	}
+
+	now := time.Now().UTC()
+	req := Request{
+		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: fields, Purpose: q.Purpose,
+		Consumer: caller.Dept, Caller: caller.Subject, ReplyTo: s.bus.ReplyTopic(),
+		RequestedAt: now, Deadline: now.Add(s.cfg.Timeout),
+	}
+	body, err := s.codec.Marshal(schemas.Request, req)
+	if err != nil {
+		return nil, govx.E(op, err)
+	}
+	d.Sent = true
+	msg, err := s.bus.Request(ctx, requestID, kafka.Message{
+		Topic: catalog.RequestTopic(res.Provider), Key: []byte(q.Key), Value: body,
+	})
+	if err != nil {
+		return nil, govx.E(op, err)
+	}
+	var reply Reply
+	if err := s.codec.Unmarshal(ctx, msg.Value, &reply); err != nil {
+		return nil, govx.E(op, err)
+	}
+	if reply.RequestID != requestID {
+		return nil, govx.E(op, fmt.Errorf("reply for %s matched request %s", reply.RequestID, requestID))
+	}
+	if reply.Error != nil {
+		return nil, reply.Error.Err()
+	}
+	if reply.Record == nil {
+		return nil, govx.E(op, fmt.Errorf("provider %s sent neither record nor error", reply.Provider))
+	}
+	var rec map[string]any
+	if err := s.codec.Unmarshal(ctx, reply.Record, &rec); err != nil {
+		return nil, govx.E(op, err)
+	}
+	// Whatever the provider sent, only the granted fields leave.
+	out := make(map[string]any, len(fields))
+	for _, f := range fields {
+		out[f] = rec[f]
+	}
+	return &Answer{Record: out, Receipt: Receipt{
+		RequestID: requestID, Resource: res.Code, Provider: reply.Provider, Fields: fields, AnsweredAt: reply.AnsweredAt,
+	}}, nil
+}
+
+func validateKey(keyType, key string) error {
+	switch keyType {
+	case catalog.KeyIDNumber:
+		return govx.ValidateIDNumber(key)
+	default:
+		if key == "" || len(key) > 128 {
+			return govx.Errorf(govx.KindInvalid, "invalid_key", "key must be 1 to 128 characters")
+		}
+		return nil
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

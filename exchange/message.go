@@ -1,0 +1,52 @@
+package exchange
+
+import (
+	"time"
+
+	"govx"
+)
+
+// Request is the Avro envelope (schemas/exchange_request.avsc) the exchange
+// sends to a provider department.
+type Request struct {
+	RequestID   string    `avro:"request_id"`
+	Resource    string    `avro:"resource"`
+	Key         string    `avro:"key"`
+	Fields      []string  `avro:"fields"`
+	Purpose     string    `avro:"purpose"`
+	Consumer    string    `avro:"consumer"`
+	Caller      string    `avro:"caller"`
+	ReplyTo     string    `avro:"reply_to"`
+	RequestedAt time.Time `avro:"requested_at"`
+	Deadline    time.Time `avro:"deadline"`
+}
+
+// Reply is the Avro envelope (schemas/exchange_reply.avsc) a provider sends
+// back. Exactly one of Record and Error is set.
+type Reply struct {
+	RequestID  string      `avro:"request_id"`
+	Resource   string      `avro:"resource"`
+	Provider   string      `avro:"provider"`
+	Record     []byte      `avro:"record"`
+	Error      *ReplyError `avro:"error"`
+	AnsweredAt time.Time   `avro:"answered_at"`
+}
+
+// ReplyError carries a govx error across the bus as kind, code and a
+// caller-safe message.
+type ReplyError struct {
+	Kind    string `avro:"kind"`
+	Code    string `avro:"code"`
+	Message string `avro:"message"`
+}
+
+// NewReplyError turns err into its wire form, never leaking an internal
+// cause's text.
+func NewReplyError(err error) *ReplyError {
+	return &ReplyError{Kind: govx.ErrorKind(err).String(), Code: govx.ErrorCode(err), Message: govx.ErrorMessage(err)}
+}
+
+// Err turns the wire form back into a *govx.Error.
+func (e *ReplyError) Err() error {
+	return &govx.Error{Kind: govx.ParseKind(e.Kind), Code: e.Code, Message: e.Message}
+}

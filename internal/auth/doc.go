@@ -1,0 +1,18 @@
+// Package auth verifies the JSON Web Tokens that callers of the govx bus
+// present, and mints tokens for development and tests.
+//
+// Only asymmetric signatures are accepted: Ed25519 (JWS alg "EdDSA"). The
+// exchange has many verifiers (every adapter and API node) and few issuers;
+// with a shared HMAC secret, every verifier would also be able to mint a
+// token for any department, so one leaked config file would let its holder
+// impersonate anyone. With Ed25519 a verifier holds only public keys, which
+// may be published (see Key.JWKS and Verifier.JWKSHandler), and only the
+// issuer can sign. Verify pins the algorithm to EdDSA before it looks at a
+// key, which also shuts out "alg: none" and the classic confusion attack in
+// which a token is HMAC-signed with the verifier's public key as the secret.
+//
+// Verify is on the path of every request, so it keeps a bounded cache of
+// tokens it has already verified, keyed by the SHA-256 of the token (the
+// cache never holds a usable bearer credential) and never served after the
+// token's exp.
+package auth
