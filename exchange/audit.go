@@ -102,6 +102,8 @@ type Ledger struct {
 	cfg  LedgerConfig
 	in   chan *pending
 
+	mu        sync.RWMutex // held for reading while queueing, so Close sees every queued entry
+	closed    bool
 	closeOnce sync.Once
 	quit      chan struct{}
 	done      chan struct{}
@@ -129,6 +131,11 @@ var errLedgerClosed = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unava
 // Append records e and returns once it is committed.
 func (l *Ledger) Append(ctx context.Context, e AuditEntry) error {
 	p := &pending{e: e, errc: make(chan error, 1)}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return errLedgerClosed
+	}
 	select {
 	case l.in <- p:
 	case <-l.quit:
@@ -143,7 +150,12 @@ func (l *Ledger) Append(ctx context.Context, e AuditEntry) error {
 
 // Close writes what is queued and stops the writer.
 func (l *Ledger) Close() {
-	l.closeOnce.Do(func() { close(l.quit) })
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		close(l.quit)
+	})
 	<-l.done
 }
 
