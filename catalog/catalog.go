@@ -69,6 +69,32 @@ func (r *Resource) HasField(name string) bool {
 	return slices.ContainsFunc(r.Fields, func(f Field) bool { return f.Name == name })
 }
 
+// ValidCode reports whether s has the shape of a resource code
+// ("population.identity"): lower-case words joined by dots, at most 100
+// bytes. Anything else cannot be in the catalogue and is not looked up.
+func ValidCode(s string) bool {
+	if len(s) < 3 || len(s) > 100 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	dot := false
+	prev := byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c == '.':
+			if prev == '.' || i == len(s)-1 {
+				return false
+			}
+			dot = true
+		default:
+			return false
+		}
+		prev = c
+	}
+	return dot
+}
+
 // RequestTopic is the Kafka topic on which a provider department receives
 // requests.
 func RequestTopic(department string) string { return "govx.requests." + department }

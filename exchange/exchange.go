@@ -129,6 +129,9 @@ func NewRequestID() string {
 // whether it succeeded or not.
 func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Claims, q Query, d *Decision) (*Answer, error) {
 	const op = "exchange.Query"
+	if !catalog.ValidCode(q.Resource) {
+		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", truncate(q.Resource, 64))
+	}
 	res, err := s.resources.Resource(ctx, q.Resource)
 	if err != nil {
 		return nil, govx.E(op, err)

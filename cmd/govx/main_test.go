@@ -29,7 +29,7 @@ const testResidents = 300
 
 // testConfig is a whole govx on port 0: a fresh database, its own Redis
 // prefix, an embedded broker persisting under a temp dir.
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	t.Helper()
 	return Config{
 		DataDir:       t.TempDir(),
@@ -223,6 +223,7 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 		{"wrong audience", url, wrongAud, query(id), 401, "token_invalid"},
 		{"scope missing", url, noScope, query(id), 403, "scope_missing"},
 		{"unknown resource", m.URL() + "/v1/resources/population.nothing/query", good, query(id), 404, "resource_not_found"},
+		{"hostile resource code", m.URL() + "/v1/resources/%27%3B%20DROP%20TABLE%20x%3B--/query?x=%00", good, query(id), 404, "resource_not_found"},
 		{"wrong check digit", url, good, query(wrongCheck), 400, "invalid_id_number"},
 		{"too short", url, good, query(id[:17]), 400, "invalid_id_number"},
 		{"too long", url, good, query(id + "1"), 400, "invalid_id_number"},
