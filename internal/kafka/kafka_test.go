@@ -230,3 +230,35 @@ func BenchmarkRequestReply(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	}
 }
+
+// A producer whose metadata predates a topic (created by another process,
+// as a new exchange instance creates its reply topic) still publishes to it.
+func TestPublishToTopicCreatedElsewhere(t *testing.T) {
+	cfg := mustBroker(t)
+	ctx := context.Background()
+	kafka.EnsureTopics(ctx, cfg, kafka.Topic{Name: "old"})
+	prod, err := kafka.NewProducer(cfg, kafka.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.Publish(ctx, kafka.Message{Topic: "old", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	// Created through another client: prod's cached metadata lacks it.
+	if err := kafka.EnsureTopics(ctx, kafka.Config{Brokers: cfg.Brokers, ClientID: "other"}, kafka.Topic{Name: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.Publish(ctx, kafka.Message{Topic: "new", Value: []byte("y")}); err != nil {
+		t.Fatalf("publish to a topic created elsewhere: %v", err)
+	}
+	// A topic that never appears fails, as unavailable, in bounded time.
+	start := time.Now()
+	err = prod.Publish(ctx, kafka.Message{Topic: "never", Value: []byte("z")})
+	if govx.ErrorKind(err) != govx.KindUnavailable {
+		t.Errorf("publish to a missing topic: %v, want KindUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("publish to a missing topic took %v", d)
+	}
+}

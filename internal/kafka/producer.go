@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -45,7 +46,10 @@ func NewProducer(cfg Config, pc ProducerConfig) (*Producer, error) {
 		WriteTimeout: pc.WriteTimeout,
 		ReadTimeout:  pc.WriteTimeout,
 		MaxAttempts:  3,
-		Transport:    &kafkago.Transport{ClientID: cfg.ClientID, IdleTimeout: 5 * time.Minute},
+		// Metadata is cached per process; a topic another process has just
+		// created (a new exchange instance's reply topic) is seen after at
+		// most this long. Publish retries meanwhile.
+		Transport: &kafkago.Transport{ClientID: cfg.ClientID, IdleTimeout: 5 * time.Minute, MetadataTTL: time.Second},
 	}
 	return &Producer{w: w}, nil
 }
@@ -57,10 +61,41 @@ func (p *Producer) Publish(ctx context.Context, msgs ...Message) error {
 	for i, m := range msgs {
 		kms[i] = toKafka(m)
 	}
-	if err := p.w.WriteMessages(ctx, kms...); err != nil {
-		return unavailable("kafka.Publish", err)
+	deadline := time.Now().Add(unknownTopicWait)
+	for {
+		err := p.w.WriteMessages(ctx, kms...)
+		if err == nil {
+			return nil
+		}
+		if !unknownTopic(err) || time.Now().After(deadline) {
+			return unavailable("kafka.Publish", err)
+		}
+		select {
+		case <-ctx.Done():
+			return unavailable("kafka.Publish", err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	return nil
+}
+
+// unknownTopicWait is how long Publish waits for a topic it does not know to
+// show up in its metadata: a little over the metadata TTL.
+const unknownTopicWait = 2500 * time.Millisecond
+
+func unknownTopic(err error) bool {
+	if errors.Is(err, kafkago.UnknownTopicOrPartition) {
+		return true
+	}
+	var we kafkago.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil && !errors.Is(e, kafkago.UnknownTopicOrPartition) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // Close flushes pending writes and closes the connections.

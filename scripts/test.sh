@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite against real PostgreSQL and Redis
+# (scripts/services.sh starts them if needed and leaves them running).
+# Extra arguments go to `go test`, e.g. scripts/test.sh -run TestExchange -v
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+say() { printf 'test: %s\n' "$*" >&2; }
+
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	PATH=/usr/local/go/bin:$PATH
+fi
+command -v go >/dev/null 2>&1 || { say "error: go is not installed (need Go 1.26)"; exit 1; }
+go version
+
+scripts/services.sh start
+eval "$(scripts/services.sh env)"
+
+say "go vet ./..."
+go vet ./...
+
+say "go test -count=1 -timeout 20m ./... $*"
+go test -count=1 -timeout 20m ./... "$@"
+say "all tests passed"
