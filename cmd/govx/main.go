@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -233,10 +234,24 @@ Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"key":"%[9]s","fields":["name","sex","birth_date","address"],"purpose":"case:demo-0001"}'
 
-Then check the audit trail: govx audit verify
+Then check the audit trail: %[10]s audit verify
 Press Ctrl-C to stop; data is kept for the next run.
 `, m.URL(), strings.Join(m.Brokers, ","), redact(cfg.PostgresURL), cfg.RedisURL, cfg.DataDir,
-		catalog.RequestTopic(population.Department), cfg.Residents, tok, id)
+		catalog.RequestTopic(population.Department), cfg.Residents, tok, id, self())
+}
+
+// self is how the user can run this binary again from where they are.
+func self() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "govx"
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(rel, "..") {
+			return "./" + rel
+		}
+	}
+	return exe
 }
 
 // redact hides a password in a URL before it is printed.
