@@ -137,6 +137,10 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 		return nil, govx.E(op, err)
 	}
 	d.Provider = res.Provider
+	if caller.Dept == "" {
+		// Every access must be traceable to a department, not just a token.
+		return nil, govx.Errorf(govx.KindForbidden, "department_missing", "the token names no department (dept claim)")
+	}
 	if !caller.HasScope(res.Code) {
 		return nil, govx.Errorf(govx.KindForbidden, "scope_missing", "the token's scope does not include %s", res.Code)
 	}

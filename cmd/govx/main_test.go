@@ -70,8 +70,11 @@ func mustToken(t *testing.T, key *auth.Key, spec auth.TokenSpec) string {
 	if spec.Subject == "" {
 		spec.Subject = "svc:test-window"
 	}
-	if spec.Dept == "" {
+	switch spec.Dept {
+	case "":
 		spec.Dept = catalog.DeptServiceCenter
+	case "-":
+		spec.Dept = ""
 	}
 	if spec.TTL == 0 {
 		spec.TTL = time.Hour
@@ -204,6 +207,7 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 	expired := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, Now: time.Now().Add(-2 * time.Hour), TTL: time.Hour})
 	wrongAud := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, Audience: "someone-else"})
 	noScope := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"legal-entity.basic"}})
+	noDept := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, Dept: "-"})
 	wrongCheck := id[:17] + string("0123456789X"[(strings.IndexByte("0123456789X", id[17])+1)%11])
 	unknownResident := "110101190001010014" // valid check digit, never seeded (born 1900)
 
@@ -222,6 +226,7 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 		{"expired token", url, expired, query(id), 401, "token_expired"},
 		{"wrong audience", url, wrongAud, query(id), 401, "token_invalid"},
 		{"scope missing", url, noScope, query(id), 403, "scope_missing"},
+		{"no department", url, noDept, query(id), 403, "department_missing"},
 		{"unknown resource", m.URL() + "/v1/resources/population.nothing/query", good, query(id), 404, "resource_not_found"},
 		{"hostile resource code", m.URL() + "/v1/resources/%27%3B%20DROP%20TABLE%20x%3B--/query?x=%00", good, query(id), 404, "resource_not_found"},
 		{"wrong check digit", url, good, query(wrongCheck), 400, "invalid_id_number"},
