@@ -129,7 +129,15 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) {
 	id := m.Header(kafka.HeaderRequestID)
 
 	var req exchange.Request
-	if err := rt.codec.Unmarshal(ctx, m.Value, &req); err != nil {
+	err := rt.codec.Unmarshal(ctx, m.Value, &req)
+	if err == nil && (req.RequestID == "" || req.Resource == "" || req.Deadline.IsZero()) {
+		// The codec decodes with the writer's schema, so a message of
+		// another record type (a Reply sent here by mistake) decodes into
+		// a Request that lacks some of these; it would otherwise be dropped
+		// below as past its deadline, without a trace.
+		err = govx.Errorf(govx.KindInvalid, "invalid_request", "the message is not a request")
+	}
+	if err != nil {
 		rt.deadLetter(ctx, m, err)
 		if replyTo != "" && id != "" {
 			rt.reply(ctx, replyTo, exchange.Reply{RequestID: id, Provider: rt.cfg.Department,
@@ -165,7 +173,10 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+		// Only an error the handler left unclassified becomes a timeout: a
+		// handler that bounds its own database call (population's
+		// dbTimeout) and says Unavailable means it.
+		if errors.Is(err, context.DeadlineExceeded) && govx.ErrorKind(err) == govx.KindInternal {
 			err = &govx.Error{Kind: govx.KindTimeout, Code: "provider_timeout", Message: "the provider did not answer in time", Err: err}
 		}
 		rt.Stats.Errors.Add(1)

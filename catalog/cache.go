@@ -31,8 +31,10 @@ func (c *Cache) key(code string) string { return c.rdb.Key("catalog:resource:" +
 // Resource returns the active resource with the given code.
 func (c *Cache) Resource(ctx context.Context, code string) (*Resource, error) {
 	if b, err := c.rdb.Get(ctx, c.key(code)).Bytes(); err == nil {
+		// An entry that is not this resource ("null", "{}", another
+		// version's shape) is a miss, not an answer.
 		var r Resource
-		if json.Unmarshal(b, &r) == nil {
+		if json.Unmarshal(b, &r) == nil && r.Code == code {
 			return &r, nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/hamba/avro/v2"
 	"github.com/jackc/pgx/v5"
@@ -120,7 +121,12 @@ func (s *Store) RegisterSchema(ctx context.Context, subject, schema string) (int
 // SchemaByID returns the text of the schema with a global id.
 func (s *Store) SchemaByID(ctx context.Context, id int) (string, error) {
 	var text string
-	err := s.pool.QueryRow(ctx, `SELECT schema FROM catalog.schemas WHERE id = $1`, id).Scan(&text)
+	err := pgx.ErrNoRows
+	// Ids are serial (int4); a larger one, which a message from outside may
+	// carry, cannot even be bound as a parameter and simply does not exist.
+	if id > 0 && id <= math.MaxInt32 {
+		err = s.pool.QueryRow(ctx, `SELECT schema FROM catalog.schemas WHERE id = $1`, id).Scan(&text)
+	}
 	if err != nil {
 		err = postgres.Translate("catalog.SchemaByID", err, "schema_not_found")
 		if govx.ErrorKind(err) == govx.KindNotFound {

@@ -30,6 +30,12 @@ const (
 	headerSize = 5
 )
 
+// decodeAPI bounds how many elements an array may claim. hamba/avro
+// allocates a block's whole count up front, so without a bound a message of
+// a few bytes from the bus claiming billions of elements exhausts memory.
+// Bus messages carry one record; no array in them comes near this.
+var decodeAPI = avro.Config{MaxSliceAllocSize: 1 << 16}.Freeze()
+
 type entry struct {
 	id     int
 	schema avro.Schema
@@ -107,9 +113,14 @@ func (c *Codec) Unmarshal(ctx context.Context, data []byte, v any) error {
 	if err != nil {
 		return govx.E(op, err)
 	}
-	if err := avro.Unmarshal(s, data[headerSize:], v); err != nil {
+	// Not avro.Unmarshal: it reports running out of data at a value
+	// boundary (io.EOF) as success, so a truncated message would decode
+	// with its missing fields zero. Every datum must be complete.
+	r := avro.NewReader(nil, 0, avro.WithReaderConfig(decodeAPI)).Reset(data[headerSize:])
+	r.ReadVal(s, v)
+	if r.Error != nil {
 		return &govx.Error{Kind: govx.KindInvalid, Code: "invalid_message", Op: op,
-			Message: "message does not decode with its schema", Err: err}
+			Message: "message does not decode with its schema", Err: r.Error}
 	}
 	return nil
 }

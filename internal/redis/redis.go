@@ -51,6 +51,10 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	opt.ReadTimeout = 2 * time.Second
 	opt.WriteTimeout = 2 * time.Second
 	opt.PoolSize = 64
+	// Redis holds only caches: when it is down, fall back fast rather than
+	// retrying dials (go-redis retries five times by default).
+	opt.DialerRetries = 1
+	opt.MaxRetries = 1
 	c := goredis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -1,0 +1,562 @@
+package adapters_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"govx"
+	"govx/adapters"
+	"govx/adapters/population"
+	"govx/catalog"
+	"govx/exchange"
+	"govx/internal/avro"
+	"govx/internal/kafka"
+	"govx/internal/postgres"
+	"govx/internal/postgres/postgrestest"
+	"govx/schemas"
+)
+
+const (
+	seed      = 1
+	residents = 50
+	// requestTimeout bounds how long the test waits for any reply. Requests
+	// carry a deadline well past it, so a reply that comes at all came well
+	// before the request's own deadline.
+	requestTimeout  = 10 * time.Second
+	requestDeadline = 30 * time.Second
+)
+
+// identity is population.identity as a consumer decodes it: a nil field was
+// not sent.
+type identity struct {
+	IDNumber     *string `avro:"id_number"`
+	Name         *string `avro:"name"`
+	Sex          *string `avro:"sex"`
+	BirthDate    *string `avro:"birth_date"`
+	Ethnicity    *string `avro:"ethnicity"`
+	Address      *string `avro:"address"`
+	DivisionCode *string `avro:"division_code"`
+	Status       *string `avro:"status"`
+}
+
+func (id identity) fields() map[string]*string {
+	return map[string]*string{
+		"id_number": id.IDNumber, "name": id.Name, "sex": id.Sex, "birth_date": id.BirthDate,
+		"ethnicity": id.Ethnicity, "address": id.Address, "division_code": id.DivisionCode, "status": id.Status,
+	}
+}
+
+func residentFields(r population.Resident) map[string]string {
+	return map[string]string{
+		"id_number": r.IDNumber, "name": r.Name, "sex": r.Sex, "birth_date": r.BirthDate.Format(time.DateOnly),
+		"ethnicity": r.Ethnicity, "address": r.Address, "division_code": r.DivisionCode, "status": r.Status,
+	}
+}
+
+var allFields = []string{"id_number", "name", "sex", "birth_date", "ethnicity", "address", "division_code", "status"}
+
+// bus is one embedded broker with a migrated, seeded database, a codec
+// that knows every schema, and a requester to talk to the adapters.
+type bus struct {
+	kcfg  kafka.Config
+	pool  *pgxpool.Pool
+	codec *avro.Codec
+	prod  *kafka.Producer
+	q     *kafka.Requester
+	gen   *population.Generator
+}
+
+func newBus(t *testing.T) *bus {
+	t.Helper()
+	ctx := context.Background()
+	e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	b := &bus{kcfg: kafka.Config{Brokers: e.Addrs(), ClientID: "adapters-test"}, gen: population.NewGenerator(seed)}
+
+	b.pool = postgrestest.NewPool(t)
+	if _, err := postgres.Migrate(ctx, b.pool, catalog.MigrationSource(), population.MigrationSource()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if n, err := population.NewStore(b.pool).Seed(ctx, b.gen, 0, residents); err != nil || n != residents {
+		t.Fatalf("Seed = %d, %v", n, err)
+	}
+	b.codec = avro.NewCodec(catalog.NewStore(b.pool))
+	for _, s := range schemas.Subjects() {
+		text, err := schemas.Text(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.codec.Register(ctx, s, text); err != nil {
+			t.Fatalf("Register(%s): %v", s, err)
+		}
+	}
+
+	b.prod, err = kafka.NewProducer(b.kcfg, kafka.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.prod.Close() })
+	b.q, err = kafka.NewRequester(ctx, b.kcfg, kafka.RequesterConfig{ReplyTopic: "govx.replies.adapters-test", Timeout: requestTimeout}, b.prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.q.Close() })
+	return b
+}
+
+// start runs a runtime for department with the population handlers on
+// store until the test ends.
+func (b *bus) start(t *testing.T, department string, store *population.Store) *adapters.Runtime {
+	t.Helper()
+	const partitions = 2
+	// Create the topics before anything is sent to them.
+	if err := kafka.EnsureTopics(context.Background(), b.kcfg,
+		kafka.Topic{Name: catalog.RequestTopic(department), Partitions: partitions},
+		kafka.Topic{Name: adapters.DeadLetterTopic(department), Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rt, err := adapters.New(adapters.Config{Department: department, Partitions: partitions, Logger: log}, b.kcfg, b.codec, b.prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	population.Register(rt, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run(%s): %v", department, err)
+		}
+	})
+	return rt
+}
+
+func (b *bus) newRequest(id, resource, key string, fields ...string) exchange.Request {
+	now := time.Now().UTC()
+	return exchange.Request{RequestID: id, Resource: resource, Key: key, Fields: fields,
+		Purpose: "case:2026-000001", Consumer: "service-center", Caller: "clerk-1",
+		ReplyTo: b.q.ReplyTopic(), RequestedAt: now, Deadline: now.Add(requestDeadline)}
+}
+
+// send encodes req, sends it to department and decodes the reply.
+func (b *bus) send(t *testing.T, department string, req exchange.Request) exchange.Reply {
+	t.Helper()
+	body, err := b.codec.Marshal(schemas.Request, req)
+	if err != nil {
+		t.Fatalf("Marshal request: %v", err)
+	}
+	return b.sendRaw(t, department, req.RequestID, body)
+}
+
+// sendRaw sends body as it is, with the request-id and reply-to headers.
+func (b *bus) sendRaw(t *testing.T, department, id string, body []byte) exchange.Reply {
+	t.Helper()
+	msg, err := b.q.Request(context.Background(), id, kafka.Message{Topic: catalog.RequestTopic(department), Key: []byte(id), Value: body})
+	if err != nil {
+		t.Fatalf("Request %s: %v", id, err)
+	}
+	var reply exchange.Reply
+	if err := b.codec.Unmarshal(context.Background(), msg.Value, &reply); err != nil {
+		t.Fatalf("Unmarshal reply to %s: %v", id, err)
+	}
+	if reply.RequestID != id {
+		t.Fatalf("reply to %s carries request id %q", id, reply.RequestID)
+	}
+	if got := msg.Header(kafka.HeaderRequestID); got != id {
+		t.Errorf("reply to %s has %s header %q", id, kafka.HeaderRequestID, got)
+	}
+	return reply
+}
+
+func wantReplyError(t *testing.T, reply exchange.Reply, kind, code string) {
+	t.Helper()
+	if reply.Error == nil {
+		t.Fatalf("reply has no error (record %x), want %s %s", reply.Record, kind, code)
+	}
+	if reply.Error.Kind != kind || reply.Error.Code != code {
+		t.Fatalf("reply error = %+v, want %s %s", *reply.Error, kind, code)
+	}
+	if reply.Record != nil {
+		t.Errorf("an error reply carries a record: %x", reply.Record)
+	}
+	if reply.Error.Message == "" {
+		t.Error("error reply without a message")
+	}
+}
+
+// deadLetter waits for the message on department's dead-letter topic whose
+// header key has the value want.
+func (b *bus) deadLetter(t *testing.T, department, key, want string) kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: b.kcfg.Brokers, Topic: adapters.DeadLetterTopic(department),
+		Partition: 0, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond, ReadLagInterval: -1})
+	defer r.Close()
+	if err := r.SetOffset(kafkago.FirstOffset); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		km, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("no dead letter with %s=%s on %s: %v", key, want, adapters.DeadLetterTopic(department), err)
+		}
+		m := kafka.Message{Topic: km.Topic, Key: km.Key, Value: km.Value}
+		for _, h := range km.Headers {
+			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+		}
+		if m.Header(key) == want {
+			return m
+		}
+	}
+}
+
+func TestRuntime(t *testing.T) {
+	b := newBus(t)
+	rt := b.start(t, population.Department, population.NewStore(b.pool))
+	known := b.gen.Resident(17)
+
+	t.Run("lookups", func(t *testing.T) {
+		tests := []struct {
+			name   string
+			key    string
+			fields []string
+			want   []string // fields the record holds; nil means an error reply
+			kind   string
+			code   string
+		}{
+			{name: "known resident, two fields", key: known.IDNumber, fields: []string{"name", "birth_date"}, want: []string{"name", "birth_date"}},
+			{name: "known resident, every field", key: known.IDNumber, fields: allFields, want: allFields},
+			{name: "known resident, a field the resource lacks", key: known.IDNumber, fields: []string{"status", "income"}, want: []string{"status"}},
+			{name: "another known resident", key: b.gen.IDNumber(residents - 1), fields: []string{"id_number", "address"}, want: []string{"id_number", "address"}},
+			{name: "unknown resident", key: b.gen.IDNumber(residents), fields: []string{"name"}, kind: "NotFound", code: "resident_not_found"},
+			{name: "malformed ID number", key: "11010519491231002x", fields: []string{"name"}, kind: "Invalid", code: "invalid_id_number"},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				id := fmt.Sprintf("lookup-%d", i)
+				reply := b.send(t, population.Department, b.newRequest(id, population.ResourceIdentity, tt.key, tt.fields...))
+				if reply.Resource != population.ResourceIdentity || reply.Provider != population.Department {
+					t.Errorf("reply resource %q provider %q", reply.Resource, reply.Provider)
+				}
+				if reply.AnsweredAt.IsZero() {
+					t.Error("reply without answered_at")
+				}
+				if tt.want == nil {
+					wantReplyError(t, reply, tt.kind, tt.code)
+					return
+				}
+				if reply.Error != nil {
+					t.Fatalf("reply error %+v, want a record", *reply.Error)
+				}
+				if id, err := avro.SchemaID(reply.Record); err != nil {
+					t.Fatalf("record is not in the wire format: %v", err)
+				} else if text, err := catalog.NewStore(b.pool).SchemaByID(context.Background(), id); err != nil ||
+					!strings.Contains(text, `"name": "Identity"`) {
+					t.Errorf("record schema %d is not population.identity (%v)", id, err)
+				}
+				// A consumer that never registered the resource's schema
+				// decodes the record by its id.
+				var rec identity
+				if err := avro.NewCodec(catalog.NewStore(b.pool)).Unmarshal(context.Background(), reply.Record, &rec); err != nil {
+					t.Fatalf("decode record: %v", err)
+				}
+				r, err := population.NewStore(b.pool).Resident(context.Background(), tt.key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				truth := residentFields(r)
+				for name, got := range rec.fields() {
+					asked := false
+					for _, w := range tt.want {
+						asked = asked || w == name
+					}
+					switch {
+					case asked && got == nil:
+						t.Errorf("field %s was asked for and not sent", name)
+					case asked && *got != truth[name]:
+						t.Errorf("field %s = %q, want %q", name, *got, truth[name])
+					case !asked && got != nil:
+						t.Errorf("field %s = %q was sent without being asked for", name, *got)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("resource not served", func(t *testing.T) {
+		before := rt.Stats.DeadLetter.Load()
+		req := b.newRequest("not-served", "population.household", known.IDNumber, "name")
+		reply := b.send(t, population.Department, req)
+		wantReplyError(t, reply, "NotFound", "resource_not_served")
+		if reply.Resource != "population.household" {
+			t.Errorf("reply resource %q, want population.household", reply.Resource)
+		}
+		m := b.deadLetter(t, population.Department, kafka.HeaderRequestID, "not-served")
+		if reason := m.Header("govx-dlq-reason"); !strings.Contains(reason, "population.household") {
+			t.Errorf("govx-dlq-reason = %q, want it to name the resource", reason)
+		}
+		if src := m.Header("govx-dlq-source"); !strings.HasPrefix(src, catalog.RequestTopic(population.Department)+"/") {
+			t.Errorf("govx-dlq-source = %q", src)
+		}
+		var parked exchange.Request
+		if err := b.codec.Unmarshal(context.Background(), m.Value, &parked); err != nil || parked.RequestID != "not-served" {
+			t.Errorf("dead letter holds %+v (%v), want the request as sent", parked, err)
+		}
+		if got := rt.Stats.DeadLetter.Load(); got <= before {
+			t.Errorf("Stats.DeadLetter = %d, was %d", got, before)
+		}
+	})
+
+	t.Run("garbage with reply headers", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			body []byte
+		}{
+			{"not Avro", []byte("this is not avro")},
+			{"empty", nil},
+			{"unknown schema id", []byte{0, 0x7f, 0, 0, 1, 2, 3}},
+			{"a reply instead of a request", mustMarshal(t, b.codec, schemas.Reply, exchange.Reply{RequestID: "x", AnsweredAt: time.Now()})},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				id := "garbage-" + strings.ReplaceAll(tt.name, " ", "-")
+				reply := b.sendRaw(t, population.Department, id, tt.body)
+				wantReplyError(t, reply, "Invalid", "invalid_request")
+				if reply.Provider != population.Department {
+					t.Errorf("reply provider %q", reply.Provider)
+				}
+				m := b.deadLetter(t, population.Department, kafka.HeaderRequestID, id)
+				if m.Header("govx-dlq-reason") == "" {
+					t.Error("dead letter without govx-dlq-reason")
+				}
+				if string(m.Value) != string(tt.body) {
+					t.Errorf("dead letter holds %q, want the message as sent %q", m.Value, tt.body)
+				}
+				if m.Header(kafka.HeaderReplyTo) != b.q.ReplyTopic() {
+					t.Error("dead letter lost the original headers")
+				}
+			})
+		}
+	})
+
+	t.Run("garbage without reply headers is only dead-lettered", func(t *testing.T) {
+		err := b.prod.Publish(context.Background(), kafka.Message{Topic: catalog.RequestTopic(population.Department),
+			Value: []byte("orphan"), Headers: []kafka.Header{{Key: "test-marker", Value: []byte("orphan-1")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := b.deadLetter(t, population.Department, "test-marker", "orphan-1")
+		if string(m.Value) != "orphan" || m.Header("govx-dlq-reason") == "" {
+			t.Errorf("dead letter = %q with reason %q", m.Value, m.Header("govx-dlq-reason"))
+		}
+	})
+
+	t.Run("request past its deadline gets no reply", func(t *testing.T) {
+		req := b.newRequest("expired", population.ResourceIdentity, known.IDNumber, "name")
+		req.Deadline = req.RequestedAt.Add(-time.Second)
+		body := mustMarshal(t, b.codec, schemas.Request, req)
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		_, err := b.q.Request(ctx, "expired", kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body})
+		if govx.ErrorKind(err) != govx.KindTimeout {
+			t.Fatalf("Request past its deadline: %v, want no reply (a timeout)", err)
+		}
+		// The runtime is still answering.
+		reply := b.send(t, population.Department, b.newRequest("after-expired", population.ResourceIdentity, known.IDNumber, "name"))
+		if reply.Error != nil {
+			t.Errorf("reply after the expired request: %+v", *reply.Error)
+		}
+	})
+
+	t.Run("concurrent lookups", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := b.gen.Resident(i)
+				reply := b.send(t, population.Department, b.newRequest(fmt.Sprintf("many-%d", i), population.ResourceIdentity, r.IDNumber, "name"))
+				var rec identity
+				if reply.Error != nil {
+					t.Errorf("resident %d: %+v", i, *reply.Error)
+				} else if err := b.codec.Unmarshal(context.Background(), reply.Record, &rec); err != nil || rec.Name == nil || *rec.Name != r.Name {
+					t.Errorf("resident %d: record %+v (%v), want name %q", i, rec, err, r.Name)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+// When the department's database is down, callers get Unavailable from the
+// adapter, promptly: the requester gives up long before the requests'
+// deadline, so a reply that arrives at all was not held to the deadline.
+func TestRuntimeDatabaseDown(t *testing.T) {
+	b := newBus(t)
+	closed := postgrestest.NewPool(t)
+	closed.Close()
+	cases := []struct {
+		name     string
+		pool     *pgxpool.Pool
+		requests int // the first may meet a broken connection, the second a fresh dial
+	}{
+		{"pool closed", closed, 2},
+		{"database dropped", droppedPool(t), 2},
+		{"server not answering", hungPool(t), 1}, // each waits out the adapter's own database timeout
+	}
+	// Every department's topics exist before the first request is sent, so
+	// no request waits for a producer's metadata to catch up.
+	dept := func(name string) string { return "population-" + strings.ReplaceAll(name, " ", "-") }
+	for _, tt := range cases {
+		b.start(t, dept(tt.name), population.NewStore(tt.pool))
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dept(tt.name)
+			for i := range tt.requests {
+				id := fmt.Sprintf("%s-%d", d, i)
+				reply := b.send(t, d, b.newRequest(id, population.ResourceIdentity, b.gen.IDNumber(3), "name"))
+				if reply.Error == nil || reply.Error.Kind != "Unavailable" {
+					t.Fatalf("request %d: reply error %+v, want Unavailable", i, reply.Error)
+				}
+				if reply.Error.Message == "" || strings.Contains(reply.Error.Message, "127.0.0.1") {
+					t.Errorf("request %d: error message %q, want a caller-safe one", i, reply.Error.Message)
+				}
+			}
+		})
+	}
+}
+
+// A new exchange instance creates its own reply topic after the adapter's
+// producer has already cached the cluster's metadata; its requests must
+// still be answered.
+func TestRuntimeRepliesToNewReplyTopic(t *testing.T) {
+	// kafka-go's Transport answers the Writer's metadata lookups from a
+	// cache, where a topic created since is unknown; the producer keeps
+	// that cache short and waits out an unknown topic briefly.
+	b := newBus(t)
+	b.start(t, population.Department, population.NewStore(b.pool))
+	known := b.gen.Resident(5)
+	// Warm the runtime's producer up: it has now cached the metadata.
+	if reply := b.send(t, population.Department, b.newRequest("warm", population.ResourceIdentity, known.IDNumber, "name")); reply.Error != nil {
+		t.Fatalf("warm-up: %+v", *reply.Error)
+	}
+
+	// The second instance has its own producer, so only the runtime's
+	// producer can be stale.
+	prod, err := kafka.NewProducer(b.kcfg, kafka.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prod.Close() })
+	q2, err := kafka.NewRequester(context.Background(), b.kcfg, kafka.RequesterConfig{ReplyTopic: "govx.replies.instance-2", Timeout: 5 * time.Second}, prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q2.Close() })
+	req := b.newRequest("from-instance-2", population.ResourceIdentity, known.IDNumber, "name")
+	req.ReplyTo = q2.ReplyTopic()
+	body := mustMarshal(t, b.codec, schemas.Request, req)
+	if _, err := q2.Request(context.Background(), req.RequestID, kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body}); err != nil {
+		t.Fatalf("request from a new instance: %v", err)
+	}
+}
+
+// droppedPool returns a pool whose database, migrated and seeded, was then
+// dropped from under it.
+func droppedPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	dbURL := postgrestest.NewURL(t)
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := postgres.Migrate(ctx, pool, population.MigrationSource()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := population.NewStore(pool).Seed(ctx, population.NewGenerator(seed), 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	admin := os.Getenv("GOVX_TEST_POSTGRES_URL")
+	if admin == "" {
+		admin = postgrestest.DefaultURL
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// hungPool returns a pool on a server that accepts connections and never
+// says a word, like a database host behind a dead link.
+func hungPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	pool, err := pgxpool.New(context.Background(), "postgres://postgres@"+l.Addr().String()+"/x?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		pool.Close()
+	})
+	return pool
+}
+
+func mustMarshal(tb testing.TB, c *avro.Codec, subject string, v any) []byte {
+	tb.Helper()
+	b, err := c.Marshal(subject, v)
+	if err != nil {
+		tb.Fatalf("Marshal(%s): %v", subject, err)
+	}
+	return b
+}
