@@ -12,7 +12,6 @@ import (
 
 	"govx"
 	"govx/catalog"
-	"govx/internal/postgres"
 	"govx/internal/postgres/postgrestest"
 	"govx/schemas"
 )
@@ -20,10 +19,7 @@ import (
 // mustStore returns a Store on a fresh, migrated database, and its pool.
 func mustStore(tb testing.TB) (*catalog.Store, *pgxpool.Pool) {
 	tb.Helper()
-	pool := postgrestest.NewPool(tb)
-	if _, err := postgres.Migrate(context.Background(), pool, catalog.MigrationSource()); err != nil {
-		tb.Fatalf("Migrate: %v", err)
-	}
+	pool := postgrestest.NewMigrated(tb, catalog.MigrationSource())
 	return catalog.NewStore(pool), pool
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"govx/exchange"
-	"govx/internal/postgres"
 	"govx/internal/postgres/postgrestest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,10 +15,7 @@ import (
 
 func mustLedger(t *testing.T) (*exchange.Ledger, *pgxpool.Pool) {
 	t.Helper()
-	pool := postgrestest.NewPool(t)
-	if _, err := postgres.Migrate(context.Background(), pool, exchange.MigrationSource()); err != nil {
-		t.Fatal(err)
-	}
+	pool := postgrestest.NewMigrated(t, exchange.MigrationSource())
 	l := exchange.NewLedger(pool, exchange.LedgerConfig{MaxBatch: 16})
 	t.Cleanup(l.Close)
 	return l, pool

@@ -20,7 +20,6 @@ import (
 	"govx/catalog"
 	"govx/exchange"
 	"govx/internal/avro"
-	"govx/internal/postgres"
 	"govx/internal/postgres/postgrestest"
 	"govx/schemas"
 )
@@ -31,10 +30,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // database, and the pool under it.
 func mustStore(tb testing.TB) (*catalog.Store, *pgxpool.Pool) {
 	tb.Helper()
-	pool := postgrestest.NewPool(tb)
-	if _, err := postgres.Migrate(context.Background(), pool, catalog.MigrationSource()); err != nil {
-		tb.Fatalf("Migrate: %v", err)
-	}
+	pool := postgrestest.NewMigrated(tb, catalog.MigrationSource())
 	return catalog.NewStore(pool), pool
 }
 

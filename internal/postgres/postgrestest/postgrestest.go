@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"govx/internal/postgres"
 )
 
 // DefaultURL is the maintenance database of the server scripts/services.sh
@@ -62,5 +64,16 @@ func NewPool(tb testing.TB) *pgxpool.Pool {
 		tb.Fatalf("postgrestest: %v", err)
 	}
 	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// NewMigrated returns a pool on a fresh database with the sources' migrations
+// applied.
+func NewMigrated(tb testing.TB, sources ...postgres.Source) *pgxpool.Pool {
+	tb.Helper()
+	pool := NewPool(tb)
+	if _, err := postgres.Migrate(context.Background(), pool, sources...); err != nil {
+		tb.Fatalf("postgrestest: migrate: %v", err)
+	}
 	return pool
 }
