@@ -211,8 +211,22 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			if err := rt.Run(actx); err != nil {
-				m.log.Error("population adapter stopped", "err", err)
+			// A consumer that fails (the broker gone for longer than the
+			// client retries) is started again, not left dead in a live
+			// process.
+			backoff := time.Second
+			for {
+				err := rt.Run(actx)
+				if actx.Err() != nil {
+					return
+				}
+				m.log.Error("population adapter stopped; restarting", "err", err, "in", backoff)
+				select {
+				case <-actx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 30*time.Second)
 			}
 		}()
 		// Stopped after the exchange (closed first) has drained its queries.

@@ -168,19 +168,19 @@ func (q *Requester) Late() int64 { return q.late.Load() }
 
 func (q *Requester) dispatch() {
 	defer close(q.done)
+	backoff := 100 * time.Millisecond
 	for {
 		km, err := q.r.ReadMessage(context.Background())
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || errors.Is(err, kafkago.ErrGroupClosed) {
 				return
 			}
-			q.log.Warn("reply reader", "topic", q.cfg.ReplyTopic, "err", err)
-			if errors.Is(err, kafkago.ErrGroupClosed) {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
+			q.log.Warn("reply reader", "topic", q.cfg.ReplyTopic, "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
+		backoff = 100 * time.Millisecond
 		m := fromKafka(km)
 		id := m.Header(HeaderRequestID)
 		q.mu.Lock()
