@@ -21,6 +21,11 @@ eval "$(scripts/services.sh env)"
 say "go vet ./..."
 go vet ./...
 
-say "go test -count=1 -timeout 20m ./... $*"
-go test -count=1 -timeout 20m ./... "$@"
+# The race detector needs cgo and a C compiler; use it wherever there is one.
+race=()
+if [ "$(go env CGO_ENABLED)" = 1 ] && command -v "$(go env CC)" >/dev/null 2>&1; then
+	race=(-race)
+fi
+say "go test ${race[*]} -count=1 -timeout 20m ./... $*"
+go test "${race[@]}" -count=1 -timeout 20m ./... "$@"
 say "all tests passed"
