@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,6 +55,31 @@ type AuditEntry struct {
 	Status     int    // HTTP status answered
 	PrevHash   []byte
 	Hash       []byte
+}
+
+// sanitize makes every text field storable: PostgreSQL text holds neither
+// NUL bytes nor invalid UTF-8, and one such value from a hostile caller
+// would otherwise fail the whole group-committed batch, other callers'
+// entries with it.
+func (e *AuditEntry) sanitize() {
+	for _, f := range []*string{&e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
+		&e.SubjectKey, &e.Purpose, &e.Outcome, &e.Code} {
+		*f = storable(*f)
+	}
+	if e.Fields != nil {
+		fields := make([]string, len(e.Fields))
+		for i, f := range e.Fields {
+			fields[i] = storable(f)
+		}
+		e.Fields = fields
+	}
+}
+
+func storable(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\\0")
 }
 
 // hash computes the entry's link: SHA-256 over the previous hash and every
@@ -130,6 +156,7 @@ var errLedgerClosed = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unava
 
 // Append records e and returns once it is committed.
 func (l *Ledger) Append(ctx context.Context, e AuditEntry) error {
+	e.sanitize()
 	p := &pending{e: e, errc: make(chan error, 1)}
 	l.mu.RLock()
 	defer l.mu.RUnlock()

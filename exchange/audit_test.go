@@ -141,3 +141,40 @@ func TestLedgerCloseFailsLaterAppends(t *testing.T) {
 		t.Error("append after Close succeeded")
 	}
 }
+
+// One hostile value must not fail the batch it is group-committed with.
+func TestLedgerStoresHostileText(t *testing.T) {
+	l, pool := mustLedger(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 21)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- l.Append(context.Background(), exchange.AuditEntry{RequestID: fmt.Sprintf("good-%d", i), Outcome: exchange.Refused, Code: "x"})
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs <- l.Append(context.Background(), exchange.AuditEntry{RequestID: "hostile", Resource: "a\x00b", SubjectKey: "\xff\xfe",
+			Purpose: "p\x00", Fields: []string{"\x00"}, Outcome: exchange.Refused, Code: "x"})
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+	}
+	var resource, key string
+	if err := pool.QueryRow(context.Background(), `SELECT resource, subject_key FROM exchange.audit WHERE request_id = 'hostile'`).Scan(&resource, &key); err != nil {
+		t.Fatal(err)
+	}
+	if resource != `a\0b` || key != "\uFFFD" {
+		t.Errorf("stored resource %q key %q", resource, key)
+	}
+	if rep := mustVerify(t, pool); rep.Broken != nil || rep.Checked != 21 {
+		t.Errorf("report = %+v", rep)
+	}
+}

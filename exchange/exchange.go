@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"govx"
 	"govx/catalog"
@@ -155,7 +157,10 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 		return nil, govx.Errorf(govx.KindInvalid, "purpose_required", "state the purpose the data is used for, e.g. case:<id>")
 	}
 	if len(q.Purpose) > 200 {
-		return nil, govx.Errorf(govx.KindInvalid, "purpose_invalid", "purpose is longer than 200 characters")
+		return nil, govx.Errorf(govx.KindInvalid, "purpose_invalid", "purpose is longer than 200 bytes")
+	}
+	if strings.IndexFunc(q.Purpose, unicode.IsControl) >= 0 {
+		return nil, govx.Errorf(govx.KindInvalid, "purpose_invalid", "purpose holds control characters")
 	}
 	fields := q.Fields
 	if len(fields) == 0 {
