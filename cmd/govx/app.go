@@ -159,7 +159,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.cfg.EmbeddedKafka {
 		b, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Port: m.cfg.KafkaPort, DataDir: filepath.Join(m.cfg.DataDir, "kafka")})
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (is another govx up running? choose another port with --kafka-port)", err)
 		}
 		m.onClose(b.Close)
 		m.Brokers = b.Addrs()
@@ -294,7 +294,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("exchange API: %w", err)
+		return fmt.Errorf("exchange API: %w (is another govx running? choose another address with --http or GOVX_HTTP_ADDR)", err)
 	}
 	m.httpURL = "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
