@@ -6,7 +6,6 @@ package catalog
 
 import (
 	"embed"
-	"io/fs"
 	"slices"
 
 	"govx/internal/postgres"
@@ -104,6 +103,5 @@ var migrations embed.FS
 
 // MigrationSource is the catalogue's schema migrations.
 func MigrationSource() postgres.Source {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return postgres.Source{Name: "catalog", FS: sub}
+	return postgres.SourceDir("catalog", migrations, "migrations")
 }

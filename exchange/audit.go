@@ -7,7 +7,6 @@ import (
 	"embed"
 	"encoding/binary"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -27,8 +26,7 @@ var migrations embed.FS
 
 // MigrationSource is the exchange's schema migrations (the audit ledger).
 func MigrationSource() postgres.Source {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return postgres.Source{Name: "exchange", FS: sub}
+	return postgres.SourceDir("exchange", migrations, "migrations")
 }
 
 // Outcomes of a query.

@@ -3,7 +3,6 @@ package population
 import (
 	"context"
 	"embed"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,11 +18,7 @@ var Migrations embed.FS
 
 // MigrationSource is the population schema's migrations, for postgres.Migrate.
 func MigrationSource() postgres.Source {
-	sub, err := fs.Sub(Migrations, "migrations")
-	if err != nil {
-		panic(err) // cannot happen: the directory is embedded
-	}
-	return postgres.Source{Name: "population", FS: sub}
+	return postgres.SourceDir("population", Migrations, "migrations")
 }
 
 // Store is the population register in PostgreSQL. It is safe for concurrent

@@ -96,3 +96,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, sources ...Source) (applie
 	}
 	return applied, nil
 }
+
+// SourceDir is the migrations in folder dir of fsys (typically an embed.FS
+// holding migrations/*.sql) under the component name.
+func SourceDir(name string, fsys fs.FS, dir string) Source {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("postgres: migrations of %s: %v", name, err)) // a fixed, embedded path
+	}
+	return Source{Name: name, FS: sub}
+}
