@@ -129,13 +129,11 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) {
 	id := m.Header(kafka.HeaderRequestID)
 
 	var req exchange.Request
-	err := rt.codec.Unmarshal(ctx, m.Value, &req)
+	err := rt.codec.UnmarshalAs(ctx, schemas.Request, m.Value, &req)
 	if err == nil && (req.RequestID == "" || req.Resource == "" || req.Deadline.IsZero()) {
-		// The codec decodes with the writer's schema, so a message of
-		// another record type (a Reply sent here by mistake) decodes into
-		// a Request that lacks some of these; it would otherwise be dropped
-		// below as past its deadline, without a trace.
-		err = govx.Errorf(govx.KindInvalid, "invalid_request", "the message is not a request")
+		// Without these a request would be dropped below as past its
+		// deadline, without a trace.
+		err = govx.Errorf(govx.KindInvalid, "invalid_request", "the request lacks its id, resource or deadline")
 	}
 	if err != nil {
 		rt.deadLetter(ctx, m, err)

@@ -14,6 +14,7 @@ import (
 	"govx"
 	"govx/catalog"
 	"govx/internal/auth"
+	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/schemas"
 )
@@ -34,7 +35,7 @@ type Bus interface {
 // satisfies it.
 type Codec interface {
 	Marshal(subject string, v any) ([]byte, error)
-	Unmarshal(ctx context.Context, data []byte, v any) error
+	UnmarshalAs(ctx context.Context, subject string, data []byte, v any) error
 }
 
 // AuditLog records every query. *Ledger satisfies it.
@@ -46,6 +47,7 @@ var (
 	_ Resources = (*catalog.Cache)(nil)
 	_ Bus       = (*kafka.Requester)(nil)
 	_ AuditLog  = (*Ledger)(nil)
+	_ Codec     = (*avro.Codec)(nil)
 )
 
 // Config configures the exchange.
@@ -195,7 +197,7 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 		return nil, govx.E(op, err)
 	}
 	var reply Reply
-	if err := s.codec.Unmarshal(ctx, msg.Value, &reply); err != nil {
+	if err := s.codec.UnmarshalAs(ctx, schemas.Reply, msg.Value, &reply); err != nil {
 		return nil, govx.E(op, err)
 	}
 	if reply.RequestID != requestID {
@@ -208,7 +210,7 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 		return nil, govx.E(op, fmt.Errorf("provider %s sent neither record nor error", reply.Provider))
 	}
 	var rec map[string]any
-	if err := s.codec.Unmarshal(ctx, reply.Record, &rec); err != nil {
+	if err := s.codec.UnmarshalAs(ctx, res.SchemaSubject, reply.Record, &rec); err != nil {
 		return nil, govx.E(op, err)
 	}
 	// Whatever the provider sent, only the granted fields leave.

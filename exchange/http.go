@@ -1,10 +1,10 @@
 package exchange
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -178,7 +178,7 @@ func decodeQuery(r *http.Request, max int64) (Query, error) {
 	if int64(len(body)) > max {
 		return q, govx.Errorf(govx.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", max)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&q); err != nil {
 		var se *json.SyntaxError
@@ -200,6 +200,3 @@ func decodeQuery(r *http.Request, max int64) (Query, error) {
 	}
 	return q, nil
 }
-
-// String implements fmt.Stringer for log lines.
-func (q Query) String() string { return fmt.Sprintf("%s fields=%v", q.Resource, q.Fields) }

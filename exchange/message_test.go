@@ -151,3 +151,23 @@ func TestReplyErrorKeepsKindAndCode(t *testing.T) {
 		}
 	}
 }
+
+// A message of one record type is not decoded as another: a reply on a
+// request topic is refused, not read as an empty request.
+func TestUnmarshalAsRefusesOtherRecords(t *testing.T) {
+	c := mustCodec(t)
+	at := time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)
+	reply, err := c.Marshal(schemas.Reply, exchange.Reply{RequestID: "r", Resource: "population.identity", Provider: "population", AnsweredAt: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req exchange.Request
+	err = c.UnmarshalAs(context.Background(), schemas.Request, reply, &req)
+	if govx.ErrorKind(err) != govx.KindInvalid || govx.ErrorCode(err) != "invalid_message" {
+		t.Fatalf("reply decoded as a request: err = %v, request = %+v", err, req)
+	}
+	var back exchange.Reply
+	if err := c.UnmarshalAs(context.Background(), schemas.Reply, reply, &back); err != nil || back.RequestID != "r" {
+		t.Fatalf("reply as a reply: %v %+v", err, back)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -151,7 +152,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	if m.Key, err = auth.LoadOrCreateKey(filepath.Join(m.cfg.DataDir, "keys")); err != nil {
+	if m.Key, err = loadKey(m.cfg.DataDir); err != nil {
 		return err
 	}
 
@@ -200,7 +201,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.onClose(func() { prod.Close() })
 
-	for range m.cfg.Adapters { // population is the only one so far (Validate)
+	// Validate admits population, the only reference adapter so far.
+	if slices.Contains(m.cfg.Adapters, population.Department) {
 		rt, err := adapters.New(adapters.Config{Department: population.Department, Partitions: requestPartitions, Logger: m.log}, kcfg, codec, prod)
 		if err != nil {
 			return err
@@ -332,6 +334,12 @@ func (m *Main) health(rdb *redis.Client) http.Handler {
 		w.WriteHeader(code)
 		fmt.Fprintf(w, `{"status":%q,"checks":{"postgres":%q,"redis":%q}}`+"\n", status, checks["postgres"], checks["redis"])
 	})
+}
+
+// loadKey loads the deployment's signing key from the data folder, making
+// one on first use.
+func loadKey(dataDir string) (*auth.Key, error) {
+	return auth.LoadOrCreateKey(filepath.Join(dataDir, "keys"))
 }
 
 // Close stops everything Run started, last started first.

@@ -124,7 +124,7 @@ func runBench(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	key, err := auth.LoadOrCreateKey(cfg.DataDir + "/keys")
+	key, err := loadKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}

@@ -279,7 +279,7 @@ func runToken(cfg Config, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	key, err := auth.LoadOrCreateKey(*data + "/keys")
+	key, err := loadKey(*data)
 	if err != nil {
 		return err
 	}

@@ -125,6 +125,42 @@ func (c *Codec) Unmarshal(ctx context.Context, data []byte, v any) error {
 	return nil
 }
 
+// UnmarshalAs is Unmarshal for a message that must be of subject's record
+// type: a message of another record (a reply on a request topic) decodes
+// without error into the wrong struct, with its fields empty, so it is
+// refused here, before anything reads it.
+func (c *Codec) UnmarshalAs(ctx context.Context, subject string, data []byte, v any) error {
+	const op = "avro.UnmarshalAs"
+	c.mu.RLock()
+	e, ok := c.bySubject[subject]
+	c.mu.RUnlock()
+	if !ok {
+		return govx.E(op, fmt.Errorf("subject %q is not registered", subject))
+	}
+	id, err := SchemaID(data)
+	if err != nil {
+		return govx.E(op, err)
+	}
+	if id != e.id {
+		writer, err := c.schema(ctx, id)
+		if err != nil {
+			return govx.E(op, err)
+		}
+		if fullName(writer) != fullName(e.schema) {
+			return &govx.Error{Kind: govx.KindInvalid, Code: "invalid_message", Op: op,
+				Message: fmt.Sprintf("message is a %s, not a %s", fullName(writer), subject)}
+		}
+	}
+	return c.Unmarshal(ctx, data, v)
+}
+
+func fullName(s avro.Schema) string {
+	if n, ok := s.(avro.NamedSchema); ok {
+		return n.FullName()
+	}
+	return string(s.Type())
+}
+
 func (c *Codec) schema(ctx context.Context, id int) (avro.Schema, error) {
 	c.mu.RLock()
 	s, ok := c.byID[id]
