@@ -30,8 +30,32 @@ const (
 	NotShareable Sharing = "not_shareable"
 )
 
-// KeyIDNumber says a resource is keyed by the 18-character resident ID number.
-const KeyIDNumber = "id_number"
+// Key types: what a resource is looked up by. The exchange checks a key's
+// shape (length, check digit or character) before anything else sees it.
+const (
+	KeyIDNumber      = "id_number"      // 18-character resident ID number, GB 11643
+	KeyUSCC          = "uscc"           // 18-character unified social credit code, GB 32100
+	KeyLicenceNumber = "licence_number" // licence number as printed on the licence
+	KeyHolder        = "holder"         // a USCC or an ID number: lists what the holder has
+	KeyDivisionCode  = "division_code"  // 6-digit GB/T 2260 administrative division code
+)
+
+// OpenClass is a resource's open-data class, decided separately from its
+// sharing class.
+type OpenClass string
+
+const (
+	Open              OpenClass = "open"
+	ConditionallyOpen OpenClass = "conditionally_open"
+	NotOpen           OpenClass = "not_open"
+)
+
+// Sharing methods: how consumers receive a resource.
+const (
+	MethodQuery     = "query"     // one record per request, through the exchange
+	MethodSubscribe = "subscribe" // change events on the resource's event topic
+	MethodBulk      = "bulk"      // whole-dataset transfer
+)
 
 // Field is one data item of a resource.
 type Field struct {
@@ -41,17 +65,29 @@ type Field struct {
 	Personal    bool   `json:"personal"`
 }
 
-// Resource is a data resource in the catalogue.
+// Resource is a data resource in the catalogue, with the metadata a
+// government resource catalogue requires.
 type Resource struct {
-	Code          string  `json:"code"`
-	Name          string  `json:"name"`
-	Provider      string  `json:"provider"`
-	Summary       string  `json:"summary,omitempty"`
-	KeyType       string  `json:"key_type"`
-	Fields        []Field `json:"fields"`
-	Sharing       Sharing `json:"sharing"`
-	SchemaSubject string  `json:"schema_subject"`
-	Status        string  `json:"status"`
+	Code           string    `json:"code"`
+	Name           string    `json:"name"`
+	Classification string    `json:"classification,omitempty"` // e.g. "base/population"
+	Provider       string    `json:"provider"`                 // department code
+	ProviderName   string    `json:"provider_name,omitempty"`  // filled in on read
+	Summary        string    `json:"summary,omitempty"`
+	Format         string    `json:"format,omitempty"` // e.g. "avro"
+	KeyType        string    `json:"key_type"`
+	Fields         []Field   `json:"fields"`
+	Sharing        Sharing   `json:"sharing"`
+	Conditions     string    `json:"conditions,omitempty"` // for conditional sharing
+	Methods        []string  `json:"methods,omitempty"`    // MethodQuery, MethodSubscribe, MethodBulk
+	OpenClass      OpenClass `json:"open_class,omitempty"`
+	UpdateCycle    string    `json:"update_cycle,omitempty"` // e.g. "real-time", "daily"
+	LegalBasis     string    `json:"legal_basis,omitempty"`
+	PublishedOn    string    `json:"published_on,omitempty"` // YYYY-MM-DD
+	Related        []string  `json:"related,omitempty"`      // resource codes
+	SchemaSubject  string    `json:"schema_subject"`
+	Status         string    `json:"status"`            // active or retired
+	Version        int       `json:"version,omitempty"` // bumped by every change
 }
 
 // FieldNames lists the resource's fields in catalogue order.
