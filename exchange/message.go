@@ -6,7 +6,7 @@ import (
 	"govx"
 )
 
-// Request is the Avro envelope (schemas/exchange_request.avsc) the exchange
+// Request is the Avro envelope (schemas/govx.exchange.Request.avsc) the exchange
 // sends to a provider department.
 type Request struct {
 	RequestID   string    `avro:"request_id"`
@@ -21,7 +21,7 @@ type Request struct {
 	Deadline    time.Time `avro:"deadline"`
 }
 
-// Reply is the Avro envelope (schemas/exchange_reply.avsc) a provider sends
+// Reply is the Avro envelope (schemas/govx.exchange.Reply.avsc) a provider sends
 // back. Exactly one of Record and Error is set.
 type Reply struct {
 	RequestID  string      `avro:"request_id"`

@@ -2,44 +2,57 @@
 // bus and of every shared resource record. The catalog registers them in its
 // schema store at start-up, which assigns the ids that travel in the
 // Confluent wire format.
+//
+// A file is named after its subject: "<subject>.avsc". Bus envelopes are
+// named after their record ("govx.exchange.Request"), resource records after
+// the resource code they carry ("population.identity"). Adding a schema is
+// adding a file.
 package schemas
 
 import (
 	"embed"
 	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
 )
 
 //go:embed *.avsc
 var FS embed.FS
 
-// Subjects of the embedded schemas. Bus envelopes are named after their
-// record; resource records after the resource code they carry.
+// Subjects of the bus envelopes; resource subjects are the resource codes.
 const (
 	Request            = "govx.exchange.Request"
 	Reply              = "govx.exchange.Reply"
 	PopulationIdentity = "population.identity"
 )
 
-var files = map[string]string{
-	Request:            "exchange_request.avsc",
-	Reply:              "exchange_reply.avsc",
-	PopulationIdentity: "population_identity.avsc",
-}
-
-// Subjects lists every embedded subject.
+// Subjects lists every embedded subject, bus envelopes first so that they
+// get the lowest ids.
 func Subjects() []string {
-	return []string{Request, Reply, PopulationIdentity}
+	entries, _ := fs.Glob(FS, "*.avsc")
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, strings.TrimSuffix(e, ".avsc"))
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		bi, bj := strings.HasPrefix(out[i], "govx."), strings.HasPrefix(out[j], "govx.")
+		if bi != bj {
+			return bi
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // Text returns the schema text of an embedded subject.
 func Text(subject string) (string, error) {
-	name, ok := files[subject]
-	if !ok {
+	if strings.ContainsAny(subject, "/\\") {
 		return "", fmt.Errorf("schemas: no embedded schema for subject %q", subject)
 	}
-	b, err := FS.ReadFile(name)
+	b, err := FS.ReadFile(subject + ".avsc")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("schemas: no embedded schema for subject %q", subject)
 	}
 	return string(b), nil
 }
