@@ -27,21 +27,18 @@ const (
 	PopulationIdentity = "population.identity"
 )
 
-// Subjects lists every embedded subject, bus envelopes first so that they
-// get the lowest ids.
+// Subjects lists every embedded subject: the request and reply envelopes
+// first, in that order, so that their ids are stable from one deployment to
+// the next, then the rest by name.
 func Subjects() []string {
 	entries, _ := fs.Glob(FS, "*.avsc")
-	out := make([]string, 0, len(entries))
+	out := []string{Request, Reply}
 	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e, ".avsc"))
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		bi, bj := strings.HasPrefix(out[i], "govx."), strings.HasPrefix(out[j], "govx.")
-		if bi != bj {
-			return bi
+		if s := strings.TrimSuffix(e, ".avsc"); s != Request && s != Reply {
+			out = append(out, s)
 		}
-		return out[i] < out[j]
-	})
+	}
+	sort.Strings(out[2:])
 	return out
 }
 
