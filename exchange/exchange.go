@@ -118,7 +118,16 @@ type Answer struct {
 type Decision struct {
 	Provider string
 	Fields   []string
-	Sent     bool // the request went to the provider
+	Rule     string // the policy rule that allowed or refused the access
+	Sent     bool   // the request went to the provider
+}
+
+// Access is an allowed access: the resource and the fields the caller may
+// receive of it.
+type Access struct {
+	Resource *catalog.Resource
+	Fields   []string // sorted, no duplicates
+	Rule     string
 }
 
 // NewRequestID returns a random 128-bit request id in hex.
@@ -128,15 +137,16 @@ func NewRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Query checks the caller's right to q, asks the provider over the bus and
-// returns its record. The Decision is filled in as far as the query got,
-// whether it succeeded or not.
-func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Claims, q Query, d *Decision) (*Answer, error) {
-	const op = "exchange.Query"
-	if !catalog.ValidCode(q.Resource) {
-		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", truncate(q.Resource, 64))
+// Authorize decides whether caller may receive fields (all the resource's
+// fields when empty) of the resource with the given code, for purpose. It
+// is the whole access policy: queries and event subscriptions both pass
+// through it. d records how far the decision got.
+func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code string, fields []string, purpose string, d *Decision) (*Access, error) {
+	const op = "exchange.Authorize"
+	if !catalog.ValidCode(code) {
+		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", truncate(code, 64))
 	}
-	res, err := s.resources.Resource(ctx, q.Resource)
+	res, err := s.resources.Resource(ctx, code)
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
@@ -150,21 +160,23 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	}
 	switch res.Sharing {
 	case catalog.Unconditional:
+		d.Rule = "unconditional"
 	case catalog.Conditional:
+		d.Rule = "grant_required"
 		return nil, govx.Errorf(govx.KindForbidden, "grant_required", "%s is shared on conditions; an approved grant is required", res.Code)
 	default:
+		d.Rule = "not_shareable"
 		return nil, govx.Errorf(govx.KindForbidden, "not_shareable", "%s is not shareable", res.Code)
 	}
-	if q.Purpose == "" {
+	if purpose == "" {
 		return nil, govx.Errorf(govx.KindInvalid, "purpose_required", "state the purpose the data is used for, e.g. case:<id>")
 	}
-	if len(q.Purpose) > 200 {
+	if len(purpose) > 200 {
 		return nil, govx.Errorf(govx.KindInvalid, "purpose_invalid", "purpose is longer than 200 bytes")
 	}
-	if strings.IndexFunc(q.Purpose, unicode.IsControl) >= 0 {
+	if strings.IndexFunc(purpose, unicode.IsControl) >= 0 {
 		return nil, govx.Errorf(govx.KindInvalid, "purpose_invalid", "purpose holds control characters")
 	}
-	fields := q.Fields
 	if len(fields) == 0 {
 		fields = res.FieldNames()
 	}
@@ -175,6 +187,19 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	}
 	fields = slices.Compact(slices.Sorted(slices.Values(fields)))
 	d.Fields = fields
+	return &Access{Resource: res, Fields: fields, Rule: d.Rule}, nil
+}
+
+// Query checks the caller's right to q, asks the provider over the bus and
+// returns its record. The Decision is filled in as far as the query got,
+// whether it succeeded or not.
+func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Claims, q Query, d *Decision) (*Answer, error) {
+	const op = "exchange.Query"
+	acc, err := s.Authorize(ctx, caller, q.Resource, q.Fields, q.Purpose, d)
+	if err != nil {
+		return nil, err
+	}
+	res, fields := acc.Resource, acc.Fields
 	if err := validateKey(res.KeyType, q.Key); err != nil {
 		return nil, err
 	}
@@ -214,13 +239,19 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 		return nil, govx.E(op, err)
 	}
 	// Whatever the provider sent, only the granted fields leave.
+	return &Answer{Record: Trim(rec, fields), Receipt: Receipt{
+		RequestID: requestID, Resource: res.Code, Provider: reply.Provider, Fields: fields, AnsweredAt: reply.AnsweredAt,
+	}}, nil
+}
+
+// Trim keeps only fields of rec: whatever a provider sent, only what the
+// caller may see leaves the exchange.
+func Trim(rec map[string]any, fields []string) map[string]any {
 	out := make(map[string]any, len(fields))
 	for _, f := range fields {
 		out[f] = rec[f]
 	}
-	return &Answer{Record: out, Receipt: Receipt{
-		RequestID: requestID, Resource: res.Code, Provider: reply.Provider, Fields: fields, AnsweredAt: reply.AnsweredAt,
-	}}, nil
+	return out
 }
 
 func validateKey(keyType, key string) error {

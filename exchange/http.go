@@ -1,84 +1,27 @@
 package exchange
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"govx"
-	"govx/internal/auth"
+	"govx/internal/httpx"
 )
 
 // Verifier checks bearer tokens. *auth.Verifier satisfies it.
-type Verifier interface {
-	Verify(token string) (*auth.Claims, error)
-}
-
-var _ Verifier = (*auth.Verifier)(nil)
-
-// statusOf is the one table from error kind to HTTP status.
-var statusOf = map[govx.Kind]int{
-	govx.KindInternal:        http.StatusInternalServerError,
-	govx.KindNotFound:        http.StatusNotFound,
-	govx.KindInvalid:         http.StatusBadRequest,
-	govx.KindForbidden:       http.StatusForbidden,
-	govx.KindConflict:        http.StatusConflict,
-	govx.KindUnavailable:     http.StatusServiceUnavailable,
-	govx.KindTimeout:         http.StatusGatewayTimeout,
-	govx.KindUnauthenticated: http.StatusUnauthorized,
-	govx.KindTooLarge:        http.StatusRequestEntityTooLarge,
-}
+type Verifier = httpx.Verifier
 
 // StatusOf maps an error to its HTTP status.
-func StatusOf(err error) int {
-	if s, ok := statusOf[govx.ErrorKind(err)]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+func StatusOf(err error) int { return httpx.StatusOf(err) }
 
-// ErrorBody is the JSON shape of every error answer.
-type ErrorBody struct {
-	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id,omitempty"`
-	} `json:"error"`
-}
-
-// WriteError answers err as JSON with its status and stable code. Internal
-// errors are logged here, once, and shown to the caller only as "internal
-// error".
+// WriteError answers err as JSON with its status and stable code.
 func WriteError(w http.ResponseWriter, log *slog.Logger, requestID string, err error) int {
-	status := StatusOf(err)
-	var body ErrorBody
-	body.Error.Code = govx.ErrorCode(err)
-	body.Error.Message = govx.ErrorMessage(err)
-	body.Error.RequestID = requestID
-	if status >= 500 && status != http.StatusGatewayTimeout {
-		log.Error("request failed", "request_id", requestID, "code", body.Error.Code, "err", err)
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="govx"`)
-	}
-	writeJSON(w, status, body)
-	return status
+	return httpx.WriteError(w, log, requestID, err)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
 
 // Handler is the exchange's HTTP API.
 type Handler struct {
@@ -98,9 +41,7 @@ func NewHandler(svc *Service, verifier Verifier, audit AuditLog, metrics *Metric
 		maxBody: svc.cfg.MaxBody, mux: http.NewServeMux(), metrics: metrics}
 	h.mux.HandleFunc("POST /v1/resources/{code}/query", h.query)
 	h.mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, h.log, "", govx.Errorf(govx.KindNotFound, "route_not_found", "no such endpoint: %s %s", r.Method, truncate(r.URL.Path, 100)))
-	})
+	h.mux.HandleFunc("/", httpx.NotFound(h.log))
 	return h
 }
 
@@ -141,11 +82,7 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *AuditEntry, sent *bool) (*Answer, error) {
-	tok, err := auth.BearerToken(r)
-	if err != nil {
-		return nil, err
-	}
-	claims, err := h.verifier.Verify(tok)
+	claims, err := httpx.Authenticate(r, h.verifier)
 	if err != nil {
 		return nil, err
 	}
@@ -166,34 +103,8 @@ func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *Aud
 
 func decodeQuery(r *http.Request, max int64) (Query, error) {
 	var q Query
-	// Any type is read as JSON (curl -d sends form-urlencoded), except
-	// multipart bodies, which are surely not a query.
-	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/") {
-		return q, govx.Errorf(govx.KindInvalid, "unsupported_media_type", "send the query as application/json")
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		return q, govx.Errorf(govx.KindInvalid, "invalid_body", "could not read the request body")
-	}
-	if int64(len(body)) > max {
-		return q, govx.Errorf(govx.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", max)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&q); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return q, govx.Errorf(govx.KindInvalid, "invalid_json", "the request body is not valid JSON")
-		case errors.As(err, &te):
-			return q, govx.Errorf(govx.KindInvalid, "invalid_json", "field %q has the wrong type", te.Field)
-		default:
-			return q, govx.Errorf(govx.KindInvalid, "invalid_json", "%s", truncate(err.Error(), 120))
-		}
-	}
-	if dec.More() {
-		return q, govx.Errorf(govx.KindInvalid, "invalid_json", "the request body holds more than one JSON value")
+	if err := httpx.DecodeJSON(r, max, &q); err != nil {
+		return q, err
 	}
 	if len(q.Fields) > 64 {
 		return q, govx.Errorf(govx.KindInvalid, "too_many_fields", "at most 64 fields may be asked for")
