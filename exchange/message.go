@@ -32,6 +32,22 @@ type Reply struct {
 	AnsweredAt time.Time   `avro:"answered_at"`
 }
 
+// Event is the Avro envelope (schemas/govx.exchange.Event.avsc) of a change
+// to a record, on the resource's event topic.
+type Event struct {
+	EventID    string    `avro:"event_id"`
+	Resource   string    `avro:"resource"`
+	Provider   string    `avro:"provider"`
+	Key        string    `avro:"key"`
+	Type       string    `avro:"type"`
+	Reason     string    `avro:"reason"`
+	OccurredAt time.Time `avro:"occurred_at"`
+	Record     []byte    `avro:"record"`
+}
+
+// EventTopic is the Kafka topic of a resource's change events.
+func EventTopic(resource string) string { return "govx.events." + resource }
+
 // ReplyError carries a govx error across the bus as kind, code and a
 // caller-safe message.
 type ReplyError struct {

@@ -24,6 +24,7 @@ var FS embed.FS
 const (
 	Request            = "govx.exchange.Request"
 	Reply              = "govx.exchange.Reply"
+	Event              = "govx.exchange.Event"
 	PopulationIdentity = "population.identity"
 )
 
