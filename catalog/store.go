@@ -2,13 +2,9 @@ package catalog
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 
-	"github.com/hamba/avro/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -74,68 +70,6 @@ func (s *Store) Resource(ctx context.Context, code string) (*Resource, error) {
 		return nil, govx.E(op, err)
 	}
 	return &r, nil
-}
-
-// RegisterSchema stores schema as the next version of subject, or returns
-// the id it already has there. Registrations of one subject are serialised
-// so versions never collide.
-func (s *Store) RegisterSchema(ctx context.Context, subject, schema string) (int, error) {
-	const op = "catalog.RegisterSchema"
-	parsed, err := avro.ParseWithCache(schema, "", &avro.SchemaCache{})
-	if err != nil {
-		return 0, &govx.Error{Kind: govx.KindInvalid, Code: "invalid_schema", Op: op,
-			Message: fmt.Sprintf("schema does not parse: %v", err), Err: err}
-	}
-	// The canonical form makes whitespace and attribute order irrelevant.
-	sum := sha256.Sum256([]byte(parsed.String()))
-	fp := hex.EncodeToString(sum[:])
-
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, postgres.Translate(op, err, "")
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('catalog.schemas:' || $1))`, subject); err != nil {
-		return 0, postgres.Translate(op, err, "")
-	}
-	var id int
-	err = tx.QueryRow(ctx, `SELECT id FROM catalog.schemas WHERE subject = $1 AND fingerprint = $2`, subject, fp).Scan(&id)
-	if err == nil {
-		return id, nil
-	}
-	if e := postgres.Translate(op, err, ""); govx.ErrorKind(e) != govx.KindNotFound {
-		return 0, e
-	}
-	err = tx.QueryRow(ctx, `INSERT INTO catalog.schemas (subject, version, schema, fingerprint)
-		SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM catalog.schemas WHERE subject = $1
-		RETURNING id`, subject, schema, fp).Scan(&id)
-	if err != nil {
-		return 0, postgres.Translate(op, err, "")
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, postgres.Translate(op, err, "")
-	}
-	return id, nil
-}
-
-// SchemaByID returns the text of the schema with a global id.
-func (s *Store) SchemaByID(ctx context.Context, id int) (string, error) {
-	var text string
-	err := pgx.ErrNoRows
-	// Ids are serial (int4); a larger one, which a message from outside may
-	// carry, cannot even be bound as a parameter and simply does not exist.
-	if id > 0 && id <= math.MaxInt32 {
-		err = s.pool.QueryRow(ctx, `SELECT schema FROM catalog.schemas WHERE id = $1`, id).Scan(&text)
-	}
-	if err != nil {
-		err = postgres.Translate("catalog.SchemaByID", err, "schema_not_found")
-		if govx.ErrorKind(err) == govx.KindNotFound {
-			return "", &govx.Error{Kind: govx.KindNotFound, Code: "schema_not_found", Op: "catalog.SchemaByID",
-				Message: fmt.Sprintf("no schema with id %d", id)}
-		}
-		return "", err
-	}
-	return text, nil
 }
 
 // Providers lists the departments that provide at least one active resource.
