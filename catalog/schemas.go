@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -63,11 +64,20 @@ func parseSchema(op, text string) (avro.Schema, error) {
 	return parsed, nil
 }
 
-// fingerprint is the SHA-256 of the canonical form, which makes whitespace
-// and attribute order irrelevant.
-func fingerprint(s avro.Schema) string {
-	sum := sha256.Sum256([]byte(s.String()))
-	return hex.EncodeToString(sum[:])
+// fingerprint identifies a schema whatever its layout: the SHA-256 of its
+// full JSON form as the parser writes it back, where attributes come in a
+// fixed order and whitespace is gone. Not the Parsing Canonical Form: that
+// drops defaults, aliases and docs, and two versions that differ only in a
+// default are different versions. The "j:" prefix keeps these apart from
+// canonical-form fingerprints stored before, which identity checks no
+// longer read (they compare in Go, see liveVersions).
+func fingerprint(s avro.Schema) (string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "j:" + hex.EncodeToString(sum[:]), nil
 }
 
 // querier is what both a pool and a transaction offer.
@@ -91,7 +101,10 @@ func (s *Store) RegisterSchema(ctx context.Context, subject, schema string) (int
 	if err != nil {
 		return 0, err
 	}
-	fp := fingerprint(parsed)
+	fp, err := fingerprint(parsed)
+	if err != nil {
+		return 0, govx.E(op, err)
+	}
 
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -101,27 +114,23 @@ func (s *Store) RegisterSchema(ctx context.Context, subject, schema string) (int
 	if err := lockSubject(ctx, tx, subject); err != nil {
 		return 0, postgres.Translate(op, err, "")
 	}
-	var id int
-	err = tx.QueryRow(ctx, `SELECT id FROM catalog.schemas WHERE subject = $1 AND fingerprint = $2 AND NOT deleted`, subject, fp).Scan(&id)
-	if err == nil {
-		return id, nil
+	live, err := liveVersions(ctx, tx, subject, 0)
+	if err != nil {
+		return 0, govx.E(op, err)
 	}
-	if e := postgres.Translate(op, err, ""); govx.ErrorKind(e) != govx.KindNotFound {
-		return 0, e
+	for _, v := range live {
+		if v.fingerprint == fp {
+			return v.ID, nil
+		}
 	}
 	mode, err := compatibility(ctx, tx, subject)
 	if err != nil {
 		return 0, govx.E(op, err)
 	}
-	if mode != None {
-		prior, err := liveVersions(ctx, tx, subject, 0)
-		if err != nil {
-			return 0, govx.E(op, err)
-		}
-		if problems := CheckCompatibility(mode, parsed, prior); len(problems) > 0 {
-			return 0, incompatible(op, subject, mode, problems)
-		}
+	if problems := CheckCompatibility(mode, parsed, priors(live)); len(problems) > 0 {
+		return 0, incompatible(op, subject, mode, problems)
 	}
+	var id int
 	err = tx.QueryRow(ctx, `INSERT INTO catalog.schemas (subject, version, schema, fingerprint)
 		SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM catalog.schemas WHERE subject = $1
 		RETURNING id`, subject, schema, fp).Scan(&id)
@@ -152,47 +161,69 @@ func lockSubject(ctx context.Context, tx pgx.Tx, subject string) error {
 	return err
 }
 
+// storedVersion is a live version as read back, parsed.
+type storedVersion struct {
+	SchemaVersion
+	parsed      avro.Schema
+	fingerprint string
+}
+
+func priors(vs []storedVersion) []PriorVersion {
+	out := make([]PriorVersion, len(vs))
+	for i, v := range vs {
+		out[i] = PriorVersion{Version: v.Version, Schema: v.parsed}
+	}
+	return out
+}
+
 // liveVersions returns the subject's versions that are not deleted, oldest
-// first, parsed; only the given one when version is not 0 (LatestVersion
-// for the newest).
-func liveVersions(ctx context.Context, q querier, subject string, version int) ([]PriorVersion, error) {
+// first, parsed and fingerprinted; only the given one when version is not 0
+// (LatestVersion for the newest). A subject has few versions, so identity
+// is decided here rather than by the stored fingerprint, which older rows
+// computed differently.
+func liveVersions(ctx context.Context, q querier, subject string, version int) ([]storedVersion, error) {
 	const op = "catalog.liveVersions"
-	rows, err := q.Query(ctx, `SELECT version, schema FROM catalog.schemas
+	rows, err := q.Query(ctx, `SELECT id, version, schema FROM catalog.schemas
 		WHERE subject = $1 AND NOT deleted ORDER BY version`, subject)
 	if err != nil {
 		return nil, postgres.Translate(op, err, "")
 	}
-	type row struct {
-		Version int
-		Schema  string
+	var all []storedVersion
+	for rows.Next() {
+		v := storedVersion{SchemaVersion: SchemaVersion{Subject: subject}}
+		if err := rows.Scan(&v.ID, &v.Version, &v.Schema); err != nil {
+			rows.Close()
+			return nil, postgres.Translate(op, err, "")
+		}
+		all = append(all, v)
 	}
-	all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	if err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, postgres.Translate(op, err, "")
 	}
 	switch {
 	case version == LatestVersion && len(all) > 0:
 		all = all[len(all)-1:]
 	case version > 0:
-		var one []row
-		for _, r := range all {
-			if r.Version == version {
-				one = append(one, r)
+		var one []storedVersion
+		for _, v := range all {
+			if v.Version == version {
+				one = append(one, v)
 			}
 		}
 		all = one
 	}
-	out := make([]PriorVersion, len(all))
-	for i, r := range all {
-		s, err := parseSchema(op, r.Schema)
+	for i := range all {
+		v := &all[i]
+		if v.parsed, err = parseSchema(op, v.Schema); err == nil {
+			v.fingerprint, err = fingerprint(v.parsed)
+		}
 		if err != nil {
 			// Stored schemas parsed when they were registered.
 			return nil, &govx.Error{Kind: govx.KindInternal, Code: "internal", Op: op,
-				Message: fmt.Sprintf("stored version %d of %q does not parse", r.Version, subject), Err: err}
+				Message: fmt.Sprintf("stored version %d of %q does not parse", v.Version, subject), Err: err}
 		}
-		out[i] = PriorVersion{Version: r.Version, Schema: s}
 	}
-	return out, nil
+	return all, nil
 }
 
 // SchemaByID returns the text of the schema with a global id, deleted
@@ -293,17 +324,21 @@ func (s *Store) LookupSchema(ctx context.Context, subject, schema string) (*Sche
 	if err != nil {
 		return nil, err
 	}
-	v := SchemaVersion{Subject: subject}
-	err = s.pool.QueryRow(ctx, `SELECT id, version, schema FROM catalog.schemas
-		WHERE subject = $1 AND fingerprint = $2 AND NOT deleted`, subject, fingerprint(parsed)).Scan(&v.ID, &v.Version, &v.Schema)
-	if err == nil {
-		return &v, nil
-	}
-	if err = postgres.Translate(op, err, ""); govx.ErrorKind(err) != govx.KindNotFound {
-		return nil, err
-	}
-	if _, err := s.SchemaVersions(ctx, subject); err != nil {
+	fp, err := fingerprint(parsed)
+	if err != nil {
 		return nil, govx.E(op, err)
+	}
+	live, err := liveVersions(ctx, s.pool, subject, 0)
+	if err != nil {
+		return nil, govx.E(op, err)
+	}
+	if len(live) == 0 {
+		return nil, subjectNotFound(op, subject)
+	}
+	for _, v := range live {
+		if v.fingerprint == fp {
+			return &v.SchemaVersion, nil
+		}
 	}
 	return nil, &govx.Error{Kind: govx.KindNotFound, Code: "schema_not_found", Op: op,
 		Message: fmt.Sprintf("schema not found under subject %q", truncate(subject, 100))}
@@ -367,7 +402,7 @@ func (s *Store) CheckSchema(ctx context.Context, subject, schema string, version
 			return nil, govx.E(op, err)
 		}
 	}
-	return CheckCompatibility(mode, parsed, prior), nil
+	return CheckCompatibility(mode, parsed, priors(prior)), nil
 }
 
 // Compatibility returns the mode in force for subject: its own, else the
