@@ -1,0 +1,505 @@
+package catalog
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"govx"
+	"govx/internal/auth"
+	"govx/internal/httpx"
+)
+
+// The registry speaks a subset of Confluent Schema Registry's REST API, so
+// Kafka tools (kcat, Kafka UI, Confluent's serdes, hamba/avro's registry
+// client) decode the bus with it.
+
+// RegistryContentType is the media type of every registry answer.
+const RegistryContentType = "application/vnd.schemaregistry.v1+json"
+
+// ScopeRegistryWrite is the scope a token needs to register schemas, delete
+// subjects or change compatibility modes.
+const ScopeRegistryWrite = "registry:write"
+
+// RoleAdmin may write the bus envelopes' subjects (govx.*) and the
+// registry-wide mode.
+const RoleAdmin = "admin"
+
+// DefaultRegistryMaxBody bounds a request body.
+const DefaultRegistryMaxBody = 1 << 20
+
+//go:embed registry.openapi.json
+var registryOpenAPI []byte
+
+// RegistryOpenAPI returns the OpenAPI 3.1 document of the registry API.
+func RegistryOpenAPI() []byte { return registryOpenAPI }
+
+// RegistryConfig configures the registry's HTTP handler.
+type RegistryConfig struct {
+	Store    *Store
+	Verifier httpx.Verifier // checks the bearer tokens of writes
+	Logger   *slog.Logger   // nil means slog.Default()
+	// Prefix is the path the handler is mounted under ("/registry"), which
+	// it strips; "" serves at the root.
+	Prefix  string
+	MaxBody int64 // 0 means DefaultRegistryMaxBody
+}
+
+// Validate checks c and fills in defaults.
+func (c *RegistryConfig) Validate() error {
+	invalid := func(msg string) error {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "registry: %s", msg)
+	}
+	switch {
+	case c.Store == nil:
+		return invalid("Store is required")
+	case c.Verifier == nil:
+		return invalid("Verifier is required")
+	case c.Prefix != "" && (!strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/")):
+		return invalid("Prefix must start with / and not end with it")
+	case c.MaxBody < 0:
+		return invalid("MaxBody is negative")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = DefaultRegistryMaxBody
+	}
+	return nil
+}
+
+type registry struct {
+	cfg RegistryConfig
+	log *slog.Logger
+}
+
+// NewRegistryHandler serves the schema registry. Reads are open, as Kafka
+// tools expect; writes need a bearer token with scope registry:write, and
+// for a subject that is a catalogue resource's code a token of the
+// resource's provider department, for a bus envelope (govx.*) role admin.
+func NewRegistryHandler(cfg RegistryConfig) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g := &registry{cfg: cfg, log: cfg.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /schemas/ids/{id}", g.schemaByID)
+	mux.HandleFunc("GET /subjects", g.subjects)
+	mux.HandleFunc("GET /subjects/{subject}/versions", g.versions)
+	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", g.version)
+	mux.HandleFunc("POST /subjects/{subject}/versions", g.register)
+	mux.HandleFunc("POST /subjects/{subject}", g.lookup)
+	mux.HandleFunc("DELETE /subjects/{subject}", g.deleteSubject)
+	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions", g.compatibility)
+	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", g.compatibility)
+	mux.HandleFunc("GET /config", g.getConfig)
+	mux.HandleFunc("PUT /config", g.putConfig)
+	mux.HandleFunc("GET /config/{subject}", g.getConfig)
+	mux.HandleFunc("PUT /config/{subject}", g.putConfig)
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(registryOpenAPI)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		g.fail(w, govx.Errorf(govx.KindNotFound, "route_not_found", "no such endpoint: %s %s", r.Method, httpx.Truncate(r.URL.Path, 100)))
+	})
+	var h http.Handler = mux
+	if cfg.Prefix != "" {
+		h = http.StripPrefix(cfg.Prefix, mux)
+	}
+	return h, nil
+}
+
+// registryError is Confluent's error shape.
+type registryError struct {
+	ErrorCode int    `json:"error_code"`
+	Message   string `json:"message"`
+}
+
+// confluentCode maps a govx error to Confluent's HTTP status and
+// error_code.
+func confluentCode(err error) (status, code int) {
+	switch govx.ErrorCode(err) {
+	case "subject_not_found":
+		return http.StatusNotFound, 40401
+	case "version_not_found":
+		return http.StatusNotFound, 40402
+	case "schema_not_found":
+		return http.StatusNotFound, 40403
+	case "invalid_schema":
+		return http.StatusUnprocessableEntity, 42201
+	case "invalid_version":
+		return http.StatusUnprocessableEntity, 42202
+	case "invalid_compatibility":
+		return http.StatusUnprocessableEntity, 42203
+	case "invalid_subject":
+		return http.StatusUnprocessableEntity, 42208
+	case "incompatible_schema":
+		return http.StatusConflict, 409
+	case "unsupported_media_type":
+		return http.StatusUnsupportedMediaType, 415
+	}
+	switch govx.ErrorKind(err) {
+	case govx.KindUnauthenticated:
+		return http.StatusUnauthorized, 40101
+	case govx.KindForbidden:
+		return http.StatusForbidden, 40301
+	case govx.KindNotFound:
+		return http.StatusNotFound, 404
+	case govx.KindInvalid:
+		return http.StatusBadRequest, 400
+	case govx.KindTooLarge:
+		return http.StatusRequestEntityTooLarge, 413
+	}
+	return httpx.StatusOf(err), 50001
+}
+
+func (g *registry) fail(w http.ResponseWriter, err error) {
+	status, code := confluentCode(err)
+	msg := govx.ErrorMessage(err)
+	if code == 50001 {
+		g.log.Error("registry request failed", "err", err)
+		msg = "internal error"
+		if status == http.StatusServiceUnavailable {
+			msg = "the schema store is unavailable"
+		}
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="govx"`)
+	}
+	httpx.WriteJSONType(w, RegistryContentType, status, registryError{ErrorCode: code, Message: msg})
+}
+
+func (g *registry) ok(w http.ResponseWriter, v any) {
+	httpx.WriteJSONType(w, RegistryContentType, http.StatusOK, v)
+}
+
+// subject returns the {subject} path value, validated.
+func subjectOf(r *http.Request) (string, error) {
+	s := r.PathValue("subject")
+	return s, ValidateSubject(s)
+}
+
+// versionOf parses {version}: "latest", -1 (Confluent's latest) or a
+// positive number.
+func versionOf(r *http.Request) (int, error) {
+	v := r.PathValue("version")
+	if v == "latest" || v == "-1" {
+		return LatestVersion, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1<<31-1 {
+		return 0, govx.Errorf(govx.KindInvalid, "invalid_version",
+			"the version must be a positive number or \"latest\", not %q", httpx.Truncate(v, 30))
+	}
+	return n, nil
+}
+
+// schemaRequest is the body of register, lookup and compatibility calls.
+type schemaRequest struct {
+	Schema     string            `json:"schema"`
+	SchemaType string            `json:"schemaType"`
+	References []json.RawMessage `json:"references"`
+}
+
+// accepted are the request media types Confluent's clients send.
+var accepted = []string{"application/json", "application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json"}
+
+// readJSON decodes a bounded JSON body. Unknown members are ignored, as
+// clients of newer registries send more than this subset reads.
+func (g *registry) readJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !contains(accepted, mt) {
+			return &govx.Error{Kind: govx.KindInvalid, Code: "unsupported_media_type",
+				Message: "send the body as application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json or application/json"}
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, g.cfg.MaxBody+1))
+	if err != nil {
+		return govx.Errorf(govx.KindInvalid, "invalid_body", "could not read the request body")
+	}
+	if int64(len(body)) > g.cfg.MaxBody {
+		return govx.Errorf(govx.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", g.cfg.MaxBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return govx.Errorf(govx.KindInvalid, "invalid_json", "member %q has the wrong type", te.Field)
+		}
+		return govx.Errorf(govx.KindInvalid, "invalid_json", "the request body is not valid JSON")
+	}
+	if dec.More() {
+		return govx.Errorf(govx.KindInvalid, "invalid_json", "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *registry) readSchema(r *http.Request) (string, error) {
+	var req schemaRequest
+	if err := g.readJSON(r, &req); err != nil {
+		return "", err
+	}
+	switch {
+	case req.SchemaType != "" && req.SchemaType != "AVRO":
+		return "", govx.Errorf(govx.KindInvalid, "invalid_schema", "schema type %q is not supported: this registry holds AVRO only", httpx.Truncate(req.SchemaType, 20))
+	case len(req.References) > 0:
+		return "", govx.Errorf(govx.KindInvalid, "invalid_schema", "schema references are not supported: inline the referenced types")
+	case req.Schema == "":
+		return "", govx.Errorf(govx.KindInvalid, "invalid_schema", "the request has no schema")
+	}
+	return req.Schema, nil
+}
+
+// authorize checks a write to subject ("" for the registry-wide config).
+func (g *registry) authorize(r *http.Request, subject string) error {
+	claims, err := httpx.Authenticate(r, g.cfg.Verifier)
+	if err != nil {
+		return err
+	}
+	if !claims.HasScope(ScopeRegistryWrite) {
+		return govx.Errorf(govx.KindForbidden, "scope_missing", "the token lacks scope %s", ScopeRegistryWrite)
+	}
+	return g.mayWrite(r, claims, subject)
+}
+
+func (g *registry) mayWrite(r *http.Request, claims *auth.Claims, subject string) error {
+	if subject == "" || strings.HasPrefix(subject, "govx.") {
+		if claims.Role != RoleAdmin {
+			what := "the registry-wide configuration"
+			if subject != "" {
+				what = "bus envelope subjects (govx.*)"
+			}
+			return govx.Errorf(govx.KindForbidden, "forbidden", "only role %s may change %s", RoleAdmin, what)
+		}
+		return nil
+	}
+	provider, ok, err := g.cfg.Store.ResourceProvider(r.Context(), subject)
+	if err != nil {
+		return err
+	}
+	if ok && claims.Dept != provider {
+		return govx.Errorf(govx.KindForbidden, "forbidden",
+			"subject %q is the record of a resource provided by %s; only that department may change it", httpx.Truncate(subject, 100), provider)
+	}
+	return nil
+}
+
+func (g *registry) schemaByID(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil {
+		// Not a number names no schema: Confluent answers 40403 here too.
+		g.fail(w, govx.Errorf(govx.KindNotFound, "schema_not_found", "no schema with id %q", httpx.Truncate(r.PathValue("id"), 30)))
+		return
+	}
+	text, err := g.cfg.Store.SchemaByID(r.Context(), id)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, map[string]string{"schema": text})
+}
+
+func (g *registry) subjects(w http.ResponseWriter, r *http.Request) {
+	out, err := g.cfg.Store.Subjects(r.Context())
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, out)
+}
+
+func (g *registry) versions(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	out, err := g.cfg.Store.SchemaVersions(r.Context(), subject)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, out)
+}
+
+func (g *registry) version(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	v, err := versionOf(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	sv, err := g.cfg.Store.SchemaVersion(r.Context(), subject, v)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, sv)
+}
+
+func (g *registry) register(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	if err == nil {
+		err = g.authorize(r, subject)
+	}
+	var schema string
+	if err == nil {
+		schema, err = g.readSchema(r)
+	}
+	var id int
+	if err == nil {
+		id, err = g.cfg.Store.RegisterSchema(r.Context(), subject, schema)
+	}
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, map[string]int{"id": id})
+}
+
+func (g *registry) lookup(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	var schema string
+	if err == nil {
+		schema, err = g.readSchema(r)
+	}
+	var sv *SchemaVersion
+	if err == nil {
+		sv, err = g.cfg.Store.LookupSchema(r.Context(), subject, schema)
+	}
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, sv)
+}
+
+func (g *registry) deleteSubject(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	if err == nil {
+		err = g.authorize(r, subject)
+	}
+	if err == nil && r.URL.Query().Get("permanent") == "true" {
+		err = govx.Errorf(govx.KindForbidden, "forbidden",
+			"permanent deletion is not supported: messages on the bus may still carry these schema ids")
+	}
+	var versions []int
+	if err == nil {
+		versions, err = g.cfg.Store.DeleteSubject(r.Context(), subject)
+	}
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, versions)
+}
+
+// compatibilityAnswer is Confluent's answer to a compatibility check;
+// messages name each broken rule (Confluent gives them with ?verbose=true,
+// govx always).
+type compatibilityAnswer struct {
+	IsCompatible bool     `json:"is_compatible"`
+	Messages     []string `json:"messages,omitempty"`
+}
+
+func (g *registry) compatibility(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	version := 0
+	if err == nil && r.PathValue("version") != "" {
+		version, err = versionOf(r)
+	}
+	var schema string
+	if err == nil {
+		schema, err = g.readSchema(r)
+	}
+	var problems []string
+	if err == nil {
+		problems, err = g.cfg.Store.CheckSchema(r.Context(), subject, schema, version)
+	}
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, compatibilityAnswer{IsCompatible: len(problems) == 0, Messages: problems})
+}
+
+// configAnswer carries the mode under both names clients read: Confluent
+// answers GET with compatibilityLevel and PUT with compatibility.
+type configAnswer struct {
+	Compatibility      Compatibility `json:"compatibility"`
+	CompatibilityLevel Compatibility `json:"compatibilityLevel"`
+}
+
+// getConfig answers the mode in force: a subject without its own mode gets
+// the registry's (as Confluent's ?defaultToGlobal=true).
+func (g *registry) getConfig(w http.ResponseWriter, r *http.Request) {
+	subject := r.PathValue("subject")
+	if subject != "" {
+		if err := ValidateSubject(subject); err != nil {
+			g.fail(w, err)
+			return
+		}
+	}
+	c, err := g.cfg.Store.Compatibility(r.Context(), subject)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, configAnswer{c, c})
+}
+
+func (g *registry) putConfig(w http.ResponseWriter, r *http.Request) {
+	subject := r.PathValue("subject")
+	var err error
+	if subject != "" {
+		err = ValidateSubject(subject)
+	}
+	if err == nil {
+		err = g.authorize(r, subject)
+	}
+	var req struct {
+		Compatibility      string `json:"compatibility"`
+		CompatibilityLevel string `json:"compatibilityLevel"`
+	}
+	if err == nil {
+		err = g.readJSON(r, &req)
+	}
+	var c Compatibility
+	if err == nil {
+		if req.Compatibility == "" {
+			req.Compatibility = req.CompatibilityLevel
+		}
+		c, err = ParseCompatibility(req.Compatibility)
+	}
+	if err == nil {
+		err = g.cfg.Store.SetCompatibility(r.Context(), subject, c)
+	}
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, configAnswer{c, c})
+}
