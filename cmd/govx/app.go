@@ -293,6 +293,11 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
 	h.Handle("GET /metrics", metrics)
 	h.Handle("GET /healthz", m.health(rdb))
+	reg, err := catalog.NewRegistryHandler(catalog.RegistryConfig{Store: store, Verifier: verifier, Logger: m.log, Prefix: "/registry"})
+	if err != nil {
+		return err
+	}
+	h.Handle("/registry/", reg)
 
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
