@@ -411,6 +411,9 @@ func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.
 	if _, err := ps.Seed(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
 		return err
 	}
+	if _, err := ps.SeedHouseholds(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
+		return err
+	}
 	log.Info("demo residents seeded", "residents", residents, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -13,7 +13,7 @@ CREATE TABLE population.outbox (
 -- Households (户): who lives together under one household register, and
 -- who heads it. A resident belongs to at most one household.
 CREATE TABLE population.households (
-    household_no   text    PRIMARY KEY CHECK (household_no ~ '^[0-9]{6}[0-9]{9}$'),
+    household_no   text    PRIMARY KEY CHECK (household_no ~ '^[0-9]{15}$'),
     head_id_number text    NOT NULL REFERENCES population.residents (id_number),
     address        text    NOT NULL,
     division_code  char(6) NOT NULL CHECK (division_code ~ '^[0-9]{6}$')
