@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -306,4 +307,30 @@ func mustAuditKey(t *testing.T, m *Main, requestID, key string) auditRow {
 		t.Fatalf("audit record of %s for %q: %v", requestID, key, err)
 	}
 	return r
+}
+
+func TestSetStatusCommand(t *testing.T) {
+	cfg := testConfig(t)
+	m := mustRun(t, cfg)
+	t.Setenv("GOVX_POSTGRES_URL", cfg.PostgresURL)
+	id := normalResidents(1)[0]
+	var out strings.Builder
+	if err := run(context.Background(), []string{"population", "set-status", id, "moved_out", "--reason", "moved to Shanghai"}, &out, io.Discard); err != nil {
+		t.Fatalf("set-status: %v", err)
+	}
+	if r, err := population.NewStore(m.Pool).Resident(context.Background(), id); err != nil || r.Status != population.StatusMovedOut {
+		t.Errorf("after set-status: %+v, %v", r, err)
+	}
+	if !strings.Contains(out.String(), "moved_out") {
+		t.Errorf("output %q", out.String())
+	}
+	for _, args := range [][]string{
+		{"population", "set-status", id, "deceased"},                   // no reason
+		{"population", "set-status", id, "emigrated", "--reason", "x"}, // unknown status
+		{"population", "set-status", id, "moved_out", "--reason", "x"}, // unchanged
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
 }
