@@ -40,6 +40,7 @@ func Register(rt *adapters.Runtime, store *Store) {
 		}
 		return identityRecord(r, req.Fields), nil
 	})
+	registerHousehold(rt, store)
 }
 
 // identityRecord holds only the fields asked for: what was not asked for

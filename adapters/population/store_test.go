@@ -2,6 +2,7 @@ package population_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,8 +24,8 @@ func mustStore(tb testing.TB) (*population.Store, *pgxpool.Pool) {
 	if err != nil {
 		tb.Fatalf("Migrate: %v", err)
 	}
-	if len(applied) != 1 || applied[0] != "population/001_population" {
-		tb.Fatalf("Migrate applied %v, want [population/001_population]", applied)
+	if want := []string{"population/001_population", "population/002_household_events"}; !slices.Equal(applied, want) {
+		tb.Fatalf("Migrate applied %v, want %v", applied, want)
 	}
 	return population.NewStore(pool), pool
 }

@@ -115,6 +115,9 @@ type Main struct {
 	Brokers    []string
 	Requester  *kafka.Requester
 	Population *adapters.Runtime
+	// PopulationOutbox holds the population department's change events
+	// until its relay has published them.
+	PopulationOutbox *adapters.Outbox
 
 	httpURL string
 	cancel  context.CancelFunc
@@ -207,8 +210,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		population.Register(rt, population.NewStore(m.Pool))
+		pstore := population.NewStore(m.Pool)
+		population.Register(rt, pstore)
 		m.Population = rt
+		if err := kafka.EnsureTopics(ctx, kcfg, populationEventTopics()...); err != nil {
+			return err
+		}
+		m.PopulationOutbox = pstore.Outbox(codec, m.log)
+		rctx, stopRelay := context.WithCancel(runCtx)
+		relayed := make(chan struct{})
+		go func() { defer close(relayed); m.PopulationOutbox.Relay(rctx, prod, 0) }()
+		m.onClose(func() { stopRelay(); <-relayed })
 		actx, stop := context.WithCancel(runCtx)
 		done := make(chan struct{})
 		go func() {
@@ -298,6 +310,11 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	h.Handle("/registry/", reg)
+	events, err := exchange.NewEvents(svc, verifier, ledger, exchange.EventsConfig{Kafka: kcfg, Logger: m.log})
+	if err != nil {
+		return err
+	}
+	h.Handle("GET /v1/resources/{code}/events", events)
 
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
@@ -306,6 +323,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	m.httpURL = "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: m.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	srv.RegisterOnShutdown(events.Close) // open streams would hold Shutdown to its timeout
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -321,6 +339,14 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		<-served
 	})
 	return nil
+}
+
+// populationEventTopics are the event topics of the population
+// department's resources.
+func populationEventTopics() []kafka.Topic {
+	return []kafka.Topic{
+		{Name: exchange.EventTopic(population.ResourceIdentity), Partitions: exchange.EventPartitions},
+	}
 }
 
 func (m *Main) health(rdb *redis.Client) http.Handler {
@@ -388,6 +414,9 @@ func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.
 	}
 	start := time.Now()
 	if _, err := ps.Seed(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
+		return err
+	}
+	if _, err := ps.SeedHouseholds(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
 		return err
 	}
 	log.Info("demo residents seeded", "residents", residents, "took", time.Since(start).Round(time.Millisecond))

@@ -39,6 +39,8 @@ Tools:
   seed --demo         register the demo catalogue and seed demo residents
   token               mint a development token signed with the local key
   audit verify        check the audit ledger's hash chain
+  population set-status <id> <status> --reason TEXT
+                      change a resident's status and publish the change event
   bench               run authorised lookups against a running exchange
   help                this text
 
@@ -174,6 +176,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "bench":
 		return runBench(ctx, cfg, args, stdout)
+	case "population":
+		return runPopulation(ctx, cfg, args, stdout)
 	default:
 		return fmt.Errorf("unknown command %q; run 'govx help'", cmd)
 	}

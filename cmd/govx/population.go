@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"govx/adapters/population"
+	"govx/catalog"
+	"govx/internal/avro"
+	"govx/internal/postgres"
+	"govx/schemas"
+)
+
+const populationUsage = "usage: govx population set-status <id-number> <normal|moved_out|deceased> --reason TEXT"
+
+// runPopulation is the population department's own register tools: a
+// change made here publishes its event through the department's outbox
+// (the running adapter's relay sends it to the bus).
+func runPopulation(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+	if len(args) < 3 || args[0] != "set-status" {
+		return fmt.Errorf(populationUsage)
+	}
+	id, status := args[1], args[2]
+	fs := flag.NewFlagSet("population set-status", flag.ContinueOnError)
+	reason := fs.String("reason", "", "why the status changes (travels in the event)")
+	if err := fs.Parse(args[3:]); err != nil {
+		return err
+	}
+	if *reason == "" || fs.NArg() > 0 {
+		return fmt.Errorf(populationUsage)
+	}
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	codec := avro.NewCodec(catalog.NewStore(pool))
+	for _, s := range []string{schemas.Event, schemas.PopulationIdentity} {
+		text, err := schemas.Text(s)
+		if err != nil {
+			return err
+		}
+		if _, err := codec.Register(ctx, s, text); err != nil {
+			return err
+		}
+	}
+	store := population.NewStore(pool)
+	r, err := store.SetStatus(ctx, store.Outbox(codec, cfg.Logger), id, status, *reason)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s is now %s; event %s queued for %s\n", r.IDNumber, r.Name, r.Status,
+		population.EventStatusChanged, population.ResourceIdentity)
+	return nil
+}
