@@ -89,10 +89,8 @@ func unavailable(ctx context.Context, err error) error {
 // only the fields asked for (all of them when fields is nil): what was not
 // asked for never leaves the department.
 func record(l *Licence, fields []string) map[string]any {
-	items := make(map[string]any, len(l.Items))
-	for k, v := range l.Items {
-		items[k] = v
-	}
+	// A map in a union is written as its branch: {"map": the map}.
+	items := map[string]any{"map": l.Items}
 	all := map[string]any{
 		"id":             l.ID,
 		"type":           l.Type,
