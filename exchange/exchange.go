@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"govx"
 	"govx/catalog"
@@ -258,6 +259,18 @@ func validateKey(keyType, key string) error {
 	switch keyType {
 	case catalog.KeyIDNumber:
 		return govx.ValidateIDNumber(key)
+	case catalog.KeyLicenceNumber:
+		// Numbers differ by licence type and carry CJK characters; the
+		// provider checks the type's own format.
+		if key == "" || len(key) > 64 || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			return govx.Errorf(govx.KindInvalid, "invalid_licence_number", "a licence number is 1 to 64 bytes of UTF-8 without spaces")
+		}
+		return nil
+	case catalog.KeyHolder:
+		if govx.ValidateUSCC(key) != nil && govx.ValidateIDNumber(key) != nil {
+			return govx.Errorf(govx.KindInvalid, "invalid_holder", "a holder is a unified social credit code or a resident ID number, with a correct check character")
+		}
+		return nil
 	default:
 		if key == "" || len(key) > 128 {
 			return govx.Errorf(govx.KindInvalid, "invalid_key", "key must be 1 to 128 characters")

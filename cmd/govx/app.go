@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx/adapters"
+	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/exchange"
@@ -93,8 +94,8 @@ func (c *Config) Validate() error {
 		c.Residents = DemoResidents
 	}
 	for _, a := range c.Adapters {
-		if a != population.Department {
-			return fmt.Errorf("no reference adapter for department %q (have: population)", a)
+		if a != population.Department && a != licence.Department {
+			return fmt.Errorf("no reference adapter for department %q (have: population, licensing)", a)
 		}
 	}
 	if c.Logger == nil {
@@ -118,6 +119,7 @@ type Main struct {
 	// PopulationOutbox holds the population department's change events
 	// until its relay has published them.
 	PopulationOutbox *adapters.Outbox
+	Licence          *adapters.Runtime
 
 	httpURL string
 	cancel  context.CancelFunc
@@ -247,6 +249,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.onClose(func() { stop(); <-done })
 	}
 
+	if slices.Contains(m.cfg.Adapters, licence.Department) {
+		if err := m.startLicence(runCtx, kcfg, codec, prod); err != nil {
+			return err
+		}
+	}
+
 	if m.cfg.Exchange {
 		if err := m.startExchange(ctx, kcfg, store, codec, prod); err != nil {
 			return err
@@ -303,6 +311,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	h := exchange.NewHandler(svc, verifier, ledger, metrics)
 	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
+	h.Handle(catalog.KeysPath, catalog.NewKeysHandler(store))
 	h.Handle("GET /metrics", metrics)
 	h.Handle("GET /healthz", m.health(rdb))
 	reg, err := catalog.NewRegistryHandler(catalog.RegistryConfig{Store: store, Verifier: verifier, Logger: m.log, Prefix: "/registry"})
@@ -388,7 +397,7 @@ func (m *Main) Close() error {
 }
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource())
+	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(), licence.MigrationSource())
 	if err != nil {
 		return err
 	}
@@ -402,6 +411,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 // empty, fills it with synthetic residents.
 func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.Logger) error {
 	if err := catalog.SeedDemo(ctx, catalog.NewStore(pool)); err != nil {
+		return err
+	}
+	if err := seedLicences(ctx, pool, residents, log); err != nil {
 		return err
 	}
 	ps := population.NewStore(pool)

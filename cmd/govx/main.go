@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/exchange"
@@ -33,6 +34,7 @@ Run:
                       migrations, demo data, exchange API, population adapter
   exchange            the exchange API alone (needs GOVX_KAFKA_BROKERS)
   adapter population  the population department's adapter alone
+  adapter licensing   the licensing department's adapter (electronic licences) alone
 
 Tools:
   migrate             apply database migrations
@@ -122,8 +124,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.Logger.Info("exchange API listening", "url", m.URL(), "brokers", m.Brokers)
 		})
 	case "adapter":
-		if len(args) != 1 || args[0] != population.Department {
-			return fmt.Errorf("usage: govx adapter population")
+		if len(args) != 1 || (args[0] != population.Department && args[0] != licence.Department) {
+			return fmt.Errorf("usage: govx adapter population|licensing")
 		}
 		cfg.Adapters = []string{args[0]}
 		return serve(ctx, cfg, func(m *Main) { cfg.Logger.Info("adapter running", "department", args[0], "brokers", m.Brokers) })
@@ -207,7 +209,7 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 	}
 	cfg.EmbeddedKafka, cfg.KafkaBrokers = true, nil
 	cfg.Migrate, cfg.Demo, cfg.Exchange = true, true, true
-	cfg.Adapters = []string{population.Department}
+	cfg.Adapters = []string{population.Department, licence.Department}
 	return serve(ctx, cfg, func(m *Main) { printBanner(stdout, m, cfg) })
 }
 

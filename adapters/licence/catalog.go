@@ -1,0 +1,79 @@
+package licence
+
+import "govx/catalog"
+
+// Catalog returns the licensing department and the resources it publishes,
+// for the catalogue. Their schemas are the embedded subjects of the same
+// names.
+func Catalog() (catalog.Department, []catalog.Resource) {
+	dept := catalog.Department{Code: Department,
+		Name:    "省政务服务数据管理局电子证照库 (Electronic Licence Register, Government Service Data Administration)",
+		Contact: "licence-data@example.gov.cn"}
+	licenceFields := func(items string) []catalog.Field {
+		return []catalog.Field{
+			{Name: "id", Type: "string", Description: "Electronic licence identifier (GB/T 36901 shape)"},
+			{Name: "type", Type: "string", Description: "Licence type code"},
+			{Name: "number", Type: "string", Description: "Licence number as printed"},
+			{Name: "holder_name", Type: "string", Description: "Holder: company name, or a natural person's name", Personal: true},
+			{Name: "holder_code", Type: "string", Description: "Holder's unified social credit code, or resident ID number of a natural person", Personal: true},
+			{Name: "authority", Type: "string", Description: "Issuing authority"},
+			{Name: "authority_code", Type: "string", Description: "Issuing authority's unified social credit code"},
+			{Name: "issue_date", Type: "date", Description: "Date of issue, YYYY-MM-DD"},
+			{Name: "valid_from", Type: "date", Description: "First day of validity, YYYY-MM-DD"},
+			{Name: "valid_until", Type: "date", Description: "Last day of validity, YYYY-MM-DD"},
+			{Name: "status", Type: "string", Description: "valid, revoked or expired"},
+			{Name: "items", Type: "map<string,string>", Description: "Face items: " + items},
+			{Name: "seal_key_id", Type: "string", Description: "Key id of the issuing authority's seal, in the catalogue's keys of department licensing"},
+			{Name: "seal", Type: "bytes", Description: "Ed25519 signature over the licence's canonical form (RFC 8785 JSON of every field but seal, status and revocation)"},
+			{Name: "revoked_at", Type: "datetime", Description: "When revoked, RFC 3339"},
+			{Name: "revocation_reason", Type: "string", Description: "Why it was revoked"},
+		}
+	}
+	resource := func(typ, name, summary, items, basis string) catalog.Resource {
+		return catalog.Resource{
+			Code: Resource(typ), Name: name, Classification: "base/licence/" + typ, Provider: Department,
+			Summary: summary, Format: "avro", KeyType: catalog.KeyLicenceNumber, Fields: licenceFields(items),
+			Sharing: catalog.Unconditional, Methods: []string{catalog.MethodQuery, catalog.MethodSubscribe},
+			// That a licence was issued, to whom and for what, is public
+			// (许可信息公示); open data leaves out natural persons' codes.
+			OpenClass: catalog.Open, UpdateCycle: "real-time", LegalBasis: basis, PublishedOn: "2026-01-01",
+			Related: []string{ResourceByHolder, "legal-entity.basic", "population.identity"}, SchemaSubject: Resource(typ), Status: "active",
+		}
+	}
+	resources := []catalog.Resource{
+		resource(TypeFoodBusiness, "食品经营许可证 (Food business licence)",
+			"An electronic food business licence with its business type, items and premises, sealed by the issuing market regulation bureau; looked up by licence number (JY…).",
+			"business_type, business_items, premises, residence",
+			"《中华人民共和国食品安全法》第三十五条；《食品经营许可和备案管理办法》（国家市场监督管理总局令第78号）；《国务院关于加快推进电子证照扩大应用领域和全国互通互认的意见》（国办发〔2022〕3号）"),
+		resource(TypePharmacy, "药品经营许可证 (Drug trading licence)",
+			"An electronic drug trading licence (wholesale, retail chain or retail) with its scope and premises, sealed by the issuing drug regulator; looked up by licence number.",
+			"business_mode, scope, premises, warehouse",
+			"《中华人民共和国药品管理法》第五十一条、第五十二条；《药品经营和使用质量监督管理办法》（国家市场监督管理总局令第84号）"),
+		resource(TypeConstruction, "建筑施工企业安全生产许可证 (Construction work safety licence)",
+			"An electronic work safety licence of a construction enterprise, sealed by the provincial housing and urban-rural development department; looked up by licence number.",
+			"licensed_scope, address",
+			"《安全生产许可证条例》（国务院令第397号）；《建筑施工企业安全生产许可证管理规定》（建设部令第128号）"),
+		resource(TypeRoadTransport, "道路运输经营许可证 (Road transport operation licence)",
+			"An electronic road transport operation licence with its business scope and fleet size, sealed by the issuing transport bureau; looked up by licence number.",
+			"business_scope, address, vehicles",
+			"《中华人民共和国道路运输条例》第二十四条；《道路货物运输及站场管理规定》（交通运输部令2023年第12号）"),
+	}
+	resources = append(resources, catalog.Resource{
+		Code: ResourceByHolder, Name: "持证主体电子证照目录 (Licences by holder)", Classification: "base/licence/by-holder", Provider: Department,
+		Summary: "The electronic licences a company (unified social credit code) or person (resident ID number) holds, most recently issued first, at most 100; the window's check of what an applicant already holds.",
+		Format:  "avro", KeyType: catalog.KeyHolder,
+		Fields: []catalog.Field{
+			{Name: "holder_code", Type: "string", Description: "Unified social credit code or resident ID number", Personal: true},
+			{Name: "total", Type: "int", Description: "Licences held in all"},
+			{Name: "licences", Type: "array<licence>", Description: "Identifier, type, number, holder name, authority and code, dates and status of each licence", Personal: true},
+		},
+		Sharing: catalog.Unconditional, Methods: []string{catalog.MethodQuery},
+		// Keyed by resident ID numbers: a list of what a person holds is
+		// not opened.
+		OpenClass: catalog.NotOpen, UpdateCycle: "real-time",
+		LegalBasis:  "《国务院关于加快推进电子证照扩大应用领域和全国互通互认的意见》（国办发〔2022〕3号）；《国务院关于加快推进政务服务标准化规范化便利化的指导意见》（国发〔2022〕5号）",
+		PublishedOn: "2026-01-01", Related: []string{ResourceFoodBusiness, ResourcePharmacy, ResourceConstruction, ResourceRoadTransport},
+		SchemaSubject: ResourceByHolder, Status: "active",
+	})
+	return dept, resources
+}
