@@ -258,6 +258,8 @@ func validateKey(keyType, key string) error {
 	switch keyType {
 	case catalog.KeyIDNumber:
 		return govx.ValidateIDNumber(key)
+	case catalog.KeyUSCC:
+		return govx.ValidateUSCC(key)
 	default:
 		if key == "" || len(key) > 128 {
 			return govx.Errorf(govx.KindInvalid, "invalid_key", "key must be 1 to 128 characters")
