@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx/adapters"
+	"govx/adapters/legalentity"
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/exchange"
@@ -38,6 +38,7 @@ const (
 const (
 	DemoSeed      = 20261121
 	DemoResidents = 20000
+	DemoCompanies = 2000 // their representatives are demo residents
 )
 
 // requestPartitions is how many partitions a department's request topic
@@ -93,8 +94,8 @@ func (c *Config) Validate() error {
 		c.Residents = DemoResidents
 	}
 	for _, a := range c.Adapters {
-		if a != population.Department {
-			return fmt.Errorf("no reference adapter for department %q (have: population)", a)
+		if a != population.Department && a != legalentity.Department {
+			return fmt.Errorf("no reference adapter for department %q (have: %s, %s)", a, population.Department, legalentity.Department)
 		}
 	}
 	if c.Logger == nil {
@@ -201,38 +202,28 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.onClose(func() { prod.Close() })
 
-	// Validate admits population, the only reference adapter so far.
-	if slices.Contains(m.cfg.Adapters, population.Department) {
-		rt, err := adapters.New(adapters.Config{Department: population.Department, Partitions: requestPartitions, Logger: m.log}, kcfg, codec, prod)
+	// Validate admits only the departments with a reference adapter.
+	for _, dept := range m.cfg.Adapters {
+		rt, err := adapters.New(adapters.Config{Department: dept, Partitions: requestPartitions, Logger: m.log}, kcfg, codec, prod)
 		if err != nil {
 			return err
 		}
-		population.Register(rt, population.NewStore(m.Pool))
-		m.Population = rt
-		actx, stop := context.WithCancel(runCtx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			// A consumer that fails (the broker gone for longer than the
-			// client retries) is started again, not left dead in a live
-			// process.
-			backoff := time.Second
-			for {
-				err := rt.Run(actx)
-				if actx.Err() != nil {
-					return
-				}
-				m.log.Error("population adapter stopped; restarting", "err", err, "in", backoff)
-				select {
-				case <-actx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 30*time.Second)
+		switch dept {
+		case population.Department:
+			population.Register(rt, population.NewStore(m.Pool))
+			m.Population = rt
+		case legalentity.Department:
+			outbox := legalentity.NewOutbox(m.Pool, codec, m.log)
+			legalentity.Register(rt, legalentity.NewStore(m.Pool, outbox))
+			if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: exchange.EventTopic(legalentity.ResourceStatus), Partitions: requestPartitions}); err != nil {
+				return err
 			}
-		}()
-		// Stopped after the exchange (closed first) has drained its queries.
-		m.onClose(func() { stop(); <-done })
+			m.keepRunning(runCtx, dept+" outbox relay", func(ctx context.Context) error {
+				outbox.Relay(ctx, prod, 0)
+				return nil
+			})
+		}
+		m.keepRunning(runCtx, dept+" adapter", rt.Run)
 	}
 
 	if m.cfg.Exchange {
@@ -241,6 +232,33 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	return nil
+}
+
+// keepRunning runs fn until Close. A consumer that fails (the broker gone
+// for longer than the client retries) is started again, not left dead in a
+// live process. It is stopped after the exchange (closed first) has drained
+// its queries.
+func (m *Main) keepRunning(runCtx context.Context, name string, fn func(context.Context) error) {
+	ctx, stop := context.WithCancel(runCtx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		backoff := time.Second
+		for {
+			err := fn(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			m.log.Error(name+" stopped; restarting", "err", err, "in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
+	}()
+	m.onClose(func() { stop(); <-done })
 }
 
 func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *catalog.Store, codec *avro.Codec, prod *kafka.Producer) error {
@@ -357,7 +375,8 @@ func (m *Main) Close() error {
 }
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource())
+	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(),
+		legalentity.MigrationSource())
 	if err != nil {
 		return err
 	}
@@ -367,8 +386,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	return nil
 }
 
-// seedDemo registers the demo catalogue and, if the population register is
-// empty, fills it with synthetic residents.
+// seedDemo registers the demo catalogue and fills the population and
+// legal-entity registers with synthetic residents and companies where they
+// are empty.
 func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.Logger) error {
 	if err := catalog.SeedDemo(ctx, catalog.NewStore(pool)); err != nil {
 		return err
@@ -378,13 +398,32 @@ func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		return nil
+	if n == 0 {
+		start := time.Now()
+		if n, err = ps.Seed(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
+			return err
+		}
+		log.Info("demo residents seeded", "residents", residents, "took", time.Since(start).Round(time.Millisecond))
 	}
-	start := time.Now()
-	if _, err := ps.Seed(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
+	return seedCompanies(ctx, pool, int(n), log)
+}
+
+// seedCompanies registers the market regulation department's catalogue
+// entries and, if its register is empty, seeds the demo companies, whose
+// representatives are among the first residents residents.
+func seedCompanies(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.Logger) error {
+	if err := legalentity.SeedCatalog(ctx, catalog.NewStore(pool)); err != nil {
 		return err
 	}
-	log.Info("demo residents seeded", "residents", residents, "took", time.Since(start).Round(time.Millisecond))
+	ls := legalentity.NewStore(pool, nil)
+	if n, err := ls.Count(ctx); err != nil || n > 0 || residents == 0 {
+		return err
+	}
+	start := time.Now()
+	gen := legalentity.NewGenerator(DemoSeed, population.NewGenerator(DemoSeed), residents)
+	if _, err := ls.Seed(ctx, gen, 0, DemoCompanies); err != nil {
+		return err
+	}
+	log.Info("demo companies seeded", "companies", DemoCompanies, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"govx/adapters/legalentity"
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/exchange"
@@ -30,13 +31,16 @@ Usage: govx <command> [flags]
 
 Run:
   up                  everything in one process: embedded Kafka-protocol broker,
-                      migrations, demo data, exchange API, population adapter
+                      migrations, demo data, exchange API, population and
+                      market-regulation adapters
   exchange            the exchange API alone (needs GOVX_KAFKA_BROKERS)
   adapter population  the population department's adapter alone
+  adapter market-regulation
+                      the legal-entity register's adapter alone
 
 Tools:
   migrate             apply database migrations
-  seed --demo         register the demo catalogue and seed demo residents
+  seed --demo         register the demo catalogue and seed demo residents and companies
   token               mint a development token signed with the local key
   audit verify        check the audit ledger's hash chain
   bench               run authorised lookups against a running exchange
@@ -120,8 +124,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.Logger.Info("exchange API listening", "url", m.URL(), "brokers", m.Brokers)
 		})
 	case "adapter":
-		if len(args) != 1 || args[0] != population.Department {
-			return fmt.Errorf("usage: govx adapter population")
+		if len(args) != 1 || (args[0] != population.Department && args[0] != legalentity.Department) {
+			return fmt.Errorf("usage: govx adapter population|market-regulation")
 		}
 		cfg.Adapters = []string{args[0]}
 		return serve(ctx, cfg, func(m *Main) { cfg.Logger.Info("adapter running", "department", args[0], "brokers", m.Brokers) })
@@ -203,7 +207,7 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 	}
 	cfg.EmbeddedKafka, cfg.KafkaBrokers = true, nil
 	cfg.Migrate, cfg.Demo, cfg.Exchange = true, true, true
-	cfg.Adapters = []string{population.Department}
+	cfg.Adapters = []string{population.Department, legalentity.Department}
 	return serve(ctx, cfg, func(m *Main) { printBanner(stdout, m, cfg) })
 }
 
