@@ -229,6 +229,7 @@ govx is up.
   Redis             %[4]s
   data folder       %[5]s
   population adapter: consuming %[6]s, %[7]d demo residents
+  market-regulation adapter: consuming %[11]s, %[12]d demo companies
 
 Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
 
@@ -241,7 +242,8 @@ Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
 Then check the audit trail: %[10]s audit verify
 Press Ctrl-C to stop; data is kept for the next run.
 `, m.URL(), strings.Join(m.Brokers, ","), redact(cfg.PostgresURL), cfg.RedisURL, cfg.DataDir,
-		catalog.RequestTopic(population.Department), cfg.Residents, tok, id, self())
+		catalog.RequestTopic(population.Department), cfg.Residents, tok, id, self(),
+		catalog.RequestTopic(legalentity.Department), DemoCompanies)
 }
 
 // self is how the user can run this binary again from where they are.
