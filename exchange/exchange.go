@@ -259,6 +259,8 @@ func validateKey(keyType, key string) error {
 	switch keyType {
 	case catalog.KeyIDNumber:
 		return govx.ValidateIDNumber(key)
+	case catalog.KeyUSCC:
+		return govx.ValidateUSCC(key)
 	case catalog.KeyLicenceNumber:
 		// Numbers differ by licence type and carry CJK characters; the
 		// provider checks the type's own format.

@@ -486,3 +486,21 @@ var (
 		return ps
 	}()
 )
+
+// Division is a GB/T 2260 county-level division residents are registered
+// in.
+type Division struct {
+	Code   string // 6-digit GB/T 2260 code
+	Name   string // province, city and district, e.g. "北京市朝阳区"
+	Weight int    // relative population, 1–5
+}
+
+// Divisions lists the divisions of the generator's residents, so that the
+// generators of other registers place their records in the same places.
+func Divisions() []Division {
+	out := make([]Division, len(divisions))
+	for i, d := range divisions {
+		out[i] = Division{Code: d.code, Name: d.address, Weight: d.weight}
+	}
+	return out
+}

@@ -10,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx/adapters"
+	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/catalog"
@@ -39,6 +41,8 @@ const (
 const (
 	DemoSeed      = 20261121
 	DemoResidents = 20000
+	DemoCompanies = 2000 // their representatives are demo residents
+	DemoLicences  = 3000 // held by demo companies and residents
 )
 
 // requestPartitions is how many partitions a department's request topic
@@ -94,8 +98,8 @@ func (c *Config) Validate() error {
 		c.Residents = DemoResidents
 	}
 	for _, a := range c.Adapters {
-		if a != population.Department && a != licence.Department {
-			return fmt.Errorf("no reference adapter for department %q (have: population, licensing)", a)
+		if !slices.Contains(referenceAdapters, a) {
+			return fmt.Errorf("no reference adapter for department %q (have: %s)", a, strings.Join(referenceAdapters, ", "))
 		}
 	}
 	if c.Logger == nil {
@@ -119,6 +123,7 @@ type Main struct {
 	// PopulationOutbox holds the population department's change events
 	// until its relay has published them.
 	PopulationOutbox *adapters.Outbox
+	LegalEntity      *adapters.Runtime
 	Licence          *adapters.Runtime
 
 	httpURL string
@@ -206,51 +211,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.onClose(func() { prod.Close() })
 
-	// Validate admits population, the only reference adapter so far.
-	if slices.Contains(m.cfg.Adapters, population.Department) {
-		rt, err := adapters.New(adapters.Config{Department: population.Department, Partitions: requestPartitions, Logger: m.log}, kcfg, codec, prod)
-		if err != nil {
-			return err
-		}
-		pstore := population.NewStore(m.Pool)
-		population.Register(rt, pstore)
-		m.Population = rt
-		if err := kafka.EnsureTopics(ctx, kcfg, populationEventTopics()...); err != nil {
-			return err
-		}
-		m.PopulationOutbox = pstore.Outbox(codec, m.log)
-		rctx, stopRelay := context.WithCancel(runCtx)
-		relayed := make(chan struct{})
-		go func() { defer close(relayed); m.PopulationOutbox.Relay(rctx, prod, 0) }()
-		m.onClose(func() { stopRelay(); <-relayed })
-		actx, stop := context.WithCancel(runCtx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			// A consumer that fails (the broker gone for longer than the
-			// client retries) is started again, not left dead in a live
-			// process.
-			backoff := time.Second
-			for {
-				err := rt.Run(actx)
-				if actx.Err() != nil {
-					return
-				}
-				m.log.Error("population adapter stopped; restarting", "err", err, "in", backoff)
-				select {
-				case <-actx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 30*time.Second)
-			}
-		}()
-		// Stopped after the exchange (closed first) has drained its queries.
-		m.onClose(func() { stop(); <-done })
-	}
-
-	if slices.Contains(m.cfg.Adapters, licence.Department) {
-		if err := m.startLicence(runCtx, kcfg, codec, prod); err != nil {
+	// Validate admits only the departments with a reference adapter.
+	for _, dept := range m.cfg.Adapters {
+		if err := m.startAdapter(ctx, runCtx, dept, kcfg, codec, prod); err != nil {
 			return err
 		}
 	}
@@ -261,6 +224,33 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	return nil
+}
+
+// keepRunning runs fn until Close. A consumer that fails (the broker gone
+// for longer than the client retries) is started again, not left dead in a
+// live process. It is stopped after the exchange (closed first) has drained
+// its queries.
+func (m *Main) keepRunning(runCtx context.Context, name string, fn func(context.Context) error) {
+	ctx, stop := context.WithCancel(runCtx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		backoff := time.Second
+		for {
+			err := fn(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			m.log.Error(name+" stopped; restarting", "err", err, "in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
+	}()
+	m.onClose(func() { stop(); <-done })
 }
 
 func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *catalog.Store, codec *avro.Codec, prod *kafka.Producer) error {
@@ -350,14 +340,6 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	return nil
 }
 
-// populationEventTopics are the event topics of the population
-// department's resources.
-func populationEventTopics() []kafka.Topic {
-	return []kafka.Topic{
-		{Name: exchange.EventTopic(population.ResourceIdentity), Partitions: exchange.EventPartitions},
-	}
-}
-
 func (m *Main) health(rdb *redis.Client) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -397,40 +379,13 @@ func (m *Main) Close() error {
 }
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(), licence.MigrationSource())
+	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(),
+		legalentity.MigrationSource(), licence.MigrationSource())
 	if err != nil {
 		return err
 	}
 	for _, a := range applied {
 		log.Info("migration applied", "migration", a)
 	}
-	return nil
-}
-
-// seedDemo registers the demo catalogue and, if the population register is
-// empty, fills it with synthetic residents.
-func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.Logger) error {
-	if err := catalog.SeedDemo(ctx, catalog.NewStore(pool)); err != nil {
-		return err
-	}
-	if err := seedLicences(ctx, pool, residents, log); err != nil {
-		return err
-	}
-	ps := population.NewStore(pool)
-	n, err := ps.Count(ctx)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	start := time.Now()
-	if _, err := ps.Seed(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
-		return err
-	}
-	if _, err := ps.SeedHouseholds(ctx, population.NewGenerator(DemoSeed), 0, residents); err != nil {
-		return err
-	}
-	log.Info("demo residents seeded", "residents", residents, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -18,10 +18,11 @@ func TestLicenceEndToEnd(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Adapters = []string{population.Department, licence.Department}
 	m := mustRun(t, cfg)
-	g, err := demoLicenceGenerator(cfg.Residents)
+	gens, err := newGenerators(DemoRegisters(cfg.Residents))
 	if err != nil {
 		t.Fatal(err)
 	}
+	g := gens.licences
 	var want licence.Licence
 	for i := 0; ; i++ {
 		if want = g.Licence(i); want.Type == licence.TypeFoodBusiness {

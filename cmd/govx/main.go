@@ -13,11 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
-	"govx/adapters/licence"
+	"govx/adapters/legalentity"
+
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/exchange"
@@ -31,14 +33,18 @@ Usage: govx <command> [flags]
 
 Run:
   up                  everything in one process: embedded Kafka-protocol broker,
-                      migrations, demo data, exchange API, population adapter
+                      migrations, demo data, exchange API, the population,
+                      market-regulation and licensing adapters
   exchange            the exchange API alone (needs GOVX_KAFKA_BROKERS)
   adapter population  the population department's adapter alone
+  adapter market-regulation
+                      the legal-entity register's adapter alone
   adapter licensing   the licensing department's adapter (electronic licences) alone
 
 Tools:
   migrate             apply database migrations
-  seed --demo         register the demo catalogue and seed demo residents
+  seed                register the catalogue and fill the empty registers
+                      (--residents N --companies N --licences N; --demo)
   token               mint a development token signed with the local key
   audit verify        check the audit ledger's hash chain
   population set-status <id> <status> --reason TEXT
@@ -124,8 +130,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.Logger.Info("exchange API listening", "url", m.URL(), "brokers", m.Brokers)
 		})
 	case "adapter":
-		if len(args) != 1 || (args[0] != population.Department && args[0] != licence.Department) {
-			return fmt.Errorf("usage: govx adapter population|licensing")
+		if len(args) != 1 || !slices.Contains(referenceAdapters, args[0]) {
+			return fmt.Errorf("usage: govx adapter %s", strings.Join(referenceAdapters, "|"))
 		}
 		cfg.Adapters = []string{args[0]}
 		return serve(ctx, cfg, func(m *Main) { cfg.Logger.Info("adapter running", "department", args[0], "brokers", m.Brokers) })
@@ -138,15 +144,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, pool, cfg.Logger)
 	case "seed":
 		fs := flag.NewFlagSet("seed", flag.ContinueOnError)
-		demo := fs.Bool("demo", false, "register the demo catalogue and seed demo residents (only into an empty register)")
-		n := fs.Int("residents", DemoResidents, "number of demo residents")
+		demo := fs.Bool("demo", false, "the demo set: "+fmt.Sprintf("%d residents, %d companies, %d licences", DemoResidents, DemoCompanies, DemoLicences))
+		r := Registers{Seed: DemoSeed}
+		fs.IntVar(&r.Residents, "residents", DemoResidents, "residents (and their households) in the population register")
+		fs.IntVar(&r.Companies, "companies", DemoCompanies, "companies in the legal-entity register; representatives are residents")
+		fs.IntVar(&r.Licences, "licences", DemoLicences, "licences in the licence register; holders are companies and residents")
+		fs.Int64Var(&r.Seed, "seed", DemoSeed, "seed of the generators: the same seed gives the same data")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		if !*demo {
-			return fmt.Errorf("usage: govx seed --demo [--residents N]")
+		if *demo {
+			r = DemoRegisters(DemoResidents)
 		}
-		pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+		pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL, MaxConns: 8})
 		if err != nil {
 			return err
 		}
@@ -154,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := migrate(ctx, pool, cfg.Logger); err != nil {
 			return err
 		}
-		return seedDemo(ctx, pool, *n, cfg.Logger)
+		return runSeed(ctx, pool, r, stdout, cfg.Logger)
 	case "token":
 		return runToken(cfg, args, stdout)
 	case "audit":
@@ -209,7 +219,7 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 	}
 	cfg.EmbeddedKafka, cfg.KafkaBrokers = true, nil
 	cfg.Migrate, cfg.Demo, cfg.Exchange = true, true, true
-	cfg.Adapters = []string{population.Department, licence.Department}
+	cfg.Adapters = referenceAdapters
 	return serve(ctx, cfg, func(m *Main) { printBanner(stdout, m, cfg) })
 }
 
@@ -231,6 +241,7 @@ govx is up.
   Redis             %[4]s
   data folder       %[5]s
   population adapter: consuming %[6]s, %[7]d demo residents
+  market-regulation adapter: consuming %[11]s, %[12]d demo companies
 
 Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
 
@@ -243,7 +254,8 @@ Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
 Then check the audit trail: %[10]s audit verify
 Press Ctrl-C to stop; data is kept for the next run.
 `, m.URL(), strings.Join(m.Brokers, ","), redact(cfg.PostgresURL), cfg.RedisURL, cfg.DataDir,
-		catalog.RequestTopic(population.Department), cfg.Residents, tok, id, self())
+		catalog.RequestTopic(population.Department), cfg.Residents, tok, id, self(),
+		catalog.RequestTopic(legalentity.Department), DemoCompanies)
 }
 
 // self is how the user can run this binary again from where they are.

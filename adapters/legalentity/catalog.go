@@ -1,0 +1,105 @@
+package legalentity
+
+import (
+	"context"
+
+	"govx"
+	"govx/catalog"
+	"govx/schemas"
+)
+
+// Department is the market regulation department's catalogue code.
+const Department = "market-regulation"
+
+// Catalog returns the department and the resources it publishes, with the
+// metadata of the government resource catalogue.
+func Catalog() (catalog.Department, []catalog.Resource) {
+	dept := catalog.Department{Code: Department, Name: "市场监督管理局 (Market Regulation)",
+		Contact: "market-entity-data@example.gov.cn"}
+	const (
+		legalBasis = "《中华人民共和国市场主体登记管理条例》；《中华人民共和国公司法》；《企业信息公示暂行条例》"
+		published  = "2026-01-15"
+	)
+	idField := catalog.Field{Name: "uscc", Type: "string", Description: "Unified social credit code (GB 32100-2015)"}
+	nameField := catalog.Field{Name: "name", Type: "string", Description: "Registered name"}
+	statusFields := []catalog.Field{
+		{Name: "status", Type: "string", Description: "in_business, deregistered or revoked"},
+		{Name: "status_date", Type: "date", Description: "Date the status took effect, YYYY-MM-DD"},
+		{Name: "status_reason", Type: "string", Description: "Why the entity left business; empty while in business"},
+	}
+	basic := catalog.Resource{
+		Code:           ResourceBasic,
+		Name:           "市场主体登记基本信息 (Market entity registration)",
+		Classification: "base/legal-entity",
+		Provider:       Department,
+		Summary: "A market entity as registered with market regulation: name, type, legal representative, capital, " +
+			"establishment, registration authority, address, business scope and status, looked up by unified social credit code.",
+		Format:  "avro",
+		KeyType: catalog.KeyUSCC,
+		Fields: append([]catalog.Field{idField, nameField,
+			{Name: "entity_type", Type: "string", Description: "limited_liability_company, joint_stock_company, sole_proprietorship, partnership, branch or individual_business"},
+			{Name: "legal_representative", Type: "string", Description: "Name of the legal representative", Personal: true},
+			{Name: "legal_representative_id_number", Type: "string", Description: "Resident ID number of the legal representative (GB 11643)", Personal: true},
+			{Name: "registered_capital", Type: "decimal", Description: "Registered capital in yuan; empty for branches and individual businesses"},
+			{Name: "established_on", Type: "date", Description: "Date of establishment, YYYY-MM-DD"},
+			{Name: "registration_authority", Type: "string", Description: "Registration authority"},
+			{Name: "registration_authority_code", Type: "string", Description: "GB/T 2260 division code of the registration authority"},
+			{Name: "address", Type: "string", Description: "Registered address"},
+			{Name: "division_code", Type: "string", Description: "GB/T 2260 division code of the address"},
+			{Name: "business_scope", Type: "string", Description: "Business scope"},
+		}, statusFields...),
+		Sharing: catalog.Unconditional,
+		Methods: []string{catalog.MethodQuery},
+		// The register is public (国家企业信用信息公示系统) except the
+		// representative's ID number, so it opens only without it.
+		OpenClass:     catalog.ConditionallyOpen,
+		UpdateCycle:   "real-time",
+		LegalBasis:    legalBasis,
+		PublishedOn:   published,
+		Related:       []string{ResourceStatus, "population.identity"},
+		SchemaSubject: ResourceBasic,
+	}
+	status := catalog.Resource{
+		Code:           ResourceStatus,
+		Name:           "市场主体经营状态 (Market entity status)",
+		Classification: "base/legal-entity",
+		Provider:       Department,
+		Summary: "Whether a market entity is still in business, or was deregistered or had its licence revoked, " +
+			"with the date and reason; change events when that happens.",
+		Format:        "avro",
+		KeyType:       catalog.KeyUSCC,
+		Fields:        append([]catalog.Field{idField, nameField}, statusFields...),
+		Sharing:       catalog.Unconditional,
+		Methods:       []string{catalog.MethodQuery, catalog.MethodSubscribe},
+		OpenClass:     catalog.Open,
+		UpdateCycle:   "real-time",
+		LegalBasis:    legalBasis,
+		PublishedOn:   published,
+		Related:       []string{ResourceBasic},
+		SchemaSubject: ResourceStatus,
+	}
+	return dept, []catalog.Resource{basic, status}
+}
+
+// SeedCatalog registers the department, its schemas and its resources in
+// the catalogue. It is idempotent.
+func SeedCatalog(ctx context.Context, s *catalog.Store) error {
+	const op = "legalentity.SeedCatalog"
+	dept, resources := Catalog()
+	if err := s.PutDepartment(ctx, dept); err != nil {
+		return govx.E(op, err)
+	}
+	for _, r := range resources {
+		text, err := schemas.Text(r.SchemaSubject)
+		if err != nil {
+			return govx.E(op, err)
+		}
+		if _, err := s.RegisterSchema(ctx, r.SchemaSubject, text); err != nil {
+			return govx.E(op, err)
+		}
+		if err := s.PutResource(ctx, r); err != nil {
+			return govx.E(op, err)
+		}
+	}
+	return nil
+}

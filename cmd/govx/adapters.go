@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+
+	"govx/adapters"
+	"govx/adapters/legalentity"
+	"govx/adapters/licence"
+	"govx/adapters/population"
+	"govx/exchange"
+	"govx/internal/avro"
+	"govx/internal/kafka"
+)
+
+// referenceAdapters are the departments whose reference adapter this
+// binary runs, in the order `govx up` starts them.
+var referenceAdapters = []string{population.Department, legalentity.Department, licence.Department}
+
+// startAdapter runs a department's reference adapter and the relay of its
+// change-event outbox until Close; both are restarted if they fail.
+func (m *Main) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) error {
+	rt, err := adapters.New(adapters.Config{Department: dept, Partitions: requestPartitions, Logger: m.log}, kcfg, codec, prod)
+	if err != nil {
+		return err
+	}
+	var outbox *adapters.Outbox
+	var events []string // resources whose change events the department publishes
+	switch dept {
+	case population.Department:
+		store := population.NewStore(m.Pool)
+		population.Register(rt, store)
+		outbox = store.Outbox(codec, m.log)
+		m.Population, m.PopulationOutbox = rt, outbox
+		events = []string{population.ResourceIdentity}
+	case legalentity.Department:
+		outbox = legalentity.NewOutbox(m.Pool, codec, m.log)
+		legalentity.Register(rt, legalentity.NewStore(m.Pool, outbox))
+		m.LegalEntity = rt
+		events = []string{legalentity.ResourceStatus}
+	case licence.Department:
+		outbox = adapters.NewOutbox(m.Pool, licence.Schema, licence.Department, codec, m.log)
+		licence.Register(rt, licence.NewStore(m.Pool, outbox))
+		m.Licence = rt
+		for _, typ := range licence.Types {
+			events = append(events, licence.Resource(typ))
+		}
+	}
+	topics := make([]kafka.Topic, len(events))
+	for i, r := range events {
+		topics[i] = kafka.Topic{Name: exchange.EventTopic(r), Partitions: exchange.EventPartitions}
+	}
+	if err := kafka.EnsureTopics(ctx, kcfg, topics...); err != nil {
+		return err
+	}
+	m.keepRunning(runCtx, dept+" outbox relay", func(ctx context.Context) error {
+		outbox.Relay(ctx, prod, 0)
+		return nil
+	})
+	// Stopped after the exchange (closed first) has drained its queries.
+	m.keepRunning(runCtx, dept+" adapter", rt.Run)
+	return nil
+}

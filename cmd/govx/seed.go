@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"govx/adapters/legalentity"
+	"govx/adapters/licence"
+	"govx/adapters/population"
+	"govx/catalog"
+	"govx/schemas"
+)
+
+// Registers is how much synthetic data the three base registers get.
+type Registers struct {
+	Seed      int64
+	Residents int
+	Companies int
+	Licences  int
+}
+
+// DemoRegisters is what `govx up` seeds into empty registers.
+func DemoRegisters(residents int) Registers {
+	return Registers{Seed: DemoSeed, Residents: residents, Companies: DemoCompanies, Licences: DemoLicences}
+}
+
+// generators are the three registers' generators, made coherent: company
+// representatives are residents, licence holders are companies and
+// residents, all recomputable by any process from the seed.
+type generators struct {
+	people    *population.Generator
+	companies *legalentity.Generator
+	licences  *licence.Generator
+}
+
+func newGenerators(r Registers) (*generators, error) {
+	people := population.NewGenerator(r.Seed)
+	companies := legalentity.NewGenerator(r.Seed, people, r.Residents)
+	cfg := licence.GeneratorConfig{Seed: r.Seed,
+		Residents: func(i int) (string, string) {
+			p := people.Resident(i)
+			return p.IDNumber, p.Name
+		}, ResidentCount: r.Residents}
+	if r.Companies > 0 {
+		cfg.Companies = func(i int) (string, string) {
+			c := companies.Company(i)
+			return c.USCC, c.Name
+		}
+		cfg.CompanyCount = r.Companies
+	}
+	licences, err := licence.NewGenerator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &generators{people: people, companies: companies, licences: licences}, nil
+}
+
+// seedCatalogue registers every reference department, its resources and
+// schemas, and the licence issuers' public seal keys. It is idempotent.
+func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *generators) error {
+	cat := catalog.NewStore(pool)
+	if err := catalog.SeedDemo(ctx, cat); err != nil {
+		return err
+	}
+	put := func(dept catalog.Department, resources ...catalog.Resource) error {
+		if dept.Code != "" {
+			if err := cat.PutDepartment(ctx, dept); err != nil {
+				return err
+			}
+		}
+		for _, r := range resources {
+			text, err := schemas.Text(r.SchemaSubject)
+			if err != nil {
+				return err
+			}
+			if _, err := cat.RegisterSchema(ctx, r.SchemaSubject, text); err != nil {
+				return err
+			}
+			if err := cat.PutResource(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// The population department itself comes with catalog.SeedDemo.
+	if err := put(catalog.Department{}, population.HouseholdResource()); err != nil {
+		return err
+	}
+	dept, resources := licence.Catalog()
+	if err := put(dept, resources...); err != nil {
+		return err
+	}
+	if err := legalentity.SeedCatalog(ctx, cat); err != nil {
+		return err
+	}
+	for _, k := range g.licences.PublicKeys() {
+		if err := cat.PutDepartmentKey(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SeedReport says what seedRegisters loaded and how fast.
+type SeedReport struct {
+	Residents, Households, Companies, Licences int64
+	Took                                       time.Duration
+}
+
+// Rows is every row loaded.
+func (r SeedReport) Rows() int64 { return r.Residents + r.Households + r.Companies + r.Licences }
+
+func (r SeedReport) String() string {
+	return fmt.Sprintf("%d residents, %d households, %d companies, %d licences: %d rows in %v (%.0f rows/s)",
+		r.Residents, r.Households, r.Companies, r.Licences, r.Rows(), r.Took.Round(time.Millisecond),
+		float64(r.Rows())/r.Took.Seconds())
+}
+
+// seedRegisters fills each of the three registers that is empty, the three
+// side by side: each is one COPY in one transaction, so a failed load
+// leaves its register empty, never half-filled.
+func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Registers, log *slog.Logger) (SeedReport, error) {
+	var rep SeedReport
+	start := time.Now()
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		ps := population.NewStore(pool)
+		if n, err := ps.Count(ctx); err != nil || n > 0 || r.Residents == 0 {
+			return err
+		}
+		var err error
+		if rep.Residents, err = ps.Seed(ctx, g.people, 0, r.Residents); err != nil {
+			return err
+		}
+		rep.Households, err = ps.SeedHouseholds(ctx, g.people, 0, r.Residents)
+		return err
+	})
+	eg.Go(func() error {
+		ls := legalentity.NewStore(pool, nil)
+		if n, err := ls.Count(ctx); err != nil || n > 0 || r.Companies == 0 {
+			return err
+		}
+		var err error
+		rep.Companies, err = ls.Seed(ctx, g.companies, 0, r.Companies)
+		return err
+	})
+	eg.Go(func() error {
+		ls := licence.NewStore(pool, nil)
+		if n, err := ls.Count(ctx); err != nil || n > 0 || r.Licences == 0 {
+			return err
+		}
+		var err error
+		rep.Licences, err = ls.Seed(ctx, g.licences, 0, r.Licences)
+		return err
+	})
+	err := eg.Wait()
+	rep.Took = time.Since(start)
+	if err == nil && rep.Rows() > 0 {
+		log.Info("registers seeded", "residents", rep.Residents, "households", rep.Households,
+			"companies", rep.Companies, "licences", rep.Licences, "took", rep.Took.Round(time.Millisecond))
+	}
+	return rep, err
+}
+
+// seedDemo registers the demo catalogue and fills the empty registers with
+// the demo set.
+func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.Logger) error {
+	r := DemoRegisters(residents)
+	g, err := newGenerators(r)
+	if err != nil {
+		return err
+	}
+	if err := seedCatalogue(ctx, pool, g); err != nil {
+		return err
+	}
+	_, err = seedRegisters(ctx, pool, g, r, log)
+	return err
+}
+
+// runSeed is `govx seed`: the demo catalogue plus registers of any size.
+func runSeed(ctx context.Context, pool *pgxpool.Pool, r Registers, stdout io.Writer, log *slog.Logger) error {
+	g, err := newGenerators(r)
+	if err != nil {
+		return err
+	}
+	if err := seedCatalogue(ctx, pool, g); err != nil {
+		return err
+	}
+	rep, err := seedRegisters(ctx, pool, g, r, log)
+	if err != nil {
+		return err
+	}
+	if rep.Rows() == 0 {
+		fmt.Fprintln(stdout, "registers already hold data; nothing seeded (seed into a fresh database)")
+		return nil
+	}
+	fmt.Fprintln(stdout, "seeded", rep)
+	return nil
+}
