@@ -209,6 +209,19 @@ func TestVersionsAndAudit(t *testing.T) {
 		_, err := s.RegisterResource(ctx, alice, r)
 		wantErr(t, err, govx.KindNotFound, "department_not_found")
 	})
+	t.Run("a hostile actor is stored harmlessly", func(t *testing.T) {
+		hostile := catalog.Actor{Subject: "user:\x00eve\xff" + strings.Repeat("长", 100), Dept: "licence\x00"}
+		if _, err := s.RegisterResource(ctx, hostile, licence("licence.hostile")); err != nil {
+			t.Fatal(err)
+		}
+		vs, err := s.ResourceVersions(ctx, "licence.hostile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := vs[0].Actor; !strings.HasPrefix(a.Subject, "user:eve\uFFFD长") || len(a.Subject) > 200 || a.Dept != "licence" {
+			t.Errorf("stored actor %q %q", a.Subject, a.Dept)
+		}
+	})
 	t.Run("an actor is required", func(t *testing.T) {
 		_, err := s.RegisterResource(ctx, catalog.Actor{}, licence("licence.anonymous"))
 		wantErr(t, err, govx.KindInvalid, "actor_missing")

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
 	"github.com/jackc/pgx/v5"
@@ -73,6 +75,9 @@ func departmentNotFound(op, code string) error {
 // department_not_found if there is none.
 func (s *Store) Department(ctx context.Context, code string) (*Department, error) {
 	const op = "catalog.Department"
+	if !ValidDepartmentCode(code) {
+		return nil, departmentNotFound(op, code)
+	}
 	var d Department
 	err := s.pool.QueryRow(ctx, `SELECT code, name, contact FROM catalog.departments WHERE code = $1`, code).
 		Scan(&d.Code, &d.Name, &d.Contact)
@@ -139,6 +144,9 @@ func resourceNotFound(op, code string) error {
 }
 
 func (s *Store) resource(ctx context.Context, op, code string, activeOnly bool) (*Resource, error) {
+	if !ValidCode(code) {
+		return nil, resourceNotFound(op, code) // cannot be there, and may not even be storable text
+	}
 	r, err := scanResource(s.pool.QueryRow(ctx, `SELECT `+resourceColumns+` FROM `+resourceFrom+`
 		WHERE r.code = $1 AND (r.status = 'active' OR NOT $2)`, code, activeOnly))
 	if err != nil {
@@ -201,8 +209,19 @@ func writeHistory(ctx context.Context, tx pgx.Tx, op string, r *Resource, actor 
 		return postgres.Translate(op, err, "")
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO catalog.resource_audit (subject, dept, action, code, version) VALUES ($1, $2, $3, $4, $5)`,
-		trunc(actor.Subject, 200), trunc(actor.Dept, 100), action, r.Code, r.Version)
+		storable(actor.Subject, 200), storable(actor.Dept, 100), action, r.Code, r.Version)
 	return postgres.Translate(op, err, "")
+}
+
+// storable makes a token's claim storable text: valid UTF-8, no NUL, at
+// most max bytes. A hostile claim must not make a change fail.
+func storable(s string, max int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	for len(s) > max {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
+	return s
 }
 
 func checkActor(op string, a Actor) error {
@@ -287,6 +306,9 @@ func (s *Store) UpdateResource(ctx context.Context, code string, actor Actor, fn
 	const op = "catalog.UpdateResource"
 	if err := checkActor(op, actor); err != nil {
 		return nil, err
+	}
+	if !ValidCode(code) {
+		return nil, resourceNotFound(op, code)
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -386,6 +408,9 @@ type ResourceVersion struct {
 // oldest first.
 func (s *Store) ResourceVersions(ctx context.Context, code string) ([]ResourceVersion, error) {
 	const op = "catalog.ResourceVersions"
+	if !ValidCode(code) {
+		return nil, resourceNotFound(op, code)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT v.version, a.action, a.subject, a.dept, a.at, v.resource
 		FROM catalog.resource_versions v JOIN catalog.resource_audit a USING (code, version)
 		WHERE v.code = $1 ORDER BY v.version`, code)
