@@ -38,6 +38,7 @@ Tools:
   migrate             apply database migrations
   seed --demo         register the demo catalogue and seed demo residents
   token               mint a development token signed with the local key
+  catalog             search, show, register, update and retire catalogue resources
   audit verify        check the audit ledger's hash chain
   bench               run authorised lookups against a running exchange
   help                this text
@@ -174,6 +175,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "bench":
 		return runBench(ctx, cfg, args, stdout)
+	case "catalog":
+		return runCatalog(ctx, cfg, args, os.Stdin, stdout)
 	default:
 		return fmt.Errorf("unknown command %q; run 'govx help'", cmd)
 	}
