@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -501,4 +502,30 @@ func TestMigrationBackfillsVersions(t *testing.T) {
 	if got := *vs[0].Resource; fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", *cur) {
 		t.Errorf("backfilled version\n got %+v\nwant %+v", got, *cur)
 	}
+}
+
+// What a caller sends as a resource either validates into something the
+// catalogue can store and serve, or is refused with a stable code; it never
+// panics.
+func FuzzResourceValidate(f *testing.F) {
+	f.Add(`{"code":"licence.food","name":"x","provider":"licence","key_type":"uscc","fields":[{"name":"a","type":"string"}],"sharing":"unconditional"}`)
+	f.Add(`{"code":"a.b","name":"x\u0000","provider":"p1","key_type":"holder","fields":[{"name":"a","type":"date"},{"name":"a","type":"date"}],"sharing":"conditional","published_on":"2024-02-29"}`)
+	f.Add(`{"related":["a.b","a.b"],"methods":["bulk","fax"],"open_class":"open"}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var r catalog.Resource
+		if json.Unmarshal([]byte(body), &r) != nil {
+			return
+		}
+		err := r.Validate()
+		if err == nil {
+			if !catalog.ValidCode(r.Code) || !catalog.ValidDepartmentCode(r.Provider) || len(r.Fields) == 0 ||
+				strings.ContainsRune(r.Name+r.Summary+r.Conditions+r.LegalBasis, 0) {
+				t.Errorf("Validate accepted %+v", r)
+			}
+			return
+		}
+		if govx.ErrorKind(err) != govx.KindInvalid || govx.ErrorCode(err) == "internal" {
+			t.Errorf("Validate(%s) = %v: not an Invalid error with a code", body, err)
+		}
+	})
 }
