@@ -42,7 +42,8 @@ const (
 )
 
 // FieldTypes are the data types a field may have.
-var FieldTypes = []string{"string", "boolean", "int", "long", "float", "double", "decimal", "date", "datetime", "bytes"}
+var FieldTypes = []string{"string", "boolean", "int", "long", "float", "double", "decimal", "date", "datetime", "timestamp",
+	"bytes", "array", "record", "map"}
 
 // KeyTypes are the key types a resource may be looked up by.
 var KeyTypes = []string{KeyIDNumber, KeyUSCC, KeyLicenceNumber, KeyHolder, KeyDivisionCode}

@@ -73,6 +73,11 @@ func TestValidate(t *testing.T) {
 			wantErr(t, r.Validate(), govx.KindInvalid, tt.code)
 		})
 	}
+	nested := licence("licence.food-business")
+	nested.Fields = append(nested.Fields, catalog.Field{Name: "premises", Type: "array", Description: "addresses of the premises"})
+	if err := nested.Validate(); err != nil {
+		t.Errorf("a resource with an array field: %v", err)
+	}
 	conditional := licence("licence.food-business")
 	conditional.Sharing, conditional.Conditions = catalog.Conditional, "for licensing cases"
 	if err := conditional.Validate(); err != nil {

@@ -295,10 +295,10 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		metrics.Gauge("govx_adapter_dead_letters_total", func() float64 { return float64(rt.Stats.DeadLetter.Load()) })
 	}
 	h := exchange.NewHandler(svc, verifier, ledger, metrics)
+	h.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: m.log}))
 	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
 	h.Handle("GET /metrics", metrics)
 	h.Handle("GET /healthz", m.health(rdb))
-	h.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: m.log}))
 
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {

@@ -173,10 +173,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "audit ledger intact: %d entries, chain head at %d\n", rep.Checked, rep.HeadSeq)
 		return nil
-	case "bench":
-		return runBench(ctx, cfg, args, stdout)
 	case "catalog":
 		return runCatalog(ctx, cfg, args, os.Stdin, stdout)
+	case "bench":
+		return runBench(ctx, cfg, args, stdout)
 	default:
 		return fmt.Errorf("unknown command %q; run 'govx help'", cmd)
 	}
