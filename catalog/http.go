@@ -22,8 +22,8 @@ var openAPIDoc []byte
 // OpenAPI returns the OpenAPI 3.1 document of the catalogue API.
 func OpenAPI() []byte { return openAPIDoc }
 
-// RoleAdmin is the token role that may create and change departments.
-const RoleAdmin = "admin"
+// roleAdmin is the token role that may create and change departments.
+const roleAdmin = "admin"
 
 // DefaultMaxBody is the largest request body the catalogue API reads.
 const DefaultMaxBody = 256 << 10
@@ -295,8 +295,8 @@ func (h *handler) department(w http.ResponseWriter, r *http.Request, _ *auth.Cla
 }
 
 func (h *handler) putDepartment(w http.ResponseWriter, r *http.Request, c *auth.Claims) error {
-	if c.Role != RoleAdmin {
-		return govx.Errorf(govx.KindForbidden, "admin_required", "only role %s may create or change departments", RoleAdmin)
+	if c.Role != roleAdmin {
+		return govx.Errorf(govx.KindForbidden, "admin_required", "only role %s may create or change departments", roleAdmin)
 	}
 	code := r.PathValue("code")
 	var d Department

@@ -164,7 +164,7 @@ func runCatalog(ctx context.Context, cfg Config, args []string, stdin io.Reader,
 	var f catalogFlags
 	role := "service"
 	if cmd == "departments" && len(args) > 0 && args[0] == "put" {
-		role = catalog.RoleAdmin
+		role = "admin"
 	}
 	f.register(fs, cfg, role)
 	var (
