@@ -14,8 +14,9 @@ const (
 )
 
 // SeedDemo registers the departments and resources of the demo: the
-// population department and its population.identity resource. It is
-// idempotent.
+// population department and its population.identity resource with its full
+// catalogue metadata. It is idempotent: a second run changes nothing, not
+// even the resource's version.
 func SeedDemo(ctx context.Context, s *Store) error {
 	const op = "catalog.SeedDemo"
 	for _, d := range []Department{
@@ -34,11 +35,13 @@ func SeedDemo(ctx context.Context, s *Store) error {
 		return govx.E(op, err)
 	}
 	err = s.PutResource(ctx, Resource{
-		Code:     "population.identity",
-		Name:     "居民身份信息 (Resident identity)",
-		Provider: DeptPopulation,
-		Summary:  "A resident's identity as held in the household register, looked up by 18-character resident ID number.",
-		KeyType:  KeyIDNumber,
+		Code:           "population.identity",
+		Name:           "居民身份信息 (Resident identity)",
+		Classification: "基础信息资源/人口 (base/population)",
+		Provider:       DeptPopulation,
+		Summary:        "A resident's identity as held in the household register, looked up by 18-character resident ID number.",
+		Format:         "avro",
+		KeyType:        KeyIDNumber,
 		Fields: []Field{
 			{Name: "id_number", Type: "string", Description: "Resident ID number (GB 11643)", Personal: true},
 			{Name: "name", Type: "string", Description: "Name", Personal: true},
@@ -50,6 +53,11 @@ func SeedDemo(ctx context.Context, s *Store) error {
 			{Name: "status", Type: "string", Description: "normal, moved_out or deceased", Personal: false},
 		},
 		Sharing:       Unconditional,
+		Methods:       []string{MethodQuery, MethodSubscribe},
+		OpenClass:     NotOpen,
+		UpdateCycle:   "real-time",
+		LegalBasis:    "《中华人民共和国居民身份证法》; 《中华人民共和国户口登记条例》",
+		PublishedOn:   "2025-01-01",
 		SchemaSubject: schemas.PopulationIdentity,
 	})
 	return govx.E(op, err)

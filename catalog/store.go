@@ -14,56 +14,144 @@ import (
 
 // Store keeps the catalogue in PostgreSQL.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	hooks changeHooks
 }
 
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // PutDepartment creates or updates a department.
 func (s *Store) PutDepartment(ctx context.Context, d Department) error {
+	const op = "catalog.PutDepartment"
+	if err := d.Validate(); err != nil {
+		return govx.E(op, err)
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO catalog.departments (code, name, contact) VALUES ($1,$2,$3)
 		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, contact = EXCLUDED.contact`,
 		d.Code, d.Name, d.Contact)
-	return postgres.Translate("catalog.PutDepartment", err, "department_not_found")
+	return postgres.Translate(op, err, "department_not_found")
 }
 
-// PutResource creates or updates a resource.
-func (s *Store) PutResource(ctx context.Context, r Resource) error {
-	if r.Status == "" {
-		r.Status = "active"
+func departmentNotFound(op, code string) error {
+	return &govx.Error{Kind: govx.KindNotFound, Code: "department_not_found", Op: op,
+		Message: fmt.Sprintf("no department %q in the catalogue", trunc(code, 64))}
+}
+
+// Department returns the department with the given code, NotFound
+// department_not_found if there is none.
+func (s *Store) Department(ctx context.Context, code string) (*Department, error) {
+	const op = "catalog.Department"
+	if !ValidDepartmentCode(code) {
+		return nil, departmentNotFound(op, code)
 	}
-	fields, err := json.Marshal(r.Fields)
+	var d Department
+	err := s.pool.QueryRow(ctx, `SELECT code, name, contact FROM catalog.departments WHERE code = $1`, code).
+		Scan(&d.Code, &d.Name, &d.Contact)
 	if err != nil {
-		return govx.E("catalog.PutResource", err)
+		err = postgres.Translate(op, err, "department_not_found")
+		if govx.ErrorKind(err) == govx.KindNotFound {
+			return nil, departmentNotFound(op, code)
+		}
+		return nil, err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO catalog.resources
-		(code, name, provider, summary, key_type, fields, sharing, schema_subject, status)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, provider = EXCLUDED.provider,
-			summary = EXCLUDED.summary, key_type = EXCLUDED.key_type, fields = EXCLUDED.fields,
-			sharing = EXCLUDED.sharing, schema_subject = EXCLUDED.schema_subject,
-			status = EXCLUDED.status, updated_at = now()`,
-		r.Code, r.Name, r.Provider, r.Summary, r.KeyType, fields, string(r.Sharing), r.SchemaSubject, r.Status)
-	return postgres.Translate("catalog.PutResource", err, "resource_not_found")
+	return &d, nil
 }
 
-// Resource returns the resource with the given code. A retired or unknown
-// resource is NotFound with code resource_not_found.
-func (s *Store) Resource(ctx context.Context, code string) (*Resource, error) {
-	const op = "catalog.Resource"
-	var r Resource
-	var fields []byte
-	var sharing string
-	err := s.pool.QueryRow(ctx, `SELECT code, name, provider, summary, key_type, fields, sharing, schema_subject, status
-		FROM catalog.resources WHERE code = $1 AND status = 'active'`, code).
-		Scan(&r.Code, &r.Name, &r.Provider, &r.Summary, &r.KeyType, &fields, &sharing, &r.SchemaSubject, &r.Status)
+// Departments lists every department by code.
+func (s *Store) Departments(ctx context.Context) ([]Department, error) {
+	const op = "catalog.Departments"
+	rows, err := s.pool.Query(ctx, `SELECT code, name, contact FROM catalog.departments ORDER BY code`)
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Department, error) {
+		var d Department
+		err := row.Scan(&d.Code, &d.Name, &d.Contact)
+		return d, err
+	})
+	if out == nil {
+		out = []Department{}
+	}
+	return out, postgres.Translate(op, err, "")
+}
+
+// PutResource creates r, or makes the resource of r's code what r says, as
+// SystemActor: every change is versioned and audited like any other, and
+// putting what is already there changes nothing (so seeding is idempotent).
+func (s *Store) PutResource(ctx context.Context, r Resource) error {
+	const op = "catalog.PutResource"
+	for range 2 {
+		_, err := s.UpdateResource(ctx, r.Code, SystemActor, func(cur *Resource) error {
+			*cur = *r.clone()
+			return nil
+		})
+		if govx.ErrorCode(err) != "resource_not_found" {
+			return govx.E(op, err)
+		}
+		_, err = s.RegisterResource(ctx, SystemActor, r)
+		if govx.ErrorCode(err) != "resource_exists" { // else registered meanwhile: update it
+			return govx.E(op, err)
+		}
+	}
+	return &govx.Error{Kind: govx.KindConflict, Code: "retry", Op: op, Message: "concurrent change, retry"}
+}
+
+// resourceColumns and resourceFrom read a whole resource, with its
+// provider's name; scanResource takes them apart.
+const (
+	resourceColumns = `r.code, r.name, r.classification, r.provider, d.name, r.summary, r.format, r.key_type,
+		r.fields, r.sharing, r.conditions, r.methods, r.open_class, r.update_cycle, r.legal_basis,
+		coalesce(to_char(r.published_on, 'YYYY-MM-DD'), ''), r.related, r.schema_subject, r.status, r.version`
+	resourceFrom = `catalog.resources r JOIN catalog.departments d ON d.code = r.provider`
+)
+
+func resourceNotFound(op, code string) error {
+	return &govx.Error{Kind: govx.KindNotFound, Code: "resource_not_found", Op: op,
+		Message: fmt.Sprintf("no resource %q in the catalogue", trunc(code, 64))}
+}
+
+func (s *Store) resource(ctx context.Context, op, code string, activeOnly bool) (*Resource, error) {
+	if !ValidCode(code) {
+		return nil, resourceNotFound(op, code) // cannot be there, and may not even be storable text
+	}
+	r, err := scanResource(op, s.pool.QueryRow(ctx, `SELECT `+resourceColumns+` FROM `+resourceFrom+`
+		WHERE r.code = $1 AND (r.status = 'active' OR NOT $2)`, code, activeOnly))
 	if err != nil {
 		err = postgres.Translate(op, err, "resource_not_found")
 		if govx.ErrorKind(err) == govx.KindNotFound {
-			return nil, &govx.Error{Kind: govx.KindNotFound, Code: "resource_not_found", Op: op,
-				Message: fmt.Sprintf("no resource %q in the catalogue", code)}
+			return nil, resourceNotFound(op, code)
 		}
 		return nil, err
+	}
+	return r, nil
+}
+
+// Resource returns the active resource with the given code and all its
+// metadata. A retired or unknown resource is NotFound with code
+// resource_not_found: this is the exchange's lookup.
+func (s *Store) Resource(ctx context.Context, code string) (*Resource, error) {
+	return s.resource(ctx, "catalog.Resource", code, true)
+}
+
+// ResourceAnyStatus returns the resource with the given code whether it is
+// active or retired: the catalogue's own view.
+func (s *Store) ResourceAnyStatus(ctx context.Context, code string) (*Resource, error) {
+	return s.resource(ctx, "catalog.ResourceAnyStatus", code, false)
+}
+
+func scanResource(op string, row pgx.Row) (*Resource, error) {
+	var r Resource
+	var fields []byte
+	var sharing, openClass string
+	err := row.Scan(&r.Code, &r.Name, &r.Classification, &r.Provider, &r.ProviderName, &r.Summary, &r.Format, &r.KeyType,
+		&fields, &sharing, &r.Conditions, &r.Methods, &openClass, &r.UpdateCycle, &r.LegalBasis,
+		&r.PublishedOn, &r.Related, &r.SchemaSubject, &r.Status, &r.Version)
+	if err != nil {
+		return nil, err
+	}
+	r.OpenClass = OpenClass(openClass)
+	if len(r.Related) == 0 {
+		r.Related = nil
 	}
 	r.Sharing = Sharing(sharing)
 	if err := json.Unmarshal(fields, &r.Fields); err != nil {

@@ -262,9 +262,13 @@ func TestResource(t *testing.T) {
 	if err := s.PutDepartment(ctx, catalog.Department{Code: "tax", Name: "Tax bureau"}); err != nil {
 		t.Fatal(err)
 	}
-	income := catalog.Resource{Code: "tax.income", Name: "Income", Provider: "tax", KeyType: catalog.KeyIDNumber,
-		Fields:  []catalog.Field{{Name: "id_number", Type: "string", Personal: true}, {Name: "income", Type: "long", Personal: true}},
-		Sharing: catalog.Conditional, SchemaSubject: "tax.income"}
+	income := catalog.Resource{Code: "tax.income", Name: "Income", Classification: "theme/tax", Provider: "tax",
+		Summary: "Declared yearly income.", Format: "avro", KeyType: catalog.KeyIDNumber,
+		Fields:  []catalog.Field{{Name: "id_number", Type: "string", Personal: true}, {Name: "income", Type: "long", Description: "yuan", Personal: true}},
+		Sharing: catalog.Conditional, Conditions: "for social assistance cases only",
+		Methods: []string{catalog.MethodQuery, catalog.MethodBulk}, OpenClass: catalog.NotOpen,
+		UpdateCycle: "yearly", LegalBasis: "《中华人民共和国个人所得税法》", PublishedOn: "2024-03-01",
+		Related: []string{"population.identity"}, SchemaSubject: "tax.income"}
 	if err := s.PutResource(ctx, income); err != nil {
 		t.Fatalf("PutResource: %v", err)
 	}
@@ -272,13 +276,30 @@ func TestResource(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resource: %v", err)
 	}
-	income.Status = "active"
-	if !reflect.DeepEqual(*got, income) {
-		t.Errorf("Resource\n got %+v\nwant %+v", *got, income)
+	want := income
+	want.Status, want.Version, want.ProviderName = "active", 1, "Tax bureau"
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("Resource\n got %+v\nwant %+v", *got, want)
 	}
 	if p, _ := s.Providers(ctx); !slices.Equal(p, []string{"population", "tax"}) {
 		t.Errorf("Providers = %v, want [population tax]", p)
 	}
+
+	t.Run("defaults", func(t *testing.T) {
+		r := catalog.Resource{Code: "tax.minimal", Name: "Minimal", Provider: "tax", KeyType: catalog.KeyIDNumber,
+			Fields: []catalog.Field{{Name: "id_number", Type: "string", Personal: true}}, Sharing: catalog.Unconditional}
+		if err := s.PutResource(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Resource(ctx, r.Code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Format != "avro" || !slices.Equal(got.Methods, []string{"query"}) || got.OpenClass != catalog.NotOpen ||
+			got.SchemaSubject != r.Code || got.PublishedOn != "" || got.Related != nil || got.Status != "active" || got.Version != 1 {
+			t.Errorf("defaults: %+v", got)
+		}
+	})
 
 	retired := income
 	retired.Status = "retired"
@@ -292,23 +313,53 @@ func TestResource(t *testing.T) {
 			wantErr(t, err, govx.KindNotFound, "resource_not_found")
 		})
 	}
+	t.Run("retired is in the catalogue view", func(t *testing.T) {
+		r, err := s.ResourceAnyStatus(ctx, "tax.income")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != "retired" || r.Version != 2 || r.LegalBasis != income.LegalBasis {
+			t.Errorf("ResourceAnyStatus = %+v; want retired at version 2 with its metadata", r)
+		}
+		_, err = s.ResourceAnyStatus(ctx, "population.nothing")
+		wantErr(t, err, govx.KindNotFound, "resource_not_found")
+	})
 	t.Run("retired provider is no provider", func(t *testing.T) {
-		if p, _ := s.Providers(ctx); !slices.Equal(p, []string{"population"}) {
-			t.Errorf("Providers = %v, want [population]", p)
+		if p, _ := s.Providers(ctx); !slices.Equal(p, []string{"population", "tax"}) {
+			t.Errorf("Providers = %v, want [population tax] (tax.minimal is still active)", p)
 		}
 	})
 
 	t.Run("unknown provider", func(t *testing.T) {
 		r := income
 		r.Code, r.Provider = "nobody.thing", "nobody"
-		wantErr(t, s.PutResource(ctx, r), govx.KindInvalid, "constraint_violation")
+		wantErr(t, s.PutResource(ctx, r), govx.KindNotFound, "department_not_found")
 	})
 	t.Run("unknown sharing class", func(t *testing.T) {
 		r := income
-		r.Sharing = "sometimes"
-		wantErr(t, s.PutResource(ctx, r), govx.KindInvalid, "constraint_violation")
+		r.Code, r.Sharing = "tax.other", "sometimes"
+		wantErr(t, s.PutResource(ctx, r), govx.KindInvalid, "invalid_sharing")
 	})
 	t.Run("department code of the wrong shape", func(t *testing.T) {
-		wantErr(t, s.PutDepartment(ctx, catalog.Department{Code: "Tax Bureau", Name: "x"}), govx.KindInvalid, "constraint_violation")
+		wantErr(t, s.PutDepartment(ctx, catalog.Department{Code: "Tax Bureau", Name: "x"}), govx.KindInvalid, "invalid_department_code")
+	})
+	t.Run("departments", func(t *testing.T) {
+		ds, err := s.Departments(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var codes []string
+		for _, d := range ds {
+			codes = append(codes, d.Code)
+		}
+		if !slices.Equal(codes, []string{"population", "service-center", "tax"}) {
+			t.Errorf("Departments = %v", codes)
+		}
+		d, err := s.Department(ctx, "tax")
+		if err != nil || d.Name != "Tax bureau" {
+			t.Errorf("Department(tax) = %+v, %v", d, err)
+		}
+		_, err = s.Department(ctx, "nobody")
+		wantErr(t, err, govx.KindNotFound, "department_not_found")
 	})
 }

@@ -282,8 +282,13 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	m.onClose(func() { req.Close() })
 	ledger := exchange.NewLedger(m.Pool, exchange.LedgerConfig{Logger: m.log})
 	m.onClose(ledger.Close)
-	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log},
-		catalog.NewCache(store, rdb, time.Minute), req, codec)
+	cache := catalog.NewCache(store, rdb, time.Minute)
+	store.OnChange(func(ctx context.Context, code string) {
+		if err := cache.Invalidate(ctx, code); err != nil {
+			m.log.Warn("catalogue cache not invalidated", "resource", code, "err", err)
+		}
+	})
+	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log}, cache, req, codec)
 	if err != nil {
 		return err
 	}
@@ -300,6 +305,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		metrics.Gauge("govx_adapter_dead_letters_total", func() float64 { return float64(rt.Stats.DeadLetter.Load()) })
 	}
 	h := exchange.NewHandler(svc, verifier, ledger, metrics)
+	h.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: m.log}))
 	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
 	h.Handle(catalog.KeysPath, catalog.NewKeysHandler(store))
 	h.Handle("GET /metrics", metrics)

@@ -46,6 +46,7 @@ Tools:
   seed                register the catalogue and fill the empty registers
                       (--residents N --companies N --licences N; --demo)
   token               mint a development token signed with the local key
+  catalog             search, show, register, update and retire catalogue resources
   audit verify        check the audit ledger's hash chain
   population set-status <id> <status> --reason TEXT
                       change a resident's status and publish the change event
@@ -186,6 +187,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "audit ledger intact: %d entries, chain head at %d\n", rep.Checked, rep.HeadSeq)
 		return nil
+	case "catalog":
+		return runCatalog(ctx, cfg, args, os.Stdin, stdout)
 	case "bench":
 		return runBench(ctx, cfg, args, stdout)
 	case "population":
