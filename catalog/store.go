@@ -96,6 +96,33 @@ func (s *Store) PutResource(ctx context.Context, r Resource) error {
 	return &govx.Error{Kind: govx.KindConflict, Code: "retry", Op: op, Message: "concurrent change, retry"}
 }
 
+// PutResources puts a set of resources that may name each other as
+// related (legal-entity.basic and legal-entity.status, say): first each
+// new one without its relations, then all of them whole. Each put is its own
+// versioned change, as with PutResource.
+func (s *Store) PutResources(ctx context.Context, rs ...Resource) error {
+	const op = "catalog.PutResources"
+	for _, r := range rs {
+		if _, err := s.ResourceAnyStatus(ctx, r.Code); govx.ErrorCode(err) != "resource_not_found" {
+			if err != nil {
+				return govx.E(op, err)
+			}
+			continue
+		}
+		bare := *r.clone()
+		bare.Related = nil
+		if err := s.PutResource(ctx, bare); err != nil {
+			return govx.E(op, err)
+		}
+	}
+	for _, r := range rs {
+		if err := s.PutResource(ctx, r); err != nil {
+			return govx.E(op, err)
+		}
+	}
+	return nil
+}
+
 // resourceColumns and resourceFrom read a whole resource, with its
 // provider's name; scanResource takes them apart.
 const (

@@ -97,9 +97,6 @@ func SeedCatalog(ctx context.Context, s *catalog.Store) error {
 		if _, err := s.RegisterSchema(ctx, r.SchemaSubject, text); err != nil {
 			return govx.E(op, err)
 		}
-		if err := s.PutResource(ctx, r); err != nil {
-			return govx.E(op, err)
-		}
 	}
-	return nil
+	return govx.E(op, s.PutResources(ctx, resources...))
 }

@@ -71,6 +71,10 @@ func TestCatalog(t *testing.T) {
 func TestSeedCatalog(t *testing.T) {
 	ctx := context.Background()
 	store := catalog.NewStore(postgrestest.NewMigrated(t, catalog.MigrationSource()))
+	// The register's resources name population.identity as related.
+	if err := catalog.SeedDemo(ctx, store); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 { // idempotent
 		if err := legalentity.SeedCatalog(ctx, store); err != nil {
 			t.Fatalf("SeedCatalog: %v", err)

@@ -22,7 +22,7 @@ func Catalog() (catalog.Department, []catalog.Resource) {
 			{Name: "valid_from", Type: "date", Description: "First day of validity, YYYY-MM-DD"},
 			{Name: "valid_until", Type: "date", Description: "Last day of validity, YYYY-MM-DD"},
 			{Name: "status", Type: "string", Description: "valid, revoked or expired"},
-			{Name: "items", Type: "map<string,string>", Description: "Face items: " + items},
+			{Name: "items", Type: "map", Description: "Face items: " + items},
 			{Name: "seal_key_id", Type: "string", Description: "Key id of the issuing authority's seal, in the catalogue's keys of department licensing"},
 			{Name: "seal", Type: "bytes", Description: "Ed25519 signature over the licence's canonical form (RFC 8785 JSON of every field but seal, status and revocation)"},
 			{Name: "revoked_at", Type: "datetime", Description: "When revoked, RFC 3339"},
@@ -65,7 +65,7 @@ func Catalog() (catalog.Department, []catalog.Resource) {
 		Fields: []catalog.Field{
 			{Name: "holder_code", Type: "string", Description: "Unified social credit code or resident ID number", Personal: true},
 			{Name: "total", Type: "int", Description: "Licences held in all"},
-			{Name: "licences", Type: "array<licence>", Description: "Identifier, type, number, holder name, authority and code, dates and status of each licence", Personal: true},
+			{Name: "licences", Type: "array", Description: "Identifier, type, number, holder name, authority and code, dates and status of each licence", Personal: true},
 		},
 		Sharing: catalog.Unconditional, Methods: []string{catalog.MethodQuery},
 		// Keyed by resident ID numbers: a list of what a person holds is

@@ -17,7 +17,7 @@ import (
 )
 
 const foodLicence = `{
-  "code": "licence.food-business",
+  "code": "licence.fishing-permit",
   "name": "食品经营许可证 (Food business licence)",
   "classification": "主题信息资源/证照 (theme/licences)",
   "provider": "licence",
@@ -84,7 +84,7 @@ func TestCatalogCommand(t *testing.T) {
 	}
 
 	t.Run("search and show the demo catalogue", func(t *testing.T) {
-		out := mustGovx(t, "search")
+		out := mustGovx(t, "search", "--q", "居民身份")
 		if !strings.Contains(out, "population.identity") || !strings.Contains(out, "1 of 1") {
 			t.Errorf("search:\n%s", out)
 		}
@@ -128,27 +128,27 @@ func TestCatalogCommand(t *testing.T) {
 
 	t.Run("update with the version seen", func(t *testing.T) {
 		changed := file("changed.json", strings.Replace(foodLicence, "daily", "weekly", 1))
-		out := mustGovx(t, "update", "licence.food-business", "--file", changed, "--version", "1", "--dept", "licence")
+		out := mustGovx(t, "update", "licence.fishing-permit", "--file", changed, "--version", "1", "--dept", "licence")
 		if !strings.Contains(out, `"version": 2`) || !strings.Contains(out, `"update_cycle": "weekly"`) {
 			t.Errorf("update:\n%s", out)
 		}
-		_, err := govx(t, "", "update", "licence.food-business", "--file", lic, "--version", "1", "--dept", "licence")
+		_, err := govx(t, "", "update", "licence.fishing-permit", "--file", lic, "--version", "1", "--dept", "licence")
 		wantAPIError(t, err, "version_conflict")
 		// From standard input.
-		out, err = govx(t, foodLicence, "update", "licence.food-business", "--version", "2", "--dept", "licence")
+		out, err = govx(t, foodLicence, "update", "licence.fishing-permit", "--version", "2", "--dept", "licence")
 		if err != nil || !strings.Contains(out, `"version": 3`) {
 			t.Errorf("update from stdin: %v\n%s", err, out)
 		}
 	})
 
 	t.Run("retire and the history", func(t *testing.T) {
-		_, err := govx(t, "", "retire", "licence.food-business", "--dept", "population")
+		_, err := govx(t, "", "retire", "licence.fishing-permit", "--dept", "population")
 		wantAPIError(t, err, "not_provider")
-		out := mustGovx(t, "retire", "licence.food-business", "--dept", "licence", "--version", "3")
+		out := mustGovx(t, "retire", "licence.fishing-permit", "--dept", "licence", "--version", "3")
 		if !strings.Contains(out, `"status": "retired"`) {
 			t.Errorf("retire:\n%s", out)
 		}
-		out = mustGovx(t, "versions", "licence.food-business")
+		out = mustGovx(t, "versions", "licence.fishing-permit")
 		for _, want := range []string{"register", "update", "retire", "cli:licence"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("versions lack %q:\n%s", want, out)
@@ -157,10 +157,12 @@ func TestCatalogCommand(t *testing.T) {
 		if n := strings.Count(out, "\n"); n != 5 {
 			t.Errorf("versions: %d lines, want a header and 4 versions:\n%s", n, out)
 		}
-		if out := mustGovx(t, "search", "--status", "retired"); !strings.Contains(out, "licence.food-business") || !strings.Contains(out, "1 of 1") {
+		if out := mustGovx(t, "search", "--status", "retired"); !strings.Contains(out, "licence.fishing-permit") || !strings.Contains(out, "1 of 1") {
 			t.Errorf("search --status retired:\n%s", out)
 		}
-		out = mustGovx(t, "search", "--status", "all", "--limit", "1", "--json")
+		// The demo's population department provides two resources,
+		// population.household and population.identity: two pages of one.
+		out = mustGovx(t, "search", "--provider", "population", "--status", "all", "--limit", "1", "--json")
 		var page struct {
 			Total int    `json:"total"`
 			Next  string `json:"next"`
@@ -168,7 +170,7 @@ func TestCatalogCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &page); err != nil || page.Total != 2 || page.Next == "" {
 			t.Errorf("search --json: %v\n%s", err, out)
 		}
-		if out := mustGovx(t, "search", "--status", "all", "--limit", "1", "--cursor", page.Next); !strings.Contains(out, "population.identity") {
+		if out := mustGovx(t, "search", "--provider", "population", "--status", "all", "--limit", "1", "--cursor", page.Next); !strings.Contains(out, "population.identity") || !strings.Contains(out, "of 2") {
 			t.Errorf("second page:\n%s", out)
 		}
 	})

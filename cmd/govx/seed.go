@@ -82,21 +82,20 @@ func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *generators) error
 			if _, err := cat.RegisterSchema(ctx, r.SchemaSubject, text); err != nil {
 				return err
 			}
-			if err := cat.PutResource(ctx, r); err != nil {
-				return err
-			}
 		}
-		return nil
+		return cat.PutResources(ctx, resources...)
 	}
 	// The population department itself comes with catalog.SeedDemo.
 	if err := put(catalog.Department{}, population.HouseholdResource()); err != nil {
 		return err
 	}
-	dept, resources := licence.Catalog()
-	if err := put(dept, resources...); err != nil {
+	// Companies before licences: licence resources name legal-entity ones
+	// as related, and the catalogue refuses a relation to nothing.
+	if err := legalentity.SeedCatalog(ctx, cat); err != nil {
 		return err
 	}
-	if err := legalentity.SeedCatalog(ctx, cat); err != nil {
+	dept, resources := licence.Catalog()
+	if err := put(dept, resources...); err != nil {
 		return err
 	}
 	for _, k := range g.licences.PublicKeys() {
