@@ -55,11 +55,11 @@ func TestAddWorkdays(t *testing.T) {
 		n    int
 		want string
 	}{
-		{"2026-03-02", 10, "2026-03-16"},  // two ordinary weeks
-		{"2026-03-06", 1, "2026-03-09"},   // Friday to Monday
-		{"2026-02-10", 10, "2026-03-02"},  // across the Spring Festival: 11,12,13,14(Sat worked),24,25,26,27,28(Sat worked),03-02
-		{"2026-09-28", 10, "2026-10-16"},  // across the National Day: 29,30,10-08,09,10(Sat worked),12..16
-		{"2025-12-30", 3, "2026-01-05"},   // 31, 01-04 (Sunday worked), 01-05
+		{"2026-03-02", 10, "2026-03-16"}, // two ordinary weeks
+		{"2026-03-06", 1, "2026-03-09"},  // Friday to Monday
+		{"2026-02-10", 10, "2026-03-02"}, // across the Spring Festival: 11,12,13,14(Sat worked),24,25,26,27,28(Sat worked),03-02
+		{"2026-09-28", 10, "2026-10-16"}, // across the National Day: 29,30,10-08,09,10(Sat worked),12..16
+		{"2025-12-30", 3, "2026-01-05"},  // 31, 01-04 (Sunday worked), 01-05
 		{"2026-03-02", 0, "2026-03-02"},
 	} {
 		got := workday.Date(c.AddWorkdays(day(t, tc.from), tc.n))
