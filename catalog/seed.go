@@ -52,5 +52,8 @@ func SeedDemo(ctx context.Context, s *Store) error {
 		Sharing:       Unconditional,
 		SchemaSubject: schemas.PopulationIdentity,
 	})
+	if err == nil {
+		err = seedGrants(ctx, s)
+	}
 	return govx.E(op, err)
 }

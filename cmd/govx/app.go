@@ -272,8 +272,12 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	m.onClose(func() { req.Close() })
 	ledger := exchange.NewLedger(m.Pool, exchange.LedgerConfig{Logger: m.log})
 	m.onClose(ledger.Close)
-	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log},
-		catalog.NewCache(store, rdb, time.Minute), req, codec)
+	grants := catalog.NewGrantStore(m.Pool, nil)
+	grants.OnChange(catalog.NewInvalidator(rdb, m.log).ResourceChanged)
+	policy := catalog.NewPolicyCache(store, grants, rdb, catalog.PolicyConfig{Logger: m.log})
+	m.onClose(policy.Close)
+	m.onClose(expireGrants(grants, m.log))
+	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log}, policy, req, codec)
 	if err != nil {
 		return err
 	}
@@ -293,6 +297,9 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
 	h.Handle("GET /metrics", metrics)
 	h.Handle("GET /healthz", m.health(rdb))
+	gh := catalog.NewGrantsHandler(grants, verifier, m.log)
+	h.Handle("/v1/catalog/grants", gh)
+	h.Handle("/v1/catalog/grants/", gh)
 
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {

@@ -39,6 +39,7 @@ Tools:
   seed --demo         register the demo catalogue and seed demo residents
   token               mint a development token signed with the local key
   audit verify        check the audit ledger's hash chain
+  grant               apply for, approve, reject, revoke and list access grants
   bench               run authorised lookups against a running exchange
   help                this text
 
@@ -174,6 +175,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "bench":
 		return runBench(ctx, cfg, args, stdout)
+	case "grant":
+		return runGrant(ctx, cfg, args, stdout)
 	default:
 		return fmt.Errorf("unknown command %q; run 'govx help'", cmd)
 	}
