@@ -50,6 +50,7 @@ type PolicyConfig struct {
 	TrustWindow  time.Duration // default 500ms
 	MaxAge       time.Duration // default 1 minute
 	MaxEntries   int           // default 100 000; past it the cache starts over
+	ClientName   string        // of the subscription's connection; default govx-policy
 	Logger       *slog.Logger
 }
 
@@ -65,6 +66,9 @@ func (c *PolicyConfig) defaults() {
 	}
 	if c.MaxEntries <= 0 {
 		c.MaxEntries = 100_000
+	}
+	if c.ClientName == "" {
+		c.ClientName = "govx-policy"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -261,7 +265,7 @@ func (c *PolicyCache) session(ctx context.Context) error {
 	ps := c.rdb.Subscribe(ctx, InvalidationChannel(c.rdb))
 	defer ps.Close()
 	// A name lets an operator (and a test) find the connection.
-	if err := ps.ClientSetName(ctx, "govx-policy"); err != nil {
+	if err := ps.ClientSetName(ctx, c.cfg.ClientName); err != nil {
 		return err
 	}
 	sctx, stop := context.WithCancel(ctx)
