@@ -212,7 +212,7 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 
 func printBanner(w io.Writer, m *Main, cfg Config) {
 	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "svc:service-center-window",
-		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: []string{population.ResourceIdentity}, TTL: 24 * time.Hour})
+		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: []string{population.ResourceIdentity, population.ResourceHousehold}, TTL: 24 * time.Hour})
 	if err != nil {
 		tok = "(could not mint: " + err.Error() + ")"
 	}
@@ -236,6 +236,11 @@ Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
   curl -s -X POST %[1]s/v1/resources/population.identity/query \
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"key":"%[9]s","fields":["name","sex","birth_date","address"],"purpose":"case:demo-0001"}'
+
+The same token reads population.household, shared on conditions, through the
+service center's grant: fields name, address, division_code are granted (try
+"fields":["name","address"]); "status" is refused with field_not_granted.
+See the grants: %[10]s grant list
 
 Then check the audit trail: %[10]s audit verify
 Press Ctrl-C to stop; data is kept for the next run.
