@@ -303,14 +303,14 @@ func TestRuntime(t *testing.T) {
 
 	t.Run("resource not served", func(t *testing.T) {
 		before := rt.Stats.DeadLetter.Load()
-		req := b.newRequest("not-served", "population.unserved", known.IDNumber, "name")
+		req := b.newRequest("not-served", "population.household", known.IDNumber, "name")
 		reply := b.send(t, population.Department, req)
 		wantReplyError(t, reply, "NotFound", "resource_not_served")
-		if reply.Resource != "population.unserved" {
-			t.Errorf("reply resource %q, want population.unserved", reply.Resource)
+		if reply.Resource != "population.household" {
+			t.Errorf("reply resource %q, want population.household", reply.Resource)
 		}
 		m := b.deadLetter(t, population.Department, kafka.HeaderRequestID, "not-served")
-		if reason := m.Header("govx-dlq-reason"); !strings.Contains(reason, "population.unserved") {
+		if reason := m.Header("govx-dlq-reason"); !strings.Contains(reason, "population.household") {
 			t.Errorf("govx-dlq-reason = %q, want it to name the resource", reason)
 		}
 		if src := m.Header("govx-dlq-source"); !strings.HasPrefix(src, catalog.RequestTopic(population.Department)+"/") {

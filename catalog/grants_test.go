@@ -47,7 +47,7 @@ var (
 )
 
 func application() catalog.Application {
-	return catalog.Application{Resource: catalog.DemoHousehold, Fields: []string{"name", "address", "status"},
+	return catalog.Application{Resource: catalog.DemoHousehold, Fields: []string{"head_name", "address", "members"},
 		Purpose: "licence checks", LegalBasis: "Food Safety Law art. 35", ValidFrom: "2026-03-10", ValidUntil: "2026-12-31"}
 }
 
@@ -65,7 +65,7 @@ func TestGrantLifecycle(t *testing.T) {
 	ctx := context.Background()
 	gr := mustApply(t, g)
 	if gr.Status != catalog.GrantPending || gr.Provider != catalog.DeptPopulation || gr.Consumer != deptMarket ||
-		strings.Join(gr.Fields, ",") != "address,name,status" || gr.DueBy != "2026-03-16" {
+		strings.Join(gr.Fields, ",") != "address,head_name,members" || gr.DueBy != "2026-03-16" {
 		t.Fatalf("applied grant = %+v", gr)
 	}
 
@@ -73,7 +73,7 @@ func TestGrantLifecycle(t *testing.T) {
 	_, err := g.UpdateGrant(ctx, gr.ID, func(x *catalog.Grant) error { return x.Approve(consumer, catalog.Terms{}, clk.t) })
 	wantErr(t, err, govx.KindForbidden, "not_provider")
 	_, err = g.UpdateGrant(ctx, gr.ID, func(x *catalog.Grant) error {
-		return x.Approve(provider, catalog.Terms{Fields: []string{"name", "id_number"}}, clk.t)
+		return x.Approve(provider, catalog.Terms{Fields: []string{"head_name", "head_id_number"}}, clk.t)
 	})
 	wantErr(t, err, govx.KindInvalid, "field_not_applied")
 	_, err = g.UpdateGrant(ctx, gr.ID, func(x *catalog.Grant) error {
@@ -86,12 +86,12 @@ func TestGrantLifecycle(t *testing.T) {
 	wantErr(t, err, govx.KindInvalid, "invalid_date")
 
 	gr, err = g.UpdateGrant(ctx, gr.ID, func(x *catalog.Grant) error {
-		return x.Approve(provider, catalog.Terms{Fields: []string{"name", "address"}, ValidUntil: "2026-06-30"}, clk.t)
+		return x.Approve(provider, catalog.Terms{Fields: []string{"head_name", "address"}, ValidUntil: "2026-06-30"}, clk.t)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gr.Status != catalog.GrantApproved || strings.Join(gr.GrantedFields, ",") != "address,name" ||
+	if gr.Status != catalog.GrantApproved || strings.Join(gr.GrantedFields, ",") != "address,head_name" ||
 		gr.GrantedFrom != "2026-03-10" || gr.GrantedUntil != "2026-06-30" || gr.Version != 2 {
 		t.Fatalf("approved grant = %+v", gr)
 	}
@@ -349,14 +349,14 @@ func TestGrantsHTTP(t *testing.T) {
 		{"unknown member", "POST", coll, coll, market, `{"resourc":"x"}`, 400, "invalid_json"},
 		{"not conditional", "POST", coll, coll, market, map[string]any{"resource": "population.identity", "fields": []string{"name"}, "purpose": "p", "legal_basis": "l", "valid_from": "2026-04-01", "valid_until": "2026-05-01"}, 400, "not_conditional"},
 		{"unknown resource", "POST", coll, coll, market, map[string]any{"resource": "population.none", "fields": []string{"name"}, "purpose": "p", "legal_basis": "l", "valid_from": "2026-04-01", "valid_until": "2026-05-01"}, 404, "resource_not_found"},
-		{"invalid date", "POST", coll, coll, market, map[string]any{"resource": catalog.DemoHousehold, "fields": []string{"name"}, "purpose": "p", "legal_basis": "l", "valid_from": "2026-4-1", "valid_until": "2026-05-01"}, 400, "invalid_date"},
-		{"invalid period", "POST", coll, coll, market, map[string]any{"resource": catalog.DemoHousehold, "fields": []string{"name"}, "purpose": "p", "legal_basis": "l", "valid_from": "2027-04-01", "valid_until": "2027-03-01"}, 400, "invalid_period"},
+		{"invalid date", "POST", coll, coll, market, map[string]any{"resource": catalog.DemoHousehold, "fields": []string{"address"}, "purpose": "p", "legal_basis": "l", "valid_from": "2026-4-1", "valid_until": "2026-05-01"}, 400, "invalid_date"},
+		{"invalid period", "POST", coll, coll, market, map[string]any{"resource": catalog.DemoHousehold, "fields": []string{"address"}, "purpose": "p", "legal_basis": "l", "valid_from": "2027-04-01", "valid_until": "2027-03-01"}, 400, "invalid_period"},
 		{"consumer approves", "POST", p + "/approve", one + "/approve", market, nil, 403, "not_provider"},
 		{"other dept reads", "GET", p, one, center, nil, 403, "not_your_grant"},
 		{"no such grant", "GET", "/v1/catalog/grants/424242", one, market, nil, 404, "grant_not_found"},
 		{"bad id", "GET", "/v1/catalog/grants/abc", one, market, nil, 404, "grant_not_found"},
 		{"reject without reason", "POST", p + "/reject", one + "/reject", pop, map[string]string{"reason": ""}, 400, "reason_required"},
-		{"approve more fields", "POST", p + "/approve", one + "/approve", pop, map[string]any{"fields": []string{"id_number"}}, 400, "field_not_applied"},
+		{"approve more fields", "POST", p + "/approve", one + "/approve", pop, map[string]any{"fields": []string{"head_id_number"}}, 400, "field_not_applied"},
 		{"approve longer", "POST", p + "/approve", one + "/approve", pop, map[string]any{"valid_until": "2027-06-30"}, 400, "invalid_period"},
 		{"overdue as service", "GET", coll + "/overdue", coll + "/overdue", market, nil, 403, "role_required"},
 		{"bad status filter", "GET", coll + "?status=bogus", coll, market, nil, 400, "invalid_status"},
@@ -369,8 +369,8 @@ func TestGrantsHTTP(t *testing.T) {
 		})
 	}
 
-	st, body = a.call("POST", p+"/approve", one+"/approve", pop, map[string]any{"fields": []string{"name", "address"}})
-	if st != 200 || body["status"] != "approved" || fmt.Sprint(body["granted_fields"]) != "[address name]" {
+	st, body = a.call("POST", p+"/approve", one+"/approve", pop, map[string]any{"fields": []string{"head_name", "address"}})
+	if st != 200 || body["status"] != "approved" || fmt.Sprint(body["granted_fields"]) != "[address head_name]" {
 		t.Fatalf("approve: %d %v", st, body)
 	}
 	st, body = a.call("POST", p+"/approve", one+"/approve", pop, nil)

@@ -6,38 +6,51 @@ import (
 
 	"govx"
 	"govx/internal/workday"
-	"govx/schemas"
 )
 
-// DemoHousehold is the demo's resource shared on conditions: the household
-// register entry of a resident. The service center holds an approved grant
-// for some of its fields.
+// DemoHousehold is the demo's resource shared on conditions: a household
+// of the population register (adapters/population serves it). The service
+// center holds an approved grant for some of its fields; "members" (who
+// lives with whom) is not granted.
 const DemoHousehold = "population.household"
 
 // DemoHouseholdGranted are the fields the demo grant gives the service center.
-var DemoHouseholdGranted = []string{"address", "division_code", "name"}
+var DemoHouseholdGranted = []string{"address", "division_code", "head_name", "household_no"}
 
 // seedGrants adds the conditional demo resource and, unless the service
 // center already has a grant for it, an approved one for a year from today.
 func seedGrants(ctx context.Context, s *Store) error {
 	const op = "catalog.seedGrants"
+	// The entry is population.HouseholdResource() (which this package
+	// cannot import: the adapter imports the catalogue); keep them alike.
 	err := s.PutResource(ctx, Resource{
-		Code:     DemoHousehold,
-		Name:     "户籍登记信息 (Household registration)",
-		Provider: DeptPopulation,
-		Summary:  "A resident's entry in the household register (户籍): registered address, its division and the registration status, looked up by resident ID number. Shared on conditions: the population department grants it field by field.",
-		KeyType:  KeyIDNumber,
+		Code:           DemoHousehold,
+		Name:           "居民户信息 (Household)",
+		Classification: "base/population",
+		Provider:       DeptPopulation,
+		Summary: "A household of the household register (户): its number, head, address and members with their " +
+			"relation to the head, looked up by the 18-character ID number of any member.",
+		Format:  "avro",
+		KeyType: KeyIDNumber,
 		Fields: []Field{
-			{Name: "id_number", Type: "string", Description: "Resident ID number (GB 11643)", Personal: true},
-			{Name: "name", Type: "string", Description: "Name", Personal: true},
+			{Name: "household_no", Type: "string", Description: "Household number: GB/T 2260 division code and nine digits", Personal: false},
+			{Name: "head_id_number", Type: "string", Description: "ID number of the head of the household (户主)", Personal: true},
+			{Name: "head_name", Type: "string", Description: "Name of the head of the household", Personal: true},
 			{Name: "address", Type: "string", Description: "Household-register address", Personal: true},
 			{Name: "division_code", Type: "string", Description: "GB/T 2260 division code of the address", Personal: false},
-			{Name: "status", Type: "string", Description: "normal, moved_out or deceased", Personal: false},
+			{Name: "members", Type: "array", Description: "Members: ID number, name, relation to the head (head, spouse, child, parent, grandchild, sibling, other)", Personal: true},
 		},
 		Sharing: Conditional,
-		// The register answers it with the identity record's shape, holding
-		// only the fields asked for.
-		SchemaSubject: schemas.PopulationIdentity,
+		Conditions: "For the verification of family relations in a case the consumer handles by law " +
+			"(social assistance, household registration, education enrolment); an approved grant names the purpose.",
+		Methods:       []string{MethodQuery},
+		OpenClass:     NotOpen,
+		UpdateCycle:   "real-time",
+		LegalBasis:    "《中华人民共和国户口登记条例》; 《政务信息资源共享管理暂行办法》",
+		PublishedOn:   "2026-11-21",
+		Related:       []string{"population.identity"},
+		SchemaSubject: DemoHousehold,
+		Status:        "active",
 	})
 	if err != nil {
 		return govx.E(op, err)

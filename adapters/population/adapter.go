@@ -12,10 +12,7 @@ import (
 )
 
 // Resource codes the population department serves.
-const (
-	ResourceIdentity  = "population.identity"
-	ResourceHousehold = catalog.DemoHousehold // shared on conditions; same record shape
-)
+const ResourceIdentity = "population.identity"
 
 // dbTimeout bounds a register lookup, so that a department database that is
 // down gives the caller an Unavailable error well before the exchange's own
@@ -24,12 +21,7 @@ const dbTimeout = 2 * time.Second
 
 // Register mounts the population department's handlers on rt.
 func Register(rt *adapters.Runtime, store *Store) {
-	rt.Handle(ResourceIdentity, schemas.PopulationIdentity, identityHandler(store))
-	rt.Handle(ResourceHousehold, schemas.PopulationIdentity, identityHandler(store))
-}
-
-func identityHandler(store *Store) adapters.HandlerFunc {
-	return func(ctx context.Context, req *exchange.Request) (any, error) {
+	rt.Handle(ResourceIdentity, schemas.PopulationIdentity, func(ctx context.Context, req *exchange.Request) (any, error) {
 		if err := govx.ValidateIDNumber(req.Key); err != nil {
 			return nil, err
 		}
@@ -47,7 +39,7 @@ func identityHandler(store *Store) adapters.HandlerFunc {
 			return nil, err
 		}
 		return identityRecord(r, req.Fields), nil
-	}
+	})
 }
 
 // identityRecord holds only the fields asked for: what was not asked for

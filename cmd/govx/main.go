@@ -212,7 +212,7 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 
 func printBanner(w io.Writer, m *Main, cfg Config) {
 	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "svc:service-center-window",
-		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: []string{population.ResourceIdentity, population.ResourceHousehold}, TTL: 24 * time.Hour})
+		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: []string{population.ResourceIdentity, catalog.DemoHousehold}, TTL: 24 * time.Hour})
 	if err != nil {
 		tok = "(could not mint: " + err.Error() + ")"
 	}
@@ -238,8 +238,9 @@ Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
     -d '{"key":"%[9]s","fields":["name","sex","birth_date","address"],"purpose":"case:demo-0001"}'
 
 The same token reads population.household, shared on conditions, through the
-service center's grant: fields name, address, division_code are granted (try
-"fields":["name","address"]); "status" is refused with field_not_granted.
+service center's grant: household_no, head_name, address and division_code are
+granted (try "fields":["head_name","address"]); "members" is refused with
+field_not_granted.
 See the grants: %[10]s grant list
 
 Then check the audit trail: %[10]s audit verify
