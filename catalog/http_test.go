@@ -282,7 +282,7 @@ func TestHTTPSearch(t *testing.T) {
 	for range 5 {
 		r := a.do("GET", pResources+"?status=all&limit=2&cursor="+next, pResources, lic, nil)
 		a.want(r, 200, "")
-		if r.body["total"] != 4.0 {
+		if r.body["total"] != 5.0 {
 			t.Fatalf("total: %s", r.raw)
 		}
 		for _, x := range r.body["resources"].([]any) {
@@ -293,7 +293,7 @@ func TestHTTPSearch(t *testing.T) {
 			break
 		}
 	}
-	if strings.Join(got, ",") != "licence.a,licence.b,licence.c,population.identity" {
+	if strings.Join(got, ",") != "licence.a,licence.b,licence.c,population.household,population.identity" {
 		t.Errorf("paged search = %v", got)
 	}
 	r := a.do("GET", pResources+"?q=HOLDER_USCC&provider=licence&sharing=unconditional&open_class=open", pResources, lic, nil)

@@ -326,8 +326,8 @@ func TestHistoryIsAppendOnly(t *testing.T) {
 			}
 		})
 	}
-	if n := count(t, pool, `SELECT count(*) FROM catalog.resource_audit`); n != 1 {
-		t.Errorf("%d audit rows, want the seed's 1", n)
+	if n := count(t, pool, `SELECT count(*) FROM catalog.resource_audit`); n != 2 {
+		t.Errorf("%d audit rows, want the seed's 2 (population.identity, population.household)", n)
 	}
 }
 
@@ -367,14 +367,14 @@ func TestSearchResources(t *testing.T) {
 		want  []string
 		total int
 	}{
-		{"everything active", catalog.SearchQuery{}, []string{"licence.a-food", "licence.b-drugs", "licence.d-building", "licence.e-pure", "population.identity"}, 5},
-		{"by provider", catalog.SearchQuery{Provider: "population"}, []string{"population.identity"}, 1},
+		{"everything active", catalog.SearchQuery{}, []string{"licence.a-food", "licence.b-drugs", "licence.d-building", "licence.e-pure", "population.household", "population.identity"}, 6},
+		{"by provider", catalog.SearchQuery{Provider: "population"}, []string{"population.household", "population.identity"}, 2},
 		{"by field name", catalog.SearchQuery{Text: "FLOOR"}, []string{"licence.d-building"}, 1},
 		{"by name", catalog.SearchQuery{Text: "居民身份"}, []string{"population.identity"}, 1},
-		{"by summary", catalog.SearchQuery{Text: "household register"}, []string{"population.identity"}, 1},
+		{"by summary", catalog.SearchQuery{Text: "as held in the household register"}, []string{"population.identity"}, 1},
 		{"keyword with % and _ taken literally", catalog.SearchQuery{Text: "0%_p"}, []string{"licence.e-pure"}, 1},
 		{"a lone % matches only a %", catalog.SearchQuery{Text: "%"}, []string{"licence.e-pure"}, 1},
-		{"by sharing", catalog.SearchQuery{Sharing: catalog.Conditional}, []string{"licence.b-drugs", "licence.d-building"}, 2},
+		{"by sharing", catalog.SearchQuery{Sharing: catalog.Conditional}, []string{"licence.b-drugs", "licence.d-building", "population.household"}, 3},
 		{"by open class", catalog.SearchQuery{OpenClass: catalog.Open, Provider: "licence"}, []string{"licence.a-food", "licence.e-pure"}, 2},
 		{"retired", catalog.SearchQuery{Status: "retired"}, []string{"licence.c-transport"}, 1},
 		{"all", catalog.SearchQuery{Status: "all", Text: "licence."}, []string{"licence.a-food", "licence.b-drugs", "licence.c-transport", "licence.d-building", "licence.e-pure"}, 5},
@@ -400,7 +400,7 @@ func TestSearchResources(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Total != 6 || len(res.Resources) > 2 {
+			if res.Total != 7 || len(res.Resources) > 2 {
 				t.Fatalf("page %d: %d resources, total %d", page, len(res.Resources), res.Total)
 			}
 			all = append(all, codes(res)...)
@@ -412,7 +412,7 @@ func TestSearchResources(t *testing.T) {
 			}
 			q.Cursor = res.Next
 		}
-		want := []string{"licence.a-food", "licence.b-drugs", "licence.c-transport", "licence.d-building", "licence.e-pure", "population.identity"}
+		want := []string{"licence.a-food", "licence.b-drugs", "licence.c-transport", "licence.d-building", "licence.e-pure", "population.household", "population.identity"}
 		if !slices.Equal(all, want) {
 			t.Errorf("pages = %v, want %v", all, want)
 		}
@@ -460,8 +460,8 @@ func TestSeedDemoMetadata(t *testing.T) {
 	if err := r.Validate(); err != nil {
 		t.Errorf("the seeded resource does not validate: %v", err)
 	}
-	if n := count(t, pool, `SELECT count(*) FROM catalog.resource_versions`); n != 1 {
-		t.Errorf("%d versions after seeding twice, want 1", n)
+	if n := count(t, pool, `SELECT count(*) FROM catalog.resource_versions`); n != 2 {
+		t.Errorf("%d versions after seeding twice, want 2 (one per demo resource)", n)
 	}
 }
 

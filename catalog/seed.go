@@ -60,5 +60,8 @@ func SeedDemo(ctx context.Context, s *Store) error {
 		PublishedOn:   "2025-01-01",
 		SchemaSubject: schemas.PopulationIdentity,
 	})
+	if err == nil {
+		err = seedGrants(ctx, s)
+	}
 	return govx.E(op, err)
 }

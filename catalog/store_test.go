@@ -235,6 +235,7 @@ func TestSeedDemo(t *testing.T) {
 		{"departments", `SELECT count(*) FROM catalog.departments`},
 		{"resources", `SELECT count(*) FROM catalog.resources`},
 		{"schema versions", `SELECT count(*) FROM catalog.schemas WHERE subject = 'population.identity'`},
+		{"grants", `SELECT count(*) FROM catalog.grants`},
 	} {
 		var n int
 		if err := pool.QueryRow(ctx, q.sql).Scan(&n); err != nil {
@@ -242,7 +243,7 @@ func TestSeedDemo(t *testing.T) {
 		}
 		counts[q.name] = n
 	}
-	if want := map[string]int{"departments": 2, "resources": 1, "schema versions": 1}; !reflect.DeepEqual(counts, want) {
+	if want := map[string]int{"departments": 2, "resources": 2, "schema versions": 1, "grants": 1}; !reflect.DeepEqual(counts, want) {
 		t.Errorf("after two SeedDemo: %v, want %v", counts, want)
 	}
 

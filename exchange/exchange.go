@@ -17,12 +17,34 @@ import (
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
+	"govx/internal/workday"
 	"govx/schemas"
 )
+
+// Policy is what the exchange needs from the catalogue to decide an
+// access: the active resource with code (its sharing class and fields) and,
+// for a resource shared on conditions, the grants dept holds for it that
+// can decide (approved, revoked, expired; see catalog.DecideGrant).
+// *catalog.PolicyCache satisfies it. Implementations are safe for
+// concurrent use; the returned values are not modified by the exchange.
+type Policy interface {
+	Lookup(ctx context.Context, code, dept string) (*catalog.Resource, []catalog.Grant, error)
+}
 
 // Resources finds resources in the catalogue. *catalog.Cache satisfies it.
 type Resources interface {
 	Resource(ctx context.Context, code string) (*catalog.Resource, error)
+}
+
+// ResourcesOnly is a Policy from a catalogue without grants: conditional
+// resources are then always refused (grant_required).
+func ResourcesOnly(r Resources) Policy { return resourcesOnly{r} }
+
+type resourcesOnly struct{ r Resources }
+
+func (p resourcesOnly) Lookup(ctx context.Context, code, _ string) (*catalog.Resource, []catalog.Grant, error) {
+	res, err := p.r.Resource(ctx, code)
+	return res, nil, err
 }
 
 // Bus sends a request to a provider and waits for its reply.
@@ -46,6 +68,7 @@ type AuditLog interface {
 
 var (
 	_ Resources = (*catalog.Cache)(nil)
+	_ Policy    = (*catalog.PolicyCache)(nil)
 	_ Bus       = (*kafka.Requester)(nil)
 	_ AuditLog  = (*Ledger)(nil)
 	_ Codec     = (*avro.Codec)(nil)
@@ -58,6 +81,8 @@ type Config struct {
 	// MaxBody is the largest query body accepted.
 	MaxBody int64 // default 64 KiB
 	Logger  *slog.Logger
+	// Now is the clock grants are judged by; default time.Now.
+	Now func() time.Time
 }
 
 func (c *Config) Validate() error {
@@ -73,22 +98,25 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return nil
 }
 
 // Service decides and brokers queries.
 type Service struct {
-	cfg       Config
-	resources Resources
-	bus       Bus
-	codec     Codec
+	cfg    Config
+	policy Policy
+	bus    Bus
+	codec  Codec
 }
 
-func NewService(cfg Config, resources Resources, bus Bus, codec Codec) (*Service, error) {
+func NewService(cfg Config, policy Policy, bus Bus, codec Codec) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, resources: resources, bus: bus, codec: codec}, nil
+	return &Service{cfg: cfg, policy: policy, bus: bus, codec: codec}, nil
 }
 
 // Query is an authorised request for one record of a resource.
@@ -147,7 +175,7 @@ func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code strin
 	if !catalog.ValidCode(code) {
 		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", truncate(code, 64))
 	}
-	res, err := s.resources.Resource(ctx, code)
+	res, grants, err := s.policy.Lookup(ctx, code, caller.Dept)
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
@@ -159,12 +187,24 @@ func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code strin
 	if !caller.HasScope(res.Code) {
 		return nil, govx.Errorf(govx.KindForbidden, "scope_missing", "the token's scope does not include %s", res.Code)
 	}
+	var granted []string // nil: every field
 	switch res.Sharing {
 	case catalog.Unconditional:
 		d.Rule = "unconditional"
 	case catalog.Conditional:
-		d.Rule = "grant_required"
-		return nil, govx.Errorf(govx.KindForbidden, "grant_required", "%s is shared on conditions; an approved grant is required", res.Code)
+		today := workday.Date(s.cfg.Now())
+		g, rule := catalog.DecideGrant(grants, today)
+		d.Rule = rule
+		if g == nil {
+			switch rule {
+			case "grant_revoked":
+				return nil, govx.Errorf(govx.KindForbidden, rule, "%s is shared on conditions and your department's grant was revoked", res.Code)
+			case "grant_expired":
+				return nil, govx.Errorf(govx.KindForbidden, rule, "%s is shared on conditions and your department's grant has expired; apply again", res.Code)
+			}
+			return nil, govx.Errorf(govx.KindForbidden, "grant_required", "%s is shared on conditions; your department needs an approved grant in force (POST /v1/catalog/grants)", res.Code)
+		}
+		granted = g.GrantedFields
 	default:
 		d.Rule = "not_shareable"
 		return nil, govx.Errorf(govx.KindForbidden, "not_shareable", "%s is not shareable", res.Code)
@@ -179,11 +219,18 @@ func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code strin
 		return nil, govx.Errorf(govx.KindInvalid, "purpose_invalid", "purpose holds control characters")
 	}
 	if len(fields) == 0 {
-		fields = res.FieldNames()
+		fields = granted
+		if fields == nil {
+			fields = res.FieldNames()
+		}
 	}
 	for _, f := range fields {
 		if !res.HasField(f) {
 			return nil, govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, truncate(f, 64))
+		}
+		if granted != nil && !slices.Contains(granted, f) {
+			d.Rule = "field_not_granted"
+			return nil, govx.Errorf(govx.KindForbidden, "field_not_granted", "your department's grant for %s does not include field %q (granted: %s)", res.Code, f, strings.Join(granted, ", "))
 		}
 	}
 	fields = slices.Compact(slices.Sorted(slices.Values(fields)))

@@ -97,7 +97,7 @@ func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *Aud
 	entry.Purpose = truncate(q.Purpose, 200)
 	var d Decision
 	ans, err := h.svc.Query(r.Context(), requestID, claims, q, &d)
-	entry.Provider, entry.Fields, *sent = d.Provider, d.Fields, d.Sent
+	entry.Provider, entry.Fields, entry.Rule, *sent = d.Provider, d.Fields, d.Rule, d.Sent
 	return ans, err
 }
 

@@ -49,35 +49,9 @@ type Member struct {
 // shared on conditions: a department applies for it and the population
 // department approves.
 func HouseholdResource() catalog.Resource {
-	return catalog.Resource{
-		Code:           ResourceHousehold,
-		Name:           "居民户信息 (Household)",
-		Classification: "base/population",
-		Provider:       Department,
-		Summary: "A household of the household register (户): its number, head, address and members with their " +
-			"relation to the head, looked up by the 18-character ID number of any member.",
-		Format:  "avro",
-		KeyType: catalog.KeyIDNumber,
-		Fields: []catalog.Field{
-			{Name: "household_no", Type: "string", Description: "Household number: GB/T 2260 division code and nine digits", Personal: false},
-			{Name: "head_id_number", Type: "string", Description: "ID number of the head of the household (户主)", Personal: true},
-			{Name: "head_name", Type: "string", Description: "Name of the head of the household", Personal: true},
-			{Name: "address", Type: "string", Description: "Household-register address", Personal: true},
-			{Name: "division_code", Type: "string", Description: "GB/T 2260 division code of the address", Personal: false},
-			{Name: "members", Type: "array", Description: "Members: ID number, name, relation to the head (head, spouse, child, parent, grandchild, sibling, other)", Personal: true},
-		},
-		Sharing: catalog.Conditional,
-		Conditions: "For the verification of family relations in a case the consumer handles by law " +
-			"(social assistance, household registration, education enrolment); an approved grant names the purpose.",
-		Methods:       []string{catalog.MethodQuery},
-		OpenClass:     catalog.NotOpen,
-		UpdateCycle:   "real-time",
-		LegalBasis:    "《中华人民共和国户口登记条例》; 《政务信息资源共享管理暂行办法》",
-		PublishedOn:   "2026-11-21",
-		Related:       []string{ResourceIdentity},
-		SchemaSubject: ResourceHousehold,
-		Status:        "active",
-	}
+	// The demo catalogue holds the definition (catalog.SeedDemo registers
+	// it, with a grant for the service center), so that there is one.
+	return catalog.DemoHouseholdResource()
 }
 
 // Households calls fn with the households of residents [from, from+n), in

@@ -282,13 +282,16 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	m.onClose(func() { req.Close() })
 	ledger := exchange.NewLedger(m.Pool, exchange.LedgerConfig{Logger: m.log})
 	m.onClose(ledger.Close)
-	cache := catalog.NewCache(store, rdb, time.Minute)
-	store.OnChange(func(ctx context.Context, code string) {
-		if err := cache.Invalidate(ctx, code); err != nil {
-			m.log.Warn("catalogue cache not invalidated", "resource", code, "err", err)
-		}
-	})
-	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log}, cache, req, codec)
+	// A change to a resource or a grant reaches every exchange instance's
+	// policy cache through Redis within the second.
+	inv := catalog.NewInvalidator(rdb, m.log)
+	store.OnChange(inv.ResourceChanged)
+	grants := catalog.NewGrantStore(m.Pool, nil)
+	grants.OnChange(inv.ResourceChanged)
+	policy := catalog.NewPolicyCache(store, grants, rdb, catalog.PolicyConfig{Logger: m.log})
+	m.onClose(policy.Close)
+	m.onClose(expireGrants(grants, m.log))
+	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log}, policy, req, codec)
 	if err != nil {
 		return err
 	}
@@ -320,6 +323,9 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	h.Handle("GET /v1/resources/{code}/events", events)
+	gh := catalog.NewGrantsHandler(grants, verifier, m.log)
+	h.Handle("/v1/catalog/grants", gh)
+	h.Handle("/v1/catalog/grants/", gh)
 
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {

@@ -20,29 +20,27 @@ import (
 	"govx/internal/redis"
 )
 
-// offerMethods makes the catalogue list methods for resource code: in its
-// table, and in the exchange's Redis cache of it, which is what the
-// exchange reads (the cached copy holds every metadata field).
+// offerMethods changes the methods the catalogue lists for resource code,
+// as its provider would, and lets every exchange instance know.
 func offerMethods(t *testing.T, m *Main, cfg Config, code string, methods ...string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := m.Pool.Exec(ctx, `UPDATE catalog.resources SET methods = $2 WHERE code = $1`, code, methods); err != nil {
-		t.Fatal(err)
-	}
-	res, err := catalog.NewStore(m.Pool).Resource(ctx, code)
+	_, err := catalog.NewStore(m.Pool).UpdateResource(ctx, code, catalog.SystemActor, func(r *catalog.Resource) error {
+		r.Methods = methods
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Methods = methods
-	b, _ := json.Marshal(res)
 	rdb, err := redis.Open(ctx, redis.Config{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	if err := rdb.Set(ctx, rdb.Key("catalog:resource:"+code), b, 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	catalog.NewInvalidator(rdb, nil).ResourceChanged(ctx, code)
+	// The exchange drops its cached copy when the announcement arrives,
+	// well within the one-second bound.
+	time.Sleep(300 * time.Millisecond)
 }
 
 type sseEvent struct {

@@ -50,6 +50,7 @@ Tools:
   audit verify        check the audit ledger's hash chain
   population set-status <id> <status> --reason TEXT
                       change a resident's status and publish the change event
+  grant               apply for, approve, reject, revoke and list access grants
   bench               run authorised lookups against a running exchange
   help                this text
 
@@ -193,6 +194,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, cfg, args, stdout)
 	case "population":
 		return runPopulation(ctx, cfg, args, stdout)
+	case "grant":
+		return runGrant(ctx, cfg, args, stdout)
 	default:
 		return fmt.Errorf("unknown command %q; run 'govx help'", cmd)
 	}
@@ -228,7 +231,7 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 
 func printBanner(w io.Writer, m *Main, cfg Config) {
 	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "svc:service-center-window",
-		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: []string{population.ResourceIdentity}, TTL: 24 * time.Hour})
+		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: []string{population.ResourceIdentity, catalog.DemoHousehold}, TTL: 24 * time.Hour})
 	if err != nil {
 		tok = "(could not mint: " + err.Error() + ")"
 	}
@@ -253,6 +256,12 @@ Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
   curl -s -X POST %[1]s/v1/resources/population.identity/query \
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"key":"%[9]s","fields":["name","sex","birth_date","address"],"purpose":"case:demo-0001"}'
+
+The same token reads population.household, shared on conditions, through the
+service center's grant: household_no, head_name, address and division_code are
+granted (try "fields":["head_name","address"]); "members" is refused with
+field_not_granted.
+See the grants: %[10]s grant list
 
 Then check the audit trail: %[10]s audit verify
 Press Ctrl-C to stop; data is kept for the next run.

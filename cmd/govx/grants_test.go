@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"govx/adapters/population"
+	"govx/catalog"
+	"govx/exchange"
+	"govx/internal/auth"
+	"govx/internal/redis"
+)
+
+// TestGrantsAcrossInstances runs two exchanges as real programs on one
+// PostgreSQL, Redis and broker: a grant allows the service center's
+// queries on both, a revocation through the command line and a retirement
+// take effect on both within a second, and every decision is audited with
+// its rule.
+func TestGrantsAcrossInstances(t *testing.T) {
+	cfg := testConfig(t)
+	m1 := mustRun(t, cfg)
+	cfg2 := cfg
+	cfg2.Instance, cfg2.HTTPAddr = "test-2", "127.0.0.1:0"
+	cfg2.EmbeddedKafka, cfg2.KafkaBrokers = false, m1.Brokers
+	cfg2.Migrate, cfg2.Demo, cfg2.Adapters = false, false, nil
+	m2 := mustRun(t, cfg2)
+	ctx := context.Background()
+
+	var grantID int64
+	if err := m1.Pool.QueryRow(ctx, `SELECT id FROM catalog.grants WHERE resource = $1 AND consumer = $2 AND status = 'approved'`,
+		catalog.DemoHousehold, catalog.DeptServiceCenter).Scan(&grantID); err != nil {
+		t.Fatalf("seeded grant: %v", err)
+	}
+	tok := mustToken(t, m1.Key, auth.TokenSpec{Scopes: []string{"population.identity", catalog.DemoHousehold}})
+	// The head of the first demo household.
+	var want struct{ IDNumber string }
+	population.NewGenerator(DemoSeed).Households(0, cfg.Residents, func(h population.Household) bool {
+		want.IDNumber = h.Head.IDNumber
+		return false
+	})
+	ask := func(m *Main, fields ...string) response {
+		return post(t, m.URL()+"/v1/resources/"+catalog.DemoHousehold+"/query", tok, query(want.IDNumber, fields...))
+	}
+	rule := func(m *Main, requestID string) (rule string, fields []string) {
+		if err := m.Pool.QueryRow(ctx, `SELECT rule, fields FROM exchange.audit WHERE request_id = $1`, requestID).Scan(&rule, &fields); err != nil {
+			t.Fatalf("audit of %s: %v", requestID, err)
+		}
+		return rule, fields
+	}
+	// allowedAnswer: the exchange let the query through and the
+	// population adapter answered with the household.
+	allowedAnswer := func(r response) bool { return r.Status == 200 }
+	allowed := "grant:" + strconv.FormatInt(grantID, 10)
+	for _, m := range []*Main{m1, m2} {
+		r := ask(m, "head_name", "address")
+		if !allowedAnswer(r) {
+			t.Fatalf("%s: granted query: %d %v", m.URL(), r.Status, r.Body)
+		}
+		if got, fields := rule(m, r.RequestID); got != allowed || strings.Join(fields, ",") != "address,head_name" {
+			t.Errorf("audit rule, fields = %q %v, want %q [address head_name]", got, fields, allowed)
+		}
+		// No fields asked: the granted ones, and no more.
+		r = ask(m)
+		if got, fields := rule(m, r.RequestID); !allowedAnswer(r) || got != allowed ||
+			strings.Join(fields, ",") != strings.Join(catalog.DemoHouseholdGranted, ",") {
+			t.Errorf("no fields asked: %d %v; audit %q %v", r.Status, r.Body, got, fields)
+		}
+		r = ask(m, "head_name", "members")
+		if got, _ := rule(m, r.RequestID); r.Status != 403 || r.errorCode() != "field_not_granted" || got != "field_not_granted" {
+			t.Errorf("ungranted field: %d %v, audit rule %q", r.Status, r.Body, got)
+		}
+	}
+	// Unconditional resources still need no grant.
+	if r := post(t, m2.URL()+"/v1/resources/population.identity/query", tok, query(want.IDNumber, "name")); r.Status != 200 {
+		t.Errorf("unconditional: %d %v", r.Status, r.Body)
+	} else if got, _ := rule(m2, r.RequestID); got != "unconditional" {
+		t.Errorf("unconditional: audit rule %q", got)
+	}
+
+	// The provider revokes through the command line.
+	var out bytes.Buffer
+	if err := run(ctx, []string{"grant", "revoke", strconv.FormatInt(grantID, 10), "--reason", "purpose ended",
+		"--url", m1.URL(), "--dept", catalog.DeptPopulation, "--data", cfg.DataDir}, &out, &out); err != nil {
+		t.Fatalf("govx grant revoke: %v: %s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "revoked") {
+		t.Errorf("govx grant revoke printed %q", out.String())
+	}
+	refusedWithin(t, time.Second, "grant_revoked", 403, func(m *Main) response { return ask(m, "head_name") }, allowedAnswer, m1, m2)
+
+	out.Reset()
+	if err := run(ctx, []string{"grant", "list", "--url", m2.URL(), "--dept", catalog.DeptServiceCenter, "--data", cfg.DataDir}, &out, &out); err != nil {
+		t.Fatalf("govx grant list: %v", err)
+	}
+	if !strings.Contains(out.String(), "revoked") || !strings.Contains(out.String(), catalog.DemoHousehold) {
+		t.Errorf("govx grant list:\n%s", out.String())
+	}
+
+	// Retiring a resource: the resource store's change hook calls the
+	// same invalidation (Store.OnChange → Invalidator.ResourceChanged).
+	rdb, err := redis.Open(ctx, redis.Config{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if _, err := m1.Pool.Exec(ctx, `UPDATE catalog.resources SET status = 'retired' WHERE code = 'population.identity'`); err != nil {
+		t.Fatal(err)
+	}
+	catalog.NewInvalidator(rdb, nil).ResourceChanged(ctx, "population.identity")
+	refusedWithin(t, time.Second, "resource_not_found", 404, func(m *Main) response {
+		return post(t, m.URL()+"/v1/resources/population.identity/query", tok, query(want.IDNumber, "name"))
+	}, func(r response) bool { return r.Status == 200 }, m1, m2)
+
+	rep, err := exchange.Verify(ctx, m1.Pool)
+	if err != nil || rep.Broken != nil {
+		t.Errorf("Verify = %+v, %v", rep, err)
+	}
+}
+
+// refusedWithin asks every instance until it refuses with code, failing if
+// one still allows after limit.
+func refusedWithin(t *testing.T, limit time.Duration, code string, status int, ask func(*Main) response, allowed func(response) bool, ms ...*Main) {
+	t.Helper()
+	start := time.Now()
+	for _, m := range ms {
+		for {
+			r := ask(m)
+			if r.Status == status && r.errorCode() == code {
+				break
+			}
+			if !allowed(r) {
+				t.Fatalf("%s: %d %v while waiting for %s", m.URL(), r.Status, r.Body, code)
+			}
+			if time.Since(start) > limit {
+				t.Fatalf("%s still answers %v after the change", m.URL(), time.Since(start))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Logf("%s on %d instances after %v", code, len(ms), time.Since(start).Round(time.Millisecond))
+}
