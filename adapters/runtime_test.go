@@ -368,7 +368,7 @@ func TestRuntime(t *testing.T) {
 		}
 	})
 
-	t.Run("request past its deadline gets no reply", func(t *testing.T) {
+	t.Run("request past its deadline is dead-lettered, not answered", func(t *testing.T) {
 		req := b.newRequest("expired", population.ResourceIdentity, known.IDNumber, "name")
 		req.Deadline = req.RequestedAt.Add(-time.Second)
 		body := mustMarshal(t, b.codec, schemas.Request, req)
@@ -377,6 +377,13 @@ func TestRuntime(t *testing.T) {
 		_, err := b.q.Request(ctx, "expired", kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body})
 		if govx.ErrorKind(err) != govx.KindTimeout {
 			t.Fatalf("Request past its deadline: %v, want no reply (a timeout)", err)
+		}
+		m := b.deadLetter(t, population.Department, kafka.HeaderRequestID, "expired")
+		if reason := m.Header(adapters.HeaderDLQReason); !strings.Contains(reason, "deadline passed") {
+			t.Errorf("dead letter reason %q, want it to say the deadline passed", reason)
+		}
+		if code := m.Header(adapters.HeaderDLQCode); code != "deadline_passed" {
+			t.Errorf("dead letter code %q, want deadline_passed", code)
 		}
 		// The runtime is still answering.
 		reply := b.send(t, population.Department, b.newRequest("after-expired", population.ResourceIdentity, known.IDNumber, "name"))
