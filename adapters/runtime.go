@@ -148,6 +148,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if err := kafka.EnsureTopics(ctx, rt.kcfg,
 		kafka.Topic{Name: topic, Partitions: rt.cfg.Partitions},
 		kafka.Topic{Name: DeadLetterTopic(rt.cfg.Department), Partitions: 1}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	cons, err := kafka.NewConsumer(rt.kcfg, kafka.ConsumerConfig{
