@@ -87,15 +87,15 @@ func TestOpsHandler(t *testing.T) {
 			t.Fatalf("status %d", code)
 		}
 		for series, want := range map[string]float64{
-			`govx_adapter_requests_total{department="population",resource="population.identity"}`:                  3,
-			`govx_adapter_requests_total{department="population",resource="none"}`:                                 1,
-			`govx_adapter_errors_total{department="population",resource="population.identity",kind="NotFound"}`:    1,
-			`govx_adapter_errors_total{department="population",resource="none",kind="NotFound"}`:                   1,
+			`govx_adapter_requests_total{department="population",resource="population.identity"}`:                   3,
+			`govx_adapter_requests_total{department="population",resource="none"}`:                                  1,
+			`govx_adapter_errors_total{department="population",resource="population.identity",kind="NotFound"}`:     1,
+			`govx_adapter_errors_total{department="population",resource="none",kind="NotFound"}`:                    1,
 			`govx_adapter_dead_letters_total{department="population",resource="none",reason="resource_not_served"}`: 1,
-			`govx_adapter_request_seconds_count{department="population"}`:                                          4,
-			`govx_adapter_request_seconds_bucket{department="population",le="+Inf"}`:                               4,
-			`govx_adapter_in_flight{department="population"}`:                                                      0,
-			`govx_adapter_consumer_running{department="population"}`:                                               1,
+			`govx_adapter_request_seconds_count{department="population"}`:                                           4,
+			`govx_adapter_request_seconds_bucket{department="population",le="+Inf"}`:                                4,
+			`govx_adapter_in_flight{department="population"}`:                                                       0,
+			`govx_adapter_consumer_running{department="population"}`:                                                1,
 		} {
 			if got := metricValue(page, series); got != want {
 				t.Errorf("%s = %g, want %g", series, got, want)
