@@ -66,6 +66,7 @@ type Config struct {
 
 	Exchange bool
 	Adapters []string // departments whose reference adapter runs here
+	OpsAddr  string   // adapters' /healthz and /metrics when set; port 0 picks one
 
 	Logger *slog.Logger
 }
@@ -116,7 +117,9 @@ type Main struct {
 	Requester  *kafka.Requester
 	Population *adapters.Runtime
 
-	httpURL string
+	runtimes []*adapters.Runtime // every adapter runtime started, for health and metrics
+	opsURL   string
+	httpURL  string
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closers []func()
@@ -126,6 +129,9 @@ func NewMain(cfg Config) *Main { return &Main{cfg: cfg} }
 
 // URL is the exchange API's base URL once Run has returned.
 func (m *Main) URL() string { return m.httpURL }
+
+// OpsURL is the base URL of the adapters' /healthz and /metrics, if served.
+func (m *Main) OpsURL() string { return m.opsURL }
 
 func (m *Main) onClose(f func()) { m.closers = append(m.closers, f) }
 
@@ -209,30 +215,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		population.Register(rt, population.NewStore(m.Pool))
 		m.Population = rt
-		actx, stop := context.WithCancel(runCtx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			// A consumer that fails (the broker gone for longer than the
-			// client retries) is started again, not left dead in a live
-			// process.
-			backoff := time.Second
-			for {
-				err := rt.Run(actx)
-				if actx.Err() != nil {
-					return
-				}
-				m.log.Error("population adapter stopped; restarting", "err", err, "in", backoff)
-				select {
-				case <-actx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 30*time.Second)
-			}
-		}()
-		// Stopped after the exchange (closed first) has drained its queries.
-		m.onClose(func() { stop(); <-done })
+		m.runAdapter(runCtx, rt)
+	}
+	if m.cfg.OpsAddr != "" && len(m.runtimes) > 0 {
+		if err := m.serveOps(); err != nil {
+			return err
+		}
 	}
 
 	if m.cfg.Exchange {
@@ -284,14 +272,13 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	metrics := exchange.NewMetrics()
 	metrics.Gauge("govx_exchange_requests_in_flight", func() float64 { return float64(req.InFlight()) })
 	metrics.Gauge("govx_exchange_late_replies_total", func() float64 { return float64(req.Late()) })
-	if rt := m.Population; rt != nil {
-		metrics.Gauge("govx_adapter_requests_total", func() float64 { return float64(rt.Stats.Requests.Load()) })
-		metrics.Gauge("govx_adapter_errors_total", func() float64 { return float64(rt.Stats.Errors.Load()) })
-		metrics.Gauge("govx_adapter_dead_letters_total", func() float64 { return float64(rt.Stats.DeadLetter.Load()) })
-	}
 	h := exchange.NewHandler(svc, verifier, ledger, metrics)
 	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
-	h.Handle("GET /metrics", metrics)
+	// The adapters running in this process report on the same page.
+	h.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		metrics.ServeHTTP(w, r)
+		adapters.WriteMetrics(w, m.runtimes...)
+	}))
 	h.Handle("GET /healthz", m.health(rdb))
 
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
@@ -313,6 +300,60 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
+		<-served
+	})
+	return nil
+}
+
+// runAdapter runs rt until Close, starting it again whenever it stops: a
+// consumer that fails (the broker gone for longer than the client retries,
+// a reply the broker would not take) is restarted, and resumes with the
+// requests it left uncommitted, not left dead in a live process.
+func (m *Main) runAdapter(runCtx context.Context, rt *adapters.Runtime) {
+	m.runtimes = append(m.runtimes, rt)
+	actx, stop := context.WithCancel(runCtx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		backoff := time.Second
+		for {
+			err := rt.Run(actx)
+			if actx.Err() != nil {
+				return
+			}
+			m.log.Error("adapter stopped; restarting", "department", rt.Department(), "err", err, "in", backoff)
+			select {
+			case <-actx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
+	}()
+	// Stopped after the exchange (closed first) has drained its queries.
+	m.onClose(func() { stop(); <-done })
+}
+
+// serveOps serves the adapters' health and metrics on OpsAddr.
+func (m *Main) serveOps() error {
+	ln, err := net.Listen("tcp", m.cfg.OpsAddr)
+	if err != nil {
+		return fmt.Errorf("adapter ops: %w (choose another address with --ops or GOVX_OPS_ADDR)", err)
+	}
+	m.opsURL = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: adapters.NewOpsHandler(m.runtimes, adapters.Check{Name: "postgres", Probe: m.Pool.Ping}),
+		ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("adapter ops server stopped", "err", err)
+		}
+	}()
+	m.onClose(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
 		<-served
 	})
 	return nil
