@@ -120,9 +120,9 @@ type Main struct {
 	runtimes []*adapters.Runtime // every adapter runtime started, for health and metrics
 	opsURL   string
 	httpURL  string
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	closers []func()
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closers  []func()
 }
 
 func NewMain(cfg Config) *Main { return &Main{cfg: cfg} }
