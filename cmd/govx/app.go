@@ -119,10 +119,11 @@ type Main struct {
 
 	runtimes []*adapters.Runtime // every adapter runtime started, for health and metrics
 	opsURL   string
-	httpURL  string
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	closers  []func()
+
+	httpURL string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closers []func()
 }
 
 func NewMain(cfg Config) *Main { return &Main{cfg: cfg} }
