@@ -81,6 +81,9 @@ func TestOpsHandler(t *testing.T) {
 		}
 	})
 
+	if got := rt.Stats.Errors.Load(); got != 2 {
+		t.Errorf("Stats.Errors = %d, want 2", got)
+	}
 	t.Run("metrics", func(t *testing.T) {
 		code, page := get(t, healthy.URL+"/metrics")
 		if code != 200 {

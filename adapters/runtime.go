@@ -221,6 +221,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		if err := rt.deadLetter(ctx, m, "", "resource_not_served", err); err != nil {
 			return err
 		}
+		rt.Stats.Errors.Add(1)
 		rt.metrics.countError("", err)
 		reply.Error = exchange.NewReplyError(err)
 		return rt.reply(ctx, req.ReplyTo, reply)
@@ -248,6 +249,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		if errors.Is(err, context.DeadlineExceeded) && govx.ErrorKind(err) == govx.KindInternal {
 			err = &govx.Error{Kind: govx.KindTimeout, Code: "provider_timeout", Message: "the provider did not answer in time", Err: err}
 		}
+		rt.Stats.Errors.Add(1)
 		rt.metrics.countError(resource, err)
 		if govx.ErrorKind(err) == govx.KindInternal {
 			rt.cfg.Logger.Error("adapter handler failed", "department", rt.cfg.Department, "resource", req.Resource,
