@@ -119,46 +119,63 @@ func TestOpsHandler(t *testing.T) {
 }
 
 // A reply the broker does not acknowledge is retried, then leaves the
-// request uncommitted: the runtime stops, and when it runs again the request
-// is answered.
+// request uncommitted: the runtime stops, and the next one in the group
+// answers it.
 func TestRuntimeRedeliversWhenReplyFails(t *testing.T) {
 	b := newBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	const dept = "population-retry"
-	if err := kafka.EnsureTopics(context.Background(), b.kcfg,
+	const replyTopic = "govx.replies.retry"
+	if err := kafka.EnsureTopics(ctx, b.kcfg,
 		kafka.Topic{Name: catalog.RequestTopic(dept), Partitions: 1},
-		kafka.Topic{Name: adapters.DeadLetterTopic(dept), Partitions: 1}); err != nil {
+		kafka.Topic{Name: adapters.DeadLetterTopic(dept), Partitions: 1},
+		kafka.Topic{Name: replyTopic, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
-	rt, err := adapters.New(adapters.Config{Department: dept, Partitions: 1, PublishAttempts: 2, Logger: log}, b.kcfg, b.codec, b.prod)
+	newRuntime := func(prod *kafka.Producer) *adapters.Runtime {
+		rt, err := adapters.New(adapters.Config{Department: dept, Partitions: 1, PublishAttempts: 2, Logger: log}, b.kcfg, b.codec, prod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		population.Register(rt, population.NewStore(b.pool))
+		return rt
+	}
+	send := func(id, replyTo string) {
+		req := b.newRequest(id, population.ResourceIdentity, b.gen.IDNumber(2), "name")
+		req.ReplyTo = replyTo
+		if err := b.prod.Publish(ctx, kafka.Message{Topic: catalog.RequestTopic(dept), Key: []byte(id),
+			Value:   mustMarshal(t, b.codec, schemas.Request, req),
+			Headers: []kafka.Header{{Key: kafka.HeaderRequestID, Value: []byte(id)}, {Key: kafka.HeaderReplyTo, Value: []byte(replyTo)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The first runtime's producer is closed: its reply fails.
+	closed, err := kafka.NewProducer(b.kcfg, kafka.ProducerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	population.Register(rt, population.NewStore(b.pool))
-
-	// The request names a reply topic that does not exist yet.
-	const replyTopic = "govx.replies.not-yet"
-	req := b.newRequest("retried", population.ResourceIdentity, b.gen.IDNumber(2), "name")
-	req.ReplyTo = replyTopic
-	if err := b.prod.Publish(context.Background(), kafka.Message{Topic: catalog.RequestTopic(dept), Key: []byte(req.RequestID),
-		Value: mustMarshal(t, b.codec, schemas.Request, req)}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := rt.Run(ctx); err == nil || !strings.Contains(err.Error(), "not acknowledged") {
+	closed.Close()
+	first := newRuntime(closed)
+	send("retried", replyTopic)
+	if err := first.Run(ctx); err == nil || !strings.Contains(err.Error(), "not acknowledged") {
 		t.Fatalf("Run = %v, want it to stop on the unacknowledged reply", err)
 	}
-	if rt.Running() {
+	if first.Running() {
 		t.Error("Running after Run returned")
 	}
-
-	if err := kafka.EnsureTopics(ctx, b.kcfg, kafka.Topic{Name: replyTopic, Partitions: 1}); err != nil {
-		t.Fatal(err)
+	code, page := httptestMetrics(t, first)
+	if code != 200 || metricValue(page, `govx_adapter_publish_failures_total{department="population-retry"}`) != 1 ||
+		metricValue(page, `govx_adapter_publish_retries_total{department="population-retry"}`) != 1 {
+		t.Errorf("publish retry metrics:\n%s", page)
 	}
+
+	second := newRuntime(b.prod)
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- rt.Run(rctx) }()
+	go func() { done <- second.Run(rctx) }()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
@@ -170,15 +187,22 @@ func TestRuntimeRedeliversWhenReplyFails(t *testing.T) {
 	defer r.Close()
 	km, err := r.ReadMessage(ctx)
 	if err != nil {
-		t.Fatalf("no reply after the restart: %v", err)
+		t.Fatalf("no reply from the next runtime: %v", err)
 	}
 	if string(km.Key) != "retried" {
 		t.Fatalf("reply key %q, want retried", km.Key)
 	}
-	code, page := httptestMetrics(t, rt)
-	if code != 200 || metricValue(page, `govx_adapter_publish_failures_total{department="population-retry"}`) != 1 ||
-		metricValue(page, `govx_adapter_publish_retries_total{department="population-retry"}`) < 1 {
-		t.Errorf("publish retry metrics:\n%s", page)
+
+	// A reply topic that does not exist will not appear by retrying: the
+	// request is parked, and the partition moves on.
+	send("nowhere", "govx.replies.gone")
+	send("after-nowhere", replyTopic)
+	m := b.deadLetter(t, dept, kafka.HeaderRequestID, "nowhere")
+	if m.Header(adapters.HeaderDLQCode) != "reply_topic_unknown" || !strings.Contains(m.Header(adapters.HeaderDLQReason), "govx.replies.gone") {
+		t.Errorf("dead letter code %q reason %q", m.Header(adapters.HeaderDLQCode), m.Header(adapters.HeaderDLQReason))
+	}
+	if km, err := r.ReadMessage(ctx); err != nil || string(km.Key) != "after-nowhere" {
+		t.Fatalf("next reply %q, %v; want after-nowhere answered", km.Key, err)
 	}
 }
 

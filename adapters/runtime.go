@@ -130,6 +130,17 @@ func (rt *Runtime) Department() string { return rt.cfg.Department }
 // Running reports whether the runtime is consuming its request topic.
 func (rt *Runtime) Running() bool { return rt.running.Load() }
 
+// served returns resource if the runtime serves it, else "": what callers
+// send must not grow the metrics' label set.
+func (rt *Runtime) served(resource string) string {
+	rt.mu.RLock()
+	defer rt.mu.RUnlock()
+	if _, ok := rt.routes[resource]; ok {
+		return resource
+	}
+	return ""
+}
+
 // Handle routes requests for resource to fn; records are encoded with the
 // registered schema of subject.
 func (rt *Runtime) Handle(resource, subject string, fn HandlerFunc) {
@@ -185,16 +196,16 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 
 	var req exchange.Request
 	err := rt.codec.UnmarshalAs(ctx, schemas.Request, m.Value, &req)
-	if err == nil && (req.RequestID == "" || req.Resource == "" || req.Deadline.IsZero()) {
+	if err == nil && (req.RequestID == "" || req.Resource == "" || req.Deadline.IsZero() || (req.ReplyTo == "" && replyTo == "")) {
 		// Without these a request could be neither answered nor judged.
-		err = govx.Errorf(govx.KindInvalid, "invalid_request", "the request lacks its id, resource or deadline")
+		err = govx.Errorf(govx.KindInvalid, "invalid_request", "the request lacks its id, resource, deadline or reply topic")
 	}
 	if err != nil {
 		if err := rt.deadLetter(ctx, m, "", "invalid_request", err); err != nil {
 			return err
 		}
 		if replyTo != "" && id != "" {
-			return rt.reply(ctx, replyTo, exchange.Reply{RequestID: id, Provider: rt.cfg.Department,
+			return rt.reply(ctx, m, replyTo, exchange.Reply{RequestID: id, Provider: rt.cfg.Department,
 				Error: exchange.NewReplyError(govx.Errorf(govx.KindInvalid, "invalid_request", "the provider could not decode the request"))})
 		}
 		return nil
@@ -224,7 +235,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		rt.Stats.Errors.Add(1)
 		rt.metrics.countError("", err)
 		reply.Error = exchange.NewReplyError(err)
-		return rt.reply(ctx, req.ReplyTo, reply)
+		return rt.reply(ctx, m, req.ReplyTo, reply)
 	}
 	hctx, cancel := context.WithDeadline(ctx, req.Deadline)
 	rec, err := r.fn(hctx, &req)
@@ -258,10 +269,14 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		reply.Record = nil
 		reply.Error = exchange.NewReplyError(err)
 	}
-	return rt.reply(ctx, req.ReplyTo, reply)
+	return rt.reply(ctx, m, req.ReplyTo, reply)
 }
 
-func (rt *Runtime) reply(ctx context.Context, topic string, reply exchange.Reply) error {
+// reply sends reply to topic. A topic that does not exist even after the
+// retries has no reader (an exchange instance gone, or a forged reply-to):
+// the request m is parked instead, since redelivering it would fail alike
+// and hold up its partition for good.
+func (rt *Runtime) reply(ctx context.Context, m kafka.Message, topic string, reply exchange.Reply) error {
 	reply.AnsweredAt = time.Now().UTC()
 	body, err := rt.codec.Marshal(schemas.Reply, reply)
 	if err != nil {
@@ -271,8 +286,15 @@ func (rt *Runtime) reply(ctx context.Context, topic string, reply exchange.Reply
 		rt.cfg.Logger.Error("encode reply", "request_id", reply.RequestID, "err", err)
 		return nil
 	}
-	return rt.publish(ctx, "reply", kafka.Message{Topic: topic, Key: []byte(reply.RequestID), Value: body,
+	err = rt.publish(ctx, "reply", kafka.Message{Topic: topic, Key: []byte(reply.RequestID), Value: body,
 		Headers: []kafka.Header{{Key: kafka.HeaderRequestID, Value: []byte(reply.RequestID)}}})
+	if err != nil && ctx.Err() == nil && kafka.IsUnknownTopic(err) {
+		rt.cfg.Logger.Warn("reply topic unknown; request dead-lettered", "department", rt.cfg.Department,
+			"request_id", reply.RequestID, "topic", topic)
+		return rt.deadLetter(ctx, m, rt.served(reply.Resource), "reply_topic_unknown",
+			govx.Errorf(govx.KindNotFound, "reply_topic_unknown", "reply topic %q does not exist", topic))
+	}
+	return err
 }
 
 // deadLetter parks m with the reason; code is its stable name, resource the

@@ -369,6 +369,19 @@ func TestRuntime(t *testing.T) {
 		}
 	})
 
+	t.Run("request naming no reply topic is only dead-lettered", func(t *testing.T) {
+		req := b.newRequest("no-reply-to", population.ResourceIdentity, known.IDNumber, "name")
+		req.ReplyTo = ""
+		if err := b.prod.Publish(context.Background(), kafka.Message{Topic: catalog.RequestTopic(population.Department),
+			Value: mustMarshal(t, b.codec, schemas.Request, req), Headers: []kafka.Header{{Key: "test-marker", Value: []byte("no-reply-to")}}}); err != nil {
+			t.Fatal(err)
+		}
+		m := b.deadLetter(t, population.Department, "test-marker", "no-reply-to")
+		if m.Header(adapters.HeaderDLQCode) != "invalid_request" || !strings.Contains(m.Header(adapters.HeaderDLQReason), "reply topic") {
+			t.Errorf("dead letter code %q reason %q", m.Header(adapters.HeaderDLQCode), m.Header(adapters.HeaderDLQReason))
+		}
+	})
+
 	t.Run("request past its deadline is dead-lettered, not answered", func(t *testing.T) {
 		req := b.newRequest("expired", population.ResourceIdentity, known.IDNumber, "name")
 		req.Deadline = req.RequestedAt.Add(-time.Second)

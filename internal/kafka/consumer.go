@@ -204,3 +204,9 @@ func (c *Consumer) done(ctx context.Context, km kafkago.Message) {
 		}
 	}
 }
+
+// IsUnknownTopic reports whether a Publish failed because its topic does
+// not exist (after Publish's own wait for metadata to catch up). A handler
+// whose reply topic is unknown should park the message rather than fail it:
+// redelivery would fail the same way, and hold up its partition for good.
+func IsUnknownTopic(err error) bool { return unknownTopic(err) }
