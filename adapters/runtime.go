@@ -3,6 +3,12 @@
 // Avro request, calls the handler registered for the resource, and produces
 // the Avro reply to the topic the request names. The reference adapters of
 // the base registers live in the sub-packages (population, …).
+//
+// Delivery: a request's offset is committed only after its reply (or its
+// dead letter) is acknowledged by the broker. A publish that keeps failing
+// stops the runtime with the request uncommitted, so it is redelivered; the
+// exchange drops a second reply to the same request id. Every request is
+// answered (a record or an error reply) or dead-lettered with its reason.
 package adapters
 
 import (
@@ -34,7 +40,15 @@ type Config struct {
 	GroupID     string // default "govx.adapter.<department>"
 	Partitions  int    // of the request topic when it is created; default 8
 	MaxInFlight int    // requests handled at once; default 64
-	Logger      *slog.Logger
+	// ShutdownTimeout is how long Run waits, once ctx is cancelled, for the
+	// requests in flight; the ones still running are then abandoned
+	// uncommitted and redelivered. Default 10s.
+	ShutdownTimeout time.Duration
+	// PublishAttempts bounds the tries of each reply or dead letter, with
+	// backoff from 100 ms; default 5. When all fail, Run returns an error
+	// with the request uncommitted.
+	PublishAttempts int
+	Logger          *slog.Logger
 }
 
 func (c *Config) Validate() error {
@@ -50,6 +64,12 @@ func (c *Config) Validate() error {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 64
 	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.PublishAttempts <= 0 {
+		c.PublishAttempts = 5
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -60,12 +80,21 @@ func (c *Config) Validate() error {
 // requests are parked with the reason.
 func DeadLetterTopic(department string) string { return "govx.dlq." + department }
 
+// Dead-letter headers: the reason in words, its stable code, and where the
+// message came from (topic/partition/offset).
+const (
+	HeaderDLQReason = "govx-dlq-reason"
+	HeaderDLQCode   = "govx-dlq-code"
+	HeaderDLQSource = "govx-dlq-source"
+)
+
 type route struct {
 	subject string
 	fn      HandlerFunc
 }
 
-// Runtime runs one department's adapter.
+// Runtime runs one department's adapter. Run may be called again after it
+// returns (a supervisor restarting it); not twice at once.
 type Runtime struct {
 	cfg   Config
 	kcfg  kafka.Config
@@ -75,10 +104,12 @@ type Runtime struct {
 	mu     sync.RWMutex
 	routes map[string]route
 
-	Stats Stats
+	running atomic.Bool
+	Stats   Stats
+	metrics metrics
 }
 
-// Stats are the runtime's counters, for health and metrics.
+// Stats are the runtime's totals; Metrics has them by resource.
 type Stats struct {
 	Requests   atomic.Int64
 	Errors     atomic.Int64
@@ -90,7 +121,24 @@ func New(cfg Config, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, kcfg: kcfg, codec: codec, prod: prod, routes: map[string]route{}}, nil
+	return &Runtime{cfg: cfg, kcfg: kcfg, codec: codec, prod: prod, routes: map[string]route{}, metrics: newMetrics()}, nil
+}
+
+// Department is the department this runtime answers for.
+func (rt *Runtime) Department() string { return rt.cfg.Department }
+
+// Running reports whether the runtime is consuming its request topic.
+func (rt *Runtime) Running() bool { return rt.running.Load() }
+
+// served returns resource if the runtime serves it, else "": what callers
+// send must not grow the metrics' label set.
+func (rt *Runtime) served(resource string) string {
+	rt.mu.RLock()
+	defer rt.mu.RUnlock()
+	if _, ok := rt.routes[resource]; ok {
+		return resource
+	}
+	return ""
 }
 
 // Handle routes requests for resource to fn; records are encoded with the
@@ -102,64 +150,92 @@ func (rt *Runtime) Handle(resource, subject string, fn HandlerFunc) {
 }
 
 // Run consumes requests until ctx is cancelled; requests in flight then are
-// finished (or, past the shutdown timeout, left uncommitted for redelivery).
+// finished within ShutdownTimeout or left uncommitted for redelivery, and
+// Run returns nil. It returns an error when the broker fails for longer than
+// the client retries or a reply cannot be published: the request is then
+// uncommitted, and calling Run again resumes with it.
 func (rt *Runtime) Run(ctx context.Context) error {
 	topic := catalog.RequestTopic(rt.cfg.Department)
 	if err := kafka.EnsureTopics(ctx, rt.kcfg,
 		kafka.Topic{Name: topic, Partitions: rt.cfg.Partitions},
 		kafka.Topic{Name: DeadLetterTopic(rt.cfg.Department), Partitions: 1}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	cons, err := kafka.NewConsumer(rt.kcfg, kafka.ConsumerConfig{
-		GroupID: rt.cfg.GroupID, Topics: []string{topic}, MaxInFlight: rt.cfg.MaxInFlight, Logger: rt.cfg.Logger,
+		GroupID: rt.cfg.GroupID, Topics: []string{topic}, MaxInFlight: rt.cfg.MaxInFlight,
+		ShutdownTimeout: rt.cfg.ShutdownTimeout, Logger: rt.cfg.Logger,
 	})
 	if err != nil {
 		return err
 	}
 	defer cons.Close()
 	rt.cfg.Logger.Info("adapter consuming", "department", rt.cfg.Department, "topic", topic, "group", rt.cfg.GroupID)
+	rt.running.Store(true)
+	defer rt.running.Store(false)
 	return cons.Run(ctx, rt.handle)
 }
 
-func (rt *Runtime) handle(ctx context.Context, m kafka.Message) {
+// handle answers one request. It returns an error only when the answer (or
+// dead letter) could not be published: the request is then redelivered.
+func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 	start := time.Now()
 	rt.Stats.Requests.Add(1)
-	defer func() { rt.Stats.LatencyNs.Add(int64(time.Since(start))) }()
+	rt.metrics.inFlight.Add(1)
+	resource := ""
+	defer func() {
+		d := time.Since(start)
+		rt.Stats.LatencyNs.Add(int64(d))
+		rt.metrics.inFlight.Add(-1)
+		rt.metrics.observe(resource, d)
+	}()
 	replyTo := m.Header(kafka.HeaderReplyTo)
 	id := m.Header(kafka.HeaderRequestID)
 
 	var req exchange.Request
 	err := rt.codec.UnmarshalAs(ctx, schemas.Request, m.Value, &req)
-	if err == nil && (req.RequestID == "" || req.Resource == "" || req.Deadline.IsZero()) {
-		// Without these a request would be dropped below as past its
-		// deadline, without a trace.
-		err = govx.Errorf(govx.KindInvalid, "invalid_request", "the request lacks its id, resource or deadline")
+	if err == nil && (req.RequestID == "" || req.Resource == "" || req.Deadline.IsZero() || (req.ReplyTo == "" && replyTo == "")) {
+		// Without these a request could be neither answered nor judged.
+		err = govx.Errorf(govx.KindInvalid, "invalid_request", "the request lacks its id, resource, deadline or reply topic")
 	}
 	if err != nil {
-		rt.deadLetter(ctx, m, err)
+		if err := rt.deadLetter(ctx, m, "", "invalid_request", err); err != nil {
+			return err
+		}
 		if replyTo != "" && id != "" {
-			rt.reply(ctx, replyTo, exchange.Reply{RequestID: id, Provider: rt.cfg.Department,
+			return rt.reply(ctx, m, replyTo, exchange.Reply{RequestID: id, Provider: rt.cfg.Department,
 				Error: exchange.NewReplyError(govx.Errorf(govx.KindInvalid, "invalid_request", "the provider could not decode the request"))})
 		}
-		return
+		return nil
 	}
 	if req.ReplyTo == "" {
 		req.ReplyTo = replyTo
 	}
-	reply := exchange.Reply{RequestID: req.RequestID, Resource: req.Resource, Provider: rt.cfg.Department}
-	if time.Now().After(req.Deadline) {
-		// The caller has given up; answering would only be dropped.
-		return
-	}
 	rt.mu.RLock()
 	r, ok := rt.routes[req.Resource]
 	rt.mu.RUnlock()
+	if ok {
+		resource = req.Resource
+	}
+	reply := exchange.Reply{RequestID: req.RequestID, Resource: req.Resource, Provider: rt.cfg.Department}
+	if time.Now().After(req.Deadline) {
+		// The caller has given up and would drop an answer; the request is
+		// parked so that it is still accounted for.
+		return rt.deadLetter(ctx, m, resource, "deadline_passed",
+			govx.Errorf(govx.KindTimeout, "deadline_passed", "deadline passed (%s) before the request was handled",
+				req.Deadline.UTC().Format(time.RFC3339Nano)))
+	}
 	if !ok {
 		err := govx.Errorf(govx.KindNotFound, "resource_not_served", "%s does not serve %s", rt.cfg.Department, req.Resource)
-		rt.deadLetter(ctx, m, err)
+		if err := rt.deadLetter(ctx, m, "", "resource_not_served", err); err != nil {
+			return err
+		}
+		rt.Stats.Errors.Add(1)
+		rt.metrics.countError("", err)
 		reply.Error = exchange.NewReplyError(err)
-		rt.reply(ctx, req.ReplyTo, reply)
-		return
+		return rt.reply(ctx, m, req.ReplyTo, reply)
 	}
 	hctx, cancel := context.WithDeadline(ctx, req.Deadline)
 	rec, err := r.fn(hctx, &req)
@@ -167,10 +243,17 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) {
 	if err == nil {
 		reply.Record, err = rt.codec.Marshal(r.subject, rec)
 		if err != nil {
-			rt.deadLetter(ctx, m, err)
+			if err := rt.deadLetter(ctx, m, resource, "encode_failed", err); err != nil {
+				return err
+			}
 		}
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			// Abandoned at shutdown: the handler was cut short by us, not
+			// by the request; leave it for redelivery.
+			return ctx.Err()
+		}
 		// Only an error the handler left unclassified becomes a timeout: a
 		// handler that bounds its own database call (population's
 		// dbTimeout) and says Unavailable means it.
@@ -178,6 +261,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) {
 			err = &govx.Error{Kind: govx.KindTimeout, Code: "provider_timeout", Message: "the provider did not answer in time", Err: err}
 		}
 		rt.Stats.Errors.Add(1)
+		rt.metrics.countError(resource, err)
 		if govx.ErrorKind(err) == govx.KindInternal {
 			rt.cfg.Logger.Error("adapter handler failed", "department", rt.cfg.Department, "resource", req.Resource,
 				"request_id", req.RequestID, "err", err)
@@ -185,30 +269,70 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) {
 		reply.Record = nil
 		reply.Error = exchange.NewReplyError(err)
 	}
-	rt.reply(ctx, req.ReplyTo, reply)
+	return rt.reply(ctx, m, req.ReplyTo, reply)
 }
 
-func (rt *Runtime) reply(ctx context.Context, topic string, reply exchange.Reply) {
+// reply sends reply to topic. A topic that does not exist even after the
+// retries has no reader (an exchange instance gone, or a forged reply-to):
+// the request m is parked instead, since redelivering it would fail alike
+// and hold up its partition for good.
+func (rt *Runtime) reply(ctx context.Context, m kafka.Message, topic string, reply exchange.Reply) error {
 	reply.AnsweredAt = time.Now().UTC()
 	body, err := rt.codec.Marshal(schemas.Reply, reply)
 	if err != nil {
+		// The reply schema is ours: this is a bug, and retrying would not
+		// mend it. The request was already parked or is lost to a bug
+		// either way; say so loudly.
 		rt.cfg.Logger.Error("encode reply", "request_id", reply.RequestID, "err", err)
-		return
+		return nil
 	}
-	err = rt.prod.Publish(ctx, kafka.Message{Topic: topic, Key: []byte(reply.RequestID), Value: body,
+	err = rt.publish(ctx, "reply", kafka.Message{Topic: topic, Key: []byte(reply.RequestID), Value: body,
 		Headers: []kafka.Header{{Key: kafka.HeaderRequestID, Value: []byte(reply.RequestID)}}})
-	if err != nil {
-		rt.cfg.Logger.Error("send reply", "request_id", reply.RequestID, "topic", topic, "err", err)
+	if err != nil && ctx.Err() == nil && kafka.IsUnknownTopic(err) {
+		rt.cfg.Logger.Warn("reply topic unknown; request dead-lettered", "department", rt.cfg.Department,
+			"request_id", reply.RequestID, "topic", topic)
+		return rt.deadLetter(ctx, m, rt.served(reply.Resource), "reply_topic_unknown",
+			govx.Errorf(govx.KindNotFound, "reply_topic_unknown", "reply topic %q does not exist", topic))
 	}
+	return err
 }
 
-func (rt *Runtime) deadLetter(ctx context.Context, m kafka.Message, reason error) {
-	rt.Stats.DeadLetter.Add(1)
+// deadLetter parks m with the reason; code is its stable name, resource the
+// served resource it was for ("" when none).
+func (rt *Runtime) deadLetter(ctx context.Context, m kafka.Message, resource, code string, reason error) error {
 	headers := append([]kafka.Header{}, m.Headers...)
 	headers = append(headers,
-		kafka.Header{Key: "govx-dlq-reason", Value: []byte(reason.Error())},
-		kafka.Header{Key: "govx-dlq-source", Value: []byte(fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset))})
-	if err := rt.prod.Publish(ctx, kafka.Message{Topic: DeadLetterTopic(rt.cfg.Department), Key: m.Key, Value: m.Value, Headers: headers}); err != nil {
-		rt.cfg.Logger.Error("dead-letter", "department", rt.cfg.Department, "err", err)
+		kafka.Header{Key: HeaderDLQReason, Value: []byte(reason.Error())},
+		kafka.Header{Key: HeaderDLQCode, Value: []byte(code)},
+		kafka.Header{Key: HeaderDLQSource, Value: []byte(fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset))})
+	if err := rt.publish(ctx, "dead letter", kafka.Message{Topic: DeadLetterTopic(rt.cfg.Department), Key: m.Key, Value: m.Value, Headers: headers}); err != nil {
+		return err
 	}
+	rt.Stats.DeadLetter.Add(1)
+	rt.metrics.countDeadLetter(resource, code)
+	return nil
+}
+
+// publish writes msg, retrying with backoff up to PublishAttempts times.
+func (rt *Runtime) publish(ctx context.Context, what string, msg kafka.Message) error {
+	backoff := 100 * time.Millisecond
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = rt.prod.Publish(ctx, msg); err == nil {
+			return nil
+		}
+		if attempt >= rt.cfg.PublishAttempts || ctx.Err() != nil {
+			break
+		}
+		rt.metrics.publishRetries.Add(1)
+		rt.cfg.Logger.Warn("adapter publish failed; retrying", "what", what, "topic", msg.Topic,
+			"request_id", string(msg.Key), "attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	rt.metrics.publishFailures.Add(1)
+	return fmt.Errorf("adapter %s: %s to %s not acknowledged: %w", rt.cfg.Department, what, msg.Topic, err)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,7 +369,20 @@ func TestRuntime(t *testing.T) {
 		}
 	})
 
-	t.Run("request past its deadline gets no reply", func(t *testing.T) {
+	t.Run("request naming no reply topic is only dead-lettered", func(t *testing.T) {
+		req := b.newRequest("no-reply-to", population.ResourceIdentity, known.IDNumber, "name")
+		req.ReplyTo = ""
+		if err := b.prod.Publish(context.Background(), kafka.Message{Topic: catalog.RequestTopic(population.Department),
+			Value: mustMarshal(t, b.codec, schemas.Request, req), Headers: []kafka.Header{{Key: "test-marker", Value: []byte("no-reply-to")}}}); err != nil {
+			t.Fatal(err)
+		}
+		m := b.deadLetter(t, population.Department, "test-marker", "no-reply-to")
+		if m.Header(adapters.HeaderDLQCode) != "invalid_request" || !strings.Contains(m.Header(adapters.HeaderDLQReason), "reply topic") {
+			t.Errorf("dead letter code %q reason %q", m.Header(adapters.HeaderDLQCode), m.Header(adapters.HeaderDLQReason))
+		}
+	})
+
+	t.Run("request past its deadline is dead-lettered, not answered", func(t *testing.T) {
 		req := b.newRequest("expired", population.ResourceIdentity, known.IDNumber, "name")
 		req.Deadline = req.RequestedAt.Add(-time.Second)
 		body := mustMarshal(t, b.codec, schemas.Request, req)
@@ -377,6 +391,13 @@ func TestRuntime(t *testing.T) {
 		_, err := b.q.Request(ctx, "expired", kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body})
 		if govx.ErrorKind(err) != govx.KindTimeout {
 			t.Fatalf("Request past its deadline: %v, want no reply (a timeout)", err)
+		}
+		m := b.deadLetter(t, population.Department, kafka.HeaderRequestID, "expired")
+		if reason := m.Header(adapters.HeaderDLQReason); !strings.Contains(reason, "deadline passed") {
+			t.Errorf("dead letter reason %q, want it to say the deadline passed", reason)
+		}
+		if code := m.Header(adapters.HeaderDLQCode); code != "deadline_passed" {
+			t.Errorf("dead letter code %q, want deadline_passed", code)
 		}
 		// The runtime is still answering.
 		reply := b.send(t, population.Department, b.newRequest("after-expired", population.ResourceIdentity, known.IDNumber, "name"))
@@ -559,4 +580,269 @@ func mustMarshal(tb testing.TB, c *avro.Codec, subject string, v any) []byte {
 		tb.Fatalf("Marshal(%s): %v", subject, err)
 	}
 	return b
+}
+
+// Nothing is lost when adapters die mid-load: 2,000 requests go through a
+// requester while the adapter serving them is killed twice — first its
+// producer closed under it, then its context cancelled with no time to
+// finish — and a new one takes over in the same group each time. Every
+// request is then found answered on the reply topic or parked on the
+// dead-letter topic with its reason, read back from the topics themselves.
+func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
+	const (
+		requests = 2000
+		expired  = 50 // sent already past their deadline: dead-lettered only
+		inFlight = 100
+	)
+	b := newBus(t)
+	const dept = "population-load"
+	if err := kafka.EnsureTopics(context.Background(), b.kcfg,
+		kafka.Topic{Name: catalog.RequestTopic(dept), Partitions: 4},
+		kafka.Topic{Name: adapters.DeadLetterTopic(dept), Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := kafka.NewRequester(context.Background(), b.kcfg, kafka.RequesterConfig{ReplyTopic: "govx.replies.load", Timeout: 90 * time.Second}, b.prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+	store := population.NewStore(b.pool)
+
+	// adapter starts a runtime with its own producer, so that it can be
+	// closed under it.
+	type adapter struct {
+		rt     *adapters.Runtime
+		prod   *kafka.Producer
+		cancel context.CancelFunc
+		done   chan error
+	}
+	start := func(shutdown time.Duration) *adapter {
+		prod, err := kafka.NewProducer(b.kcfg, kafka.ProducerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := adapters.New(adapters.Config{Department: dept, Partitions: 4, MaxInFlight: 32,
+			ShutdownTimeout: shutdown, PublishAttempts: 2, Logger: log}, b.kcfg, b.codec, prod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		population.Register(rt, store)
+		ctx, cancel := context.WithCancel(context.Background())
+		a := &adapter{rt: rt, prod: prod, cancel: cancel, done: make(chan error, 1)}
+		go func() { a.done <- rt.Run(ctx) }()
+		return a
+	}
+
+	type kind int
+	const (
+		found kind = iota
+		unknown
+		unserved
+	)
+	kindOf := func(i int) kind {
+		switch {
+		case i%20 == 7:
+			return unknown
+		case i%20 == 13:
+			return unserved
+		}
+		return found
+	}
+	first := start(time.Millisecond)
+
+	var answered atomic.Int64
+	errs := make(chan error, requests)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, inFlight)
+	// Sent from the background, so that the adapters can be killed
+	// while requests are still coming.
+	wg.Add(requests)
+	go func() {
+		for i := range requests {
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				id := fmt.Sprintf("load-%d", i)
+				var req exchange.Request
+				switch kindOf(i) {
+				case found:
+					req = b.newRequest(id, population.ResourceIdentity, b.gen.IDNumber(i%residents), "name")
+				case unknown:
+					req = b.newRequest(id, population.ResourceIdentity, b.gen.IDNumber(residents+i), "name")
+				case unserved:
+					req = b.newRequest(id, "population.marriage", b.gen.IDNumber(i%residents), "name")
+				}
+				req.ReplyTo = q.ReplyTopic()
+				req.Deadline = req.RequestedAt.Add(2 * time.Minute)
+				msg, err := q.Request(context.Background(), id, kafka.Message{Topic: catalog.RequestTopic(dept), Key: []byte(id),
+					Value: mustMarshal(t, b.codec, schemas.Request, req)})
+				if err != nil {
+					errs <- fmt.Errorf("%s: %w", id, err)
+					return
+				}
+				var reply exchange.Reply
+				if err := b.codec.Unmarshal(context.Background(), msg.Value, &reply); err != nil {
+					errs <- fmt.Errorf("%s: %w", id, err)
+					return
+				}
+				wantErr := map[kind]string{found: "", unknown: "resident_not_found", unserved: "resource_not_served"}[kindOf(i)]
+				switch {
+				case reply.RequestID != id:
+					errs <- fmt.Errorf("%s: reply for %s", id, reply.RequestID)
+				case wantErr == "" && reply.Error != nil:
+					errs <- fmt.Errorf("%s: error reply %+v", id, *reply.Error)
+				case wantErr != "" && (reply.Error == nil || reply.Error.Code != wantErr):
+					errs <- fmt.Errorf("%s: reply error %+v, want %s", id, reply.Error, wantErr)
+				}
+				answered.Add(1)
+			}()
+		}
+	}()
+	for i := range expired {
+		id := fmt.Sprintf("expired-%d", i)
+		req := b.newRequest(id, population.ResourceIdentity, b.gen.IDNumber(i), "name")
+		req.Deadline = req.RequestedAt.Add(-time.Second)
+		if err := b.prod.Publish(context.Background(), kafka.Message{Topic: catalog.RequestTopic(dept), Key: []byte(id),
+			Value:   mustMarshal(t, b.codec, schemas.Request, req),
+			Headers: []kafka.Header{{Key: kafka.HeaderRequestID, Value: []byte(id)}, {Key: kafka.HeaderReplyTo, Value: []byte(q.ReplyTopic())}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	waitAnswered := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for answered.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of %d answered", answered.Load(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// Kill one: the producer is closed under the requests in flight, so
+	// their replies fail and the runtime stops with them uncommitted.
+	waitAnswered(requests / 4)
+	first.prod.Close()
+	if err := <-first.done; err == nil {
+		t.Error("first adapter kept running with its producer closed")
+	} else {
+		t.Logf("first adapter stopped: %v", err)
+	}
+	second := start(time.Millisecond)
+	// Kill two: cancelled with no time to finish what it holds.
+	for second.rt.Stats.Requests.Load() < requests/4 {
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("second adapter killed after taking %d requests", second.rt.Stats.Requests.Load())
+	second.cancel()
+	if err := <-second.done; err != nil {
+		t.Errorf("second adapter: %v", err)
+	}
+	second.prod.Close()
+	third := start(10 * time.Second)
+	defer func() {
+		third.cancel()
+		if err := <-third.done; err != nil {
+			t.Errorf("third adapter: %v", err)
+		}
+		third.prod.Close()
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	// Read both topics back.
+	replies := readTopic(t, b, q.ReplyTopic(), func(m map[string][]kafkago.Message) bool {
+		n := 0
+		for id := range m {
+			if strings.HasPrefix(id, "load-") {
+				n++
+			}
+		}
+		return n == requests
+	}, kafka.HeaderRequestID)
+	dead := readTopic(t, b, adapters.DeadLetterTopic(dept), func(m map[string][]kafkago.Message) bool {
+		n := 0
+		for id := range m {
+			if strings.HasPrefix(id, "expired-") {
+				n++
+			}
+		}
+		return n == expired
+	}, kafka.HeaderRequestID)
+
+	dups := 0
+	for i := range requests {
+		id := fmt.Sprintf("load-%d", i)
+		if len(replies[id]) == 0 {
+			t.Errorf("%s: no reply on the reply topic", id)
+		}
+		dups += len(replies[id]) - 1
+		if kindOf(i) == unserved {
+			if len(dead[id]) == 0 || header(dead[id][0], adapters.HeaderDLQCode) != "resource_not_served" {
+				t.Errorf("%s: not dead-lettered as resource_not_served", id)
+			}
+		} else if len(dead[id]) != 0 {
+			t.Errorf("%s: dead-lettered (%s)", id, header(dead[id][0], adapters.HeaderDLQReason))
+		}
+	}
+	for i := range expired {
+		id := fmt.Sprintf("expired-%d", i)
+		if len(replies[id]) != 0 {
+			t.Errorf("%s: answered past its deadline", id)
+		}
+		if len(dead[id]) == 0 || !strings.Contains(header(dead[id][0], adapters.HeaderDLQReason), "deadline passed") {
+			t.Errorf("%s: not dead-lettered with deadline passed", id)
+		}
+	}
+	// A request answered twice (redelivered after a reply that went out
+	// unacknowledged) reached its caller once: the requester dropped the
+	// second.
+	if got := q.Late(); got < int64(dups) {
+		t.Errorf("requester dropped %d late replies, but the topic holds %d duplicates", got, dups)
+	}
+	t.Logf("%d requests, %d duplicate replies dropped by the requester", requests, dups)
+}
+
+// readTopic reads partition 0 of topic from the start until complete says
+// the messages (by the value of header key) are all there, and a second
+// more, to pick up duplicates.
+func readTopic(t *testing.T, b *bus, topic string, complete func(map[string][]kafkago.Message) bool, key string) map[string][]kafkago.Message {
+	t.Helper()
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: b.kcfg.Brokers, Topic: topic, Partition: 0,
+		MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond, ReadLagInterval: -1})
+	defer r.Close()
+	got := map[string][]kafkago.Message{}
+	deadline := time.Now().Add(30 * time.Second)
+	var idleUntil time.Time
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		km, err := r.ReadMessage(ctx)
+		cancel()
+		if err == nil {
+			got[header(km, key)] = append(got[header(km, key)], km)
+		}
+		if idleUntil.IsZero() && complete(got) {
+			idleUntil = time.Now().Add(time.Second)
+		}
+		if !idleUntil.IsZero() && time.Now().After(idleUntil) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s incomplete after 30s: %d ids", topic, len(got))
+		}
+	}
+}
+
+func header(km kafkago.Message, key string) string {
+	for _, h := range km.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

@@ -56,7 +56,6 @@ func (m *Main) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 		outbox.Relay(ctx, prod, 0)
 		return nil
 	})
-	// Stopped after the exchange (closed first) has drained its queries.
-	m.keepRunning(runCtx, dept+" adapter", rt.Run)
+	m.runAdapter(runCtx, rt)
 	return nil
 }

@@ -71,6 +71,7 @@ type Config struct {
 
 	Exchange bool
 	Adapters []string // departments whose reference adapter runs here
+	OpsAddr  string   // adapters' /healthz and /metrics when set; port 0 picks one
 
 	Logger *slog.Logger
 }
@@ -126,6 +127,9 @@ type Main struct {
 	LegalEntity      *adapters.Runtime
 	Licence          *adapters.Runtime
 
+	runtimes []*adapters.Runtime // every adapter runtime started, for health and metrics
+	opsURL   string
+
 	httpURL string
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -136,6 +140,9 @@ func NewMain(cfg Config) *Main { return &Main{cfg: cfg} }
 
 // URL is the exchange API's base URL once Run has returned.
 func (m *Main) URL() string { return m.httpURL }
+
+// OpsURL is the base URL of the adapters' /healthz and /metrics, if served.
+func (m *Main) OpsURL() string { return m.opsURL }
 
 func (m *Main) onClose(f func()) { m.closers = append(m.closers, f) }
 
@@ -214,6 +221,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Validate admits only the departments with a reference adapter.
 	for _, dept := range m.cfg.Adapters {
 		if err := m.startAdapter(ctx, runCtx, dept, kcfg, codec, prod); err != nil {
+			return err
+		}
+	}
+	if m.cfg.OpsAddr != "" && len(m.runtimes) > 0 {
+		if err := m.serveOps(); err != nil {
 			return err
 		}
 	}
@@ -302,16 +314,15 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	metrics := exchange.NewMetrics()
 	metrics.Gauge("govx_exchange_requests_in_flight", func() float64 { return float64(req.InFlight()) })
 	metrics.Gauge("govx_exchange_late_replies_total", func() float64 { return float64(req.Late()) })
-	if rt := m.Population; rt != nil {
-		metrics.Gauge("govx_adapter_requests_total", func() float64 { return float64(rt.Stats.Requests.Load()) })
-		metrics.Gauge("govx_adapter_errors_total", func() float64 { return float64(rt.Stats.Errors.Load()) })
-		metrics.Gauge("govx_adapter_dead_letters_total", func() float64 { return float64(rt.Stats.DeadLetter.Load()) })
-	}
 	h := exchange.NewHandler(svc, verifier, ledger, metrics)
 	h.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: m.log}))
 	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
 	h.Handle(catalog.KeysPath, catalog.NewKeysHandler(store))
-	h.Handle("GET /metrics", metrics)
+	// The adapters running in this process report on the same page.
+	h.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		metrics.ServeHTTP(w, r)
+		adapters.WriteMetrics(w, m.runtimes...)
+	}))
 	h.Handle("GET /healthz", m.health(rdb))
 	reg, err := catalog.NewRegistryHandler(catalog.RegistryConfig{Store: store, Verifier: verifier, Logger: m.log, Prefix: "/registry"})
 	if err != nil {
@@ -347,6 +358,41 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
+		<-served
+	})
+	return nil
+}
+
+// runAdapter runs rt until Close, starting it again whenever it stops: a
+// consumer that fails (the broker gone for longer than the client retries,
+// a reply the broker would not take) is restarted, and resumes with the
+// requests it left uncommitted, not left dead in a live process.
+func (m *Main) runAdapter(runCtx context.Context, rt *adapters.Runtime) {
+	m.runtimes = append(m.runtimes, rt)
+	// Stopped after the exchange (closed first) has drained its queries.
+	m.keepRunning(runCtx, rt.Department()+" adapter", rt.Run)
+}
+
+// serveOps serves the adapters' health and metrics on OpsAddr.
+func (m *Main) serveOps() error {
+	ln, err := net.Listen("tcp", m.cfg.OpsAddr)
+	if err != nil {
+		return fmt.Errorf("adapter ops: %w (choose another address with --ops or GOVX_OPS_ADDR)", err)
+	}
+	m.opsURL = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: adapters.NewOpsHandler(m.runtimes, adapters.Check{Name: "postgres", Probe: m.Pool.Ping}),
+		ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("adapter ops server stopped", "err", err)
+		}
+	}()
+	m.onClose(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
 		<-served
 	})
 	return nil

@@ -60,6 +60,7 @@ Environment:
   GOVX_REDIS_URL      Redis        (redis://127.0.0.1:63799/0)
   GOVX_KAFKA_BROKERS  comma-separated Kafka brokers (govx up embeds one)
   GOVX_HTTP_ADDR      exchange API address                        (127.0.0.1:8080)
+  GOVX_OPS_ADDR       adapter's /healthz and /metrics             (127.0.0.1:9090)
   GOVX_INSTANCE       exchange instance name, one per replica     (exchange-1)
   GOVX_LOG_LEVEL      debug, info, warn, error                    (info)
 
@@ -132,11 +133,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.Logger.Info("exchange API listening", "url", m.URL(), "brokers", m.Brokers)
 		})
 	case "adapter":
-		if len(args) != 1 || !slices.Contains(referenceAdapters, args[0]) {
-			return fmt.Errorf("usage: govx adapter %s", strings.Join(referenceAdapters, "|"))
+		if len(args) < 1 || !slices.Contains(referenceAdapters, args[0]) {
+			return fmt.Errorf("usage: govx adapter %s [--ops addr]", strings.Join(referenceAdapters, "|"))
+		}
+		fs := flag.NewFlagSet("adapter", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.StringVar(&cfg.OpsAddr, "ops", env("GOVX_OPS_ADDR", "127.0.0.1:9090"), "listen address of the adapter's /healthz and /metrics")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
 		}
 		cfg.Adapters = []string{args[0]}
-		return serve(ctx, cfg, func(m *Main) { cfg.Logger.Info("adapter running", "department", args[0], "brokers", m.Brokers) })
+		return serve(ctx, cfg, func(m *Main) {
+			cfg.Logger.Info("adapter running", "department", args[0], "brokers", m.Brokers, "ops", m.OpsURL())
+		})
 	case "migrate":
 		pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
 		if err != nil {

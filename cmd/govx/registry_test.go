@@ -95,11 +95,12 @@ func mustReadOne(t *testing.T, m *Main, topic string) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	got := make(chan []byte, 1)
-	go c.Run(ctx, func(_ context.Context, msg kafka.Message) {
+	go c.Run(ctx, func(_ context.Context, msg kafka.Message) error {
 		select {
 		case got <- msg.Value:
 		default:
 		}
+		return nil
 	})
 	select {
 	case b := <-got:

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -22,10 +23,16 @@ type ConsumerConfig struct {
 }
 
 // Handler handles one message. The message counts as handled when Handler
-// returns, whatever it returns: a handler that cannot process a message
-// must park it itself (a dead-letter topic) before returning. The context is
-// cancelled only when the consumer gives up waiting at shutdown.
-type Handler func(ctx context.Context, m Message)
+// returns nil: a handler that cannot process a message must park it itself
+// (a dead-letter topic) and return nil. An error means the message could not
+// be handled for now (its reply or dead letter could not be published): the
+// consumer never commits it or anything after it on its partition, stops
+// fetching, waits for the handlers in flight and Run returns the error, so
+// the message is redelivered to whichever member reads the partition next.
+// The context is cancelled only when the consumer gives up waiting at
+// shutdown; a handler that then returns an error leaves its message
+// uncommitted for redelivery in the same way.
+type Handler func(ctx context.Context, m Message) error
 
 // Consumer reads its group's share of the topics' partitions and runs a
 // Handler for each message, concurrently up to MaxInFlight. Offsets are
@@ -35,6 +42,8 @@ type Consumer struct {
 	r   *kafkago.Reader
 	cfg ConsumerConfig
 	log *slog.Logger
+
+	running atomic.Bool
 
 	mu      sync.Mutex
 	pending map[int]*partitionOffsets
@@ -81,25 +90,33 @@ func NewConsumer(cfg Config, cc ConsumerConfig) (*Consumer, error) {
 
 // Run consumes until ctx is cancelled, then waits up to ShutdownTimeout for
 // in-flight handlers, commits what they finished and returns nil. Any other
-// return is a fatal reader error.
+// return is a fatal reader error or the first error a handler returned; the
+// Consumer is then spent: Close it and start a new one, which resumes at the
+// first message not handled.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
+	// fetch ends the fetch loop on ctx or on the first handler error.
+	fetch, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
 	sem := make(chan struct{}, c.cfg.MaxInFlight)
 	var wg sync.WaitGroup
-	var runErr error
+	var errOnce sync.Once
+	var runErr, handlerErr error
+	c.running.Store(true)
+	defer c.running.Store(false)
 	for {
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case <-fetch.Done():
 		}
-		if ctx.Err() != nil {
+		if fetch.Err() != nil {
 			break
 		}
-		km, err := c.r.FetchMessage(ctx)
+		km, err := c.r.FetchMessage(fetch)
 		if err != nil {
 			<-sem
-			if ctx.Err() == nil {
+			if fetch.Err() == nil {
 				runErr = unavailable("kafka.Consumer.Run", err)
 			}
 			break
@@ -109,7 +126,13 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			h(hctx, fromKafka(km))
+			if err := h(hctx, fromKafka(km)); err != nil {
+				// Left in flight: the commit point never passes it.
+				if hctx.Err() == nil {
+					errOnce.Do(func() { handlerErr = err; stopFetch() })
+				}
+				return
+			}
 			c.done(hctx, km)
 		}()
 	}
@@ -123,8 +146,16 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		cancelHandlers()
 		<-finished
 	}
+	if runErr == nil && handlerErr != nil {
+		c.log.Warn("consumer stopped: a message could not be handled; it will be redelivered",
+			"group", c.cfg.GroupID, "err", handlerErr)
+		runErr = handlerErr
+	}
 	return runErr
 }
+
+// Running reports whether Run is consuming.
+func (c *Consumer) Running() bool { return c.running.Load() }
 
 // Close commits what was handled and leaves the group.
 func (c *Consumer) Close() error { return c.r.Close() }
@@ -173,3 +204,9 @@ func (c *Consumer) done(ctx context.Context, km kafkago.Message) {
 		}
 	}
 }
+
+// IsUnknownTopic reports whether a Publish failed because its topic does
+// not exist (after Publish's own wait for metadata to catch up). A handler
+// whose reply topic is unknown should park the message rather than fail it:
+// redelivery would fail the same way, and hold up its partition for good.
+func IsUnknownTopic(err error) bool { return unknownTopic(err) }

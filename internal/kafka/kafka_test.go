@@ -40,12 +40,12 @@ func echo(tb testing.TB, cfg kafka.Config, topic string, drop func(kafka.Message
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cons.Run(ctx, func(ctx context.Context, m kafka.Message) {
+		cons.Run(ctx, func(ctx context.Context, m kafka.Message) error {
 			if drop != nil && drop(m) {
-				return
+				return nil
 			}
 			out := []byte(fmt.Sprintf("re:%s", m.Value))
-			prod.Publish(ctx, kafka.Message{Topic: m.Header(kafka.HeaderReplyTo), Value: out,
+			return prod.Publish(ctx, kafka.Message{Topic: m.Header(kafka.HeaderReplyTo), Value: out,
 				Headers: []kafka.Header{{Key: kafka.HeaderRequestID, Value: []byte(m.Header(kafka.HeaderRequestID))}}})
 		})
 	}()

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"govx/adapters/population"
+	"govx/catalog"
+	"govx/exchange"
+	"govx/internal/auth"
+	"govx/internal/avro"
+	"govx/internal/kafka"
+	"govx/schemas"
+)
+
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// `govx adapter population` alone serves its health and metrics on the ops
+// address.
+func TestAdapterAloneServesOps(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Exchange = false
+	cfg.OpsAddr = "127.0.0.1:0"
+	m := mustRun(t, cfg)
+	if m.OpsURL() == "" || m.URL() != "" {
+		t.Fatalf("ops URL %q, exchange URL %q: want only the ops server", m.OpsURL(), m.URL())
+	}
+
+	// Healthy once the consumer runs.
+	var h struct {
+		Status string
+		Checks map[string]string
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := getBody(t, m.OpsURL()+"/healthz")
+		if err := json.Unmarshal([]byte(body), &h); err != nil {
+			t.Fatalf("healthz body %q: %v", body, err)
+		}
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz still %d: %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h.Status != "ok" || h.Checks["postgres"] != "ok" || h.Checks["consumer:population"] != "ok" {
+		t.Errorf("healthz = %+v", h)
+	}
+
+	// A request through the bus shows in the metrics.
+	ctx := context.Background()
+	kcfg := kafka.Config{Brokers: m.Brokers, ClientID: "ops-test"}
+	prod, err := kafka.NewProducer(kcfg, kafka.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	q, err := kafka.NewRequester(ctx, kcfg, kafka.RequesterConfig{ReplyTopic: "govx.replies.ops-test", Timeout: 10 * time.Second}, prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	codec := avro.NewCodec(catalog.NewStore(m.Pool))
+	text, err := schemas.Text(schemas.Request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := codec.Register(ctx, schemas.Request, text); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	req := exchange.Request{RequestID: "ops-1", Resource: population.ResourceIdentity,
+		Key: population.NewGenerator(DemoSeed).IDNumber(1), Fields: []string{"name"}, Purpose: "case:ops",
+		Consumer: "service-center", Caller: "ops-test", ReplyTo: q.ReplyTopic(), RequestedAt: now, Deadline: now.Add(30 * time.Second)}
+	body, err := codec.Marshal(schemas.Request, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Request(ctx, req.RequestID, kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body}); err != nil {
+		t.Fatal(err)
+	}
+	code, page := getBody(t, m.OpsURL()+"/metrics")
+	for _, want := range []string{
+		`govx_adapter_requests_total{department="population",resource="population.identity"} 1`,
+		`govx_adapter_request_seconds_count{department="population"} 1`,
+		`govx_adapter_consumer_running{department="population"} 1`,
+		`govx_adapter_in_flight{department="population"} 0`,
+	} {
+		if code != 200 || !strings.Contains(page, want+"\n") {
+			t.Errorf("metrics (%d) lack %q:\n%s", code, want, page)
+		}
+	}
+}
+
+// Under `govx up` the exchange's /metrics carries the adapters' counters.
+func TestExchangeMetricsShowAdapters(t *testing.T) {
+	m := mustRun(t, testConfig(t))
+	if m.OpsURL() != "" {
+		t.Errorf("ops server started without an ops address: %s", m.OpsURL())
+	}
+	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
+	resp := post(t, m.URL()+"/v1/resources/population.identity/query", tok,
+		query(population.NewGenerator(DemoSeed).IDNumber(7), "name"))
+	if resp.Status != http.StatusOK {
+		t.Fatalf("lookup: %d %v", resp.Status, resp.Body)
+	}
+	_, page := getBody(t, m.URL()+"/metrics")
+	for _, want := range []string{
+		"govx_exchange_queries_total{status=\"200\"} 1\n",
+		`govx_adapter_requests_total{department="population",resource="population.identity"} 1` + "\n",
+		"# TYPE govx_adapter_request_seconds histogram\n",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("exchange metrics lack %q:\n%s", want, page)
+		}
+	}
+}
+
+func TestAdapterCommandLine(t *testing.T) {
+	for _, args := range [][]string{{"adapter"}, {"adapter", "nobody"}, {"adapter", "population", "--nope"}} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("govx %s accepted", strings.Join(args, " "))
+		}
+	}
+}
