@@ -81,7 +81,7 @@ func TestSeedHouseholdsAndLookup(t *testing.T) {
 	if _, err := store.Seed(ctx, g, 0, 2000); err != nil {
 		t.Fatal(err)
 	}
-	hh, err := store.SeedHouseholds(ctx, g, 0, 2000)
+	hh, _, err := store.SeedHouseholds(ctx, g, 0, 2000)
 	if err != nil || hh == 0 {
 		t.Fatalf("SeedHouseholds = %d, %v", hh, err)
 	}
@@ -104,7 +104,7 @@ func TestSeedHouseholdsAndLookup(t *testing.T) {
 			}
 		}
 	}
-	if _, err := store.SeedHouseholds(ctx, g, 0, 2000); govx.ErrorCode(err) != "already_exists" {
+	if _, _, err := store.SeedHouseholds(ctx, g, 0, 2000); govx.ErrorCode(err) != "already_exists" {
 		t.Errorf("seeding twice: %v, want already_exists", err)
 	}
 	for _, tc := range []struct{ id, code string }{
@@ -192,7 +192,7 @@ func BenchmarkSeedHouseholds(b *testing.B) {
 		if _, err := store.Seed(ctx, g, i*n, n); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := store.SeedHouseholds(ctx, g, i*n, n); err != nil {
+		if _, _, err := store.SeedHouseholds(ctx, g, i*n, n); err != nil {
 			b.Fatal(err)
 		}
 	}

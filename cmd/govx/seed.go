@@ -25,6 +25,24 @@ type Registers struct {
 	Licences  int
 }
 
+// Validate refuses counts that cannot make coherent registers: companies
+// need residents as their representatives, licences need holders.
+func (r Registers) Validate() error {
+	switch {
+	case r.Residents < 0 || r.Companies < 0 || r.Licences < 0:
+		return fmt.Errorf("seed: counts must not be negative")
+	case r.Residents > population.Capacity():
+		return fmt.Errorf("seed: at most %d residents", population.Capacity())
+	case r.Companies > 0 && r.Residents == 0:
+		return fmt.Errorf("seed: companies need residents as their legal representatives: give --residents (the same number the population register was seeded with)")
+	case r.Licences > 0 && r.Residents == 0 && r.Companies == 0:
+		return fmt.Errorf("seed: licences need holders: give --residents and/or --companies")
+	case r.Licences > licence.Capacity:
+		return fmt.Errorf("seed: at most %d licences", licence.Capacity)
+	}
+	return nil
+}
+
 // DemoRegisters is what `govx up` seeds into empty registers.
 func DemoRegisters(residents int) Registers {
 	return Registers{Seed: DemoSeed, Residents: residents, Companies: DemoCompanies, Licences: DemoLicences}
@@ -40,8 +58,14 @@ type generators struct {
 }
 
 func newGenerators(r Registers) (*generators, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
 	people := population.NewGenerator(r.Seed)
-	companies := legalentity.NewGenerator(r.Seed, people, r.Residents)
+	var companies *legalentity.Generator
+	if r.Residents > 0 {
+		companies = legalentity.NewGenerator(r.Seed, people, r.Residents)
+	}
 	cfg := licence.GeneratorConfig{Seed: r.Seed,
 		Residents: func(i int) (string, string) {
 			p := people.Resident(i)
@@ -108,16 +132,18 @@ func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *generators) error
 
 // SeedReport says what seedRegisters loaded and how fast.
 type SeedReport struct {
-	Residents, Households, Companies, Licences int64
-	Took                                       time.Duration
+	Residents, Households, Members, Companies, Licences int64
+	Took                                                time.Duration
 }
 
 // Rows is every row loaded.
-func (r SeedReport) Rows() int64 { return r.Residents + r.Households + r.Companies + r.Licences }
+func (r SeedReport) Rows() int64 {
+	return r.Residents + r.Households + r.Members + r.Companies + r.Licences
+}
 
 func (r SeedReport) String() string {
-	return fmt.Sprintf("%d residents, %d households, %d companies, %d licences: %d rows in %v (%.0f rows/s)",
-		r.Residents, r.Households, r.Companies, r.Licences, r.Rows(), r.Took.Round(time.Millisecond),
+	return fmt.Sprintf("%d residents, %d households (%d members), %d companies, %d licences: %d rows in %v (%.0f rows/s)",
+		r.Residents, r.Households, r.Members, r.Companies, r.Licences, r.Rows(), r.Took.Round(time.Millisecond),
 		float64(r.Rows())/r.Took.Seconds())
 }
 
@@ -137,7 +163,7 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Reg
 		if rep.Residents, err = ps.Seed(ctx, g.people, 0, r.Residents); err != nil {
 			return err
 		}
-		rep.Households, err = ps.SeedHouseholds(ctx, g.people, 0, r.Residents)
+		rep.Households, rep.Members, err = ps.SeedHouseholds(ctx, g.people, 0, r.Residents)
 		return err
 	})
 	eg.Go(func() error {
