@@ -44,10 +44,10 @@ func TestLicenceEndToEnd(t *testing.T) {
 		t.Fatalf("seal %q: %v", str("seal"), err)
 	}
 	items := map[string]string{}
-	raw, _ := rec["items"].(map[string]any)
-	// The exchange decodes the nullable map into its union branch.
-	if inner, ok := raw["map"].(map[string]any); ok && len(raw) == 1 {
-		raw = inner
+	// The face items arrive as a plain JSON object, not Avro's union form.
+	raw, ok := rec["items"].(map[string]any)
+	if _, wrapped := raw["map"]; !ok || wrapped {
+		t.Fatalf("items = %#v, want a plain object", rec["items"])
 	}
 	for k, v := range raw {
 		items[k], _ = v.(string)

@@ -122,6 +122,9 @@ func (c *Codec) Unmarshal(ctx context.Context, data []byte, v any) error {
 		return &govx.Error{Kind: govx.KindInvalid, Code: "invalid_message", Op: op,
 			Message: "message does not decode with its schema", Err: r.Error}
 	}
+	if m, ok := v.(*map[string]any); ok {
+		plain(s, *m)
+	}
 	return nil
 }
 
@@ -152,6 +155,60 @@ func (c *Codec) UnmarshalAs(ctx context.Context, subject string, data []byte, v 
 		}
 	}
 	return c.Unmarshal(ctx, data, v)
+}
+
+// plain takes the union wrappers out of a generically decoded value: hamba
+// decodes a union holding a map, an array or a named type into `any` as
+// {"<type name>": value}, which is Avro's JSON encoding but not what a
+// consumer of a record expects to read ({"items": {"map": {...}}}). The
+// schema says which single-key maps are such wrappers. Records and maps
+// are unwrapped in place; the (possibly new) value is returned.
+func plain(s avro.Schema, v any) any {
+	switch s := s.(type) {
+	case *avro.RefSchema:
+		return plain(s.Schema(), v)
+	case *avro.UnionSchema:
+		m, ok := v.(map[string]any)
+		if !ok || len(m) != 1 {
+			return v
+		}
+		for k, inner := range m {
+			for _, t := range s.Types() {
+				if unionName(t) == k {
+					return plain(t, inner)
+				}
+			}
+		}
+	case *avro.RecordSchema:
+		if m, ok := v.(map[string]any); ok {
+			for _, f := range s.Fields() {
+				if x, ok := m[f.Name()]; ok {
+					m[f.Name()] = plain(f.Type(), x)
+				}
+			}
+		}
+	case *avro.ArraySchema:
+		if a, ok := v.([]any); ok {
+			for i, x := range a {
+				a[i] = plain(s.Items(), x)
+			}
+		}
+	case *avro.MapSchema:
+		if m, ok := v.(map[string]any); ok {
+			for k, x := range m {
+				m[k] = plain(s.Values(), x)
+			}
+		}
+	}
+	return v
+}
+
+// unionName is the key under which a union branch of type t is wrapped.
+func unionName(t avro.Schema) string {
+	if r, ok := t.(*avro.RefSchema); ok {
+		t = r.Schema()
+	}
+	return fullName(t)
 }
 
 func fullName(s avro.Schema) string {

@@ -433,3 +433,39 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// A record decoded generically reads as plain JSON: unions holding a map, an
+// array or a record are not left wrapped in {"<type>": …}.
+func TestUnmarshalMapTakesOffUnionWrappers(t *testing.T) {
+	const schema = `{"type":"record","name":"Licence","namespace":"t","fields":[
+		{"name":"number","type":["null","string"],"default":null},
+		{"name":"items","type":["null",{"type":"map","values":"string"}],"default":null},
+		{"name":"tags","type":["null",{"type":"array","items":"string"}],"default":null},
+		{"name":"holder","type":["null",{"type":"record","name":"Holder","fields":[
+			{"name":"code","type":"string"},
+			{"name":"aliases","type":["null",{"type":"array","items":"string"}],"default":null}]}],"default":null},
+		{"name":"none","type":["null",{"type":"map","values":"string"}],"default":null}]}`
+	store, _ := mustStore(t)
+	c := avro.NewCodec(store)
+	mustRegister(t, c, "t.Licence", schema)
+	// Encoding takes Avro's JSON form of unions; decoding gives plain JSON.
+	b, err := c.Marshal("t.Licence", map[string]any{
+		"number": map[string]any{"string": "JY1"}, "items": map[string]any{"map": map[string]any{"premises": "1 Road"}},
+		"tags":   map[string]any{"array": []any{"a", "b"}},
+		"holder": map[string]any{"t.Holder": map[string]any{"code": "X", "aliases": map[string]any{"array": []any{"y"}}}}, "none": nil,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := c.UnmarshalAs(context.Background(), "t.Licence", b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"number": "JY1", "items": map[string]any{"premises": "1 Road"}, "tags": []any{"a", "b"},
+		"holder": map[string]any{"code": "X", "aliases": []any{"y"}}, "none": nil,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decoded %#v,\nwant %#v", got, want)
+	}
+}
