@@ -139,6 +139,13 @@ func makeHousehold(first int, members []Resident) Household {
 	return out
 }
 
+// HouseholdCount returns how many households the register holds.
+func (s *Store) HouseholdCount(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM population.households`).Scan(&n)
+	return n, postgres.Translate("population.Store.HouseholdCount", err, "")
+}
+
 // SeedHouseholds groups residents [from, from+n) of g into households
 // (Generator.Households) and loads them with COPY, in one transaction. The
 // residents must already be in the register (Seed with the same g and

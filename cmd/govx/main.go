@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"govx/adapters/legalentity"
+	"govx/adapters/licence"
 
 	"govx/adapters/population"
 	"govx/catalog"
@@ -239,44 +240,75 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 }
 
 func printBanner(w io.Writer, m *Main, cfg Config) {
+	scopes := []string{population.ResourceIdentity, catalog.DemoHousehold, legalentity.ResourceBasic, legalentity.ResourceStatus,
+		licence.ResourceFoodBusiness, licence.ResourceByHolder}
 	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "svc:service-center-window",
-		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: []string{population.ResourceIdentity, catalog.DemoHousehold}, TTL: 24 * time.Hour})
+		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: scopes, TTL: 24 * time.Hour})
 	if err != nil {
 		tok = "(could not mint: " + err.Error() + ")"
 	}
-	id := population.NewGenerator(DemoSeed).IDNumber(0)
+	// Keys that exist in the demo registers, recomputed from the seed.
+	var person, company, licenceNo string
+	if g, err := newGenerators(DemoRegisters(cfg.Residents)); err == nil {
+		person = g.people.IDNumber(0)
+		company = g.companies.USCC(0)
+		for i := 0; i < DemoLicences; i++ {
+			if l := g.licences.Licence(i); l.Type == licence.TypeFoodBusiness {
+				licenceNo = l.Number
+				break
+			}
+		}
+	}
+	curl := func(resource, key, fields string) string {
+		return fmt.Sprintf(`  curl -s -X POST %s/v1/resources/%s/query \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"key":"%s",%s"purpose":"case:demo-0001"}'`, m.URL(), resource, key, fields)
+	}
 	fmt.Fprintf(w, `
 govx is up.
 
   exchange API      %[1]s   (OpenAPI: %[1]s/v1/openapi.json)
+  catalogue API     %[1]s/v1/catalog/resources   (%[1]s/v1/catalog/openapi.json)
+  schema registry   %[1]s/registry/subjects   (Confluent-compatible)
   JWKS              %[1]s/.well-known/jwks.json
   health, metrics   %[1]s/healthz   %[1]s/metrics
   Kafka (embedded)  %[2]s   (kcat -b %[2]s -L)
   PostgreSQL        %[3]s
   Redis             %[4]s
   data folder       %[5]s
-  population adapter: consuming %[6]s, %[7]d demo residents
-  market-regulation adapter: consuming %[11]s, %[12]d demo companies
+  adapters          population (%[6]d residents), market-regulation (%[7]d companies),
+                    licensing (%[8]d licences)
 
 Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
 
-  TOKEN=%[8]s
+  TOKEN=%[9]s
 
-  curl -s -X POST %[1]s/v1/resources/population.identity/query \
-    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"key":"%[9]s","fields":["name","sex","birth_date","address"],"purpose":"case:demo-0001"}'
+A resident:
+%[10]s
+
+A company and its legal representative's name:
+%[11]s
+
+A food business licence, sealed by its issuer (verify the seal offline with
+the keys at %[1]s/v1/catalog/departments/licensing/keys):
+%[12]s
 
 The same token reads population.household, shared on conditions, through the
 service center's grant: household_no, head_name, address and division_code are
 granted (try "fields":["head_name","address"]); "members" is refused with
-field_not_granted.
-See the grants: %[10]s grant list
+field_not_granted. See the grants: %[13]s grant list
 
-Then check the audit trail: %[10]s audit verify
+Watch changes as they happen (a resident's status, a licence revoked):
+  curl -N -H "Authorization: Bearer $TOKEN" '%[1]s/v1/resources/legal-entity.status/events?purpose=case:demo-0001'
+
+Then check the audit trail: %[13]s audit verify
 Press Ctrl-C to stop; data is kept for the next run.
 `, m.URL(), strings.Join(m.Brokers, ","), redact(cfg.PostgresURL), cfg.RedisURL, cfg.DataDir,
-		catalog.RequestTopic(population.Department), cfg.Residents, tok, id, self(),
-		catalog.RequestTopic(legalentity.Department), DemoCompanies)
+		cfg.Residents, DemoCompanies, DemoLicences, tok,
+		curl(population.ResourceIdentity, person, `"fields":["name","sex","birth_date","address"],`),
+		curl(legalentity.ResourceBasic, company, `"fields":["name","status","legal_representative"],`),
+		curl(licence.ResourceFoodBusiness, licenceNo, ""),
+		self())
 }
 
 // self is how the user can run this binary again from where they are.

@@ -156,14 +156,22 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Reg
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		ps := population.NewStore(pool)
-		if n, err := ps.Count(ctx); err != nil || n > 0 || r.Residents == 0 {
+		n, err := ps.Count(ctx)
+		if err != nil || r.Residents == 0 {
 			return err
 		}
-		var err error
-		if rep.Residents, err = ps.Seed(ctx, g.people, 0, r.Residents); err != nil {
+		if n == 0 {
+			if n, err = ps.Seed(ctx, g.people, 0, r.Residents); err != nil {
+				return err
+			}
+			rep.Residents = n
+		}
+		// Households are grouped from residents already there, also in a
+		// register seeded before households existed.
+		if h, err := ps.HouseholdCount(ctx); err != nil || h > 0 {
 			return err
 		}
-		rep.Households, rep.Members, err = ps.SeedHouseholds(ctx, g.people, 0, r.Residents)
+		rep.Households, rep.Members, err = ps.SeedHouseholds(ctx, g.people, 0, min(int(n), r.Residents))
 		return err
 	})
 	eg.Go(func() error {
