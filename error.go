@@ -74,9 +74,13 @@ type Error struct {
 
 func (e *Error) Error() string {
 	msg := e.Message
-	if msg == "" && e.Err != nil {
+	var inner *Error
+	switch {
+	case e.Err == nil:
+	case msg == "", errors.As(e.Err, &inner) && inner.Message == msg:
+		// E copies the wrapped error's message; say it once.
 		msg = e.Err.Error()
-	} else if e.Err != nil {
+	default:
 		msg += ": " + e.Err.Error()
 	}
 	if e.Op != "" {

@@ -61,8 +61,14 @@ type stream struct {
 // instead of a stream.
 func subscribe(t *testing.T, m *Main, token, query, lastEventID string) (*stream, *response) {
 	t.Helper()
+	return subscribeTo(t, m, "population.identity", token, query, lastEventID)
+}
+
+// subscribeTo is subscribe to another resource's events.
+func subscribeTo(t *testing.T, m *Main, resource, token, query, lastEventID string) (*stream, *response) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", m.URL()+"/v1/resources/population.identity/events?"+query, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", m.URL()+"/v1/resources/"+resource+"/events?"+query, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)

@@ -51,6 +51,10 @@ Tools:
   audit verify        check the audit ledger's hash chain
   population set-status <id> <status> --reason TEXT
                       change a resident's status and publish the change event
+  legal-entity deregister|revoke <uscc> --reason TEXT
+                      close a company in the legal-entity register (event published)
+  licence revoke <number> --reason TEXT
+                      revoke an electronic licence (event published)
   grant               apply for, approve, reject, revoke and list access grants
   bench               run authorised lookups against a running exchange
   help                this text
@@ -204,6 +208,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, cfg, args, stdout)
 	case "population":
 		return runPopulation(ctx, cfg, args, stdout)
+	case "legal-entity":
+		return runLegalEntity(ctx, cfg, args, stdout)
+	case "licence":
+		return runLicence(ctx, cfg, args, stdout)
 	case "grant":
 		return runGrant(ctx, cfg, args, stdout)
 	default:
