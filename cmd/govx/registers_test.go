@@ -73,10 +73,10 @@ func TestRegisterToolsPublishChanges(t *testing.T) {
 
 	for _, args := range [][]string{
 		{"legal-entity", "deregister", uscc, "--reason", "again"}, // terminal
-		{"legal-entity", "revoke", uscc},                           // no reason
-		{"legal-entity", "close", uscc, "--reason", "x"},           // unknown change
-		{"licence", "revoke", number, "--reason", "again"},         // terminal
-		{"licence", "revoke", "not-a-number", "--reason", "x"},     // malformed
+		{"legal-entity", "revoke", uscc},                          // no reason
+		{"legal-entity", "close", uscc, "--reason", "x"},          // unknown change
+		{"licence", "revoke", number, "--reason", "again"},        // terminal
+		{"licence", "revoke", "not-a-number", "--reason", "x"},    // malformed
 	} {
 		if err := run(ctx, args, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
