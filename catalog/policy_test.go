@@ -171,7 +171,7 @@ func BenchmarkDecision(b *testing.B) {
 		b.Fatal(err)
 	}
 	caller := &auth.Claims{Dept: catalog.DeptServiceCenter, Scope: "population.identity " + catalog.DemoHousehold}
-	fields := []string{"name", "address"}
+	fields := []string{"head_name", "address"}
 	ctx := context.Background()
 	var d exchange.Decision
 	if _, err := svc.Authorize(ctx, caller, catalog.DemoHousehold, fields, "case:bench", &d); err != nil {
