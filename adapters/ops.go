@@ -3,6 +3,7 @@ package adapters
 import (
 	"bufio"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -182,6 +183,12 @@ func sortedPairs(m map[[2]string]int64) [][2]string {
 	return ks
 }
 
+//go:embed ops.openapi.json
+var opsOpenAPIDoc []byte
+
+// OpsOpenAPI returns the OpenAPI 3.1 document of NewOpsHandler's routes.
+func OpsOpenAPI() []byte { return opsOpenAPIDoc }
+
 // Check is one dependency /healthz probes, such as the department's
 // database: Probe returns nil while it is reachable.
 type Check struct {
@@ -195,6 +202,7 @@ type Check struct {
 //	              every check passes; otherwise 503 with "degraded" and
 //	              what failed
 //	GET /metrics  Prometheus text (WriteMetrics)
+//	GET /openapi.json  the OpenAPI document of these routes (OpsOpenAPI)
 //
 // Each check gets 2 s.
 func NewOpsHandler(rts []*Runtime, checks ...Check) http.Handler {
@@ -243,6 +251,10 @@ func NewOpsHandler(rts []*Runtime, checks ...Check) http.Handler {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		WriteMetrics(w, rts...)
+	})
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(opsOpenAPIDoc)
 	})
 	return mux
 }

@@ -19,6 +19,7 @@ import (
 	"govx/adapters"
 	"govx/adapters/population"
 	"govx/catalog"
+	"govx/internal/httpx/openapicheck"
 	"govx/internal/kafka"
 	"govx/schemas"
 )
@@ -78,6 +79,60 @@ func TestOpsHandler(t *testing.T) {
 		code, body = get(t, sick.URL+"/healthz")
 		if err := json.Unmarshal([]byte(body), &h); err != nil || code != 503 || h.Status != "degraded" || h.Checks["postgres"] != "unavailable" {
 			t.Errorf("database down: %d %s", code, body)
+		}
+	})
+
+	// The answers are the ones the handler's own OpenAPI document
+	// describes.
+	t.Run("openapi", func(t *testing.T) {
+		code, body := get(t, healthy.URL+"/openapi.json")
+		if code != 200 || body != string(adapters.OpsOpenAPI()) {
+			t.Fatalf("openapi.json: %d", code)
+		}
+		doc, err := openapicheck.Load(adapters.OpsOpenAPI())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			url    string
+			status int
+		}{
+			{healthy.URL, 200},
+			{sick.URL, 503},
+		} {
+			resp, err := http.Get(tt.url + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.status, raw)
+			}
+			if err := doc.CheckResponseJSON("GET", "/healthz", resp.StatusCode, resp.Header.Get("Content-Type"), raw); err != nil {
+				t.Errorf("/healthz → %d does not match the OpenAPI document: %v\n%s", resp.StatusCode, err, raw)
+			}
+		}
+		// The schema is strict enough to refuse a wrong answer.
+		health, err := doc.Component("Health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{`{"status":"ok"}`, `{"status":"fine","checks":{}}`, `{"status":"ok","checks":{"postgres":"down"}}`,
+			`{"status":"ok","checks":{},"uptime":1}`} {
+			var v any
+			json.Unmarshal([]byte(bad), &v)
+			if doc.Check(health, v) == nil {
+				t.Errorf("the Health schema takes %s", bad)
+			}
+		}
+		resp, err := http.Get(healthy.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if _, err := doc.ResponseSchema("GET", "/metrics", resp.StatusCode, resp.Header.Get("Content-Type")); err != nil {
+			t.Errorf("/metrics: %v", err)
 		}
 	})
 

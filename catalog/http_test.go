@@ -38,7 +38,12 @@ func newAPI(t *testing.T, s *catalog.Store) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(catalog.NewHandler(catalog.HandlerConfig{Store: s, Verifier: v, MaxBody: 16 << 10}))
+	// Mounted as cmd/govx mounts them: the department keys route is part
+	// of the catalogue API's document.
+	mux := http.NewServeMux()
+	mux.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: s, Verifier: v, MaxBody: 16 << 10}))
+	mux.Handle(catalog.KeysPath, catalog.NewKeysHandler(s))
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &api{t: t, url: srv.URL, key: key, doc: doc}
 }
@@ -132,6 +137,7 @@ const (
 	pRetire      = "/v1/catalog/resources/{code}/retire"
 	pDepartments = "/v1/catalog/departments"
 	pDepartment  = "/v1/catalog/departments/{code}"
+	pKeys        = "/v1/catalog/departments/{code}/keys"
 )
 
 func TestHTTPResources(t *testing.T) {
@@ -353,6 +359,48 @@ func TestHTTPDepartments(t *testing.T) {
 	a.want(a.do("PUT", "/v1/catalog/departments/tax", pDepartment, admin, map[string]string{"code": "vat", "name": "x"}), 400, "code_mismatch")
 	a.want(a.do("PUT", "/v1/catalog/departments/tax", pDepartment, admin, map[string]string{"name": ""}), 400, "invalid_name")
 	a.want(a.do("PUT", "/v1/catalog/departments/tax", pDepartment, admin, `{"name":"x","budget":1}`), 400, "invalid_json")
+}
+
+func TestHTTPDepartmentKeys(t *testing.T) {
+	ctx := context.Background()
+	s, _ := mustSeeded(t)
+	a := newAPI(t, s)
+	retired := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, k := range []catalog.DepartmentKey{
+		{Department: "population", KeyID: "seal-2024", PublicKey: newPub(t), CreatedAt: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), RetiredAt: &retired},
+		{Department: "population", KeyID: "seal-2025", PublicKey: newPub(t), CreatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		if err := s.PutDepartmentKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// No token: the keys are public.
+	r := a.do("GET", "/v1/catalog/departments/population/keys", pKeys, "", nil)
+	a.want(r, 200, "")
+	if ct := r.header.Get("Content-Type"); ct != "application/jwk-set+json" {
+		t.Errorf("content type %q", ct)
+	}
+	keys, _ := r.body["keys"].([]any)
+	if len(keys) != 2 || keys[0].(map[string]any)["kid"] != "seal-2024" || keys[0].(map[string]any)["retired_at"] != "2025-06-01T00:00:00Z" ||
+		keys[1].(map[string]any)["kid"] != "seal-2025" || keys[1].(map[string]any)["retired_at"] != nil {
+		t.Errorf("keys: %s", r.raw)
+	}
+	r = a.do("GET", "/v1/catalog/departments/tax/keys", pKeys, "", nil)
+	a.want(r, 404, "department_not_found")
+	a.want(a.do("GET", "/v1/catalog/departments/Tax%20Bureau/keys", pKeys, "", nil), 400, "invalid_department_code")
+
+	// The document's JWK schema is the one the answers are checked
+	// against: a key of another type does not pass it.
+	jwk, err := a.doc.Component("JWK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rsa map[string]any
+	json.Unmarshal([]byte(`{"kty":"RSA","crv":"Ed25519","x":"AA","kid":"k","alg":"EdDSA","use":"sig"}`), &rsa)
+	if a.doc.Check(jwk, rsa) == nil {
+		t.Error("the JWK schema takes an RSA key")
+	}
 }
 
 func TestHTTPRoutes(t *testing.T) {

@@ -3,7 +3,9 @@ package catalog
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -177,13 +179,19 @@ const KeysPath = "GET /v1/catalog/departments/{code}/keys"
 // department's public keys as a JSON Web Key Set. It needs no token: the
 // keys are public, and a consumer must be able to fetch them to verify a
 // signed record offline. Answers may be cached for five minutes; a new key
-// is registered before it signs anything.
+// is registered before it signs anything. An unknown department is 404
+// department_not_found; every answer carries an X-Request-Id. The route is
+// documented in the catalogue API's OpenAPI document.
 func NewKeysHandler(s *Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(KeysPath, func(w http.ResponseWriter, r *http.Request) {
+		var b [16]byte
+		rand.Read(b[:])
+		requestID := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", requestID)
 		keys, err := s.DepartmentKeys(r.Context(), r.PathValue("code"))
 		if err != nil {
-			httpx.WriteError(w, slog.Default(), "", err)
+			httpx.WriteError(w, slog.Default(), requestID, err)
 			return
 		}
 		set := JWKSet{Keys: make([]JWK, len(keys))}
@@ -192,7 +200,7 @@ func NewKeysHandler(s *Store) http.Handler {
 		}
 		body, err := json.Marshal(set)
 		if err != nil {
-			httpx.WriteError(w, slog.Default(), "", govx.E("catalog.keys", err))
+			httpx.WriteError(w, slog.Default(), requestID, govx.E("catalog.keys", err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/jwk-set+json")
