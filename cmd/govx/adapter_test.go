@@ -98,16 +98,34 @@ func TestAdapterAloneServesOps(t *testing.T) {
 	if _, err := q.Request(ctx, req.RequestID, kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body}); err != nil {
 		t.Fatal(err)
 	}
-	code, page := getBody(t, m.OpsURL()+"/metrics")
-	for _, want := range []string{
+	waitMetrics(t, m.OpsURL()+"/metrics",
 		`govx_adapter_requests_total{department="population",resource="population.identity"} 1`,
 		`govx_adapter_request_seconds_count{department="population"} 1`,
 		`govx_adapter_consumer_running{department="population"} 1`,
-		`govx_adapter_in_flight{department="population"} 0`,
-	} {
-		if code != 200 || !strings.Contains(page, want+"\n") {
-			t.Errorf("metrics (%d) lack %q:\n%s", code, want, page)
+		`govx_adapter_in_flight{department="population"} 0`)
+}
+
+// waitMetrics waits until the metrics page at url holds every line in wants.
+// An adapter counts a request once its reply is acknowledged, which may be a
+// moment after the reply has reached the requester.
+func waitMetrics(t *testing.T, url string, wants ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, page := getBody(t, url)
+		var missing []string
+		for _, want := range wants {
+			if code != 200 || !strings.Contains(page, want+"\n") {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics (%d) lack %q:\n%s", code, missing, page)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -123,16 +141,10 @@ func TestExchangeMetricsShowAdapters(t *testing.T) {
 	if resp.Status != http.StatusOK {
 		t.Fatalf("lookup: %d %v", resp.Status, resp.Body)
 	}
-	_, page := getBody(t, m.URL()+"/metrics")
-	for _, want := range []string{
-		"govx_exchange_queries_total{status=\"200\"} 1\n",
-		`govx_adapter_requests_total{department="population",resource="population.identity"} 1` + "\n",
-		"# TYPE govx_adapter_request_seconds histogram\n",
-	} {
-		if !strings.Contains(page, want) {
-			t.Errorf("exchange metrics lack %q:\n%s", want, page)
-		}
-	}
+	waitMetrics(t, m.URL()+"/metrics",
+		"govx_exchange_queries_total{status=\"200\"} 1",
+		`govx_adapter_requests_total{department="population",resource="population.identity"} 1`,
+		"# TYPE govx_adapter_request_seconds histogram")
 }
 
 func TestAdapterCommandLine(t *testing.T) {
