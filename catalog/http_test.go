@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"govx"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -426,19 +427,27 @@ func TestHTTPRoutes(t *testing.T) {
 	}
 }
 
-// Wired as cmd/govx wires it, a change through the API reaches the cache at
-// once.
-func TestHTTPChangeInvalidatesCache(t *testing.T) {
+// Wired as cmd/govx wires it, a change through the API reaches the
+// exchange's policy cache within the second.
+func TestHTTPChangeInvalidatesPolicy(t *testing.T) {
 	ctx := context.Background()
-	s, _ := mustSeeded(t)
-	cache := catalog.NewCache(s, redistest.New(t), time.Hour)
-	s.OnChange(func(ctx context.Context, code string) { cache.Invalidate(ctx, code) })
+	s, pool := mustSeeded(t)
+	rdb := redistest.New(t)
+	c, _ := newPolicy(t, s, catalog.NewGrantStore(pool, nil), rdb)
+	s.OnChange(catalog.NewInvalidator(rdb, nil).ResourceChanged)
 	a := newAPI(t, s)
-	if _, err := cache.Resource(ctx, "population.identity"); err != nil {
+	if _, _, err := c.Lookup(ctx, "population.identity", catalog.DeptServiceCenter); err != nil {
 		t.Fatal(err)
 	}
 	a.want(a.do("POST", "/v1/catalog/resources/population.identity/retire", pRetire, a.token("population", "service"), nil), 200, "")
-	if _, err := cache.Resource(ctx, "population.identity"); err == nil {
-		t.Error("the cache still serves a retired resource")
+	deadline := time.Now().Add(time.Second)
+	for {
+		if _, _, err := c.Lookup(ctx, "population.identity", catalog.DeptServiceCenter); govx.ErrorCode(err) == "resource_not_found" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the policy cache still serves a retired resource a second later")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -31,7 +31,7 @@ type Policy interface {
 	Lookup(ctx context.Context, code, dept string) (*catalog.Resource, []catalog.Grant, error)
 }
 
-// Resources finds resources in the catalogue. *catalog.Cache satisfies it.
+// Resources finds resources in the catalogue. *catalog.Store satisfies it.
 type Resources interface {
 	Resource(ctx context.Context, code string) (*catalog.Resource, error)
 }
@@ -67,7 +67,7 @@ type AuditLog interface {
 }
 
 var (
-	_ Resources = (*catalog.Cache)(nil)
+	_ Resources = (*catalog.Store)(nil)
 	_ Policy    = (*catalog.PolicyCache)(nil)
 	_ Bus       = (*kafka.Requester)(nil)
 	_ AuditLog  = (*Ledger)(nil)

@@ -261,7 +261,7 @@ func printBanner(w io.Writer, m *Main, cfg Config) {
 		person = g.people.IDNumber(0)
 		company = g.companies.USCC(0)
 		for i := 0; i < DemoLicences; i++ {
-			if l := g.licences.Licence(i); l.Type == licence.TypeFoodBusiness {
+			if l := g.licences.Licence(i); l.Type == licence.TypeFoodBusiness && l.EffectiveStatus(time.Now()) == licence.StatusValid {
 				licenceNo = l.Number
 				break
 			}
