@@ -266,6 +266,12 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	msg, err := s.bus.Request(ctx, requestID, kafka.Message{
 		Topic: catalog.RequestTopic(res.Provider), Key: []byte(q.Key), Value: body,
 	})
+	if govx.ErrorCode(err) == kafka.CodeTopicUnknown {
+		// A department whose adapter has never joined the bus has no
+		// request topic yet: the provider is unavailable, not the bus.
+		return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable", Op: op,
+			Message: fmt.Sprintf("the provider %s has no adapter on the bus", res.Provider), Err: err}
+	}
 	if err != nil {
 		return nil, govx.E(op, err)
 	}

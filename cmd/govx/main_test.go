@@ -413,3 +413,30 @@ func testLogOutput() io.Writer {
 	}
 	return io.Discard
 }
+
+// A department that registered a resource but whose adapter has never
+// joined the bus is an unavailable provider, not a bus outage.
+func TestProviderWithoutAdapter(t *testing.T) {
+	m := mustRun(t, testConfig(t))
+	ctx := context.Background()
+	store := catalog.NewStore(m.Pool)
+	if err := store.PutDepartment(ctx, catalog.Department{Code: "civil-affairs", Name: "民政厅 (Civil Affairs)"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Resource(ctx, population.ResourceIdentity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Code, res.Provider, res.Related = "civil-affairs.marriage", "civil-affairs", nil
+	if err := store.PutResource(ctx, *res); err != nil {
+		t.Fatal(err)
+	}
+	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{res.Code}})
+	r := post(t, m.URL()+"/v1/resources/"+res.Code+"/query", tok, query(population.NewGenerator(DemoSeed).IDNumber(1), "name"))
+	if r.Status != http.StatusServiceUnavailable || r.errorCode() != "provider_unavailable" {
+		t.Errorf("query to a provider without an adapter: %d %v", r.Status, r.Body)
+	}
+	if a := mustAudit(t, m, r.RequestID); a.Outcome != exchange.Failed || a.Code != "provider_unavailable" {
+		t.Errorf("audit = %+v", a)
+	}
+}

@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
+	"govx"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -67,7 +69,13 @@ func (p *Producer) Publish(ctx context.Context, msgs ...Message) error {
 		if err == nil {
 			return nil
 		}
-		if !unknownTopic(err) || time.Now().After(deadline) {
+		if unknownTopic(err) && time.Now().After(deadline) {
+			// The bus is up; the topic is not there. Callers tell the two
+			// apart by code (a provider that never joined is not an outage).
+			return &govx.Error{Kind: govx.KindUnavailable, Code: CodeTopicUnknown, Op: "kafka.Publish",
+				Message: fmt.Sprintf("topic %s does not exist", kms[0].Topic), Err: err}
+		}
+		if !unknownTopic(err) {
 			return unavailable("kafka.Publish", err)
 		}
 		select {
@@ -77,6 +85,9 @@ func (p *Producer) Publish(ctx context.Context, msgs ...Message) error {
 		}
 	}
 }
+
+// CodeTopicUnknown is the code of a publish to a topic that does not exist.
+const CodeTopicUnknown = "topic_unknown"
 
 // unknownTopicWait is how long Publish waits for a topic it does not know to
 // show up in its metadata: a little over the metadata TTL.
