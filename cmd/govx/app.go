@@ -62,6 +62,10 @@ type Config struct {
 	KafkaPort     int // of the embedded broker; 0 picks one
 
 	HTTPAddr string // exchange API; port 0 picks one
+	// Event subscriptions: at most MaxSubscriptions at once per instance
+	// (default 256), an SSE heartbeat every EventHeartbeat (default 15 s).
+	MaxSubscriptions int
+	EventHeartbeat   time.Duration
 	Instance string // exchange instance name: its reply topic is govx.replies.<instance>
 	Timeout  time.Duration
 
@@ -329,7 +333,8 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	h.Handle("/registry/", reg)
-	events, err := exchange.NewEvents(svc, verifier, ledger, exchange.EventsConfig{Kafka: kcfg, Logger: m.log})
+	events, err := exchange.NewEvents(svc, verifier, ledger, exchange.EventsConfig{Kafka: kcfg, Logger: m.log,
+		MaxSubscriptions: m.cfg.MaxSubscriptions, Heartbeat: m.cfg.EventHeartbeat})
 	if err != nil {
 		return err
 	}

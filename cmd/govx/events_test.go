@@ -50,11 +50,12 @@ type sseEvent struct {
 
 // stream is an open subscription read in the background.
 type stream struct {
-	RequestID string
-	First     string // the id of the opening block: the starting cursor
-	events    chan sseEvent
-	ended     chan struct{}
-	cancel    context.CancelFunc
+	RequestID  string
+	First      string // the id of the opening block: the starting cursor
+	events     chan sseEvent
+	heartbeats chan struct{}
+	ended      chan struct{}
+	cancel     context.CancelFunc
 }
 
 // subscribe opens GET …/events; a non-200 answer is returned decoded
@@ -90,7 +91,8 @@ func subscribeTo(t *testing.T, m *Main, resource, token, query, lastEventID stri
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("Content-Type = %q", ct)
 	}
-	s := &stream{RequestID: resp.Header.Get("X-Request-Id"), events: make(chan sseEvent, 64), ended: make(chan struct{}), cancel: cancel}
+	s := &stream{RequestID: resp.Header.Get("X-Request-Id"), events: make(chan sseEvent, 64), ended: make(chan struct{}), cancel: cancel,
+		heartbeats: make(chan struct{}, 64)}
 	first := make(chan string, 1)
 	go func() {
 		defer close(s.ended)
@@ -109,6 +111,11 @@ func subscribeTo(t *testing.T, m *Main, resource, token, query, lastEventID stri
 					s.events <- ev
 				}
 				ev = sseEvent{}
+			case line == ": heartbeat":
+				select {
+				case s.heartbeats <- struct{}{}:
+				default:
+				}
 			case strings.HasPrefix(line, ":"):
 			case strings.HasPrefix(line, "id: "):
 				ev.ID = line[4:]
@@ -336,5 +343,47 @@ func TestSetStatusCommand(t *testing.T) {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+// An idle stream gets heartbeats, and access is checked again at each: a
+// token that expires ends the stream. An instance serves at most
+// MaxSubscriptions streams; the next is refused until one ends.
+func TestEventSubscriptionLimitAndHeartbeat(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxSubscriptions, cfg.EventHeartbeat = 1, 100*time.Millisecond
+	m := mustRun(t, cfg)
+	short := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, TTL: 2 * time.Second})
+	long := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
+	q := "purpose=case:test&fields=status"
+	s, r := subscribe(t, m, short, q, "")
+	if s == nil {
+		t.Fatalf("subscribe: %d %v", r.Status, r.Body)
+	}
+	select {
+	case <-s.heartbeats:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no heartbeat on an idle stream")
+	}
+	if s2, r := subscribe(t, m, long, q, ""); s2 != nil || r.Status != http.StatusServiceUnavailable || r.errorCode() != "too_many_subscriptions" {
+		t.Fatalf("second subscription past the limit: %v %+v", s2 != nil, r)
+	}
+	select {
+	case <-s.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived its token")
+	}
+	// The slot is free again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s3, r := subscribe(t, m, long, q, "")
+		if s3 != nil {
+			s3.cancel()
+			break
+		}
+		if r.errorCode() != "too_many_subscriptions" || time.Now().After(deadline) {
+			t.Fatalf("after the stream ended: %d %v", r.Status, r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
