@@ -66,8 +66,8 @@ type Config struct {
 	// (default 256), an SSE heartbeat every EventHeartbeat (default 15 s).
 	MaxSubscriptions int
 	EventHeartbeat   time.Duration
-	Instance string // exchange instance name: its reply topic is govx.replies.<instance>
-	Timeout  time.Duration
+	Instance         string // exchange instance name: its reply topic is govx.replies.<instance>
+	Timeout          time.Duration
 
 	Migrate   bool
 	Demo      bool // seed the demo catalogue and residents when empty
