@@ -256,7 +256,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		}
 		// Only an error the handler left unclassified becomes a timeout: a
 		// handler that bounds its own database call (population's
-		// dbTimeout) and says Unavailable means it.
+		// adapters.Lookup) and says Unavailable means it.
 		if errors.Is(err, context.DeadlineExceeded) && govx.ErrorKind(err) == govx.KindInternal {
 			err = &govx.Error{Kind: govx.KindTimeout, Code: "provider_timeout", Message: "the provider did not answer in time", Err: err}
 		}

@@ -17,11 +17,6 @@ const (
 	ResourceStatus = "legal-entity.status"
 )
 
-// dbTimeout bounds a register lookup, so that a department database that is
-// down gives the caller an Unavailable error well before the exchange's own
-// timeout.
-const dbTimeout = 2 * time.Second
-
 // Register mounts the market regulation department's handlers on rt.
 func Register(rt *adapters.Runtime, store *Store) {
 	rt.Handle(ResourceBasic, ResourceBasic, func(ctx context.Context, req *exchange.Request) (any, error) {
@@ -45,20 +40,9 @@ func lookup(ctx context.Context, store *Store, uscc string) (Company, error) {
 	if err := govx.ValidateUSCC(uscc); err != nil {
 		return Company{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	defer cancel()
-	c, err := store.Company(ctx, uscc)
-	if err != nil {
-		if govx.ErrorKind(err) == govx.KindNotFound {
-			return Company{}, govx.Errorf(govx.KindNotFound, "entity_not_found", "no market entity with that unified social credit code")
-		}
-		if ctx.Err() != nil || govx.ErrorKind(err) == govx.KindInternal || govx.ErrorKind(err) == govx.KindUnavailable {
-			return Company{}, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable",
-				Message: "the market entity register is unavailable", Err: err}
-		}
-		return Company{}, err
-	}
-	return c, nil
+	return adapters.Lookup(ctx, "market entity register",
+		govx.Errorf(govx.KindNotFound, "entity_not_found", "no market entity with that unified social credit code"),
+		func(ctx context.Context) (Company, error) { return store.Company(ctx, uscc) })
 }
 
 // Fields of the two records, in catalogue order.

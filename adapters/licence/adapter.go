@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"govx"
 	"govx/adapters"
 	"govx/exchange"
 )
@@ -34,10 +33,6 @@ const (
 // Resource is the resource code of licences of type typ.
 func Resource(typ string) string { return "licence." + typ }
 
-// dbTimeout bounds a register lookup, so that a database that is down gives
-// the caller an Unavailable error well before the exchange's own timeout.
-const dbTimeout = 2 * time.Second
-
 // Register mounts the licensing department's handlers on rt. Each licence
 // resource answers only licences of its own type: a pharmacy licence number
 // asked for as licence.food-business is refused as malformed, before the
@@ -49,11 +44,9 @@ func Register(rt *adapters.Runtime, store *Store) {
 			if err := ValidateNumber(typ, req.Key); err != nil {
 				return nil, err
 			}
-			ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-			defer cancel()
-			l, err := store.Licence(ctx, req.Key)
+			l, err := adapters.Lookup(ctx, register, nil, func(ctx context.Context) (Licence, error) { return store.Licence(ctx, req.Key) })
 			if err != nil {
-				return nil, unavailable(ctx, err)
+				return nil, err
 			}
 			return record(&l, req.Fields), nil
 		})
@@ -62,28 +55,18 @@ func Register(rt *adapters.Runtime, store *Store) {
 		if err := ValidateHolder(req.Key); err != nil {
 			return nil, err
 		}
-		ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-		defer cancel()
-		h, err := store.ByHolder(ctx, req.Key, MaxByHolder)
+		h, err := adapters.Lookup(ctx, register, nil, func(ctx context.Context) (Holding, error) {
+			return store.ByHolder(ctx, req.Key, MaxByHolder)
+		})
 		if err != nil {
-			return nil, unavailable(ctx, err)
+			return nil, err
 		}
 		return holdingRecord(&h, req.Fields), nil
 	})
 }
 
-// unavailable passes on what the caller can act on (not found, invalid) and
-// turns everything else into Unavailable, without the cause's text.
-func unavailable(ctx context.Context, err error) error {
-	switch k := govx.ErrorKind(err); {
-	case k == govx.KindNotFound || k == govx.KindInvalid:
-		return err
-	case ctx.Err() != nil || k == govx.KindInternal || k == govx.KindUnavailable || k == govx.KindTimeout:
-		return &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable",
-			Message: "the electronic licence register is unavailable", Err: err}
-	}
-	return err
-}
+// register names the register in a provider_unavailable answer.
+const register = "electronic licence register"
 
 // record is a licence as its resource's Avro schema encodes it, holding
 // only the fields asked for (all of them when fields is nil): what was not

@@ -14,10 +14,8 @@ import (
 // Resource codes the population department serves.
 const ResourceIdentity = "population.identity"
 
-// dbTimeout bounds a register lookup, so that a department database that is
-// down gives the caller an Unavailable error well before the exchange's own
-// timeout.
-const dbTimeout = 2 * time.Second
+// register names the register in a provider_unavailable answer.
+const register = "population register"
 
 // Register mounts the population department's handlers on rt.
 func Register(rt *adapters.Runtime, store *Store) {
@@ -25,17 +23,9 @@ func Register(rt *adapters.Runtime, store *Store) {
 		if err := govx.ValidateIDNumber(req.Key); err != nil {
 			return nil, err
 		}
-		ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-		defer cancel()
-		r, err := store.Resident(ctx, req.Key)
+		r, err := adapters.Lookup(ctx, register, govx.Errorf(govx.KindNotFound, "resident_not_found", "no resident with that ID number"),
+			func(ctx context.Context) (Resident, error) { return store.Resident(ctx, req.Key) })
 		if err != nil {
-			if govx.ErrorKind(err) == govx.KindNotFound {
-				return nil, govx.Errorf(govx.KindNotFound, "resident_not_found", "no resident with that ID number")
-			}
-			if ctx.Err() != nil || govx.ErrorKind(err) == govx.KindInternal {
-				return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable",
-					Message: "the population register is unavailable", Err: err}
-			}
 			return nil, err
 		}
 		return identityRecord(r, req.Fields), nil

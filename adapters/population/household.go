@@ -329,17 +329,10 @@ func registerHousehold(rt *adapters.Runtime, store *Store) {
 		if err := govx.ValidateIDNumber(req.Key); err != nil {
 			return nil, err
 		}
-		ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-		defer cancel()
-		h, err := store.Household(ctx, req.Key)
+		h, err := adapters.Lookup(ctx, register,
+			govx.Errorf(govx.KindNotFound, "household_not_found", "no household with a member of that ID number"),
+			func(ctx context.Context) (Household, error) { return store.Household(ctx, req.Key) })
 		if err != nil {
-			if govx.ErrorKind(err) == govx.KindNotFound {
-				return nil, govx.Errorf(govx.KindNotFound, "household_not_found", "no household with a member of that ID number")
-			}
-			if ctx.Err() != nil || govx.ErrorKind(err) == govx.KindInternal {
-				return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable",
-					Message: "the population register is unavailable", Err: err}
-			}
 			return nil, err
 		}
 		return householdRecord(h, req.Fields), nil
