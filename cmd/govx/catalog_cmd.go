@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	"govx/catalog"
-	"govx/internal/auth"
-	"govx/internal/httpx"
 )
 
 const catalogUsage = `Usage: govx catalog <command> [flags]
@@ -48,16 +45,12 @@ Flags every command takes:
 
 // catalogFlags are the flags every catalog command takes.
 type catalogFlags struct {
-	url, token, dept, role, data string
-	json                         bool
+	apiFlags
+	json bool
 }
 
 func (f *catalogFlags) register(fs *flag.FlagSet, cfg Config, role string) {
-	fs.StringVar(&f.url, "url", env("GOVX_URL", "http://127.0.0.1:8080"), "exchange API base URL")
-	fs.StringVar(&f.token, "token", os.Getenv("GOVX_TOKEN"), "bearer token")
-	fs.StringVar(&f.dept, "dept", catalog.DeptServiceCenter, "department of a minted token")
-	fs.StringVar(&f.role, "role", role, "role of a minted token")
-	fs.StringVar(&f.data, "data", cfg.DataDir, "data folder holding the signing key")
+	f.apiFlags.register(fs, cfg, role)
 	fs.BoolVar(&f.json, "json", false, "print the JSON answer as it is")
 }
 
@@ -77,81 +70,6 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-}
-
-// apiError is an error answer of the API: its status, stable code and
-// message.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s: %s (HTTP %d)", e.Code, e.Message, e.Status)
-}
-
-type catalogClient struct {
-	base  string
-	token string
-	hc    *http.Client
-}
-
-func newCatalogClient(f catalogFlags) (*catalogClient, error) {
-	u, err := url.Parse(f.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("--url %q is not an http(s) URL", f.url)
-	}
-	tok := f.token
-	if tok == "" {
-		key, err := loadKey(f.data)
-		if err != nil {
-			return nil, fmt.Errorf("no --token or GOVX_TOKEN, and no local key to mint one: %w", err)
-		}
-		tok, err = key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "cli:" + f.dept,
-			Dept: f.dept, Role: f.role, TTL: 5 * time.Minute})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return &catalogClient{base: strings.TrimRight(f.url, "/"), token: tok, hc: &http.Client{Timeout: 30 * time.Second}}, nil
-}
-
-// do sends a request and returns the answer's body; an error answer becomes
-// an *apiError.
-func (c *catalogClient) do(ctx context.Context, method, path string, body []byte, header ...string) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("exchange API at %s: %w (is govx running? set --url or GOVX_URL)", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		var eb httpx.ErrorBody
-		if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
-			return nil, &apiError{Status: resp.StatusCode, Code: "http_error", Message: httpx.Truncate(strings.TrimSpace(string(b)), 200)}
-		}
-		return nil, &apiError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-	}
-	return b, nil
 }
 
 func runCatalog(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout io.Writer) error {
@@ -208,7 +126,7 @@ func runCatalog(ctx context.Context, cfg Config, args []string, stdin io.Reader,
 	if n, ok := wantArgs[cmd]; ok && len(pos) != n {
 		return fmt.Errorf("usage: govx catalog %s%s", cmd, map[bool]string{true: " CODE", false: ""}[n == 1])
 	}
-	c, err := newCatalogClient(f)
+	c, err := newAPIClient(f.apiFlags)
 	if err != nil {
 		return err
 	}

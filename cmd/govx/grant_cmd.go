@@ -1,22 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"govx/catalog"
-	"govx/internal/auth"
 )
 
 // expireGrants moves approved grants past their period to expired, once a
@@ -61,9 +56,8 @@ development token minted for --dept with the local key (GOVX_DATA).
 
 // grantClient is the command line's side of the grants API.
 type grantClient struct {
-	base  string
-	token string
-	out   io.Writer
+	api *apiClient
+	out io.Writer
 }
 
 func runGrant(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
@@ -73,11 +67,12 @@ func runGrant(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("grant "+cmd, flag.ContinueOnError)
-	base := fs.String("url", env("GOVX_URL", "http://127.0.0.1:8080"), "exchange API base URL")
-	token := fs.String("token", os.Getenv("GOVX_TOKEN"), "bearer token (default: mint one for --dept with the local key)")
-	dept := fs.String("dept", catalog.DeptServiceCenter, "department to mint a development token for")
-	role := fs.String("role", "", "role of a minted token (default service; supervisor for overdue)")
-	data := fs.String("data", cfg.DataDir, "data folder holding the signing key")
+	var f apiFlags
+	role := "service"
+	if cmd == "overdue" {
+		role = catalog.RoleSupervisor
+	}
+	f.register(fs, cfg, role)
 	var (
 		resource, fields, purpose, basis, from, until, reason, status, consumer string
 	)
@@ -115,24 +110,11 @@ func runGrant(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
-	if *token == "" {
-		r := *role
-		if r == "" {
-			r = "service"
-			if cmd == "overdue" {
-				r = catalog.RoleSupervisor
-			}
-		}
-		key, err := loadKey(*data)
-		if err != nil {
-			return err
-		}
-		if *token, err = key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "cli:" + *dept,
-			Dept: *dept, Role: r, TTL: 10 * time.Minute}); err != nil {
-			return err
-		}
+	api, err := newAPIClient(f)
+	if err != nil {
+		return err
 	}
-	c := &grantClient{base: strings.TrimRight(*base, "/") + "/v1/catalog/grants", token: *token, out: stdout}
+	c := &grantClient{api: api, out: stdout}
 	split := func(s string) []string {
 		if s == "" {
 			return nil
@@ -165,41 +147,7 @@ func runGrant(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 }
 
 func (c *grantClient) do(ctx context.Context, method, path string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w (is the exchange running? set GOVX_URL or --url)", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct{ Code, Message string }
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
-			return fmt.Errorf("%s (%s, HTTP %d)", e.Error.Message, e.Error.Code, resp.StatusCode)
-		}
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
+	return c.api.doJSON(ctx, method, "/v1/catalog/grants"+path, body, out)
 }
 
 // one prints a single grant after a change.
