@@ -97,14 +97,8 @@ func newBus(t *testing.T) *bus {
 		t.Fatalf("Seed = %d, %v", n, err)
 	}
 	b.codec = avro.NewCodec(catalog.NewStore(b.pool))
-	for _, s := range schemas.Subjects() {
-		text, err := schemas.Text(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.codec.Register(ctx, s, text); err != nil {
-			t.Fatalf("Register(%s): %v", s, err)
-		}
+	if err := schemas.RegisterAll(ctx, b.codec); err != nil {
+		t.Fatal(err)
 	}
 
 	b.prod, err = kafka.NewProducer(b.kcfg, kafka.ProducerConfig{})

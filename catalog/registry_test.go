@@ -231,14 +231,8 @@ func TestRegistryDecodesBusMessages(t *testing.T) {
 	ctx := context.Background()
 	f := mustRegistry(t)
 	codec := avro.NewCodec(f.store)
-	for _, s := range schemas.Subjects() {
-		text, err := schemas.Text(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := codec.Register(ctx, s, text); err != nil {
-			t.Fatal(err)
-		}
+	if err := schemas.RegisterAll(ctx, codec); err != nil {
+		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	req := exchange.Request{RequestID: "r-1", Resource: "population.identity", Key: "11010519491231002X",

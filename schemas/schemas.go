@@ -10,6 +10,7 @@
 package schemas
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -41,6 +42,25 @@ func Subjects() []string {
 	}
 	sort.Strings(out[2:])
 	return out
+}
+
+// Registrar takes a schema under a subject. *avro.Codec satisfies it.
+type Registrar interface {
+	Register(ctx context.Context, subject, schema string) (int, error)
+}
+
+// RegisterAll registers every embedded schema with r, in Subjects order.
+func RegisterAll(ctx context.Context, r Registrar) error {
+	for _, s := range Subjects() {
+		text, err := Text(s)
+		if err != nil {
+			return err
+		}
+		if _, err := r.Register(ctx, s, text); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Text returns the schema text of an embedded subject.

@@ -50,14 +50,8 @@ func newRegister(tb testing.TB, companies int) *register {
 func mustCodec(tb testing.TB, pool *pgxpool.Pool) *avro.Codec {
 	tb.Helper()
 	codec := avro.NewCodec(catalog.NewStore(pool))
-	for _, s := range schemas.Subjects() {
-		text, err := schemas.Text(s)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := codec.Register(context.Background(), s, text); err != nil {
-			tb.Fatalf("Register(%s): %v", s, err)
-		}
+	if err := schemas.RegisterAll(context.Background(), codec); err != nil {
+		tb.Fatal(err)
 	}
 	return codec
 }

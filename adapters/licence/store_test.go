@@ -38,14 +38,8 @@ func newEnv(t *testing.T) *env {
 	ctx := context.Background()
 	e := &env{pool: postgrestest.NewMigrated(t, catalog.MigrationSource(), licence.MigrationSource()), gen: mustGenerator(t)}
 	e.codec = avro.NewCodec(catalog.NewStore(e.pool))
-	for _, s := range schemas.Subjects() {
-		text, err := schemas.Text(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.codec.Register(ctx, s, text); err != nil {
-			t.Fatalf("Register(%s): %v", s, err)
-		}
+	if err := schemas.RegisterAll(ctx, e.codec); err != nil {
+		t.Fatal(err)
 	}
 	e.outbox = adapters.NewOutbox(e.pool, licence.Schema, licence.Department, e.codec, nil)
 	e.store = licence.NewStore(e.pool, e.outbox)

@@ -83,15 +83,9 @@ func setupBench(b *testing.B) {
 		}
 		b.Logf("seeded %d residents in %s", benchResidents, time.Since(start).Round(time.Millisecond))
 		codec := avro.NewCodec(catalog.NewStore(pool))
-		for _, s := range schemas.Subjects() {
-			text, err := schemas.Text(s)
-			if err == nil {
-				_, err = codec.Register(ctx, s, text)
-			}
-			if err != nil {
-				benchEnv.err = err
-				return
-			}
+		if err := schemas.RegisterAll(ctx, codec); err != nil {
+			benchEnv.err = err
+			return
 		}
 		// The adapter has its own producer, as it would in its own process.
 		aprod, err := kafka.NewProducer(kcfg, kafka.ProducerConfig{})

@@ -17,11 +17,8 @@ func TestSetStatus(t *testing.T) {
 	ctx := context.Background()
 	pool := postgrestest.NewMigrated(t, catalog.MigrationSource(), population.MigrationSource())
 	codec := avro.NewCodec(catalog.NewStore(pool))
-	for _, s := range schemas.Subjects() {
-		text, _ := schemas.Text(s)
-		if _, err := codec.Register(ctx, s, text); err != nil {
-			t.Fatal(err)
-		}
+	if err := schemas.RegisterAll(ctx, codec); err != nil {
+		t.Fatal(err)
 	}
 	store := population.NewStore(pool)
 	g := population.NewGenerator(seed)

@@ -204,14 +204,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	codec := avro.NewCodec(store)
-	for _, s := range schemas.Subjects() {
-		text, err := schemas.Text(s)
-		if err != nil {
-			return err
-		}
-		if _, err := codec.Register(ctx, s, text); err != nil {
-			return err
-		}
+	if err := schemas.RegisterAll(ctx, codec); err != nil {
+		return err
 	}
 	if !m.cfg.Exchange && len(m.cfg.Adapters) == 0 {
 		return nil

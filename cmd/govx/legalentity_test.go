@@ -84,14 +84,8 @@ func TestLegalEntityEndToEnd(t *testing.T) {
 }
 
 func codecRegister(c *avro.Codec) error {
-	for _, s := range schemas.Subjects() {
-		text, err := schemas.Text(s)
-		if err != nil {
-			return err
-		}
-		if _, err := c.Register(context.Background(), s, text); err != nil {
-			return err
-		}
+	if err := schemas.RegisterAll(context.Background(), c); err != nil {
+		return err
 	}
 	return nil
 }

@@ -7,10 +7,6 @@ import (
 	"io"
 
 	"govx/adapters/population"
-	"govx/catalog"
-	"govx/internal/avro"
-	"govx/internal/postgres"
-	"govx/schemas"
 )
 
 const populationUsage = "usage: govx population set-status <id-number> <normal|moved_out|deceased> --reason TEXT"
@@ -31,21 +27,11 @@ func runPopulation(ctx context.Context, cfg Config, args []string, stdout io.Wri
 	if *reason == "" || fs.NArg() > 0 {
 		return fmt.Errorf(populationUsage)
 	}
-	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+	codec, pool, err := registerTool(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	codec := avro.NewCodec(catalog.NewStore(pool))
-	for _, s := range []string{schemas.Event, schemas.PopulationIdentity} {
-		text, err := schemas.Text(s)
-		if err != nil {
-			return err
-		}
-		if _, err := codec.Register(ctx, s, text); err != nil {
-			return err
-		}
-	}
 	store := population.NewStore(pool)
 	r, err := store.SetStatus(ctx, store.Outbox(codec, cfg.Logger), id, status, *reason)
 	if err != nil {

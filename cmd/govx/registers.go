@@ -28,15 +28,9 @@ func registerTool(ctx context.Context, cfg Config) (*avro.Codec, *pgxpool.Pool, 
 		return nil, nil, err
 	}
 	codec := avro.NewCodec(catalog.NewStore(pool))
-	for _, s := range schemas.Subjects() {
-		text, err := schemas.Text(s)
-		if err == nil {
-			_, err = codec.Register(ctx, s, text)
-		}
-		if err != nil {
-			pool.Close()
-			return nil, nil, err
-		}
+	if err := schemas.RegisterAll(ctx, codec); err != nil {
+		pool.Close()
+		return nil, nil, err
 	}
 	return codec, pool, nil
 }
