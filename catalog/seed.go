@@ -19,22 +19,13 @@ const (
 // even the resource's version.
 func SeedDemo(ctx context.Context, s *Store) error {
 	const op = "catalog.SeedDemo"
-	for _, d := range []Department{
-		{Code: DeptPopulation, Name: "公安厅人口管理处 (Population Register, Public Security)", Contact: "population-data@example.gov.cn"},
-		{Code: DeptServiceCenter, Name: "政务服务中心 (Government Service Center, one-stop window)", Contact: "window@example.gov.cn"},
-	} {
-		if err := s.PutDepartment(ctx, d); err != nil {
-			return govx.E(op, err)
-		}
-	}
-	text, err := schemas.Text(schemas.PopulationIdentity)
-	if err != nil {
+	if err := s.PutDepartment(ctx, Department{Code: DeptServiceCenter, Name: "政务服务中心 (Government Service Center, one-stop window)",
+		Contact: "window@example.gov.cn"}); err != nil {
 		return govx.E(op, err)
 	}
-	if _, err := s.RegisterSchema(ctx, schemas.PopulationIdentity, text); err != nil {
-		return govx.E(op, err)
-	}
-	err = s.PutResource(ctx, Resource{
+	population := Department{Code: DeptPopulation, Name: "公安厅人口管理处 (Population Register, Public Security)",
+		Contact: "population-data@example.gov.cn"}
+	identity := Resource{
 		Code:           "population.identity",
 		Name:           "居民身份信息 (Resident identity)",
 		Classification: "基础信息资源/人口 (base/population)",
@@ -59,9 +50,9 @@ func SeedDemo(ctx context.Context, s *Store) error {
 		LegalBasis:    "《中华人民共和国居民身份证法》; 《中华人民共和国户口登记条例》",
 		PublishedOn:   "2025-01-01",
 		SchemaSubject: schemas.PopulationIdentity,
-	})
-	if err == nil {
-		err = seedGrants(ctx, s)
 	}
-	return govx.E(op, err)
+	if err := s.Publish(ctx, population, identity, DemoHouseholdResource()); err != nil {
+		return govx.E(op, err)
+	}
+	return govx.E(op, seedGrants(ctx, s))
 }

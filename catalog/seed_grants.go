@@ -17,13 +17,10 @@ const DemoHousehold = "population.household"
 // DemoHouseholdGranted are the fields the demo grant gives the service center.
 var DemoHouseholdGranted = []string{"address", "division_code", "head_name", "household_no"}
 
-// seedGrants adds the conditional demo resource and, unless the service
-// center already has a grant for it, an approved one for a year from today.
+// seedGrants gives the service center, unless it already has a grant for the
+// conditional demo resource, an approved one for a year from today.
 func seedGrants(ctx context.Context, s *Store) error {
 	const op = "catalog.seedGrants"
-	if err := s.PutResource(ctx, DemoHouseholdResource()); err != nil {
-		return govx.E(op, err)
-	}
 	grants := NewGrantStore(s.pool, nil)
 	have, err := grants.Grants(ctx, GrantFilter{Resource: DemoHousehold, Consumer: DeptServiceCenter, Limit: 1})
 	if err != nil || len(have) > 0 {

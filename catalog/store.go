@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
 	"govx/internal/postgres"
+	"govx/schemas"
 )
 
 // Store keeps the catalogue in PostgreSQL.
@@ -97,30 +99,61 @@ func (s *Store) PutResource(ctx context.Context, r Resource) error {
 }
 
 // PutResources puts a set of resources that may name each other as
-// related (legal-entity.basic and legal-entity.status, say): first each
-// new one without its relations, then all of them whole. Each put is its own
-// versioned change, as with PutResource.
+// related (legal-entity.basic and legal-entity.status, say), in order. A new
+// one that names one of the set not in yet goes in first without its
+// relations and gets them once all are in; every other goes in whole, once. Each put is
+// its own versioned change, as with PutResource.
 func (s *Store) PutResources(ctx context.Context, rs ...Resource) error {
 	const op = "catalog.PutResources"
+	fresh := map[string]bool{}
 	for _, r := range rs {
-		if _, err := s.ResourceAnyStatus(ctx, r.Code); govx.ErrorCode(err) != "resource_not_found" {
-			if err != nil {
-				return govx.E(op, err)
-			}
-			continue
-		}
-		bare := *r.clone()
-		bare.Related = nil
-		if err := s.PutResource(ctx, bare); err != nil {
+		if _, err := s.ResourceAnyStatus(ctx, r.Code); govx.ErrorCode(err) == "resource_not_found" {
+			fresh[r.Code] = true
+		} else if err != nil {
 			return govx.E(op, err)
 		}
 	}
+	var later []Resource
 	for _, r := range rs {
+		if fresh[r.Code] && slices.ContainsFunc(r.Related, func(c string) bool { return fresh[c] }) {
+			bare := *r.clone()
+			bare.Related = nil
+			r, later = bare, append(later, r)
+		}
+		if err := s.PutResource(ctx, r); err != nil {
+			return govx.E(op, err)
+		}
+		fresh[r.Code] = false
+	}
+	for _, r := range later {
 		if err := s.PutResource(ctx, r); err != nil {
 			return govx.E(op, err)
 		}
 	}
 	return nil
+}
+
+// Publish registers a department (unless dept.Code is empty), the embedded
+// schema (schemas/) of each of its resources and the resources themselves,
+// which may name each other as related. It is idempotent: what a reference
+// department publishes into the catalogue at start-up.
+func (s *Store) Publish(ctx context.Context, dept Department, resources ...Resource) error {
+	const op = "catalog.Publish"
+	if dept.Code != "" {
+		if err := s.PutDepartment(ctx, dept); err != nil {
+			return govx.E(op, err)
+		}
+	}
+	for _, r := range resources {
+		text, err := schemas.Text(r.SchemaSubject)
+		if err != nil {
+			return govx.E(op, err)
+		}
+		if _, err := s.RegisterSchema(ctx, r.SchemaSubject, text); err != nil {
+			return govx.E(op, err)
+		}
+	}
+	return govx.E(op, s.PutResources(ctx, resources...))
 }
 
 // resourceColumns and resourceFrom read a whole resource, with its

@@ -5,7 +5,6 @@ import (
 
 	"govx"
 	"govx/catalog"
-	"govx/schemas"
 )
 
 // Department is the market regulation department's catalogue code.
@@ -84,19 +83,6 @@ func Catalog() (catalog.Department, []catalog.Resource) {
 // SeedCatalog registers the department, its schemas and its resources in
 // the catalogue. It is idempotent.
 func SeedCatalog(ctx context.Context, s *catalog.Store) error {
-	const op = "legalentity.SeedCatalog"
 	dept, resources := Catalog()
-	if err := s.PutDepartment(ctx, dept); err != nil {
-		return govx.E(op, err)
-	}
-	for _, r := range resources {
-		text, err := schemas.Text(r.SchemaSubject)
-		if err != nil {
-			return govx.E(op, err)
-		}
-		if _, err := s.RegisterSchema(ctx, r.SchemaSubject, text); err != nil {
-			return govx.E(op, err)
-		}
-	}
-	return govx.E(op, s.PutResources(ctx, resources...))
+	return govx.E("legalentity.SeedCatalog", s.Publish(ctx, dept, resources...))
 }

@@ -14,7 +14,6 @@ import (
 	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/catalog"
-	"govx/schemas"
 )
 
 // Registers is how much synthetic data the three base registers get.
@@ -92,34 +91,14 @@ func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *generators) error
 	if err := catalog.SeedDemo(ctx, cat); err != nil {
 		return err
 	}
-	put := func(dept catalog.Department, resources ...catalog.Resource) error {
-		if dept.Code != "" {
-			if err := cat.PutDepartment(ctx, dept); err != nil {
-				return err
-			}
-		}
-		for _, r := range resources {
-			text, err := schemas.Text(r.SchemaSubject)
-			if err != nil {
-				return err
-			}
-			if _, err := cat.RegisterSchema(ctx, r.SchemaSubject, text); err != nil {
-				return err
-			}
-		}
-		return cat.PutResources(ctx, resources...)
-	}
-	// The population department itself comes with catalog.SeedDemo.
-	if err := put(catalog.Department{}, population.HouseholdResource()); err != nil {
-		return err
-	}
+	// The population department and its resources come with catalog.SeedDemo.
 	// Companies before licences: licence resources name legal-entity ones
 	// as related, and the catalogue refuses a relation to nothing.
 	if err := legalentity.SeedCatalog(ctx, cat); err != nil {
 		return err
 	}
 	dept, resources := licence.Catalog()
-	if err := put(dept, resources...); err != nil {
+	if err := cat.Publish(ctx, dept, resources...); err != nil {
 		return err
 	}
 	for _, k := range g.licences.PublicKeys() {
