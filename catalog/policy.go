@@ -2,15 +2,10 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"govx"
 	"govx/internal/redis"
@@ -20,29 +15,16 @@ import (
 // class and fields, and a department's grants for it — is read on every
 // query, and changes rarely. PolicyCache keeps it in process memory, so a
 // decision costs a map lookup, and every instance drops what changed
-// through one Redis pub/sub channel that Invalidator publishes on.
-//
-// Staleness is bounded, also when pub/sub loses messages. A subscriber
-// that is disconnected misses every message published meanwhile, and
-// go-redis reconnects silently; a connection can also die without an error
-// for a while. So the cache does not trust a connection, it trusts proof:
-// it sends a PING carrying its send time on the subscription every
-// PingInterval, and Redis answers it on the same connection after every
-// message published before it. A PONG for a ping sent at time T therefore
-// proves that every invalidation published before T has been applied. The
-// cache serves entries only while the last such proof is younger than
-// TrustWindow (500ms); otherwise every lookup reads PostgreSQL and nothing
-// is stored. When the connection fails or goes quiet the cache is flushed
-// and a fresh subscription is made; entries are trusted again only after
-// its first PONG. A revocation committed and published at P is thus never
-// served after P + TrustWindow + one ping round trip — well under a second
-// — whether pub/sub works or not. (Bounding each entry's age instead would
-// cost a PostgreSQL read per resource and department every half second on
-// every instance; with the proof the cache stays warm while Redis is fine.)
-//
-// The one loss the proof cannot see is a publish that never reached Redis
-// (the writer's Redis call failed): Invalidator retries, and MaxAge bounds
-// such an entry's life.
+// through one Redis pub/sub channel that Invalidator publishes on. A
+// redis.Watch proves the channel is heard: the cache serves entries only
+// while every invalidation published more than TrustWindow (500ms) ago has
+// been applied, and reads PostgreSQL otherwise. A revocation committed and
+// published at P is thus never served after P + TrustWindow + one ping
+// round trip — well under a second — whether pub/sub works or not. (Bounding
+// each entry's age instead would cost a PostgreSQL read per resource and
+// department every half second on every instance; with the proof the cache
+// stays warm while Redis is fine.) MaxAge bounds an entry whose
+// invalidation never reached Redis.
 
 // PolicyConfig tunes the cache. Zero members take the defaults.
 type PolicyConfig struct {
@@ -103,36 +85,28 @@ type PolicyCache struct {
 	byDept    map[string]map[string]grantEntry // code → consumer → grants
 	entries   int
 	gen       atomic.Uint64 // bumped by every invalidation and flush
-	proof     atomic.Int64  // unix nanos: every invalidation published before it is applied; 0 none
+	watch     *redis.Watch
 
 	Stats struct{ Hits, Misses, Untrusted, Invalidations, Flushes atomic.Int64 }
-
-	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // NewPolicyCache starts the cache's subscription; Close stops it.
 func NewPolicyCache(store *Store, grants *GrantStore, rdb *redis.Client, cfg PolicyConfig) *PolicyCache {
 	cfg.defaults()
 	c := &PolicyCache{store: store, grants: grants, rdb: rdb, cfg: cfg,
-		resources: map[string]resEntry{}, byDept: map[string]map[string]grantEntry{}, done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
-	go c.subscribe(ctx)
+		resources: map[string]resEntry{}, byDept: map[string]map[string]grantEntry{}}
+	c.watch = redis.NewWatch(rdb, redis.WatchConfig{
+		Channel: InvalidationChannel(rdb), PingInterval: cfg.PingInterval, TrustWindow: cfg.TrustWindow,
+		ClientName: cfg.ClientName, Logger: cfg.Logger, OnMessage: c.invalidate, OnReset: c.flush,
+	})
 	return c
 }
 
 // Close stops the subscription.
-func (c *PolicyCache) Close() {
-	c.cancel()
-	<-c.done
-}
+func (c *PolicyCache) Close() { c.watch.Close() }
 
 // Trusted reports whether cached entries may be served now.
-func (c *PolicyCache) Trusted() bool {
-	p := c.proof.Load()
-	return p != 0 && time.Now().UnixNano()-p < int64(c.cfg.TrustWindow)
-}
+func (c *PolicyCache) Trusted() bool { return c.watch.Trusted() }
 
 // Lookup returns the active resource with code and, when it is shared on
 // conditions, dept's grants for it that can decide an access (see
@@ -231,94 +205,6 @@ func (c *PolicyCache) clearLocked() {
 	c.entries = 0
 }
 
-// subscribe keeps a subscription alive until ctx ends, one connection at a
-// time; between connections the cache is distrusted and empty.
-func (c *PolicyCache) subscribe(ctx context.Context) {
-	defer close(c.done)
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		start := time.Now()
-		err := c.session(ctx)
-		c.proof.Store(0)
-		c.flush()
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(start) > 5*time.Second {
-			backoff = 50 * time.Millisecond
-		}
-		c.cfg.Logger.Warn("policy cache: invalidation channel lost; serving from PostgreSQL until resubscribed", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-var errQuiet = errors.New("no answer to pings on the invalidation channel")
-
-// session is one subscription; it returns when the connection fails or
-// stops answering pings.
-func (c *PolicyCache) session(ctx context.Context) error {
-	ps := c.rdb.Subscribe(ctx, InvalidationChannel(c.rdb))
-	defer ps.Close()
-	// A name lets an operator (and a test) find the connection.
-	if err := ps.ClientSetName(ctx, c.cfg.ClientName); err != nil {
-		return err
-	}
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go func() {
-		t := time.NewTicker(c.cfg.PingInterval)
-		defer t.Stop()
-		for {
-			if ps.Ping(sctx, strconv.FormatInt(time.Now().UnixNano(), 10)) != nil && sctx.Err() != nil {
-				return
-			}
-			select {
-			case <-sctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	lastHeard := time.Now()
-	quiet := 4*c.cfg.TrustWindow + time.Second
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, c.cfg.PingInterval)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				return err
-			}
-			if time.Since(lastHeard) > quiet {
-				return errQuiet
-			}
-			continue
-		}
-		lastHeard = time.Now()
-		switch m := msg.(type) {
-		case *goredis.Message:
-			c.invalidate(m.Payload)
-		case *goredis.Pong:
-			if sent, err := strconv.ParseInt(m.Payload, 10, 64); err == nil && sent > c.proof.Load() {
-				c.proof.Store(sent)
-			}
-		case *goredis.Subscription:
-			// (Re)subscribed: whatever was published before is lost, and
-			// nothing is cached from before (flushed on every loss).
-			if m.Kind == "subscribe" {
-				c.flush()
-			}
-		}
-	}
-}
-
 // Invalidator announces policy changes to every exchange instance's
 // PolicyCache. Its ResourceChanged has the shape of the stores' change
 // hooks (GrantStore.OnChange, Store.OnChange).
@@ -339,16 +225,7 @@ func NewInvalidator(rdb *redis.Client, log *slog.Logger) *Invalidator {
 // change committed; a failed publish is retried for about half a second,
 // then logged (caches then drop the entry by MaxAge).
 func (i *Invalidator) ResourceChanged(ctx context.Context, code string) {
-	ctx = context.WithoutCancel(ctx)
-	var err error
-	for attempt, wait := 0, 25*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
-		pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
-		err = i.rdb.Publish(pctx, InvalidationChannel(i.rdb), code).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		time.Sleep(wait)
+	if err := i.rdb.Announce(ctx, InvalidationChannel(i.rdb), code); err != nil {
+		i.log.Error("policy invalidation not published; caches drop it by age only", "resource", code, "err", err)
 	}
-	i.log.Error("policy invalidation not published; caches drop it by age only", "resource", code, "err", err)
 }
