@@ -63,6 +63,10 @@ type Field struct {
 	Type        string `json:"type"`
 	Description string `json:"description,omitempty"`
 	Personal    bool   `json:"personal"`
+	// Subject marks the field that names the data subject (an ID number
+	// or USCC) when the key does not, e.g. a licence's holder code: the
+	// exchange checks consent against its value.
+	Subject bool `json:"subject,omitempty"`
 }
 
 // Resource is a data resource in the catalogue, with the metadata a
@@ -86,8 +90,12 @@ type Resource struct {
 	PublishedOn    string    `json:"published_on,omitempty"` // YYYY-MM-DD
 	Related        []string  `json:"related,omitempty"`      // resource codes
 	SchemaSubject  string    `json:"schema_subject"`
-	Status         string    `json:"status"`            // active or retired
-	Version        int       `json:"version,omitempty"` // bumped by every change
+	// ConsentRequired is true when the resource has personal fields:
+	// asking for any of them needs the data subject's consent. Derived
+	// from the fields.
+	ConsentRequired bool   `json:"consent_required"`
+	Status          string `json:"status"`            // active or retired
+	Version         int    `json:"version,omitempty"` // bumped by every change
 }
 
 // FieldNames lists the resource's fields in catalogue order.
@@ -102,6 +110,37 @@ func (r *Resource) FieldNames() []string {
 // HasField reports whether the resource has a field called name.
 func (r *Resource) HasField(name string) bool {
 	return slices.ContainsFunc(r.Fields, func(f Field) bool { return f.Name == name })
+}
+
+// Personal reports whether any of fields is a personal field of the
+// resource: then the data subject's consent is needed to receive them.
+func (r *Resource) Personal(fields []string) bool {
+	for _, f := range r.Fields {
+		if f.Personal && slices.Contains(fields, f.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// SubjectField returns the field that names the data subject, or "" when
+// the key itself does (see KeyNamesSubject).
+func (r *Resource) SubjectField() string {
+	if KeyNamesSubject(r.KeyType) {
+		return ""
+	}
+	for _, f := range r.Fields {
+		if f.Subject {
+			return f.Name
+		}
+	}
+	return ""
+}
+
+// KeyNamesSubject reports whether a key of this type is itself the data
+// subject: a person's ID number, a company's code, a holder.
+func KeyNamesSubject(keyType string) bool {
+	return keyType == KeyIDNumber || keyType == KeyUSCC || keyType == KeyHolder
 }
 
 // ValidCode reports whether s has the shape of a resource code

@@ -277,7 +277,10 @@ func (s *Store) ResourceVersions(ctx context.Context, code string) ([]ResourceVe
 		}
 		v.At = v.At.UTC()
 		v.Resource = new(Resource)
-		return v, json.Unmarshal(b, v.Resource)
+		err := json.Unmarshal(b, v.Resource)
+		// Versions written before consent_required existed derive it too.
+		v.Resource.ConsentRequired = slices.ContainsFunc(v.Resource.Fields, func(f Field) bool { return f.Personal })
+		return v, err
 	})
 	if err != nil {
 		return nil, postgres.Translate(op, err, "")

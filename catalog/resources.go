@@ -122,6 +122,7 @@ func (r *Resource) normalize() {
 	if len(r.Related) == 0 {
 		r.Related = nil
 	}
+	r.ConsentRequired = slices.ContainsFunc(r.Fields, func(f Field) bool { return f.Personal })
 }
 
 // Validate checks a resource's metadata on its own, without the catalogue:
@@ -152,6 +153,9 @@ func (r *Resource) Validate() error {
 		return invalid("invalid_key_type", "key type %q is not one of %s", trunc(r.KeyType, 64), strings.Join(KeyTypes, ", "))
 	}
 	if err := validateFields(r.Fields); err != nil {
+		return err
+	}
+	if err := validateSubject(r); err != nil {
 		return err
 	}
 	if !ValidSharing(string(r.Sharing)) {
@@ -235,6 +239,27 @@ func validateFields(fields []Field) error {
 		if err := checkText("field_description", f.Description, 500, false, false); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validateSubject checks that consent can be checked: a resource with
+// personal fields is keyed by its data subject, or marks the one field
+// that names the subject.
+func validateSubject(r *Resource) error {
+	var subjects []string
+	for _, f := range r.Fields {
+		if f.Subject {
+			subjects = append(subjects, f.Name)
+		}
+	}
+	switch {
+	case len(subjects) > 1:
+		return invalid("subject_field_ambiguous", "fields %s are all marked subject; at most one names the data subject", strings.Join(subjects, ", "))
+	case len(subjects) == 1 && KeyNamesSubject(r.KeyType):
+		return invalid("subject_field_ambiguous", "field %s is marked subject, but the key (%s) already names the data subject", subjects[0], r.KeyType)
+	case len(subjects) == 0 && !KeyNamesSubject(r.KeyType) && slices.ContainsFunc(r.Fields, func(f Field) bool { return f.Personal }):
+		return invalid("subject_field_required", "a resource with personal fields keyed by %s marks the field that names the data subject (\"subject\": true), so consent can be checked", r.KeyType)
 	}
 	return nil
 }

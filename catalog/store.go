@@ -217,6 +217,7 @@ func scanResource(op string, row pgx.Row) (*Resource, error) {
 	if err := json.Unmarshal(fields, &r.Fields); err != nil {
 		return nil, govx.E(op, err)
 	}
+	r.ConsentRequired = slices.ContainsFunc(r.Fields, func(f Field) bool { return f.Personal })
 	return &r, nil
 }
 

@@ -278,7 +278,7 @@ func TestResource(t *testing.T) {
 		t.Fatalf("Resource: %v", err)
 	}
 	want := income
-	want.Status, want.Version, want.ProviderName = "active", 1, "Tax bureau"
+	want.Status, want.Version, want.ProviderName, want.ConsentRequired = "active", 1, "Tax bureau", true
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("Resource\n got %+v\nwant %+v", *got, want)
 	}

@@ -15,7 +15,7 @@ func Catalog() (catalog.Department, []catalog.Resource) {
 			{Name: "type", Type: "string", Description: "Licence type code"},
 			{Name: "number", Type: "string", Description: "Licence number as printed"},
 			{Name: "holder_name", Type: "string", Description: "Holder: company name, or a natural person's name", Personal: true},
-			{Name: "holder_code", Type: "string", Description: "Holder's unified social credit code, or resident ID number of a natural person", Personal: true},
+			{Name: "holder_code", Type: "string", Description: "Holder's unified social credit code, or resident ID number of a natural person", Personal: true, Subject: true},
 			{Name: "authority", Type: "string", Description: "Issuing authority"},
 			{Name: "authority_code", Type: "string", Description: "Issuing authority's unified social credit code"},
 			{Name: "issue_date", Type: "date", Description: "Date of issue, YYYY-MM-DD"},
