@@ -52,6 +52,10 @@ type AuditEntry struct {
 	Code       string // "ok" or the error code
 	Status     int    // HTTP status answered
 	Rule       string // the policy rule that decided: unconditional, grant:<id>, grant_required, …; "" if none was reached
+	ConsentID  string // the consent that allowed the access; "" if none was needed or none allowed it
+	// DataSubject is whose data: the ID number or USCC the record is
+	// about (the key, or a licence's holder); "" if unknown.
+	DataSubject string
 	PrevHash   []byte
 	Hash       []byte
 }
@@ -62,7 +66,7 @@ type AuditEntry struct {
 // entries with it.
 func (e *AuditEntry) sanitize() {
 	for _, f := range []*string{&e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
-		&e.SubjectKey, &e.Purpose, &e.Outcome, &e.Code, &e.Rule} {
+		&e.SubjectKey, &e.Purpose, &e.Outcome, &e.Code, &e.Rule, &e.ConsentID, &e.DataSubject} {
 		*f = storable(*f)
 	}
 	if e.Fields != nil {
@@ -108,9 +112,14 @@ func (e *AuditEntry) hash(prev []byte) []byte {
 	put(e.Outcome)
 	put(e.Code)
 	put(strconv.Itoa(e.Status))
-	// The rule came later (migration 002): an entry without one hashes as
-	// entries written before it existed did, so those still verify.
-	if e.Rule != "" {
+	// The rule came later (migration 002), consent and data subject later
+	// still (003): an entry without them hashes as entries written before
+	// they existed did, so those still verify.
+	if e.ConsentID != "" || e.DataSubject != "" {
+		put(e.Rule)
+		put(e.ConsentID)
+		put(e.DataSubject)
+	} else if e.Rule != "" {
 		put(e.Rule)
 	}
 	return h.Sum(nil)
@@ -240,7 +249,7 @@ func (l *Ledger) commit(batch []*pending) {
 }
 
 var auditColumns = []string{"seq", "at", "request_id", "caller", "consumer", "resource", "provider",
-	"subject_key", "fields", "purpose", "outcome", "code", "status", "rule", "prev_hash", "hash"}
+	"subject_key", "fields", "purpose", "outcome", "code", "status", "rule", "consent_id", "data_subject", "prev_hash", "hash"}
 
 func (l *Ledger) write(batch []*pending) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -272,7 +281,7 @@ func (l *Ledger) write(batch []*pending) error {
 		e.Hash = e.hash(prev)
 		prev = e.Hash
 		rows[i] = []any{e.Seq, e.At, e.RequestID, e.Caller, e.Consumer, e.Resource, e.Provider,
-			e.SubjectKey, e.Fields, e.Purpose, e.Outcome, e.Code, e.Status, e.Rule, e.PrevHash, e.Hash}
+			e.SubjectKey, e.Fields, e.Purpose, e.Outcome, e.Code, e.Status, e.Rule, e.ConsentID, e.DataSubject, e.PrevHash, e.Hash}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"exchange", "audit"}, auditColumns, pgx.CopyFromRows(rows)); err != nil {
 		return err
@@ -318,7 +327,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool) (*VerifyReport, error) {
 	for rows.Next() {
 		var e AuditEntry
 		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
-			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule, &e.PrevHash, &e.Hash); err != nil {
+			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule, &e.ConsentID, &e.DataSubject, &e.PrevHash, &e.Hash); err != nil {
 			return nil, postgres.Translate(op, err, "")
 		}
 		rep.Checked++

@@ -120,8 +120,13 @@ type subscription struct {
 	fields  []string
 	purpose string
 	res     *catalog.Resource
+	acc     *Access
 	tail    *kafka.Tail
 	cursor  Cursor
+	// consent: each event is delivered only under its data subject's
+	// consent — when personal fields are asked for, or the key itself is
+	// a person's ID number.
+	consent bool
 }
 
 func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -211,8 +216,10 @@ func (e *Events) open(r *http.Request, id, code string, entry *AuditEntry) (*sub
 		<-e.slots
 		return nil, err
 	}
+	kt := acc.Resource.KeyType
 	return &subscription{id: id, caller: claims, code: code, fields: acc.Fields, purpose: purpose,
-		res: acc.Resource, tail: tail, cursor: Cursor(tail.Start())}, nil
+		res: acc.Resource, acc: acc, tail: tail, cursor: Cursor(tail.Start()),
+		consent: acc.Personal || kt == catalog.KeyIDNumber || kt == catalog.KeyHolder}, nil
 }
 
 // openTail reads the resource's event topic from cursor, or from now when
@@ -322,14 +329,29 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 			e.endWith(w, rc, eventsUnavailable(err))
 			return
 		}
-		msg, ok := e.decode(ctx, sub, m)
+		msg, subject, ok := e.decode(ctx, sub, m)
 		sub.cursor[m.Partition] = m.Offset + 1
 		if !ok {
 			continue
 		}
 		ev := entry
 		ev.SubjectKey = truncate(msg.Key, 64)
+		ev.DataSubject = truncate(subject, 64)
 		ev.At = time.Time{}
+		if sub.consent {
+			// Without the data subject's consent the event is withheld:
+			// nothing of it reaches the subscriber, so nothing is recorded.
+			var d Decision
+			c, err := e.svc.Consent(ctx, sub.caller, sub.acc, subject, sub.purpose, "", &d)
+			if err == nil && e.svc.cfg.Consents.Use(ctx, c, ev.RequestID) == nil {
+				ev.ConsentID = c.ID
+			} else {
+				if k := govx.ErrorKind(err); err != nil && k != govx.KindForbidden {
+					e.log.Warn("event withheld: consent could not be checked", "subscription", sub.id, "err", err)
+				}
+				continue
+			}
+		}
 		if err := e.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
 			// Nothing leaves unrecorded; the client resumes from the
 			// last event it received, this one included.
@@ -349,15 +371,20 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 
 // decode opens one event and trims its record. An event that cannot be
 // read is logged and skipped: one bad message must not stop a stream.
-func (e *Events) decode(ctx context.Context, sub *subscription, m kafka.Message) (EventMessage, bool) {
+// subject is the event's data subject: its key, or the value of the
+// resource's subject field.
+func (e *Events) decode(ctx context.Context, sub *subscription, m kafka.Message) (msg EventMessage, subject string, ok bool) {
 	var ev Event
 	if err := e.svc.codec.UnmarshalAs(ctx, schemas.Event, m.Value, &ev); err != nil {
 		e.log.Warn("undecodable event skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-		return EventMessage{}, false
+		return EventMessage{}, "", false
 	}
 	if ev.Resource != sub.res.Code {
 		e.log.Warn("event of another resource skipped", "topic", m.Topic, "offset", m.Offset, "resource", truncate(ev.Resource, 100))
-		return EventMessage{}, false
+		return EventMessage{}, "", false
+	}
+	if catalog.KeyNamesSubject(sub.res.KeyType) {
+		subject = ev.Key
 	}
 	out := EventMessage{EventID: ev.EventID, Resource: ev.Resource, Provider: ev.Provider, Key: ev.Key,
 		Type: ev.Type, Reason: ev.Reason, OccurredAt: ev.OccurredAt}
@@ -365,12 +392,15 @@ func (e *Events) decode(ctx context.Context, sub *subscription, m kafka.Message)
 		var rec map[string]any
 		if err := e.svc.codec.UnmarshalAs(ctx, sub.res.SchemaSubject, ev.Record, &rec); err != nil {
 			e.log.Warn("event with an undecodable record skipped", "topic", m.Topic, "offset", m.Offset, "err", err)
-			return EventMessage{}, false
+			return EventMessage{}, "", false
+		}
+		if f := sub.res.SubjectField(); f != "" {
+			subject, _ = rec[f].(string)
 		}
 		// Whatever the provider sent, only the allowed fields leave.
 		out.Record = Trim(rec, sub.fields)
 	}
-	return out, true
+	return out, subject, true
 }
 
 // recheck runs the access policy again for an open subscription.

@@ -14,6 +14,7 @@ import (
 
 	"govx"
 	"govx/catalog"
+	"govx/consent"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
@@ -61,6 +62,13 @@ type Codec interface {
 	UnmarshalAs(ctx context.Context, subject string, data []byte, v any) error
 }
 
+// Consents decides the data subject's consent to an access.
+// *consent.Cache satisfies it.
+type Consents interface {
+	Check(ctx context.Context, n consent.Need) (*consent.Consent, error)
+	Use(ctx context.Context, c *consent.Consent, requestID string) error
+}
+
 // AuditLog records every query. *Ledger satisfies it.
 type AuditLog interface {
 	Append(ctx context.Context, e AuditEntry) error
@@ -72,6 +80,7 @@ var (
 	_ Bus       = (*kafka.Requester)(nil)
 	_ AuditLog  = (*Ledger)(nil)
 	_ Codec     = (*avro.Codec)(nil)
+	_ Consents  = (*consent.Cache)(nil)
 )
 
 // Config configures the exchange.
@@ -81,8 +90,11 @@ type Config struct {
 	// MaxBody is the largest query body accepted.
 	MaxBody int64 // default 64 KiB
 	Logger  *slog.Logger
-	// Now is the clock grants are judged by; default time.Now.
+	// Now is the clock grants and consents are judged by; default time.Now.
 	Now func() time.Time
+	// Consents decides consent to personal fields. Nil refuses every
+	// access to personal fields (consent_required).
+	Consents Consents
 }
 
 func (c *Config) Validate() error {
@@ -125,6 +137,9 @@ type Query struct {
 	Key      string   `json:"key"`
 	Fields   []string `json:"fields"`
 	Purpose  string   `json:"purpose"`
+	// Consent names the data subject's consent the caller relies on;
+	// without it any active consent that covers the access serves.
+	Consent string `json:"consent,omitempty"`
 }
 
 // Receipt tells the caller what was answered, by whom and when.
@@ -149,6 +164,8 @@ type Decision struct {
 	Fields   []string
 	Rule     string // the policy rule that allowed or refused the access
 	Sent     bool   // the request went to the provider
+	Subject  string // the data subject, once known
+	Consent  string // the consent that allowed the access
 }
 
 // Access is an allowed access: the resource and the fields the caller may
@@ -157,6 +174,9 @@ type Access struct {
 	Resource *catalog.Resource
 	Fields   []string // sorted, no duplicates
 	Rule     string
+	// Personal: some of Fields are personal, so the data subject's
+	// consent decides each record (Service.Consent).
+	Personal bool
 }
 
 // NewRequestID returns a random 128-bit request id in hex.
@@ -235,7 +255,28 @@ func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code strin
 	}
 	fields = slices.Compact(slices.Sorted(slices.Values(fields)))
 	d.Fields = fields
-	return &Access{Resource: res, Fields: fields, Rule: d.Rule}, nil
+	return &Access{Resource: res, Fields: fields, Rule: d.Rule, Personal: res.Personal(fields)}, nil
+}
+
+// Consent decides whether the data subject's consent allows acc for
+// caller: the consent that does, or consent_required, consent_revoked, …
+// (see consent.Decide). consentID, when not "", names the one to rely on.
+func (s *Service) Consent(ctx context.Context, caller *auth.Claims, acc *Access, subject, purpose, consentID string, d *Decision) (*consent.Consent, error) {
+	d.Subject = subject
+	if s.cfg.Consents == nil {
+		d.Rule = "consent_required"
+		return nil, govx.Errorf(govx.KindForbidden, "consent_required", "%s holds personal data and this exchange checks no consents", acc.Resource.Code)
+	}
+	c, err := s.cfg.Consents.Check(ctx, consent.Need{Subject: subject, Consumer: caller.Dept, Resource: acc.Resource.Code,
+		Fields: acc.Fields, Purpose: purpose, ConsentID: consentID, At: s.cfg.Now()})
+	if err != nil {
+		if govx.ErrorKind(err) == govx.KindForbidden {
+			d.Rule = govx.ErrorCode(err)
+		}
+		return nil, err
+	}
+	d.Consent = c.ID
+	return c, nil
 }
 
 // Query checks the caller's right to q, asks the provider over the bus and
@@ -251,10 +292,38 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	if err := validateKey(res.KeyType, q.Key); err != nil {
 		return nil, err
 	}
+	if len(q.Consent) > 64 {
+		return nil, govx.Errorf(govx.KindInvalid, "invalid_consent", "a consent id is at most 64 bytes")
+	}
+
+	// Personal fields leave only with the data subject's consent. When the
+	// key names the subject it is checked before the provider is asked;
+	// otherwise (a licence by number) the provider is asked for the field
+	// that names the subject too, and the record is held back unless the
+	// subject consented.
+	var cons *consent.Consent
+	ask, subjectField := fields, ""
+	if catalog.KeyNamesSubject(res.KeyType) {
+		d.Subject = q.Key
+		if acc.Personal {
+			if cons, err = s.Consent(ctx, caller, acc, q.Key, q.Purpose, q.Consent, d); err != nil {
+				return nil, err
+			}
+		}
+	} else if acc.Personal {
+		subjectField = res.SubjectField()
+		if subjectField == "" {
+			d.Rule = "consent_required"
+			return nil, govx.Errorf(govx.KindForbidden, "consent_required", "%s holds personal data but names no data subject to ask consent of", res.Code)
+		}
+		if !slices.Contains(fields, subjectField) {
+			ask = slices.Sorted(slices.Values(append(slices.Clone(fields), subjectField)))
+		}
+	}
 
 	now := time.Now().UTC()
 	req := Request{
-		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: fields, Purpose: q.Purpose,
+		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: ask, Purpose: q.Purpose,
 		Consumer: caller.Dept, Caller: caller.Subject, ReplyTo: s.bus.ReplyTopic(),
 		RequestedAt: now, Deadline: now.Add(s.cfg.Timeout),
 	}
@@ -291,6 +360,23 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	var rec map[string]any
 	if err := s.codec.UnmarshalAs(ctx, res.SchemaSubject, reply.Record, &rec); err != nil {
 		return nil, govx.E(op, err)
+	}
+	if subjectField != "" {
+		subject, _ := rec[subjectField].(string)
+		if cons, err = s.Consent(ctx, caller, acc, subject, q.Purpose, q.Consent, d); err != nil {
+			return nil, err
+		}
+	}
+	if cons != nil {
+		// A once-only consent is spent by this access; if another access
+		// spent it first, this one gets nothing.
+		if err := s.cfg.Consents.Use(ctx, cons, requestID); err != nil {
+			d.Consent = ""
+			if govx.ErrorKind(err) == govx.KindForbidden {
+				d.Rule = govx.ErrorCode(err)
+			}
+			return nil, err
+		}
 	}
 	// Whatever the provider sent, only the granted fields leave.
 	return &Answer{Record: Trim(rec, fields), Receipt: Receipt{

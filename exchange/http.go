@@ -65,7 +65,7 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		entry.Code, entry.Status = govx.ErrorCode(err), StatusOf(err)
 		entry.Outcome = Refused
-		if k := govx.ErrorKind(err); sent || k == govx.KindUnavailable || k == govx.KindInternal {
+		if k := govx.ErrorKind(err); k != govx.KindForbidden && (sent || k == govx.KindUnavailable || k == govx.KindInternal) {
 			entry.Outcome = Failed
 		}
 	}
@@ -98,6 +98,7 @@ func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *Aud
 	var d Decision
 	ans, err := h.svc.Query(r.Context(), requestID, claims, q, &d)
 	entry.Provider, entry.Fields, entry.Rule, *sent = d.Provider, d.Fields, d.Rule, d.Sent
+	entry.ConsentID, entry.DataSubject = d.Consent, truncate(d.Subject, 64)
 	return ans, err
 }
 

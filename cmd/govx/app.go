@@ -21,6 +21,7 @@ import (
 	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/catalog"
+	"govx/consent"
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
@@ -121,6 +122,8 @@ type Main struct {
 	log *slog.Logger
 
 	Key        *auth.Key
+	ConsentKey *auth.Key // signs consent artefacts
+	Consents   *consent.Store
 	Pool       *pgxpool.Pool
 	Brokers    []string
 	Requester  *kafka.Requester
@@ -301,7 +304,15 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	policy := catalog.NewPolicyCache(store, grants, rdb, catalog.PolicyConfig{Logger: m.log})
 	m.onClose(policy.Close)
 	m.onClose(expireGrants(grants, m.log))
-	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log}, policy, req, codec)
+	// Consents: a revocation reaches every instance's cache the same way.
+	if m.ConsentKey, err = auth.LoadOrCreateKey(filepath.Join(m.cfg.DataDir, "keys", "consent")); err != nil {
+		return err
+	}
+	m.Consents = consent.NewStore(m.Pool, m.ConsentKey, policy, m.log)
+	m.Consents.OnChange = consent.NewInvalidator(rdb, m.log).SubjectChanged
+	consents := consent.NewCache(m.Consents, rdb, consent.CacheConfig{Logger: m.log})
+	m.onClose(consents.Close)
+	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log, Consents: consents}, policy, req, codec)
 	if err != nil {
 		return err
 	}
@@ -333,6 +344,11 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	h.Handle("GET /v1/resources/{code}/events", events)
+	ch := consent.NewHandler(m.Consents, verifier, m.log)
+	h.Handle("/v1/consents", ch)
+	h.Handle("/v1/consents/", ch)
+	h.Handle("GET /v1/subjects/{subject}/consents", ch)
+	h.Handle("GET /v1/subjects/{subject}/accesses", exchange.NewSubjectHandler(ledger, verifier, m.log))
 	gh := catalog.NewGrantsHandler(grants, verifier, m.log)
 	h.Handle("/v1/catalog/grants", gh)
 	h.Handle("/v1/catalog/grants/", gh)
@@ -437,7 +453,7 @@ func (m *Main) Close() error {
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(),
-		legalentity.MigrationSource(), licence.MigrationSource())
+		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource())
 	if err != nil {
 		return err
 	}

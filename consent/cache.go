@@ -1,0 +1,153 @@
+package consent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"govx"
+	"govx/internal/redis"
+)
+
+// InvalidationChannel is the Redis channel consent changes are announced
+// on; a message is a data subject.
+func InvalidationChannel(rdb *redis.Client) string { return rdb.Key("consent:changed") }
+
+// CacheConfig tunes a Cache; zero members take the defaults.
+type CacheConfig struct {
+	MaxAge     time.Duration // default 1 minute: bounds an entry whose invalidation never reached Redis
+	MaxEntries int           // data subjects held; default 200 000, past it the cache starts over
+	ClientName string        // of the subscription's connection; default govx-consent
+	Logger     *slog.Logger
+}
+
+// Cache answers the exchange's consent checks from memory: one entry per
+// data subject, holding that subject's recent consents. Every change is
+// announced on InvalidationChannel (Invalidator) and a redis.Watch proves
+// the channel is heard, so a revocation is honoured on every instance
+// within TrustWindow (500 ms) plus a ping; while that proof is missing
+// every check reads PostgreSQL. It is safe for concurrent use.
+type Cache struct {
+	store *Store
+	cfg   CacheConfig
+	watch *redis.Watch
+
+	mu      sync.RWMutex
+	entries map[string]cacheEntry
+	gen     atomic.Uint64
+
+	Stats struct{ Hits, Misses, Invalidations atomic.Int64 }
+}
+
+type cacheEntry struct {
+	consents []Consent
+	at       time.Time
+}
+
+func NewCache(store *Store, rdb *redis.Client, cfg CacheConfig) *Cache {
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = time.Minute
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = 200_000
+	}
+	if cfg.ClientName == "" {
+		cfg.ClientName = "govx-consent"
+	}
+	c := &Cache{store: store, cfg: cfg, entries: map[string]cacheEntry{}}
+	c.watch = redis.NewWatch(rdb, redis.WatchConfig{Channel: InvalidationChannel(rdb), ClientName: cfg.ClientName,
+		Logger: cfg.Logger, OnMessage: c.invalidate, OnReset: c.flush})
+	return c
+}
+
+func (c *Cache) Close() { c.watch.Close() }
+
+// Trusted reports whether cached consents may be served now.
+func (c *Cache) Trusted() bool { return c.watch.Trusted() }
+
+// Check returns the consent that allows n, or why none does (see Decide).
+func (c *Cache) Check(ctx context.Context, n Need) (*Consent, error) {
+	cs, err := c.consents(ctx, n.Subject)
+	if err != nil {
+		return nil, err
+	}
+	return Decide(cs, n)
+}
+
+// Use spends a once-only consent (Store.Use).
+func (c *Cache) Use(ctx context.Context, cons *Consent, requestID string) error {
+	return c.store.Use(ctx, cons, requestID)
+}
+
+func (c *Cache) consents(ctx context.Context, subject string) ([]Consent, error) {
+	now := time.Now()
+	trusted := c.watch.Trusted()
+	if trusted {
+		c.mu.RLock()
+		e, ok := c.entries[subject]
+		c.mu.RUnlock()
+		if ok && now.Sub(e.at) < c.cfg.MaxAge {
+			c.Stats.Hits.Add(1)
+			return e.consents, nil
+		}
+	}
+	c.Stats.Misses.Add(1)
+	gen := c.gen.Load()
+	cs, err := c.store.ForDecisions(ctx, subject)
+	if err != nil {
+		return nil, govx.E("consent.Cache", err)
+	}
+	// Store only if nothing was invalidated during the read, so a change
+	// committed meanwhile is not overwritten by what the read saw.
+	if trusted {
+		c.mu.Lock()
+		if c.gen.Load() == gen {
+			if len(c.entries) >= c.cfg.MaxEntries {
+				c.entries = map[string]cacheEntry{}
+			}
+			c.entries[subject] = cacheEntry{consents: cs, at: now}
+		}
+		c.mu.Unlock()
+	}
+	return cs, nil
+}
+
+func (c *Cache) invalidate(subject string) {
+	c.mu.Lock()
+	c.gen.Add(1)
+	delete(c.entries, subject)
+	c.mu.Unlock()
+	c.Stats.Invalidations.Add(1)
+}
+
+func (c *Cache) flush() {
+	c.mu.Lock()
+	c.gen.Add(1)
+	c.entries = map[string]cacheEntry{}
+	c.mu.Unlock()
+}
+
+// Invalidator announces consent changes to every instance's Cache. Its
+// SubjectChanged has the shape of Store.OnChange.
+type Invalidator struct {
+	rdb *redis.Client
+	log *slog.Logger
+}
+
+func NewInvalidator(rdb *redis.Client, log *slog.Logger) *Invalidator {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Invalidator{rdb: rdb, log: log}
+}
+
+// SubjectChanged tells every cache that a consent of subject changed. A
+// publish that fails for half a second is logged; caches then drop the
+// entry by MaxAge.
+func (i *Invalidator) SubjectChanged(ctx context.Context, subject string) {
+	if err := i.rdb.Announce(ctx, InvalidationChannel(i.rdb), subject); err != nil {
+		i.log.Error("consent invalidation not published; caches drop it by age only", "err", err)
+	}
+}
