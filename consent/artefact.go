@@ -18,7 +18,7 @@ const ArtefactIssuer = "govx-consent"
 // Status is not in it — a revocation does not change what was agreed; ask
 // the consent service (or its subject's list) whether it still holds.
 type ArtefactClaims struct {
-	jwt.RegisteredClaims // iss, sub (the data subject), aud (the consumer), jti (the consent id), iat, nbf, exp
+	jwt.RegisteredClaims        // iss, sub (the data subject), aud (the consumer), jti (the consent id), iat, nbf, exp
 	SubjectType          string `json:"subject_type"`
 	CaseID               string `json:"case_id,omitempty"`
 	Items                []Item `json:"resources"`

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
+	"govx/internal/auth"
 	"govx/internal/postgres"
 )
 
@@ -56,8 +57,8 @@ type AuditEntry struct {
 	// DataSubject is whose data: the ID number or USCC the record is
 	// about (the key, or a licence's holder); "" if unknown.
 	DataSubject string
-	PrevHash   []byte
-	Hash       []byte
+	PrevHash    []byte
+	Hash        []byte
 }
 
 // sanitize makes every text field storable: PostgreSQL text holds neither
@@ -296,6 +297,9 @@ func (l *Ledger) write(batch []*pending) error {
 type Break struct {
 	Seq    int64  `json:"seq"`
 	Reason string `json:"reason"`
+	// Checkpoint is the seq of the checkpoint that caught the break, when
+	// one did; Seq is then the first entry it may concern.
+	Checkpoint int64 `json:"checkpoint,omitempty"`
 }
 
 // VerifyReport is the result of checking the whole chain.
@@ -303,16 +307,47 @@ type VerifyReport struct {
 	Checked int64  `json:"checked"`
 	HeadSeq int64  `json:"head_seq"`
 	Broken  *Break `json:"broken,omitempty"`
+	// Checkpoints is how many are stored, CheckpointsVerified how many
+	// matched the chain (with a good signature when SignaturesChecked),
+	// KeptVerified how many of VerifyConfig.Kept did; LastCheckpoint is
+	// the seq up to which a signature vouches for the chain.
+	Checkpoints         int   `json:"checkpoints"`
+	CheckpointsVerified int   `json:"checkpoints_verified"`
+	KeptVerified        int   `json:"kept_verified,omitempty"`
+	LastCheckpoint      int64 `json:"last_checkpoint,omitempty"`
+	SignaturesChecked   bool  `json:"signatures_checked"`
+}
+
+// VerifyConfig is what Verify trusts besides the chain itself.
+type VerifyConfig struct {
+	// Keys are the public keys checkpoints may be signed with. A checkpoint
+	// under any other key breaks verification. With none, signatures are
+	// not checked, but the chain must still match every checkpoint.
+	Keys []*auth.Key
+	// Kept are checkpoints kept outside the database (exported artefacts):
+	// each must verify under Keys and match the chain.
+	Kept []Checkpoint
+}
+
+// Verify is VerifyWith checking checkpoint signatures under keys.
+func Verify(ctx context.Context, pool *pgxpool.Pool, keys ...*auth.Key) (*VerifyReport, error) {
+	return VerifyWith(ctx, pool, VerifyConfig{Keys: keys})
 }
 
 // Verify walks the ledger in order, recomputing every hash, and reports the
 // first broken link: a row whose content no longer matches its hash (it was
 // altered), a row whose predecessor is missing or different (one was deleted
 // or altered), or a head that does not match the last row (rows deleted from
-// the end).
-func Verify(ctx context.Context, pool *pgxpool.Pool) (*VerifyReport, error) {
+// the end). Then every checkpoint must match: an entry at a checkpoint's
+// seq whose hash is not the one signed means the chain up to it was
+// rewritten, hashes and head recomputed, which the chain alone cannot see.
+func VerifyWith(ctx context.Context, pool *pgxpool.Pool, cfg VerifyConfig) (*VerifyReport, error) {
 	const op = "exchange.Verify"
 	rep := &VerifyReport{}
+	cps, err := loadCheckpoints(ctx, pool, cfg, rep)
+	if err != nil {
+		return nil, govx.E(op, err)
+	}
 	var head []byte
 	if err := pool.QueryRow(ctx, `SELECT seq, hash FROM exchange.audit_head WHERE id = 1`).Scan(&rep.HeadSeq, &head); err != nil {
 		return nil, postgres.Translate(op, err, "audit_head_missing")
@@ -339,6 +374,9 @@ func Verify(ctx context.Context, pool *pgxpool.Pool) (*VerifyReport, error) {
 		case !bytes.Equal(e.hash(prev), e.Hash):
 			rep.Broken = &Break{Seq: e.Seq, Reason: fmt.Sprintf("entry %d was altered: its content no longer matches its hash", e.Seq)}
 		}
+		if rep.Broken == nil {
+			rep.Broken = cps.at(&e)
+		}
 		if rep.Broken != nil {
 			return rep, nil
 		}
@@ -349,6 +387,9 @@ func Verify(ctx context.Context, pool *pgxpool.Pool) (*VerifyReport, error) {
 	}
 	if last != rep.HeadSeq || (last > 0 && !bytes.Equal(prev, head)) {
 		rep.Broken = &Break{Seq: last + 1, Reason: fmt.Sprintf("the chain head is at entry %d but the ledger ends at %d: entries were deleted from the end", rep.HeadSeq, last)}
+	}
+	if rep.Broken == nil {
+		rep.Broken = cps.end(last)
 	}
 	return rep, nil
 }

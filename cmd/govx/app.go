@@ -69,6 +69,9 @@ type Config struct {
 	EventHeartbeat   time.Duration
 	Instance         string // exchange instance name: its reply topic is govx.replies.<instance>
 	Timeout          time.Duration
+	// CheckpointInterval is how often the exchange signs the audit chain
+	// head; 0 means exchange.DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
 
 	Migrate   bool
 	Demo      bool // seed the demo catalogue and residents when empty
@@ -295,6 +298,9 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	m.onClose(func() { req.Close() })
 	ledger := exchange.NewLedger(m.Pool, exchange.LedgerConfig{Logger: m.log})
 	m.onClose(ledger.Close)
+	if err := m.startCheckpointer(); err != nil {
+		return err
+	}
 	// A change to a resource or a grant reaches every exchange instance's
 	// policy cache through Redis within the second.
 	inv := catalog.NewInvalidator(rdb, m.log)
@@ -349,6 +355,9 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	h.Handle("/v1/consents/", ch)
 	h.Handle("GET /v1/subjects/{subject}/consents", ch)
 	h.Handle("GET /v1/subjects/{subject}/accesses", exchange.NewSubjectHandler(ledger, verifier, m.log))
+	ah := exchange.NewAuditHandler(m.Pool, verifier, m.log)
+	h.Handle("/v1/audit", ah)
+	h.Handle("/v1/audit/", ah)
 	gh := catalog.NewGrantsHandler(grants, verifier, m.log)
 	h.Handle("/v1/catalog/grants", gh)
 	h.Handle("/v1/catalog/grants/", gh)

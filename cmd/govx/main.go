@@ -48,7 +48,9 @@ Tools:
                       (--residents N --companies N --licences N; --demo)
   token               mint a development token signed with the local key
   catalog             search, show, register, update and retire catalogue resources
-  audit verify        check the audit ledger's hash chain
+  audit verify        check the audit ledger's hash chain and signed checkpoints
+  audit checkpoint    sign the chain head now (--export: print the latest to keep)
+  audit list          recent audit entries for operators, ID numbers masked
   population set-status <id> <status> --reason TEXT
                       change a resident's status and publish the change event
   legal-entity deregister|revoke <uscc> --reason TEXT
@@ -130,6 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs := flag.NewFlagSet("exchange", flag.ContinueOnError)
 		fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "listen address of the exchange API")
 		fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "how long a query waits for the provider")
+		fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", exchange.DefaultCheckpointInterval, "how often the audit chain head is signed")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -184,24 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "token":
 		return runToken(cfg, args, stdout)
 	case "audit":
-		if len(args) != 1 || args[0] != "verify" {
-			return fmt.Errorf("usage: govx audit verify")
-		}
-		pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		rep, err := exchange.Verify(ctx, pool)
-		if err != nil {
-			return err
-		}
-		if rep.Broken != nil {
-			fmt.Fprintf(stdout, "audit ledger BROKEN at entry %d: %s (%d entries checked)\n", rep.Broken.Seq, rep.Broken.Reason, rep.Checked)
-			return fmt.Errorf("audit chain broken")
-		}
-		fmt.Fprintf(stdout, "audit ledger intact: %d entries, chain head at %d\n", rep.Checked, rep.HeadSeq)
-		return nil
+		return runAudit(ctx, cfg, args, stdout)
 	case "catalog":
 		return runCatalog(ctx, cfg, args, os.Stdin, stdout)
 	case "bench":
@@ -238,6 +224,7 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 	fs.IntVar(&cfg.KafkaPort, "kafka-port", 19092, "port of the embedded Kafka-protocol broker on 127.0.0.1")
 	fs.IntVar(&cfg.Residents, "residents", DemoResidents, "demo residents to seed into an empty register")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "how long a query waits for the provider")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", exchange.DefaultCheckpointInterval, "how often the audit chain head is signed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"govx/exchange"
+	"govx/internal/auth"
+	"govx/internal/postgres"
+)
+
+const auditUsage = `usage: govx audit <command> [flags]
+
+  verify [--checkpoint FILE]...   check the hash chain and every signed checkpoint;
+                                  with --checkpoint also a checkpoint kept outside
+                                  the database (from 'checkpoint --export')
+  checkpoint [--export]           sign the chain head now; with --export print the
+                                  latest checkpoint as a JSON artefact to keep
+  list [--resource R] [--consumer D] [--since TIME] [--before SEQ] [--limit N]
+                                  recent entries, newest first, ID numbers masked
+
+  --data DIR    data folder holding the exchange's signing key (GOVX_DATA)
+`
+
+// runAudit is `govx audit`.
+func runAudit(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(auditUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data folder holding the exchange's signing key")
+	switch sub {
+	case "verify":
+		var kept []string
+		fs.Func("checkpoint", "a kept checkpoint artefact (JSON) to verify against; may be repeated", func(s string) error {
+			kept = append(kept, s)
+			return nil
+		})
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		return auditVerify(ctx, cfg, kept, stdout)
+	case "checkpoint":
+		export := fs.Bool("export", false, "print the latest checkpoint as a JSON artefact instead of taking one")
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		return auditCheckpoint(ctx, cfg, *export, stdout)
+	case "list":
+		var f exchange.AuditFilter
+		var since string
+		fs.StringVar(&f.Resource, "resource", "", "only entries for this resource code")
+		fs.StringVar(&f.Consumer, "consumer", "", "only entries from this consumer department")
+		fs.StringVar(&since, "since", "", "only entries at or after this time (RFC 3339, or a duration ago such as 1h)")
+		fs.Int64Var(&f.Before, "before", 0, "only entries with a lower seq (paging)")
+		fs.IntVar(&f.Limit, "limit", exchange.DefaultAuditLimit, fmt.Sprintf("entries to print, at most %d", exchange.MaxAuditLimit))
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		if since != "" {
+			t, err := parseSince(since, time.Now())
+			if err != nil {
+				return err
+			}
+			f.Since = t
+		}
+		if f.Limit <= 0 || f.Limit > exchange.MaxAuditLimit {
+			return fmt.Errorf("--limit must be 1 to %d", exchange.MaxAuditLimit)
+		}
+		return auditList(ctx, cfg, f, stdout)
+	default:
+		return errors.New(auditUsage)
+	}
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w\n%s", err, auditUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), auditUsage)
+	}
+	return nil
+}
+
+// parseSince reads an RFC 3339 time or a duration before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q is neither an RFC 3339 time nor a duration such as 1h", s)
+}
+
+func auditVerify(ctx context.Context, cfg Config, keptFiles []string, stdout io.Writer) error {
+	vc := exchange.VerifyConfig{}
+	key, err := loadKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	vc.Keys = []*auth.Key{auth.PublicKey(key.Public)}
+	for _, name := range keptFiles {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		c, err := exchange.ParseCheckpoint(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		vc.Kept = append(vc.Kept, *c)
+	}
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rep, err := exchange.VerifyWith(ctx, pool, vc)
+	if err != nil {
+		return err
+	}
+	if rep.Broken != nil {
+		fmt.Fprintf(stdout, "audit ledger BROKEN at entry %d: %s (%d entries checked)\n", rep.Broken.Seq, rep.Broken.Reason, rep.Checked)
+		return errors.New("audit chain broken")
+	}
+	fmt.Fprintf(stdout, "audit ledger intact: %d entries, chain head at %d\n", rep.Checked, rep.HeadSeq)
+	if rep.Checkpoints == 0 {
+		fmt.Fprintln(stdout, "no signed checkpoints yet: only the hash chain vouches for the entries")
+	} else {
+		fmt.Fprintf(stdout, "%d signed checkpoints verified under key %s; signatures vouch for entries up to %d\n",
+			rep.CheckpointsVerified, key.ID, rep.LastCheckpoint)
+	}
+	if len(vc.Kept) > 0 {
+		fmt.Fprintf(stdout, "%d kept checkpoints verified: nothing at or before them changed\n", rep.KeptVerified)
+	}
+	return nil
+}
+
+func auditCheckpoint(ctx context.Context, cfg Config, export bool, stdout io.Writer) error {
+	key, err := loadKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if !export {
+		cp, err := exchange.NewCheckpointer(pool, key, exchange.CheckpointConfig{Logger: cfg.Logger})
+		if err != nil {
+			return err
+		}
+		c, err := cp.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			fmt.Fprintln(stdout, "the chain head has not moved since the last checkpoint (or the ledger is empty); none taken")
+			return nil
+		}
+		fmt.Fprintf(stdout, "checkpoint signed at entry %d (key %s)\n", c.Seq, c.KeyID)
+		return nil
+	}
+	c, err := exchange.LatestCheckpoint(ctx, pool)
+	if err != nil {
+		return err
+	}
+	// The artefact carries the public key, so an auditor needs nothing
+	// else; that it is the exchange's key shows by its kid in the JWKS.
+	if c.KeyID == key.ID {
+		c.PublicKey = key.Public
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(c)
+}
+
+func auditList(ctx context.Context, cfg Config, f exchange.AuditFilter, stdout io.Writer) error {
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	entries, err := exchange.ListAudit(ctx, pool, f)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tAT\tCONSUMER\tCALLER\tRESOURCE\tSUBJECT\tPURPOSE\tOUTCOME\tCODE\tRULE")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), cell(e.Consumer), cell(e.Caller),
+			cell(e.Resource), cell(e.SubjectKey), cell(e.Purpose), cell(e.Outcome), cell(e.Code), cell(e.Rule))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if n := len(entries); n > 0 && n == f.Limit && entries[n-1].Seq > 1 {
+		fmt.Fprintf(stdout, "more: --before %d\n", entries[n-1].Seq)
+	}
+	return nil
+}
+
+// cell makes a value one table cell: a caller's text may hold tabs or
+// newlines that would otherwise forge columns or rows.
+func cell(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
+
+// startCheckpointer signs the audit chain head every CheckpointInterval
+// beside the ledger until Close. Every exchange instance runs one; they
+// agree through the database on who signs which head.
+func (m *Main) startCheckpointer() error {
+	cp, err := exchange.NewCheckpointer(m.Pool, m.Key, exchange.CheckpointConfig{Interval: m.cfg.CheckpointInterval, Logger: m.log})
+	if err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cp.Run(ctx)
+	}()
+	m.onClose(func() { stop(); <-done })
+	return nil
+}

@@ -1,0 +1,258 @@
+package exchange
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"govx"
+	"govx/internal/httpx"
+	"govx/internal/postgres"
+)
+
+//go:embed audit.openapi.json
+var auditOpenAPI []byte
+
+// AuditOpenAPI is the OpenAPI 3.1 document of the operator's audit API.
+func AuditOpenAPI() []byte { return auditOpenAPI }
+
+// RoleOperator is the token role that may read the operator's audit view.
+const RoleOperator = "operator"
+
+// Paging of ListAudit.
+const (
+	DefaultAuditLimit = 50
+	MaxAuditLimit     = 500
+)
+
+// AuditFilter selects entries for the operator's view. Zero fields do not
+// filter.
+type AuditFilter struct {
+	Resource string
+	Consumer string
+	Since    time.Time // entries at or after
+	Before   int64     // entries with a lower seq: the paging cursor
+	Limit    int       // 0 means DefaultAuditLimit; at most MaxAuditLimit
+}
+
+// Validate checks f and fills in the default limit. Errors are Invalid
+// with the code of the parameter at fault.
+func (f *AuditFilter) Validate() error {
+	switch {
+	case f.Limit < 0 || f.Limit > MaxAuditLimit:
+		return govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxAuditLimit)
+	case f.Before < 0:
+		return govx.Errorf(govx.KindInvalid, "invalid_before", "before must be a positive entry number")
+	case len(f.Resource) > 128:
+		return govx.Errorf(govx.KindInvalid, "invalid_resource", "resource must be at most 128 characters")
+	case len(f.Consumer) > 128:
+		return govx.Errorf(govx.KindInvalid, "invalid_consumer", "consumer must be at most 128 characters")
+	}
+	if f.Limit == 0 {
+		f.Limit = DefaultAuditLimit
+	}
+	return nil
+}
+
+// MaskedEntry is an audit entry as an operator sees it: every ID number
+// masked (MaskSubject, MaskText), the hashes left out.
+type MaskedEntry struct {
+	Seq        int64     `json:"seq"`
+	At         time.Time `json:"at"`
+	RequestID  string    `json:"request_id"`
+	Caller     string    `json:"caller"`
+	Consumer   string    `json:"consumer"`
+	Resource   string    `json:"resource"`
+	Provider   string    `json:"provider"`
+	SubjectKey string    `json:"subject_key"`
+	Fields     []string  `json:"fields"`
+	Purpose    string    `json:"purpose"`
+	Outcome    string    `json:"outcome"`
+	Code       string    `json:"code"`
+	Status     int       `json:"status"`
+	Rule       string    `json:"rule"`
+}
+
+// Mask returns e as an operator may see it.
+func (e *AuditEntry) Mask() MaskedEntry {
+	fields := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		fields[i] = MaskText(f)
+	}
+	return MaskedEntry{Seq: e.Seq, At: e.At.UTC(), RequestID: MaskText(e.RequestID), Caller: MaskText(e.Caller),
+		Consumer: MaskText(e.Consumer), Resource: MaskText(e.Resource), Provider: MaskText(e.Provider),
+		SubjectKey: MaskSubject(e.SubjectKey), Fields: fields, Purpose: MaskText(e.Purpose), Outcome: e.Outcome,
+		Code: MaskText(e.Code), Status: e.Status, Rule: MaskText(e.Rule)}
+}
+
+// ListAudit returns the newest entries matching f, newest first, masked:
+// nothing it returns holds a full ID number.
+func ListAudit(ctx context.Context, pool *pgxpool.Pool, f AuditFilter) ([]MaskedEntry, error) {
+	const op = "exchange.ListAudit"
+	if err := f.Validate(); err != nil {
+		return nil, govx.E(op, err)
+	}
+	var where []string
+	var args []any
+	arg := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Resource != "" {
+		arg("resource = ?", f.Resource)
+	}
+	if f.Consumer != "" {
+		arg("consumer = ?", f.Consumer)
+	}
+	if !f.Since.IsZero() {
+		arg("at >= ?", f.Since)
+	}
+	if f.Before > 0 {
+		arg("seq < ?", f.Before)
+	}
+	q := `SELECT seq, at, request_id, caller, consumer, resource, provider, subject_key, fields, purpose,
+		outcome, code, status, rule FROM exchange.audit`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, f.Limit)
+	q += " ORDER BY seq DESC LIMIT $" + strconv.Itoa(len(args))
+	rows, err := pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	defer rows.Close()
+	out := []MaskedEntry{}
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
+			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule); err != nil {
+			return nil, postgres.Translate(op, err, "")
+		}
+		out = append(out, e.Mask())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	return out, nil
+}
+
+// AuditPage is the answer of GET /v1/audit.
+type AuditPage struct {
+	Entries []MaskedEntry `json:"entries"`
+	// NextBefore is the cursor of the next (older) page; nil on the last.
+	NextBefore *int64 `json:"next_before"`
+}
+
+type auditHandler struct {
+	pool     *pgxpool.Pool
+	verifier httpx.Verifier
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// NewAuditHandler serves the operator's view of the audit ledger:
+// GET /v1/audit (role operator; newest first, paged with ?before=<seq>;
+// ID numbers masked) and its document at GET /v1/audit/openapi.json.
+func NewAuditHandler(pool *pgxpool.Pool, verifier httpx.Verifier, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &auditHandler{pool: pool, verifier: verifier, log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /v1/audit", h.list)
+	h.mux.HandleFunc("GET /v1/audit/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(auditOpenAPI)
+	})
+	h.mux.HandleFunc("/", httpx.NotFound(log))
+	return h
+}
+
+func (h *auditHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *auditHandler) list(w http.ResponseWriter, r *http.Request) {
+	c, err := httpx.Authenticate(r, h.verifier)
+	if err != nil {
+		httpx.WriteError(w, h.log, "", err)
+		return
+	}
+	if c.Role != RoleOperator {
+		httpx.WriteError(w, h.log, "", govx.Errorf(govx.KindForbidden, "role_required", "the audit view is for the %s role", RoleOperator))
+		return
+	}
+	f, err := parseAuditQuery(r)
+	if err != nil {
+		httpx.WriteError(w, h.log, "", err)
+		return
+	}
+	entries, err := ListAudit(r.Context(), h.pool, f)
+	if err != nil {
+		httpx.WriteError(w, h.log, "", err)
+		return
+	}
+	page := AuditPage{Entries: entries}
+	if n := len(entries); n > 0 && n == f.Limit && entries[n-1].Seq > 1 {
+		next := entries[n-1].Seq
+		page.NextBefore = &next
+	}
+	httpx.WriteJSON(w, http.StatusOK, page)
+}
+
+// parseAuditQuery reads the filter from r's query, refusing parameters it
+// does not know and parameters given twice, so a typo does not silently
+// widen the view.
+func parseAuditQuery(r *http.Request) (AuditFilter, error) {
+	var f AuditFilter
+	q, err := urlQuery(r)
+	if err != nil {
+		return f, err
+	}
+	for name, vs := range q {
+		if len(vs) > 1 {
+			return f, govx.Errorf(govx.KindInvalid, "invalid_parameter", "parameter %q is given more than once", httpx.Truncate(name, 32))
+		}
+		v := vs[0]
+		switch name {
+		case "resource":
+			f.Resource = v
+		case "consumer":
+			f.Consumer = v
+		case "since":
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return f, govx.Errorf(govx.KindInvalid, "invalid_since", "since must be an RFC 3339 time, e.g. 2026-11-21T08:00:00Z")
+			}
+			f.Since = t
+		case "before":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return f, govx.Errorf(govx.KindInvalid, "invalid_before", "before must be a positive entry number")
+			}
+			f.Before = n
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 || n > MaxAuditLimit {
+				return f, govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxAuditLimit)
+			}
+			f.Limit = n
+		default:
+			return f, govx.Errorf(govx.KindInvalid, "unknown_parameter", "unknown parameter %q (have resource, consumer, since, before, limit)", httpx.Truncate(name, 32))
+		}
+	}
+	return f, f.Validate()
+}
+
+func urlQuery(r *http.Request) (map[string][]string, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, govx.Errorf(govx.KindInvalid, "invalid_query", "the query string does not parse")
+	}
+	return q, nil
+}
