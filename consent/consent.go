@@ -95,20 +95,20 @@ type Consent struct {
 }
 
 // StatusAt is the consent's status at t: the stored one, except that a
-// pending or active consent is pending before its validity and expired
-// after it.
+// consent not ended is expired after its validity, and, unless paused,
+// pending before it and active within it.
 func (c *Consent) StatusAt(t time.Time) Status {
 	switch c.Status {
 	case Pending, Active, Paused:
-		if !t.Before(c.ValidUntil) {
+		switch {
+		case !t.Before(c.ValidUntil):
 			return Expired
-		}
-		if t.Before(c.ValidFrom) {
+		case c.Status == Paused:
+			return Paused
+		case t.Before(c.ValidFrom):
 			return Pending
 		}
-		if c.Status == Pending {
-			return Active
-		}
+		return Active
 	}
 	return c.Status
 }

@@ -138,7 +138,7 @@ func (s *Store) create(ctx context.Context, caller *auth.Claims, r *Request, now
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO consent.consents (id, subject, subject_type, consumer, case_id, items,
-			purpose_code, purpose, valid_from, valid_until, fetch, status, given_via, given_by, created_at, changed_at, artefact)
+			purpose_code, purpose, valid_from, valid_until, fetch_type, status, given_via, given_by, created_at, changed_at, artefact)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16)`,
 			c.ID, c.Subject, c.SubjectType, c.Consumer, c.CaseID, items, c.PurposeCode, c.Purpose, c.ValidFrom, c.ValidUntil,
 			c.Fetch, string(c.Status), c.GivenVia, c.GivenBy, c.CreatedAt, c.Artefact); err != nil {
@@ -196,7 +196,7 @@ func (s *Store) entitled(ctx context.Context, consumer, subjectType string, it *
 }
 
 const consentColumns = `id, subject, subject_type, consumer, case_id, items, purpose_code, purpose, valid_from, valid_until,
-	fetch, status, given_via, given_by, created_at, changed_at, used_at, used_by, reason, version, artefact`
+	fetch_type, status, given_via, given_by, created_at, changed_at, used_at, used_by, reason, version, artefact`
 
 func scanConsent(row pgx.Row, now time.Time) (*Consent, error) {
 	var c Consent
@@ -355,7 +355,7 @@ func (s *Store) Use(ctx context.Context, c *Consent, requestID string) error {
 	now := s.Now().UTC()
 	tag, err := s.pool.Exec(ctx, `WITH used AS (
 			UPDATE consent.consents SET status = 'used', used_at = $3, used_by = $2, changed_at = $3, version = version + 1
-			WHERE id = $1 AND fetch = 'once' AND status IN ('active', 'pending') AND valid_from <= $3 AND valid_until > $3
+			WHERE id = $1 AND fetch_type = 'once' AND status IN ('active', 'pending') AND valid_from <= $3 AND valid_until > $3
 			RETURNING id, subject)
 		INSERT INTO consent.log (at, consent_id, subject, actor, action, outcome, code, detail)
 		SELECT $3, id, subject, 'exchange', 'use', 'ok', 'ok', $2 FROM used`, c.ID, requestID, now)

@@ -14,7 +14,7 @@ CREATE TABLE consent.consents (
     purpose      text NOT NULL,
     valid_from   timestamptz NOT NULL,
     valid_until  timestamptz NOT NULL CHECK (valid_until > valid_from),
-    fetch        text NOT NULL CHECK (fetch IN ('once', 'repeated')),
+    fetch_type   text NOT NULL CHECK (fetch_type IN ('once', 'repeated')),
     status       text NOT NULL CHECK (status IN ('pending', 'active', 'paused', 'revoked', 'expired', 'used')),
     given_via    text NOT NULL CHECK (given_via IN ('window', 'subject')),
     given_by     text NOT NULL,
