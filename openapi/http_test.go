@@ -52,7 +52,7 @@ func newAPI(t *testing.T) *api {
 		t.Fatal(err)
 	}
 	if err := cs.PutResources(ctx, catalog.Resource{Code: "licence.shops", Name: "Shop licences", Provider: "licensing", KeyType: "licence_number",
-			Fields: []catalog.Field{{Name: "holder", Type: "string"}}, Sharing: catalog.Unconditional, OpenClass: catalog.Open, SchemaSubject: "licence.shops"},
+		Fields: []catalog.Field{{Name: "holder", Type: "string"}}, Sharing: catalog.Unconditional, OpenClass: catalog.Open, SchemaSubject: "licence.shops"},
 		catalog.Resource{Code: "licence.secret", Name: "Closed", Provider: "licensing", KeyType: "licence_number",
 			Fields: []catalog.Field{{Name: "holder", Type: "string"}}, Sharing: catalog.Unconditional, OpenClass: catalog.NotOpen, SchemaSubject: "licence.secret"},
 	); err != nil {
