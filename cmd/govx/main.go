@@ -267,6 +267,7 @@ govx is up.
   schema registry   %[1]s/registry/subjects   (Confluent-compatible)
   JWKS              %[1]s/.well-known/jwks.json
   health, metrics   %[1]s/healthz   %[1]s/metrics
+  open data API     %[1]s/open/v1/docs   (try: curl '%[1]s/open/v1/datasets/air-quality/records?filter=pm25:gt:60&sort=-pm25&limit=5')
   Kafka (embedded)  %[2]s   (kcat -b %[2]s -L)
   PostgreSQL        %[3]s
   Redis             %[4]s
