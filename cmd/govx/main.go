@@ -58,6 +58,7 @@ Tools:
   licence revoke <number> --reason TEXT
                       revoke an electronic licence (event published)
   grant               apply for, approve, reject, revoke and list access grants
+  apikey              create, list, revoke and set limits of open-data API keys
   bench               run authorised lookups against a running exchange
   help                this text
 
@@ -200,6 +201,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runLicence(ctx, cfg, args, stdout)
 	case "grant":
 		return runGrant(ctx, cfg, args, stdout)
+	case "apikey":
+		return runAPIKey(ctx, cfg, args, stdout)
 	default:
 		return fmt.Errorf("unknown command %q; run 'govx help'", cmd)
 	}
