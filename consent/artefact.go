@@ -2,6 +2,8 @@ package consent
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -79,6 +81,39 @@ func VerifyArtefact(artefact string, keys ...*auth.Key) (*ArtefactClaims, error)
 }
 
 var errUnknownKey = errors.New("unknown key id")
+
+// ParseJWKS reads the consent service's published keys (GET
+// /v1/consents/keys) for offline verification. Keys other than Ed25519
+// are skipped.
+func ParseJWKS(b []byte) ([]*auth.Key, error) {
+	var set struct {
+		Keys []struct {
+			Kty string `json:"kty"`
+			Crv string `json:"crv"`
+			X   string `json:"x"`
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, govx.Errorf(govx.KindInvalid, "jwks_invalid", "not a JWKS: %v", err)
+	}
+	var out []*auth.Key
+	for _, k := range set.Keys {
+		if k.Kty != "OKP" || k.Crv != "Ed25519" {
+			continue
+		}
+		pub, err := base64.RawURLEncoding.DecodeString(k.X)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			return nil, govx.Errorf(govx.KindInvalid, "jwks_invalid", "key %q is not an Ed25519 public key", k.Kid)
+		}
+		key := auth.PublicKey(pub)
+		if k.Kid != "" && k.Kid != key.ID {
+			return nil, govx.Errorf(govx.KindInvalid, "jwks_invalid", "key %q does not match its thumbprint %s", k.Kid, key.ID)
+		}
+		out = append(out, key)
+	}
+	return out, nil
+}
 
 // ValidFrom and ValidUntil are the artefact's period of validity.
 func (a *ArtefactClaims) ValidFrom() time.Time  { return a.NotBefore.Time }

@@ -88,6 +88,10 @@ func (s *Store) Create(ctx context.Context, caller *auth.Claims, r Request) (*Co
 		}
 		return nil, govx.E(op, err)
 	}
+	// A cache holding the subject's consents from before must see it.
+	if s.OnChange != nil {
+		s.OnChange(ctx, c.Subject)
+	}
 	return c, nil
 }
 

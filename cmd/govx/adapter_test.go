@@ -136,6 +136,7 @@ func TestExchangeMetricsShowAdapters(t *testing.T) {
 		t.Errorf("ops server started without an ops address: %s", m.OpsURL())
 	}
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
+	mustConsent(t, m, population.NewGenerator(DemoSeed).IDNumber(7), "case:test-1", population.ResourceIdentity)
 	resp := post(t, m.URL()+"/v1/resources/population.identity/query", tok,
 		query(population.NewGenerator(DemoSeed).IDNumber(7), "name"))
 	if resp.Status != http.StatusOK {

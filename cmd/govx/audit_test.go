@@ -33,6 +33,7 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
 	id := population.NewGenerator(DemoSeed).Resident(7).IDNumber
 	for i := range 3 {
+		mustConsent(t, m, id, fmt.Sprintf("case:%s-%d", id, i), population.ResourceIdentity)
 		resp := post(t, m.URL()+"/v1/resources/population.identity/query", tok,
 			[]byte(fmt.Sprintf(`{"key":%q,"fields":["name"],"purpose":"case:%s-%d"}`, id, id, i)))
 		if resp.Status != http.StatusOK {

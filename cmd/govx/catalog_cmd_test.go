@@ -201,6 +201,7 @@ func TestCatalogCommand(t *testing.T) {
 	t.Run("retire reaches the exchange's cache", func(t *testing.T) {
 		tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
 		id := population.NewGenerator(DemoSeed).IDNumber(1)
+		mustConsent(t, m, id, "case:test-1", population.ResourceIdentity)
 		url := m.URL() + "/v1/resources/population.identity/query"
 		if r := post(t, url, tok, query(id, "name")); r.Status != http.StatusOK {
 			t.Fatalf("query before retiring: %d %v", r.Status, r.Body)

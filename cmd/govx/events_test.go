@@ -208,7 +208,10 @@ func TestEventsEndToEnd(t *testing.T) {
 	m := mustRun(t, cfg)
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
 	noScope := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"legal-entity.basic"}})
-	ids := normalResidents(4)
+	ids := normalResidents(5)
+	for _, id := range ids[:4] {
+		mustConsent(t, m, id, "case:events-1", population.ResourceIdentity)
+	}
 	q := "purpose=case%3Aevents-1&fields=status,name"
 
 	refused := func(name, token, query, lastEventID string, status int, code string) {
@@ -236,7 +239,9 @@ func TestEventsEndToEnd(t *testing.T) {
 	refused("bad cursor", tok, q, "0:1,x", http.StatusBadRequest, "invalid_cursor")
 
 	// A subscriber with the scope receives a change, with only its fields.
+	// A change of a resident who gave no consent is withheld.
 	s, _ := subscribe(t, m, tok, q, "")
+	setStatus(t, m, ids[4], population.StatusMovedOut)
 	setStatus(t, m, ids[0], population.StatusMovedOut)
 	ev, msg := s.next(t)
 	if msg.Key != ids[0] || msg.Type != population.EventStatusChanged || msg.Resource != "population.identity" || msg.Provider != "population" {

@@ -10,6 +10,7 @@ import (
 
 	"govx/adapters/population"
 	"govx/catalog"
+	"govx/consent"
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/redis"
@@ -42,6 +43,8 @@ func TestGrantsAcrossInstances(t *testing.T) {
 		want.IDNumber = h.Head.IDNumber
 		return false
 	})
+	mustConsent(t, m1, want.IDNumber, "case:test-1", population.ResourceIdentity,
+		catalog.DemoHousehold+":household_no,head_name,address,division_code")
 	ask := func(m *Main, fields ...string) response {
 		return post(t, m.URL()+"/v1/resources/"+catalog.DemoHousehold+"/query", tok, query(want.IDNumber, fields...))
 	}
@@ -99,6 +102,30 @@ func TestGrantsAcrossInstances(t *testing.T) {
 	if !strings.Contains(out.String(), "revoked") || !strings.Contains(out.String(), catalog.DemoHousehold) {
 		t.Errorf("govx grant list:\n%s", out.String())
 	}
+
+	// A consent revoked by its data subject through one instance is refused
+	// by both within the second, though both had it cached.
+	identity := func(m *Main) response {
+		return post(t, m.URL()+"/v1/resources/population.identity/query", tok, query(want.IDNumber, "name"))
+	}
+	ok200 := func(r response) bool { return r.Status == 200 }
+	for _, m := range []*Main{m1, m2, m1, m2} {
+		if r := identity(m); r.Status != 200 {
+			t.Fatalf("%s before revocation: %d %v", m.URL(), r.Status, r.Body)
+		}
+	}
+	cs, err := m1.Consents.OfSubject(ctx, want.IDNumber, 10)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("consents of %s: %v, %v", want.IDNumber, cs, err)
+	}
+	citizen := mustToken(t, m1.Key, auth.TokenSpec{Subject: want.IDNumber, Role: consent.RoleCitizen, Dept: "-"})
+	if r := post(t, m1.URL()+"/v1/consents/"+cs[0].ID+"/revoke", citizen, []byte(`{"reason":"moved away"}`)); r.Status != 200 {
+		t.Fatalf("revoke: %d %v", r.Status, r.Body)
+	}
+	refusedWithin(t, time.Second, "consent_revoked", 403, identity, ok200, m2, m1)
+	// Given again, it serves both again within the second.
+	mustConsent(t, m2, want.IDNumber, "case:test-1", population.ResourceIdentity)
+	refusedWithin(t, time.Second, "", 200, identity, func(r response) bool { return r.errorCode() == "consent_revoked" }, m1, m2)
 
 	// Retiring a resource: the resource store's change hook calls the
 	// same invalidation (Store.OnChange → Invalidator.ResourceChanged).

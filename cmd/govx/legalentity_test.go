@@ -32,6 +32,8 @@ func TestLegalEntityEndToEnd(t *testing.T) {
 		}
 	}
 
+	mustConsent(t, m, want.USCC, "case:test-1", legalentity.ResourceBasic)
+	mustConsent(t, m, want.RepresentativeID, "case:test-1", population.ResourceIdentity)
 	resp := post(t, m.URL()+"/v1/resources/legal-entity.basic/query", tok,
 		query(want.USCC, "name", "legal_representative", "legal_representative_id_number", "status"))
 	if resp.Status != http.StatusOK {

@@ -32,6 +32,7 @@ func TestLicenceEndToEnd(t *testing.T) {
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{licence.ResourceFoodBusiness, licence.ResourceByHolder}})
 	fields := []string{"id", "type", "number", "holder_name", "holder_code", "authority", "authority_code",
 		"issue_date", "valid_from", "valid_until", "items", "seal_key_id", "seal"}
+	mustConsent(t, m, want.HolderCode, "case:test-1", licence.ResourceFoodBusiness, licence.ResourceByHolder)
 	r := post(t, m.URL()+"/v1/resources/licence.food-business/query", tok, query(want.Number, fields...))
 	if r.Status != http.StatusOK {
 		t.Fatalf("query: %d %v", r.Status, r.Body)

@@ -19,6 +19,7 @@ import (
 
 	"govx/adapters/population"
 	"govx/catalog"
+	"govx/consent"
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/postgres/postgrestest"
@@ -128,6 +129,33 @@ func query(key string, fields ...string) []byte {
 	return b
 }
 
+// mustConsent records, as the service center's clerk at the window, the
+// data subject's consent to resources for purpose: a
+// "case:<id>" purpose names the case, anything else is the purpose code.
+func mustConsent(t testing.TB, m *Main, subject, purpose string, resources ...string) *consent.Consent {
+	t.Helper()
+	r := consent.Request{Subject: subject, Purpose: "test", ValidUntil: time.Now().Add(time.Hour)}
+	if id, ok := strings.CutPrefix(purpose, "case:"); ok {
+		r.CaseID, r.PurposeCode = id, "test"
+	} else {
+		r.PurposeCode = purpose
+	}
+	for _, res := range resources {
+		// "resource:f1,f2" names fields; a bare code covers every field.
+		code, fields, _ := strings.Cut(res, ":")
+		it := consent.Item{Resource: code}
+		if fields != "" {
+			it.Fields = strings.Split(fields, ",")
+		}
+		r.Items = append(r.Items, it)
+	}
+	c, err := m.Consents.Create(context.Background(), demoClerk, r)
+	if err != nil {
+		t.Fatalf("consent of %s: %v", subject, err)
+	}
+	return c
+}
+
 type auditRow struct {
 	Caller, Consumer, Resource, Provider, SubjectKey, Outcome, Code string
 	Fields                                                          []string
@@ -150,6 +178,8 @@ func TestLookupEndToEnd(t *testing.T) {
 	m := mustRun(t, testConfig(t))
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
 	want := population.NewGenerator(DemoSeed).Resident(42)
+	mustConsent(t, m, want.IDNumber, "case:test-1", population.ResourceIdentity)
+	mustConsent(t, m, want.IDNumber, "case:test-2", population.ResourceIdentity)
 
 	resp := post(t, m.URL()+"/v1/resources/population.identity/query", tok,
 		query(want.IDNumber, "name", "sex", "birth_date", "address", "status"))
@@ -210,6 +240,8 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 	noDept := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, Dept: "-"})
 	wrongCheck := id[:17] + string("0123456789X"[(strings.IndexByte("0123456789X", id[17])+1)%11])
 	unknownResident := "110101190001010014" // valid check digit, never seeded (born 1900)
+	mustConsent(t, m, id, "case:test-1", population.ResourceIdentity)
+	mustConsent(t, m, unknownResident, "case:test-1", population.ResourceIdentity)
 
 	cases := []struct {
 		name   string
@@ -275,6 +307,7 @@ func TestProviderDownTimesOut(t *testing.T) {
 	m := mustRun(t, cfg)
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
 	id := population.NewGenerator(DemoSeed).IDNumber(1)
+	mustConsent(t, m, id, "case:test-1", population.ResourceIdentity)
 
 	round := func() {
 		var wg sync.WaitGroup
@@ -332,6 +365,7 @@ func TestRestartKeepsData(t *testing.T) {
 	m := mustRun(t, cfg)
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
 	id := population.NewGenerator(DemoSeed).IDNumber(3)
+	mustConsent(t, m, id, "case:test-1", population.ResourceIdentity)
 	if r := post(t, m.URL()+"/v1/resources/population.identity/query", tok, query(id, "name")); r.Status != 200 {
 		t.Fatalf("first run: %d %v", r.Status, r.Body)
 	}
@@ -432,6 +466,7 @@ func TestProviderWithoutAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{res.Code}})
+	mustConsent(t, m, population.NewGenerator(DemoSeed).IDNumber(1), "case:test-1", res.Code)
 	r := post(t, m.URL()+"/v1/resources/"+res.Code+"/query", tok, query(population.NewGenerator(DemoSeed).IDNumber(1), "name"))
 	if r.Status != http.StatusServiceUnavailable || r.errorCode() != "provider_unavailable" {
 		t.Errorf("query to a provider without an adapter: %d %v", r.Status, r.Body)

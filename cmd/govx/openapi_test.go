@@ -22,6 +22,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	url := m.URL() + "/v1/resources/population.identity/query"
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
 	id := population.NewGenerator(DemoSeed).IDNumber(5)
+	mustConsent(t, m, id, "p", population.ResourceIdentity)
+	mustConsent(t, m, id, "case:test-1", population.ResourceIdentity)
 	for _, tc := range []struct {
 		name  string
 		token string
@@ -32,6 +34,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{"all fields", tok, []byte(fmt.Sprintf(`{"key":%q,"purpose":"p"}`, id)), http.StatusOK},
 		{"unauthenticated", "", query(id), http.StatusUnauthorized},
 		{"bad key", tok, query("123"), http.StatusBadRequest},
+		{"no consent", tok, query(population.NewGenerator(DemoSeed).IDNumber(6), "name"), http.StatusForbidden},
 	} {
 		r := post(t, url, tc.token, tc.body)
 		if r.Status != tc.want {

@@ -43,6 +43,7 @@ func TestRegistryServesBusSchemas(t *testing.T) {
 	// A query through the exchange puts a request on the provider's topic;
 	// read it back as any Kafka tool would.
 	id5 := population.NewGenerator(DemoSeed).IDNumber(5)
+	mustConsent(t, m, id5, "case:test-1", population.ResourceIdentity)
 	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
 	if r := post(t, m.URL()+"/v1/resources/population.identity/query", tok, query(id5, "name")); r.Status != http.StatusOK {
 		t.Fatalf("query: %d %v", r.Status, r.Body)
