@@ -241,9 +241,27 @@ func (s *Store) OfSubject(ctx context.Context, subject string, limit int) ([]Con
 }
 
 // ForDecisions lists what decides accesses to subject's data: its most
-// recent consents with their stored status (Decide judges time itself).
+// recent consents with their stored status (Decide judges time itself),
+// holding only what Decide reads — no artefact, no purpose text.
 func (s *Store) ForDecisions(ctx context.Context, subject string) ([]Consent, error) {
-	return s.list(ctx, "consent.ForDecisions", subject, 200, time.Time{})
+	const op = "consent.ForDecisions"
+	rows, err := s.pool.Query(ctx, `SELECT id, consumer, case_id, items, purpose_code, valid_from, valid_until, fetch_type, status, changed_at
+		FROM consent.consents WHERE subject = $1 ORDER BY changed_at DESC, id LIMIT 200`, subject)
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Consent, error) {
+		c := Consent{Subject: subject}
+		var items []byte
+		var status string
+		if err := row.Scan(&c.ID, &c.Consumer, &c.CaseID, &items, &c.PurposeCode, &c.ValidFrom, &c.ValidUntil,
+			&c.Fetch, &status, &c.ChangedAt); err != nil {
+			return c, err
+		}
+		c.Status = Status(status)
+		return c, json.Unmarshal(items, &c.Items)
+	})
+	return out, postgres.Translate(op, err, "")
 }
 
 func (s *Store) list(ctx context.Context, op, subject string, limit int, now time.Time) ([]Consent, error) {

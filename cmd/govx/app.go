@@ -330,6 +330,11 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	metrics := exchange.NewMetrics()
 	metrics.Gauge("govx_exchange_requests_in_flight", func() float64 { return float64(req.InFlight()) })
 	metrics.Gauge("govx_exchange_late_replies_total", func() float64 { return float64(req.Late()) })
+	// Decisions served from memory against those that read PostgreSQL.
+	metrics.Gauge("govx_policy_cache_hits_total", func() float64 { return float64(policy.Stats.Hits.Load()) })
+	metrics.Gauge("govx_policy_cache_misses_total", func() float64 { return float64(policy.Stats.Misses.Load()) })
+	metrics.Gauge("govx_consent_cache_hits_total", func() float64 { return float64(consents.Stats.Hits.Load()) })
+	metrics.Gauge("govx_consent_cache_misses_total", func() float64 { return float64(consents.Stats.Misses.Load()) })
 	h := exchange.NewHandler(svc, verifier, ledger, metrics)
 	h.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: m.log}))
 	if err := m.mountOpenData(ctx, h, store, verifier); err != nil {

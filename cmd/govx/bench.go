@@ -18,6 +18,7 @@ import (
 
 	"govx/adapters/population"
 	"govx/catalog"
+	"govx/consent"
 	"govx/internal/auth"
 )
 
@@ -34,10 +35,19 @@ type BenchResult struct {
 
 func (r BenchResult) PerSecond() float64 { return float64(r.Lookups) / r.Elapsed.Seconds() }
 
+// BenchPurpose is the purpose of the bench's lookups and of the consents
+// it records for them.
+const BenchPurpose = "bench"
+
 // Bench runs authorised population lookups against url at the given
-// concurrency for d, each for a random existing demo resident.
-func Bench(ctx context.Context, url, token string, concurrency int, d time.Duration, residents int) (BenchResult, error) {
-	gen := population.NewGenerator(DemoSeed)
+// concurrency for d, each for a random resident of subjects. Personal
+// fields are asked for when personal is set (the residents must have
+// consented: BenchConsents), else only fields needing no consent.
+func Bench(ctx context.Context, url, token string, concurrency int, d time.Duration, subjects []string, personal bool) (BenchResult, error) {
+	fields := `["status","division_code"]`
+	if personal {
+		fields = `["name","birth_date","status"]`
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency}, Timeout: 30 * time.Second}
 	endpoint := url + "/v1/resources/population.identity/query"
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -56,7 +66,7 @@ func Bench(ctx context.Context, url, token string, concurrency int, d time.Durat
 			local := make([]time.Duration, 0, 4096)
 			localErrs := 0
 			for ctx.Err() == nil {
-				body := fmt.Sprintf(`{"key":%q,"fields":["name","birth_date","status"],"purpose":"bench"}`, gen.IDNumber(rng.IntN(residents)))
+				body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, subjects[rng.IntN(len(subjects))], fields, BenchPurpose)
 				req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "POST", endpoint, strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+token)
 				req.Header.Set("Content-Type", "application/json")
@@ -97,6 +107,60 @@ func Bench(ctx context.Context, url, token string, concurrency int, d time.Durat
 	return res, nil
 }
 
+// BenchConsents records, as the service center's clerk, each subject's
+// consent to the bench's lookups for the next d, 16 at a time.
+func BenchConsents(ctx context.Context, url, clerkToken string, subjects []string, d time.Duration) error {
+	until := time.Now().Add(d).UTC().Format(time.RFC3339)
+	work := make(chan string)
+	errc := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				body := fmt.Sprintf(`{"subject":%q,"purpose_code":%q,"purpose":"load benchmark","valid_until":%q,`+
+					`"resources":[{"resource":"population.identity","fields":["name","birth_date","status"]}]}`, s, BenchPurpose, until)
+				req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/consents", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+clerkToken)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					msg, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusCreated {
+						err = fmt.Errorf("recording a consent: %d %s", resp.StatusCode, msg)
+					}
+				}
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	for _, s := range subjects {
+		select {
+		case work <- s:
+		case err := <-errc:
+			close(work)
+			wg.Wait()
+			return err
+		}
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
 func scrapePeakRSS(url string) int64 {
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
@@ -120,6 +184,8 @@ func runBench(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 	dur := fs.Duration("duration", 20*time.Second, "how long to run")
 	warm := fs.Duration("warmup", 2*time.Second, "warm-up before measuring")
 	residents := fs.Int("residents", DemoResidents, "demo residents in the register")
+	nsubjects := fs.Int("subjects", 5000, "residents looked up (each first records its consent)")
+	personal := fs.Bool("consent", true, "ask for personal fields, under the residents' consent; false asks only fields that need none")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -133,12 +199,31 @@ func runBench(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
+	gen := population.NewGenerator(DemoSeed)
+	subjects := make([]string, min(*nsubjects, *residents))
+	for i := range subjects {
+		subjects[i] = gen.IDNumber(i * (*residents / len(subjects)))
+	}
+	if *personal {
+		clerk, err := key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
+			Role: consent.RoleClerk, TTL: 10 * time.Minute})
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := BenchConsents(ctx, *url, clerk, subjects, *dur+*warm+10*time.Minute); err != nil {
+			return fmt.Errorf("%w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
+		}
+		if !*asJSON {
+			fmt.Fprintf(stdout, "recorded %d consents in %.1fs\n", len(subjects), time.Since(start).Seconds())
+		}
+	}
 	if *warm > 0 {
-		if _, err := Bench(ctx, *url, tok, *conc, *warm, *residents); err != nil {
+		if _, err := Bench(ctx, *url, tok, *conc, *warm, subjects, *personal); err != nil {
 			return fmt.Errorf("warm-up: %w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 		}
 	}
-	res, err := Bench(ctx, *url, tok, *conc, *dur, *residents)
+	res, err := Bench(ctx, *url, tok, *conc, *dur, subjects, *personal)
 	if err != nil {
 		return err
 	}
@@ -146,11 +231,15 @@ func runBench(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 		return json.NewEncoder(stdout).Encode(map[string]any{
 			"lookups": res.Lookups, "errors": res.Errors, "seconds": res.Elapsed.Seconds(), "per_second": res.PerSecond(),
 			"p50_ms": ms(res.P50), "p99_ms": ms(res.P99), "max_ms": ms(res.Max), "server_peak_rss_bytes": res.PeakRSS,
-			"concurrency": res.Concurrency})
+			"concurrency": res.Concurrency, "consent": *personal})
 	}
 	host, _ := os.Hostname()
-	fmt.Fprintf(stdout, "govx bench: %d authorised population lookups in %.1fs at %d in flight (%s, %d CPUs, %s)\n",
-		res.Lookups, res.Elapsed.Seconds(), res.Concurrency, host, runtime.NumCPU(), runtime.Version())
+	what := "personal fields, each under the resident's consent"
+	if !*personal {
+		what = "fields that need no consent"
+	}
+	fmt.Fprintf(stdout, "govx bench: %d authorised population lookups (%s) in %.1fs at %d in flight (%s, %d CPUs, %s)\n",
+		res.Lookups, what, res.Elapsed.Seconds(), res.Concurrency, host, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(stdout, "  lookups/s   %.0f\n  p50         %.2f ms\n  p99         %.2f ms\n  max         %.2f ms\n  errors      %d\n  server peak RSS %.1f MiB\n",
 		res.PerSecond(), ms(res.P50), ms(res.P99), ms(res.Max), res.Errors, float64(res.PeakRSS)/(1<<20))
 	return nil

@@ -107,8 +107,8 @@ func TestConsentEndToEnd(t *testing.T) {
 	// 2. The clerk records it at the window.
 	st, c, raw := call(t, "POST", u+"/v1/consents", clerk, map[string]any{
 		"subject": id, "case_id": "2026-000777", "purpose_code": "food-business-licence",
-		"purpose":   "Verify the applicant's identity for a food business licence",
-		"resources": []map[string]any{{"resource": "population.identity", "fields": []string{"name", "address", "birth_date"}}},
+		"purpose":     "Verify the applicant's identity for a food business licence",
+		"resources":   []map[string]any{{"resource": "population.identity", "fields": []string{"name", "address", "birth_date"}}},
 		"valid_until": time.Now().Add(24 * time.Hour).Format(time.RFC3339),
 	})
 	if st != 201 || c["status"] != "active" || c["consumer"] != catalog.DeptServiceCenter || c["given_via"] != "window" {
