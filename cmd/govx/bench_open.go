@@ -36,14 +36,19 @@ const BenchOpenDataset = "bench-air-quality"
 var benchOpenDistricts = []string{"Futian", "Nanshan", "Luohu", "Baoan", "Longgang", "Yantian", "Longhua", "Pingshan"}
 
 // benchOpenCSV streams rows synthetic readings: 8 districts, 5000 stations,
-// pm25 from 0.0 to 299.9.
+// pm25 from 0.0 to 299.9, all independent of each other.
 func benchOpenCSV(rows int) io.Reader {
 	pr, pw := io.Pipe()
 	go func() {
 		b := make([]byte, 0, 128<<10)
 		b = append(b, "id,station,district,measured_on,pm25,valid\n"...)
 		for i := range rows {
-			b = fmt.Appendf(b, "%d,ST%04d,%s,2026-%02d-%02d,%d.%d,%t\n", i, i%5000, benchOpenDistricts[i%8], 1+i%12, 1+i%28, (i*7919)%300, i%10, i%13 != 0)
+			// Columns drawn from independent bits of a hash of the row, so
+			// that no filter value correlates with another column's order.
+			h := splitmix64(uint64(i))
+			pm := (h >> 8) % 3000
+			b = fmt.Appendf(b, "%d,ST%04d,%s,2026-%02d-%02d,%d.%d,%t\n", i, (h>>20)%5000, benchOpenDistricts[h%8],
+				1+(h>>40)%12, 1+(h>>48)%28, pm/10, pm%10, (h>>56)%13 != 0)
 			if len(b) > 64<<10 {
 				if _, err := pw.Write(b); err != nil {
 					return
@@ -55,6 +60,13 @@ func benchOpenCSV(rows int) io.Reader {
 		pw.Close()
 	}()
 	return pr
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }
 
 // OpenBenchResult is what one page run measured.
@@ -246,11 +258,12 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 		return err
 	}
 	var d struct {
-		Rows int64 `json:"rows"`
+		Rows        int64  `json:"rows"`
+		Description string `json:"description"`
 	}
 	json.NewDecoder(resp.Body).Decode(&d)
 	resp.Body.Close()
-	if resp.StatusCode == http.StatusOK && d.Rows == int64(rows) {
+	if resp.StatusCode == http.StatusOK && d.Rows == int64(rows) && strings.Contains(d.Description, "(generator 2)") {
 		return nil
 	}
 	const dept = "ecology-environment"
@@ -273,7 +286,7 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 		}
 		return nil
 	}
-	meta := `{"title":"Benchmark air-quality readings","description":"Synthetic readings for govx bench-open.","theme":"environment","licence":"CC-BY-4.0"}`
+	meta := `{"title":"Benchmark air-quality readings","description":"Synthetic readings for govx bench-open (generator 2).","theme":"environment","licence":"CC-BY-4.0"}`
 	if err := call("PUT", "/open/v1/datasets/"+BenchOpenDataset, "application/json", strings.NewReader(meta)); err != nil {
 		return err
 	}
