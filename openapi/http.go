@@ -44,9 +44,13 @@ type Config struct {
 	CursorKey []byte
 	// Limit wraps the public read routes: API keys and rate limits. nil is
 	// none.
-	Limit     func(http.Handler) http.Handler
-	MaxUpload int64        // default DefaultMaxUpload
-	Logger    *slog.Logger // default slog.Default()
+	Limit func(http.Handler) http.Handler
+	// Extensions are further routes served under Prefix behind Limit
+	// (the API-key and token endpoints), documented in the one OpenAPI
+	// document third parties read.
+	Extensions []Extension
+	MaxUpload  int64        // default DefaultMaxUpload
+	Logger     *slog.Logger // default slog.Default()
 }
 
 func (c *Config) Validate() error {
@@ -85,9 +89,16 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	read := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, limit(f)) }
+	doc := openAPIDoc
+	for _, ext := range cfg.Extensions {
+		var err error
+		if doc, err = mountExtension(mux, limit, doc, ext); err != nil {
+			return nil, err
+		}
+	}
 	mux.HandleFunc("GET /open/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(openAPIDoc)
+		w.Write(doc)
 	})
 	mux.HandleFunc("GET /open/v1/docs", serveDocs)
 	read("GET /open/v1/datasets", h.search)

@@ -333,7 +333,10 @@ func cursorInvalid() error {
 // digest identifies the dataset, filters and sort a cursor belongs to.
 func (q *Query) digest(dataset string) string {
 	h := sha256.New()
-	h.Write([]byte(dataset))
+	// "k2": the row number follows the last sort key's direction; cursors
+	// issued under the old, always ascending, order are refused rather
+	// than continued in a different order.
+	h.Write([]byte("k2\x00" + dataset))
 	for _, f := range q.Filters {
 		h.Write([]byte{0})
 		h.Write([]byte(f.Column.Name + "\x00" + string(f.Op)))
@@ -402,11 +405,18 @@ func (q *Query) pageSQL(table string, after *cursor) (string, []any) {
 		b.sql.WriteString(" AND (")
 		b.keyset(q.Sort, after)
 		b.sql.WriteString(")")
+		b.keysetBound(q.Sort, after)
 	}
 	b.orderBy(q.Sort)
 	b.sql.WriteString(" LIMIT " + strconv.Itoa(q.Limit+1))
 	return b.sql.String(), b.args
 }
+
+// rowDesc says whether the row number, the final sort key, runs
+// descending: it follows the last declared key, so that "ORDER BY a DESC"
+// becomes "a DESC, _row DESC", which an index on (a, _row) serves read
+// backwards, where "a DESC, _row" would need a sort of every matching row.
+func rowDesc(sort []SortKey) bool { return len(sort) > 0 && sort[len(sort)-1].Desc }
 
 func (b *sqlBuilder) orderBy(sort []SortKey) {
 	// Qualified: a bare name would be the select list's text rendering of
@@ -420,6 +430,9 @@ func (b *sqlBuilder) orderBy(sort []SortKey) {
 		b.sql.WriteString(", ")
 	}
 	b.sql.WriteString("t." + rowColumn)
+	if rowDesc(sort) {
+		b.sql.WriteString(" DESC")
+	}
 }
 
 // keyset writes the condition "comes after the cursor's row" under
@@ -463,7 +476,24 @@ func (b *sqlBuilder) keyset(sort []SortKey, after *cursor) {
 		or(gt)
 		eqs = append(eqs, eq)
 	}
-	or(rowColumn + " > $" + strconv.Itoa(b.arg(after.Row)))
+	cmp := " > $"
+	if rowDesc(sort) {
+		cmp = " < $"
+	}
+	or(rowColumn + cmp + strconv.Itoa(b.arg(after.Row)))
+}
+
+// keysetBound writes a range condition on the first sort key that the
+// keyset condition implies, so the planner can start the index scan at the
+// cursor instead of filtering every earlier row: descending, NULLs come
+// first, so every later row is non-null and at most the cursor's value.
+// Ascending (NULLs last) has no such single range, nor has a NULL key.
+func (b *sqlBuilder) keysetBound(sort []SortKey, after *cursor) {
+	if len(sort) == 0 || !sort[0].Desc || after.Keys[0] == nil {
+		return
+	}
+	k := sort[0]
+	b.sql.WriteString(" AND " + ident(k.Column.Name) + " <= " + param(k.Column, b.arg(*after.Keys[0])))
 }
 
 // countSQL counts the rows the filters match.

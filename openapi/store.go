@@ -131,6 +131,37 @@ type Store struct {
 
 	mu       sync.Mutex
 	versions map[versionKey]*Version
+	// latest remembers which version is the latest of a dataset for
+	// LatestTTL, sparing every page a round trip for it. A version this
+	// store publishes is the latest at once; one another instance
+	// publishes is within LatestTTL.
+	latest map[string]latestEntry
+}
+
+// LatestTTL is how long a store trusts the latest version it read.
+const LatestTTL = time.Second
+
+type latestEntry struct {
+	n  int
+	at time.Time
+}
+
+func (s *Store) cachedLatest(id string) (int, bool) {
+	s.mu.Lock()
+	e, ok := s.latest[id]
+	s.mu.Unlock()
+	return e.n, ok && time.Since(e.at) < LatestTTL
+}
+
+func (s *Store) setLatest(id string, n int) {
+	s.mu.Lock()
+	if len(s.latest) > 10000 {
+		clear(s.latest)
+	}
+	if e, ok := s.latest[id]; !ok || e.n <= n {
+		s.latest[id] = latestEntry{n: n, at: time.Now()}
+	}
+	s.mu.Unlock()
 }
 
 type versionKey struct {
@@ -141,7 +172,7 @@ type versionKey struct {
 // NewStore returns a store on pool, which must be migrated with
 // MigrationSource.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, versions: map[versionKey]*Version{}}
+	return &Store{pool: pool, versions: map[versionKey]*Version{}, latest: map[string]latestEntry{}}
 }
 
 // Pool is the store's database pool.
@@ -243,6 +274,11 @@ func (s *Store) Version(ctx context.Context, id string, n int) (*Version, error)
 		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "version_invalid", "a version is a positive number"))
 	}
 	if n == 0 {
+		if c, ok := s.cachedLatest(id); ok {
+			n = c
+		}
+	}
+	if n == 0 {
 		var latest *int
 		if err := s.pool.QueryRow(ctx, `SELECT latest FROM opendata.datasets WHERE id=$1`, id).Scan(&latest); err != nil {
 			if govx.ErrorKind(postgres.Translate(op, err, "")) == govx.KindNotFound {
@@ -254,6 +290,7 @@ func (s *Store) Version(ctx context.Context, id string, n int) (*Version, error)
 			return nil, govx.E(op, govx.Errorf(govx.KindNotFound, "dataset_empty", "dataset %q has no version yet", id))
 		}
 		n = *latest
+		s.setLatest(id, n)
 	}
 	key := versionKey{id, n}
 	s.mu.Lock()

@@ -190,7 +190,7 @@ func TestPagingWhilePublishingServesEveryRowOnce(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%d,s%d,%d,%s\n", i, i%9, i%17, note)
 	}
-	for _, sort := range []string{"", "station,-value", "-note,value", "note"} {
+	for _, sort := range []string{"", "station,-value", "-note,value", "note", "-value", "-note", "-note,-seq"} {
 		t.Run("sort="+sort, func(t *testing.T) {
 			mustLoad(t, s, "statistics", "readings", b.String())
 			seen := map[string]int{}

@@ -29,6 +29,7 @@ import (
 	"govx/internal/postgres"
 	"govx/internal/redis"
 	"govx/openapi"
+	"govx/openapi/apikeys"
 	"govx/schemas"
 )
 
@@ -337,7 +338,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	metrics.Gauge("govx_consent_cache_misses_total", func() float64 { return float64(consents.Stats.Misses.Load()) })
 	h := exchange.NewHandler(svc, verifier, ledger, metrics)
 	h.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: m.log}))
-	if err := m.mountOpenData(ctx, h, store, verifier); err != nil {
+	if err := m.mountOpenData(ctx, h, store, verifier, rdb); err != nil {
 		return err
 	}
 	h.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
@@ -471,7 +472,7 @@ func (m *Main) Close() error {
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(),
-		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource(), openapi.MigrationSource())
+		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource(), openapi.MigrationSource(), apikeys.MigrationSource())
 	if err != nil {
 		return err
 	}

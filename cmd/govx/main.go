@@ -60,6 +60,8 @@ Tools:
   grant               apply for, approve, reject, revoke and list access grants
   apikey              create, list, revoke and set limits of open-data API keys
   bench               run authorised lookups against a running exchange
+  bench-open          filtered open-data pages and a full export against a running
+                      govx up (--url, --concurrency 32, --duration 20s)
   help                this text
 
 Environment:
@@ -193,6 +195,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCatalog(ctx, cfg, args, os.Stdin, stdout)
 	case "bench":
 		return runBench(ctx, cfg, args, stdout)
+	case "bench-open":
+		return runBenchOpen(ctx, cfg, args, stdout)
 	case "population":
 		return runPopulation(ctx, cfg, args, stdout)
 	case "legal-entity":

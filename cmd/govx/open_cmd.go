@@ -15,7 +15,10 @@ import (
 
 	"govx/catalog"
 	"govx/internal/httpx"
+	"govx/internal/ratelimit"
+	"govx/internal/redis"
 	"govx/openapi"
+	"govx/openapi/apikeys"
 )
 
 // DemoOpenDataset is the open dataset `govx up --demo` publishes.
@@ -23,7 +26,7 @@ const DemoOpenDataset = "air-quality"
 
 // mountOpenData serves the open-data API under /open/v1/ on the exchange's
 // server, publishing the demo dataset first when asked to.
-func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, http.Handler) }, cs *catalog.Store, verifier httpx.Verifier) error {
+func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, http.Handler) }, cs *catalog.Store, verifier httpx.Verifier, rdb *redis.Client) error {
 	store := openapi.NewStore(m.Pool)
 	if m.cfg.Demo {
 		if err := seedOpenData(ctx, store); err != nil {
@@ -34,7 +37,19 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	if err != nil {
 		return err
 	}
-	h, err := openapi.NewHandler(openapi.Config{Store: store, Verifier: verifier, Resources: cs, CursorKey: key, Logger: m.log})
+	// Readers are identified and limited per key, or per client address
+	// when anonymous, in the limiter every instance shares through Redis.
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: m.log})
+	if err != nil {
+		return err
+	}
+	keys, err := apikeys.New(apikeys.NewStore(m.Pool), lim, m.Key, verifier, apikeys.Config{Issuer: Issuer, Log: m.log})
+	if err != nil {
+		return err
+	}
+	h, err := openapi.NewHandler(openapi.Config{Store: store, Verifier: verifier, Resources: cs, CursorKey: key, Logger: m.log,
+		Limit:      keys.Middleware,
+		Extensions: []openapi.Extension{{Mount: keys.Mount, OpenAPI: apikeys.OpenAPI()}}})
 	if err != nil {
 		return err
 	}

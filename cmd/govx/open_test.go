@@ -1,11 +1,17 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"govx/internal/httpx/openapicheck"
 )
 
 // The open-data API is served on the exchange's address with the demo
@@ -51,5 +57,168 @@ func TestOpenDataServedWithDemo(t *testing.T) {
 	}
 	if strings.Contains(next, "count=") {
 		t.Fatalf("next link repeats count: %s", next)
+	}
+}
+
+// openAnswer is one answer of the running program, checked against the
+// OpenAPI document it serves.
+type openAnswer struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (a openAnswer) code() string {
+	e, _ := a.body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+// openClient calls the running program's open-data API and validates
+// every answer against the one document served at /open/v1/openapi.json.
+type openClient struct {
+	t    *testing.T
+	base string
+	doc  *openapicheck.Doc
+}
+
+func newOpenClient(t *testing.T, base string) *openClient {
+	t.Helper()
+	resp, err := http.Get(base + "/open/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	doc, err := openapicheck.Load(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &openClient{t: t, base: base, doc: doc}
+}
+
+func (c *openClient) do(method, path, template string, body io.Reader, hdr ...string) openAnswer {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := openAnswer{status: resp.StatusCode, header: resp.Header}
+	json.Unmarshal(raw, &a.body)
+	if err := c.doc.CheckResponseJSON(method, template, a.status, "application/json", raw); err != nil {
+		c.t.Errorf("%s %s: answer %d does not match the served OpenAPI document: %v", method, path, a.status, err)
+	}
+	return a
+}
+
+// Third parties read the open data anonymously within a per-address limit,
+// or with a registered key (as X-API-Key or a client-credentials token)
+// within a higher one; a revoked key stops working, and the one OpenAPI
+// document describes every answer, key and token routes included.
+func TestOpenDataAPIKeysAndLimits(t *testing.T) {
+	m := mustRun(t, testConfig(t))
+	c := newOpenClient(t, m.URL())
+	for _, p := range []string{"/open/v1/datasets/{id}/records", "/open/v1/keys", "/open/v1/keys/{id}", "/open/v1/token"} {
+		if !slices.Contains(c.doc.Paths(), p) {
+			t.Fatalf("the served document lacks %s: %v", p, c.doc.Paths())
+		}
+	}
+	const records, tmpl = "/open/v1/datasets/" + DemoOpenDataset + "/records?limit=2", "/open/v1/datasets/{id}/records"
+	limitOf := func(a openAnswer) int {
+		t.Helper()
+		n, err := strconv.Atoi(a.header.Get("RateLimit-Limit"))
+		if err != nil || a.header.Get("RateLimit-Remaining") == "" || a.header.Get("RateLimit-Reset") == "" || a.header.Get("RateLimit-Policy") == "" {
+			t.Fatalf("RateLimit headers missing: %v", a.header)
+		}
+		return n
+	}
+
+	// Register a key: the secret is answered once.
+	reg := c.do("POST", "/open/v1/keys", "/open/v1/keys", strings.NewReader(
+		`{"name":"Atlas Maps","email":"dev@atlas.example","purpose":"air-quality map"}`), "Content-Type", "application/json")
+	if reg.status != http.StatusCreated {
+		t.Fatalf("register = %d %v", reg.status, reg.body)
+	}
+	id, _ := reg.body["id"].(string)
+	secret, _ := reg.body["secret"].(string)
+	apiKey, _ := reg.body["api_key"].(string)
+	if id == "" || apiKey != id+"."+secret {
+		t.Fatalf("register answered %v", reg.body)
+	}
+
+	// The key's limit is the registered tier's, above the anonymous one.
+	a := c.do("GET", records, tmpl, nil, "X-API-Key", apiKey)
+	if a.status != http.StatusOK || len(a.body["records"].([]any)) != 2 {
+		t.Fatalf("with key = %d %v", a.status, a.body)
+	}
+	keyLimit := limitOf(a)
+	anon := c.do("GET", records, tmpl, nil)
+	if anon.status != http.StatusOK {
+		t.Fatalf("anonymous = %d %v", anon.status, anon.body)
+	}
+	if anonLimit := limitOf(anon); keyLimit <= anonLimit {
+		t.Fatalf("key limit %d is not above the anonymous %d", keyLimit, anonLimit)
+	}
+	for i := range limitOf(anon) + 5 { // more than an anonymous burst
+		if a := c.do("GET", records, tmpl, nil, "X-API-Key", apiKey); a.status != http.StatusOK {
+			t.Fatalf("keyed request %d = %d %v", i, a.status, a.body)
+		}
+	}
+
+	// Client credentials: the key's id and secret buy a bearer token that
+	// reads under the key's budget.
+	tr := c.do("POST", "/open/v1/token", "/open/v1/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded",
+		"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(id+":"+secret)))
+	tok, _ := tr.body["access_token"].(string)
+	if tr.status != http.StatusOK || tok == "" || tr.body["token_type"] != "Bearer" {
+		t.Fatalf("token = %d %v", tr.status, tr.body)
+	}
+	a = c.do("GET", records, tmpl, nil, "Authorization", "Bearer "+tok)
+	if a.status != http.StatusOK || limitOf(a) != keyLimit {
+		t.Fatalf("with token = %d %v %v", a.status, a.body, a.header)
+	}
+
+	// The holder revokes its key: the key and its tokens are refused.
+	if a := c.do("DELETE", "/open/v1/keys/"+id, "/open/v1/keys/{id}", nil, "X-API-Key", apiKey); a.status != http.StatusOK {
+		t.Fatalf("revoke = %d %v", a.status, a.body)
+	}
+	for name, hdr := range map[string][]string{"api key": {"X-API-Key", apiKey}, "token": {"Authorization", "Bearer " + tok}} {
+		if a := c.do("GET", records, tmpl, nil, hdr...); a.status != http.StatusUnauthorized || a.code() != "api_key_revoked" {
+			t.Fatalf("revoked %s = %d %v", name, a.status, a.body)
+		}
+	}
+
+	// Anonymous callers run out of their burst and are told when to retry.
+	var last openAnswer
+	for range 100 {
+		if last = c.do("GET", records, tmpl, nil); last.status != http.StatusOK {
+			break
+		}
+		limitOf(last)
+	}
+	if last.status != http.StatusTooManyRequests || last.code() != "rate_limited" {
+		t.Fatalf("past the anonymous burst = %d %v", last.status, last.body)
+	}
+	if s, err := strconv.Atoi(last.header.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("429 without a usable Retry-After: %v", last.header)
+	}
+	if limitOf(last); last.header.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("429 with RateLimit-Remaining %q", last.header.Get("RateLimit-Remaining"))
+	}
+	// Registering is limited like reading, so keys cannot be minted in bulk.
+	reg = c.do("POST", "/open/v1/keys", "/open/v1/keys", strings.NewReader(`{"name":"B","email":"b@b.example","purpose":"p"}`),
+		"Content-Type", "application/json")
+	if reg.status != http.StatusTooManyRequests {
+		t.Fatalf("anonymous registration past the limit = %d", reg.status)
 	}
 }
