@@ -78,6 +78,10 @@ type MaskedEntry struct {
 	Code       string    `json:"code"`
 	Status     int       `json:"status"`
 	Rule       string    `json:"rule"`
+	// DataSubject is whose data, masked; ConsentID the consent that
+	// allowed the access.
+	DataSubject string `json:"data_subject"`
+	ConsentID   string `json:"consent_id"`
 }
 
 // Mask returns e as an operator may see it.
@@ -89,7 +93,15 @@ func (e *AuditEntry) Mask() MaskedEntry {
 	return MaskedEntry{Seq: e.Seq, At: e.At.UTC(), RequestID: MaskText(e.RequestID), Caller: MaskText(e.Caller),
 		Consumer: MaskText(e.Consumer), Resource: MaskText(e.Resource), Provider: MaskText(e.Provider),
 		SubjectKey: MaskSubject(e.SubjectKey), Fields: fields, Purpose: MaskText(e.Purpose), Outcome: e.Outcome,
-		Code: MaskText(e.Code), Status: e.Status, Rule: MaskText(e.Rule)}
+		Code: MaskText(e.Code), Status: e.Status, Rule: MaskText(e.Rule),
+		DataSubject: maskIfSet(e.DataSubject), ConsentID: MaskText(e.ConsentID)}
+}
+
+func maskIfSet(s string) string {
+	if s == "" {
+		return ""
+	}
+	return MaskSubject(s)
 }
 
 // ListAudit returns the newest entries matching f, newest first, masked:
@@ -118,7 +130,7 @@ func ListAudit(ctx context.Context, pool *pgxpool.Pool, f AuditFilter) ([]Masked
 		arg("seq < ?", f.Before)
 	}
 	q := `SELECT seq, at, request_id, caller, consumer, resource, provider, subject_key, fields, purpose,
-		outcome, code, status, rule FROM exchange.audit`
+		outcome, code, status, rule, data_subject, consent_id FROM exchange.audit`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -133,7 +145,7 @@ func ListAudit(ctx context.Context, pool *pgxpool.Pool, f AuditFilter) ([]Masked
 	for rows.Next() {
 		var e AuditEntry
 		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
-			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule); err != nil {
+			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule, &e.DataSubject, &e.ConsentID); err != nil {
 			return nil, postgres.Translate(op, err, "")
 		}
 		out = append(out, e.Mask())

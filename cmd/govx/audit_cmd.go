@@ -200,10 +200,10 @@ func auditList(ctx context.Context, cfg Config, f exchange.AuditFilter, stdout i
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tAT\tCONSUMER\tCALLER\tRESOURCE\tSUBJECT\tPURPOSE\tOUTCOME\tCODE\tRULE")
+	fmt.Fprintln(tw, "SEQ\tAT\tCONSUMER\tCALLER\tRESOURCE\tKEY\tSUBJECT\tPURPOSE\tOUTCOME\tCODE\tRULE\tCONSENT")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), cell(e.Consumer), cell(e.Caller),
-			cell(e.Resource), cell(e.SubjectKey), cell(e.Purpose), cell(e.Outcome), cell(e.Code), cell(e.Rule))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), cell(e.Consumer), cell(e.Caller),
+			cell(e.Resource), cell(e.SubjectKey), cell(e.DataSubject), cell(e.Purpose), cell(e.Outcome), cell(e.Code), cell(e.Rule), cell(e.ConsentID))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 
 	"govx/adapters/population"
 	"govx/catalog"
+	"govx/consent"
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/postgres"
@@ -244,27 +245,44 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 func printBanner(w io.Writer, m *Main, cfg Config) {
 	scopes := []string{population.ResourceIdentity, catalog.DemoHousehold, legalentity.ResourceBasic, legalentity.ResourceStatus,
 		licence.ResourceFoodBusiness, licence.ResourceByHolder}
-	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "svc:service-center-window",
-		Dept: catalog.DeptServiceCenter, Role: "service", Scopes: scopes, TTL: 24 * time.Hour})
+	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: demoClerk.Subject,
+		Dept: catalog.DeptServiceCenter, Role: consent.RoleClerk, Scopes: scopes, TTL: 24 * time.Hour})
 	if err != nil {
 		tok = "(could not mint: " + err.Error() + ")"
 	}
 	// Keys that exist in the demo registers, recomputed from the seed.
-	var person, company, licenceNo string
+	var person, company, licenceNo, holder string
 	if g, err := newGenerators(DemoRegisters(cfg.Residents)); err == nil {
 		person = g.people.IDNumber(0)
 		company = g.companies.USCC(0)
 		for i := 0; i < DemoLicences; i++ {
 			if l := g.licences.Licence(i); l.Type == licence.TypeFoodBusiness && l.EffectiveStatus(time.Now()) == licence.StatusValid {
-				licenceNo = l.Number
+				licenceNo, holder = l.Number, l.HolderCode
 				break
 			}
 		}
 	}
+	if m.Consents != nil {
+		if err := seedDemoConsents(context.Background(), m.Consents, company, holder); err != nil {
+			fmt.Fprintf(w, "warning: the demo consents could not be recorded: %v\n", err)
+		}
+	}
+	citizen, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: person, Role: consent.RoleCitizen, TTL: 24 * time.Hour})
+	if err != nil {
+		citizen = "(could not mint: " + err.Error() + ")"
+	}
+	consentCurl := fmt.Sprintf(`  curl -s -X POST %s/v1/consents \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"subject":"%s","case_id":"%s","purpose_code":"demo-application",
+         "purpose":"Verify the applicant for a food business licence",
+         "resources":[{"resource":"population.identity"},
+           {"resource":"population.household","fields":["household_no","head_name","address","division_code"]}],
+         "valid_until":"%s"}'`,
+		m.URL(), person, DemoCase, time.Now().Add(30*24*time.Hour).UTC().Format(time.RFC3339))
 	curl := func(resource, key, fields string) string {
 		return fmt.Sprintf(`  curl -s -X POST %s/v1/resources/%s/query \
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"key":"%s",%s"purpose":"case:demo-0001"}'`, m.URL(), resource, key, fields)
+    -d '{"key":"%s",%s"purpose":"case:%s"}'`, m.URL(), resource, key, fields, DemoCase)
 	}
 	fmt.Fprintf(w, `
 govx is up.
@@ -282,36 +300,55 @@ govx is up.
   adapters          population (%[6]d residents), market-regulation (%[7]d companies),
                     licensing (%[8]d licences)
 
-Try a lookup (the token is valid for 24 hours; mint more with 'govx token'):
+Try a lookup as the service center's window clerk (the token is valid for 24
+hours; mint more with 'govx token'):
 
   TOKEN=%[9]s
 
-A resident:
+A resident. Personal data leaves only with the data subject's consent, so
+this first answers 403 consent_required:
 %[10]s
 
-A company and its legal representative's name:
+Record the applicant's consent, as the clerk does at the window (it comes back
+with a signed artefact; keys at %[1]s/v1/consents/keys):
+%[14]s
+
+and ask again. The resident, signed in as themselves, sees every access to
+their data and their consents, and can revoke one (POST
+/v1/consents/{id}/revoke) — then the lookup is refused within a second:
+
+  CITIZEN=%[15]s
+  curl -s -H "Authorization: Bearer $CITIZEN" %[1]s/v1/subjects/%[16]s/accesses
+  curl -s -H "Authorization: Bearer $CITIZEN" %[1]s/v1/subjects/%[16]s/consents
+
+A company and its legal representative's name (the company's consent for
+case %[17]s was recorded at start-up):
 %[11]s
 
-A food business licence, sealed by its issuer (verify the seal offline with
-the keys at %[1]s/v1/catalog/departments/licensing/keys):
+A food business licence, sealed by its issuer (its holder's consent was
+recorded at start-up; verify the seal offline with the keys at
+%[1]s/v1/catalog/departments/licensing/keys):
 %[12]s
 
-The same token reads population.household, shared on conditions, through the
-service center's grant: household_no, head_name, address and division_code are
-granted (try "fields":["head_name","address"]); "members" is refused with
-field_not_granted. See the grants: %[13]s grant list
+The same token reads the resident's population.household, shared on
+conditions, through the service center's grant: household_no, head_name,
+address and division_code are granted (try "fields":["head_name","address"]);
+"members" is refused with field_not_granted. See the grants: %[13]s grant list
 
 Watch changes as they happen (a resident's status, a licence revoked):
   curl -N -H "Authorization: Bearer $TOKEN" '%[1]s/v1/resources/legal-entity.status/events?purpose=case:demo-0001'
 
-Then check the audit trail: %[13]s audit verify
+Then check the audit trail (hash chain and signed checkpoints) and list it as
+an operator sees it, ID numbers masked:
+  %[13]s audit verify
+  %[13]s audit list --limit 10
 Press Ctrl-C to stop; data is kept for the next run.
 `, m.URL(), strings.Join(m.Brokers, ","), redact(cfg.PostgresURL), cfg.RedisURL, cfg.DataDir,
 		cfg.Residents, DemoCompanies, DemoLicences, tok,
 		curl(population.ResourceIdentity, person, `"fields":["name","sex","birth_date","address"],`),
 		curl(legalentity.ResourceBasic, company, `"fields":["name","status","legal_representative"],`),
 		curl(licence.ResourceFoodBusiness, licenceNo, ""),
-		self())
+		self(), consentCurl, citizen, person, DemoCase)
 }
 
 // self is how the user can run this binary again from where they are.
