@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"govx"
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
@@ -300,4 +302,32 @@ func mustConsentOnce(t *testing.T, m *Main, subject string) *consent.Consent {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// `govx consent verify` checks an artefact offline against the published
+// keys, read from the running service or from a saved file, and refuses an
+// altered one.
+func TestConsentVerifyCommand(t *testing.T) {
+	m := mustRun(t, testConfig(t))
+	c := mustConsent(t, m, population.NewGenerator(DemoSeed).IDNumber(2), "case:cli-1", population.ResourceIdentity)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"consent", "verify", "--keys", m.URL() + "/v1/consents/keys", c.Artefact}, &out, &out); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "consent "+c.ID+": signature valid") || !strings.Contains(out.String(), "cli-1") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	_, _, jwks := call(t, "GET", m.URL()+"/v1/consents/keys", "", nil)
+	dir := t.TempDir()
+	keys, art := dir+"/keys.json", dir+"/consent.jws"
+	os.WriteFile(keys, jwks, 0o600)
+	parts := strings.Split(c.Artefact, ".")
+	parts[1] = parts[1][:len(parts[1])-2] + "AA"
+	os.WriteFile(art, []byte(strings.Join(parts, ".")), 0o600)
+	out.Reset()
+	err := run(ctx, []string{"consent", "verify", "--keys", keys, art}, &out, &out)
+	if govx.ErrorCode(err) != "consent_signature_invalid" {
+		t.Errorf("altered artefact: %v\n%s", err, out.String())
+	}
 }

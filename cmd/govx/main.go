@@ -59,6 +59,7 @@ Tools:
   licence revoke <number> --reason TEXT
                       revoke an electronic licence (event published)
   grant               apply for, approve, reject, revoke and list access grants
+  consent verify      check a consent artefact's signature offline (--keys URL|FILE)
   apikey              create, list, revoke and set limits of open-data API keys
   bench               run authorised lookups against a running exchange
   bench-open          filtered open-data pages and a full export against a running
@@ -204,6 +205,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runLegalEntity(ctx, cfg, args, stdout)
 	case "licence":
 		return runLicence(ctx, cfg, args, stdout)
+	case "consent":
+		return runConsent(ctx, cfg, args, stdout)
 	case "grant":
 		return runGrant(ctx, cfg, args, stdout)
 	case "apikey":
