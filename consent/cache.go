@@ -68,36 +68,52 @@ func (c *Cache) Close() { c.watch.Close() }
 func (c *Cache) Trusted() bool { return c.watch.Trusted() }
 
 // Check returns the consent that allows n, or why none does (see Decide).
+// A refusal from memory is checked again against PostgreSQL: a consent
+// recorded a moment ago (through another instance, its announcement still
+// on the way) is honoured at once; only allowing relies on the cache.
 func (c *Cache) Check(ctx context.Context, n Need) (*Consent, error) {
-	cs, err := c.consents(ctx, n.Subject)
+	cs, cached, err := c.consents(ctx, n.Subject, false)
 	if err != nil {
 		return nil, err
 	}
-	return Decide(cs, n)
+	got, err := Decide(cs, n)
+	if err != nil && cached {
+		if cs, _, err = c.consents(ctx, n.Subject, true); err != nil {
+			return nil, err
+		}
+		got, err = Decide(cs, n)
+	}
+	return got, err
 }
+
+// Forget drops what this instance holds about subject: the store's
+// OnChange calls it before announcing the change to the others.
+func (c *Cache) Forget(subject string) { c.invalidate(subject) }
 
 // Use spends a once-only consent (Store.Use).
 func (c *Cache) Use(ctx context.Context, cons *Consent, requestID string) error {
 	return c.store.Use(ctx, cons, requestID)
 }
 
-func (c *Cache) consents(ctx context.Context, subject string) ([]Consent, error) {
+// consents returns subject's consents and whether they came from memory;
+// fresh skips memory.
+func (c *Cache) consents(ctx context.Context, subject string, fresh bool) ([]Consent, bool, error) {
 	now := time.Now()
 	trusted := c.watch.Trusted()
-	if trusted {
+	if trusted && !fresh {
 		c.mu.RLock()
 		e, ok := c.entries[subject]
 		c.mu.RUnlock()
 		if ok && now.Sub(e.at) < c.cfg.MaxAge {
 			c.Stats.Hits.Add(1)
-			return e.consents, nil
+			return e.consents, true, nil
 		}
 	}
 	c.Stats.Misses.Add(1)
 	gen := c.gen.Load()
 	cs, err := c.store.ForDecisions(ctx, subject)
 	if err != nil {
-		return nil, govx.E("consent.Cache", err)
+		return nil, false, govx.E("consent.Cache", err)
 	}
 	// Store only if nothing was invalidated during the read, so a change
 	// committed meanwhile is not overwritten by what the read saw.
@@ -111,7 +127,7 @@ func (c *Cache) consents(ctx context.Context, subject string) ([]Consent, error)
 		}
 		c.mu.Unlock()
 	}
-	return cs, nil
+	return cs, false, nil
 }
 
 func (c *Cache) invalidate(subject string) {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"govx"
 	"govx/consent"
 	"govx/internal/redis"
@@ -82,13 +84,11 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 func TestUntrustedCacheReadsTheStore(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	dead, err := redis.Open(ctx, redis.Config{URL: redistest.URL(), Prefix: e.rdb.Prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Nothing listens there: the subscription can never prove freshness.
+	dead := &redis.Client{Client: goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1}), Prefix: e.rdb.Prefix}
+	t.Cleanup(func() { dead.Close() })
 	cache := consent.NewCache(e.store, dead, consent.CacheConfig{})
 	t.Cleanup(cache.Close)
-	dead.Close() // the subscription can never prove freshness
 	c, err := e.store.Create(ctx, clerk, identityRequest(person))
 	if err != nil {
 		t.Fatal(err)
@@ -105,5 +105,26 @@ func TestUntrustedCacheReadsTheStore(t *testing.T) {
 	}
 	if cache.Stats.Hits.Load() != 0 {
 		t.Errorf("an untrusted cache served %d hits", cache.Stats.Hits.Load())
+	}
+}
+
+// A consent recorded a moment ago through another instance, before its
+// announcement arrives, is honoured at once: refusals are checked again
+// against PostgreSQL, only allowing relies on memory.
+func TestNewConsentHonouredBeforeItsAnnouncement(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cache := newCache(t, e.store, e.rdb) // e.store announces nothing
+	for range 2 {
+		if _, err := cache.Check(ctx, need(person)); govx.ErrorCode(err) != "consent_required" {
+			t.Fatalf("before: %v", err)
+		}
+	}
+	c, err := e.store.Create(ctx, clerk, identityRequest(person))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cache.Check(ctx, need(person)); err != nil || got.ID != c.ID {
+		t.Fatalf("right after recording: %v, %v", got, err)
 	}
 }

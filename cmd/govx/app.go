@@ -317,9 +317,13 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	m.Consents = consent.NewStore(m.Pool, m.ConsentKey, policy, m.log)
-	m.Consents.OnChange = consent.NewInvalidator(rdb, m.log).SubjectChanged
 	consents := consent.NewCache(m.Consents, rdb, consent.CacheConfig{Logger: m.log})
 	m.onClose(consents.Close)
+	announce := consent.NewInvalidator(rdb, m.log).SubjectChanged
+	m.Consents.OnChange = func(ctx context.Context, subject string) {
+		consents.Forget(subject) // this instance at once, the others through Redis
+		announce(ctx, subject)
+	}
 	svc, err := exchange.NewService(exchange.Config{Timeout: m.cfg.Timeout, Logger: m.log, Consents: consents}, policy, req, codec)
 	if err != nil {
 		return err
