@@ -41,7 +41,9 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	}
 	// Readers are identified and limited per key, or per client address
 	// when anonymous, in the limiter every instance shares through Redis.
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: m.log})
+	// A busy key leases up to 100 ms of its rate (at most 100 tokens, a
+	// tenth of its burst) per Redis call; see ratelimit.Config.Lease.
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: m.log, Lease: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
