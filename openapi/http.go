@@ -491,12 +491,17 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Claims)
 			return
 		}
 	}
+	indexes, err := ParseIndexes(r.URL.Query()["index"])
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
 	if r.ContentLength > h.cfg.MaxUpload {
 		h.fail(w, govx.Errorf(govx.KindTooLarge, "body_too_large", "the upload is larger than %d bytes", h.cfg.MaxUpload))
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxUpload)
-	v, err := h.s.Load(r.Context(), c.Dept, r.PathValue("id"), cols, body)
+	v, err := h.s.LoadIndexed(r.Context(), c.Dept, r.PathValue("id"), cols, indexes, body)
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -187,6 +187,17 @@ func TestOpenDataAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("a declared index naming no column is 400 and nothing is written", func(t *testing.T) {
+		r := a.do("POST", "/open/v1/datasets/shops/versions?index=district,nope", "/open/v1/datasets/{id}/versions", pub, strings.NewReader(uploadCSV), "Content-Type", "text/csv")
+		if r.status != 400 || r.code(t) != "index_invalid" || !strings.Contains(string(r.body), `no column \"nope\"`) {
+			t.Fatalf("bad index = %d %s", r.status, r.body)
+		}
+		r = a.do("GET", "/open/v1/datasets/shops", "/open/v1/datasets/{id}", "", nil)
+		if m := r.json(t); m["version"].(float64) != 1 {
+			t.Fatalf("after a refused index: %s", r.body)
+		}
+	})
+
 	t.Run("records with filters, fields, paging and ETag", func(t *testing.T) {
 		r := a.do("GET", "/open/v1/datasets/shops/records?fields=shop&filter=district:eq:Futian&sort=-opened&limit=1", "/open/v1/datasets/{id}/records", "", nil)
 		m := r.json(t)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -30,7 +31,20 @@ const inferSample = 1000
 // malformed CSV is Invalid (csv_invalid) with "line N: reason"; a body
 // over the caller's limit (http.MaxBytesReader) is TooLarge.
 func (s *Store) Load(ctx context.Context, publisher, id string, cols []Column, r io.Reader) (*Version, error) {
+	return s.LoadIndexed(ctx, publisher, id, cols, nil, r)
+}
+
+// LoadIndexed is Load with composite indexes the publisher declares on top
+// of the one per column: each names two to four columns and gets the row
+// number as its last key, so a page filtered by equality on the leading
+// columns and sorted by the next is an index range that reads only the rows
+// it serves (e.g. {"district","pm25"} for
+// filter=district:eq:…&sort=-pm25).
+func (s *Store) LoadIndexed(ctx context.Context, publisher, id string, cols []Column, indexes [][]string, r io.Reader) (*Version, error) {
 	const op = "openapi.Store.Load"
+	if err := checkIndexShape(indexes); err != nil {
+		return nil, govx.E(op, err)
+	}
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1 // checked here, to say which line
@@ -81,7 +95,64 @@ func (s *Store) Load(ctx context.Context, publisher, id string, cols []Column, r
 			}
 		}
 	}
-	return s.load(ctx, op, publisher, id, cols, src.next)
+	if err := checkIndexColumns(indexes, cols); err != nil {
+		return nil, govx.E(op, err)
+	}
+	return s.load(ctx, op, publisher, id, cols, indexes, src.next)
+}
+
+// Declared composite indexes per version.
+const (
+	maxIndexes       = 8
+	maxIndexColumns  = 4
+	indexInvalidCode = "index_invalid"
+)
+
+// ParseIndexes reads the index parameters of an upload: each a
+// comma-separated list of column names.
+func ParseIndexes(raw []string) ([][]string, error) {
+	var out [][]string
+	for _, r := range raw {
+		var idx []string
+		for name := range strings.SplitSeq(r, ",") {
+			idx = append(idx, strings.TrimSpace(name))
+		}
+		out = append(out, idx)
+	}
+	return out, checkIndexShape(out)
+}
+
+func checkIndexShape(indexes [][]string) error {
+	if len(indexes) > maxIndexes {
+		return govx.Errorf(govx.KindInvalid, indexInvalidCode, "at most %d indexes may be declared", maxIndexes)
+	}
+	for _, idx := range indexes {
+		if len(idx) < 2 || len(idx) > maxIndexColumns {
+			return govx.Errorf(govx.KindInvalid, indexInvalidCode, "an index names 2 to %d columns, comma-separated; every column already has its own", maxIndexColumns)
+		}
+		seen := map[string]bool{}
+		for _, name := range idx {
+			if name == "" {
+				return govx.Errorf(govx.KindInvalid, indexInvalidCode, "an index names no empty column")
+			}
+			if seen[name] {
+				return govx.Errorf(govx.KindInvalid, indexInvalidCode, "index %q names %q twice", trunc(strings.Join(idx, ","), 70), trunc(name, 70))
+			}
+			seen[name] = true
+		}
+	}
+	return nil
+}
+
+func checkIndexColumns(indexes [][]string, cols []Column) error {
+	for _, idx := range indexes {
+		for _, name := range idx {
+			if !slices.ContainsFunc(cols, func(c Column) bool { return c.Name == name }) {
+				return govx.Errorf(govx.KindInvalid, indexInvalidCode, "index %q: no column %q in this upload", trunc(strings.Join(idx, ","), 70), trunc(name, 70))
+			}
+		}
+	}
+	return nil
 }
 
 // csvError is a malformed upload, answered 422 with the line.
@@ -146,7 +217,7 @@ func versionTable(id string, n int) string {
 	return strings.ReplaceAll(id, "-", "_") + "_v" + itoa(int64(n))
 }
 
-func (s *Store) load(ctx context.Context, op, publisher, id string, cols []Column, next rowFunc) (*Version, error) {
+func (s *Store) load(ctx context.Context, op, publisher, id string, cols []Column, indexes [][]string, next rowFunc) (*Version, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, postgres.Translate(op, err, "")
@@ -194,6 +265,13 @@ func (s *Store) load(ctx context.Context, op, publisher, id string, cols []Colum
 	stmts := []string{"ALTER TABLE " + qt + " ADD PRIMARY KEY (" + rowColumn + ")"}
 	for _, c := range cols {
 		stmts = append(stmts, "CREATE INDEX ON "+qt+" ("+pgx.Identifier{c.Name}.Sanitize()+", "+rowColumn+")")
+	}
+	for _, idx := range indexes {
+		var keys strings.Builder
+		for _, name := range idx {
+			keys.WriteString(pgx.Identifier{name}.Sanitize() + ", ")
+		}
+		stmts = append(stmts, "CREATE INDEX ON "+qt+" ("+keys.String()+rowColumn+")")
 	}
 	stmts = append(stmts, "ANALYZE "+qt)
 	for _, st := range stmts {

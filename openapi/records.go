@@ -59,30 +59,36 @@ func (s *Store) Records(ctx context.Context, id string, version int, q *Query, c
 	page := &Page{Version: v, Fields: q.Fields}
 	buf := make([]byte, 0, 256*q.Limit)
 	buf = append(buf, '[')
-	vals := make([][]byte, len(q.Fields))
-	var last cursor
 	nf, ns := len(q.Fields), len(q.Sort)
+	// The last served row's sort keys and row number, copied into scratch
+	// space reused row after row: only the extra row turns them into a
+	// cursor.
+	lastKeys := make([][]byte, ns+1)
+	lastNull := make([]bool, ns)
 	for rows.Next() {
 		raw := rows.RawValues()
 		if page.N == q.Limit {
 			// The extra row: another page follows the last one served.
+			last := cursor{Version: v.Number, Query: digest, Keys: make([]*string, ns), Row: parseInt(lastKeys[ns])}
+			for i := range ns {
+				if !lastNull[i] {
+					s := string(lastKeys[i])
+					last.Keys[i] = &s
+				}
+			}
 			page.Cursor = sealCursor(cursorKey, last)
 			break
 		}
-		copy(vals, raw[:nf])
 		if page.N > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONObject(buf, q.Fields, vals)
+		buf = appendJSONObject(buf, q.Fields, raw[:nf])
 		page.N++
-		last = cursor{Version: v.Number, Query: digest, Keys: make([]*string, ns)}
 		for i := range ns {
-			if k := raw[nf+i]; k != nil {
-				s := string(k)
-				last.Keys[i] = &s
-			}
+			lastNull[i] = raw[nf+i] == nil
+			lastKeys[i] = append(lastKeys[i][:0], raw[nf+i]...)
 		}
-		last.Row = parseInt(raw[nf+ns])
+		lastKeys[ns] = append(lastKeys[ns][:0], raw[nf+ns]...)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

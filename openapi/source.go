@@ -99,5 +99,5 @@ func (s *Store) PublishSource(ctx context.Context, dept string, r *catalog.Resou
 		}
 		return it.row, line, nil
 	}
-	return s.load(ctx, op, dept, id, cols, next)
+	return s.load(ctx, op, dept, id, cols, nil, next)
 }

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"log/slog"
 	"net/http"
+	"net/http/pprof"
 
 	"govx/catalog"
 	"govx/internal/httpx"
@@ -39,7 +41,9 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	}
 	// Readers are identified and limited per key, or per client address
 	// when anonymous, in the limiter every instance shares through Redis.
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: m.log})
+	// A busy key leases up to 100 ms of its rate (at most 100 tokens, a
+	// tenth of its burst) per Redis call; see ratelimit.Config.Lease.
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: m.log, Lease: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -54,7 +58,29 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 		return err
 	}
 	mux.Handle(openapi.Prefix, h)
+	servePprof(m.log)
 	return nil
+}
+
+// servePprof serves net/http/pprof on GOVX_PPROF_ADDR, a debug listener of
+// its own (never the public one), when the variable is set: for profiling
+// under `govx bench-open`.
+func servePprof(log *slog.Logger) {
+	addr := os.Getenv("GOVX_PPROF_ADDR")
+	if addr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Warn("pprof debug listener", "addr", addr)
+	go func() {
+		if err := http.ListenAndServe(addr, mux); err != nil {
+			log.Error("pprof debug listener", "addr", addr, "err", err)
+		}
+	}()
 }
 
 // loadSecret reads a 32-byte secret, making it on first use, so every

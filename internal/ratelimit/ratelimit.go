@@ -86,9 +86,15 @@ type Config struct {
 	// Cooldown is how long the limiter stays local after Redis failed;
 	// default 1s.
 	Cooldown time.Duration
-	// LocalKeys bounds the keys the local fallback remembers; default 100000.
+	// LocalKeys bounds the keys the local fallback (and the leases)
+	// remember; default 100000.
 	LocalKeys int
-	Log       *slog.Logger
+	// Lease, when positive, lets a fast key take a few tokens from Redis
+	// at once and spend them here for up to this long (see lease.go):
+	// never past the shared budget, at most one lease of tokens per
+	// instance lost when unspent. Zero decides every request in Redis.
+	Lease time.Duration
+	Log   *slog.Logger
 }
 
 // Validate fills in defaults.
@@ -119,9 +125,10 @@ var gcra = goredis.NewScript(gcraSource)
 // Limiter decides requests against a shared budget per key. It is safe for
 // concurrent use.
 type Limiter struct {
-	rdb   *redis.Client
-	cfg   Config
-	local *Local
+	rdb    *redis.Client
+	cfg    Config
+	local  *Local
+	leases *leases
 	// downUntil is the UnixNano until which Redis is skipped.
 	downUntil atomic.Int64
 	logMu     sync.Mutex
@@ -135,7 +142,7 @@ func New(rdb *redis.Client, cfg Config) (*Limiter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, govx.E("ratelimit.New", err)
 	}
-	return &Limiter{rdb: rdb, cfg: cfg, local: NewLocal(cfg.LocalKeys)}, nil
+	return &Limiter{rdb: rdb, cfg: cfg, local: NewLocal(cfg.LocalKeys), leases: &leases{max: cfg.LocalKeys, m: map[string]*lease{}}}, nil
 }
 
 // Allow decides one request of key under lim. It never fails: when Redis
@@ -156,7 +163,10 @@ func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Result {
 		r.Degraded = true
 		return r
 	}
-	r, err := l.redisAllow(ctx, key, lim)
+	r, leased, err := l.leasedAllow(ctx, key, lim)
+	if !leased && err == nil {
+		r, err = l.redisDecide(ctx, key, lim, 1)
+	}
 	if err != nil {
 		if ctx.Err() == nil { // not the caller giving up
 			l.downUntil.Store(time.Now().Add(l.cfg.Cooldown).UnixNano())
@@ -179,14 +189,15 @@ func (l *Limiter) logDown(err error) {
 	l.cfg.Log.Warn("ratelimit: redis unavailable, limiting per instance", "err", err, "cooldown", l.cfg.Cooldown)
 }
 
-func (l *Limiter) redisAllow(ctx context.Context, key string, lim Limit) (Result, error) {
+// redisDecide spends cost tokens of key in Redis, all or none.
+func (l *Limiter) redisDecide(ctx context.Context, key string, lim Limit, cost int) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
 	em := lim.emission().Microseconds()
 	if em < 1 {
 		em = 1
 	}
-	v, err := gcra.Run(ctx, l.rdb, []string{l.rdb.Key("ratelimit:" + key)}, lim.Burst, em, 1).Int64Slice()
+	v, err := gcra.Run(ctx, l.rdb, []string{l.rdb.Key("ratelimit:" + key)}, lim.Burst, em, cost).Int64Slice()
 	if err != nil {
 		return Result{}, err
 	}
