@@ -491,3 +491,33 @@ func divisionOf(code string) *division {
 	}
 	return nil
 }
+
+// EachPublic calls yield with every licence of type typ held by a company,
+// in number order, with its effective status: what the register opens as
+// open data (许可信息公示). Licences held by natural persons are never
+// read. It stops at yield's first error.
+func (s *Store) EachPublic(ctx context.Context, typ string, yield func(Licence) error) error {
+	const op = "licence.Store.EachPublic"
+	rows, err := s.pool.Query(ctx, selectLicence+`WHERE type = $1 ORDER BY number`, typ)
+	if err != nil {
+		return postgres.Translate(op, err, "")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		l, err := scanLicence(rows)
+		if err != nil {
+			return postgres.Translate(op, err, "")
+		}
+		// A natural person's licence stays out of open data; a code that
+		// reads as an ID number is left out even if it is also a valid
+		// credit code.
+		if govx.ValidateIDNumber(l.HolderCode) == nil || govx.ValidateUSCC(l.HolderCode) != nil {
+			continue
+		}
+		s.effective(&l)
+		if err := yield(l); err != nil {
+			return err
+		}
+	}
+	return postgres.Translate(op, rows.Err(), "")
+}

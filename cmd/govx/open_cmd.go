@@ -5,16 +5,19 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
-	"log/slog"
-	"net/http"
-	"net/http/pprof"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"govx/adapters/licence"
 	"govx/catalog"
 	"govx/internal/httpx"
 	"govx/internal/ratelimit"
@@ -51,7 +54,16 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	if err != nil {
 		return err
 	}
+	sources := licenceSources(m.Pool)
+	if m.cfg.Demo && slices.Contains(m.cfg.Adapters, licence.Department) {
+		// The licensing department opens its food business licences once;
+		// it publishes a new version with POST /open/v1/sources/{code}/publish.
+		if err := publishOnce(ctx, store, cs, licence.ResourceFoodBusiness, sources[licence.ResourceFoodBusiness]); err != nil {
+			return err
+		}
+	}
 	h, err := openapi.NewHandler(openapi.Config{Store: store, Verifier: verifier, Resources: cs, CursorKey: key, Logger: m.log,
+		Sources:    sources,
 		Limit:      keys.Middleware,
 		Extensions: []openapi.Extension{{Mount: keys.Mount, OpenAPI: apikeys.OpenAPI()}}})
 	if err != nil {
@@ -60,6 +72,18 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	mux.Handle(openapi.Prefix, h)
 	servePprof(m.log)
 	return nil
+}
+
+func publishOnce(ctx context.Context, store *openapi.Store, cs *catalog.Store, code string, src openapi.Source) error {
+	if d, err := store.Dataset(ctx, openapi.DatasetID(code)); err == nil && d.Latest != nil {
+		return nil
+	}
+	r, err := cs.Resource(ctx, code)
+	if err != nil {
+		return err
+	}
+	_, err = store.PublishSource(ctx, r.Provider, r, src)
+	return err
 }
 
 // servePprof serves net/http/pprof on GOVX_PPROF_ADDR, a debug listener of
@@ -96,6 +120,39 @@ func loadSecret(path string) ([]byte, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return b, os.WriteFile(path, b, 0o600)
+}
+
+// licenceSource opens a licence type's register as open data: each
+// licence held by a company, with its holder, issuer, dates and effective
+// status — never the seal, the face items or a natural person's licence.
+type licenceSource struct {
+	store *licence.Store
+	typ   string
+}
+
+func (s licenceSource) Columns() []openapi.Column {
+	return []openapi.Column{{Name: "number", Type: openapi.Text}, {Name: "holder_name", Type: openapi.Text},
+		{Name: "holder_code", Type: openapi.Text}, {Name: "authority", Type: openapi.Text},
+		{Name: "issue_date", Type: openapi.Date}, {Name: "valid_from", Type: openapi.Date},
+		{Name: "valid_until", Type: openapi.Date}, {Name: "status", Type: openapi.Text}}
+}
+
+func (s licenceSource) Rows(ctx context.Context, yield func([]string) error) error {
+	return s.store.EachPublic(ctx, s.typ, func(l licence.Licence) error {
+		return yield([]string{l.Number, l.HolderName, l.HolderCode, l.Authority, l.IssueDate.Format(time.DateOnly),
+			l.ValidFrom.Format(time.DateOnly), l.ValidUntil.Format(time.DateOnly), l.Status})
+	})
+}
+
+// licenceSources are the licence register's open-data sources, by
+// catalogue resource.
+func licenceSources(pool *pgxpool.Pool) map[string]openapi.Source {
+	store := licence.NewStore(pool, nil)
+	out := map[string]openapi.Source{}
+	for _, typ := range licence.Types {
+		out[licence.Resource(typ)] = licenceSource{store: store, typ: typ}
+	}
+	return out
 }
 
 // seedOpenData publishes the demo air-quality readings once.

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"govx"
+	"govx/adapters/licence"
+	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
 )
 
@@ -220,5 +223,57 @@ func TestOpenDataAPIKeysAndLimits(t *testing.T) {
 		"Content-Type", "application/json")
 	if reg.status != http.StatusTooManyRequests {
 		t.Fatalf("anonymous registration past the limit = %d", reg.status)
+	}
+}
+
+// The licensing department's food business licences are open data: the
+// demo publishes them from the register, companies' licences only, and
+// the department publishes a new version from its register at will.
+func TestLicencesPublishedAsOpenData(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Adapters = referenceAdapters
+	m := mustRun(t, cfg)
+	gens, err := newGenerators(DemoRegisters(cfg.Residents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	companies, persons := 0, 0
+	for i := range DemoLicences {
+		l := gens.licences.Licence(i)
+		if l.Type != licence.TypeFoodBusiness {
+			continue
+		}
+		if govx.ValidateIDNumber(l.HolderCode) == nil {
+			persons++
+		} else {
+			companies++
+		}
+	}
+	if persons == 0 || companies == 0 {
+		t.Fatalf("demo food licences: %d of companies, %d of persons; the test needs both", companies, persons)
+	}
+	st, body, raw := call(t, "GET", m.URL()+"/open/v1/datasets/licence-food-business/records?limit=1000&count=true&fields=number,holder_code,status", "", nil)
+	if st != 200 {
+		t.Fatalf("records: %d %s", st, raw)
+	}
+	recs, _ := body["records"].([]any)
+	total, _ := body["total"].(float64)
+	if int(total) != companies || len(recs) != min(companies, 1000) {
+		t.Fatalf("total %v, %d records; want the %d licences of companies", body["total"], len(recs), companies)
+	}
+	for _, r := range recs {
+		code, _ := r.(map[string]any)["holder_code"].(string)
+		if govx.ValidateIDNumber(code) == nil || govx.ValidateUSCC(code) != nil {
+			t.Fatalf("open data holds holder %q", code)
+		}
+	}
+	// Only the provider publishes a new version.
+	other := mustToken(t, m.Key, auth.TokenSpec{Dept: "population", Role: "service"})
+	if st, body, _ := call(t, "POST", m.URL()+"/open/v1/sources/licence.food-business/publish", other, nil); st != 403 {
+		t.Errorf("another department published: %d %v", st, body)
+	}
+	steward := mustToken(t, m.Key, auth.TokenSpec{Dept: licence.Department, Role: "service"})
+	if st, body, _ := call(t, "POST", m.URL()+"/open/v1/sources/licence.food-business/publish", steward, nil); st/100 != 2 {
+		t.Errorf("the licensing department published: %d %v", st, body)
 	}
 }
