@@ -25,9 +25,12 @@ func leasingLimiter(t *testing.T, rdb *redis.Client, cfg ratelimit.Config) *rate
 func TestLeaseTakesTokensAheadFromTheSharedBudget(t *testing.T) {
 	ctx := context.Background()
 	a, b := sharedClients(t)
-	la := leasingLimiter(t, a, ratelimit.Config{Lease: 100 * time.Millisecond})
-	lb := mustLimiter(t, b)                  // no lease: every request decided in Redis
-	lim := ratelimit.PerMinute(60_000, 1000) // 100 ms is 100 requests: a lease of 100
+	// Leases of 100 tokens (a tenth of the burst) that last the whole
+	// test, and a refill too slow (one token per 3.6 s) for the test's
+	// own duration to show in the counts.
+	la := leasingLimiter(t, a, ratelimit.Config{Lease: time.Hour})
+	lb := mustLimiter(t, b) // no lease: every request decided in Redis
+	lim := ratelimit.Limit{Rate: 1000, Period: time.Hour, Burst: 1000}
 	r := la.Allow(ctx, "fast", lim)
 	if !r.Allowed || r.Degraded || r.Remaining != 999 {
 		t.Fatalf("first leased request: %+v, want allowed with 999 remaining", r)
