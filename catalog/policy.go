@@ -209,23 +209,15 @@ func (c *PolicyCache) clearLocked() {
 // PolicyCache. Its ResourceChanged has the shape of the stores' change
 // hooks (GrantStore.OnChange, Store.OnChange).
 type Invalidator struct {
-	rdb *redis.Client
-	log *slog.Logger
+	announce func(ctx context.Context, code string)
 }
 
 func NewInvalidator(rdb *redis.Client, log *slog.Logger) *Invalidator {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Invalidator{rdb: rdb, log: log}
+	return &Invalidator{announce: rdb.Announcer(InvalidationChannel(rdb), log)}
 }
 
 // ResourceChanged tells every cache that resource code, or a grant of it,
 // changed (updated, retired, approved, revoked). It is called after the
 // change committed; a failed publish is retried for about half a second,
 // then logged (caches then drop the entry by MaxAge).
-func (i *Invalidator) ResourceChanged(ctx context.Context, code string) {
-	if err := i.rdb.Announce(ctx, InvalidationChannel(i.rdb), code); err != nil {
-		i.log.Error("policy invalidation not published; caches drop it by age only", "resource", code, "err", err)
-	}
-}
+func (i *Invalidator) ResourceChanged(ctx context.Context, code string) { i.announce(ctx, code) }

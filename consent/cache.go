@@ -145,25 +145,8 @@ func (c *Cache) flush() {
 	c.mu.Unlock()
 }
 
-// Invalidator announces consent changes to every instance's Cache. Its
-// SubjectChanged has the shape of Store.OnChange.
-type Invalidator struct {
-	rdb *redis.Client
-	log *slog.Logger
-}
-
-func NewInvalidator(rdb *redis.Client, log *slog.Logger) *Invalidator {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Invalidator{rdb: rdb, log: log}
-}
-
-// SubjectChanged tells every cache that a consent of subject changed. A
-// publish that fails for half a second is logged; caches then drop the
-// entry by MaxAge.
-func (i *Invalidator) SubjectChanged(ctx context.Context, subject string) {
-	if err := i.rdb.Announce(ctx, InvalidationChannel(i.rdb), subject); err != nil {
-		i.log.Error("consent invalidation not published; caches drop it by age only", "err", err)
-	}
+// Announcer returns the hook that tells every instance's Cache that a
+// consent of a subject changed; it has the shape of Store.OnChange.
+func Announcer(rdb *redis.Client, log *slog.Logger) func(ctx context.Context, subject string) {
+	return rdb.Announcer(InvalidationChannel(rdb), log)
 }

@@ -38,7 +38,7 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb2.Close() })
-	e.store.OnChange = consent.NewInvalidator(e.rdb, nil).SubjectChanged
+	e.store.OnChange = consent.Announcer(e.rdb, nil)
 	a, b := newCache(t, e.store, e.rdb), newCache(t, e.store, rdb2)
 
 	c, err := e.store.Create(ctx, clerk, identityRequest(person))

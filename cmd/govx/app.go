@@ -319,7 +319,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	m.Consents = consent.NewStore(m.Pool, m.ConsentKey, policy, m.log)
 	consents := consent.NewCache(m.Consents, rdb, consent.CacheConfig{Logger: m.log})
 	m.onClose(consents.Close)
-	announce := consent.NewInvalidator(rdb, m.log).SubjectChanged
+	announce := consent.Announcer(rdb, m.log)
 	m.Consents.OnChange = func(ctx context.Context, subject string) {
 		consents.Forget(subject) // this instance at once, the others through Redis
 		announce(ctx, subject)

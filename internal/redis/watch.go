@@ -177,6 +177,22 @@ func (w *Watch) session(ctx context.Context) error {
 	}
 }
 
+// Announcer returns the change hook of a store whose cache a Watch on
+// channel keeps: called after a change committed, it announces the key of
+// what changed, and logs a publish that failed for half a second (caches
+// then drop the entry by age only). The key is not logged: it may be a
+// data subject.
+func (c *Client) Announcer(channel string, log *slog.Logger) func(ctx context.Context, key string) {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(ctx context.Context, key string) {
+		if err := c.Announce(ctx, channel, key); err != nil {
+			log.Error("invalidation not published; caches drop it by age only", "channel", channel, "err", err)
+		}
+	}
+}
+
 // Announce publishes payload on channel after a change committed,
 // retrying for about half a second; the error is the last attempt's.
 func (c *Client) Announce(ctx context.Context, channel, payload string) error {
