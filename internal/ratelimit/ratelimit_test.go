@@ -53,7 +53,9 @@ func TestSharedBudget(t *testing.T) {
 	ctx := context.Background()
 	a, b := sharedClients(t)
 	la, lb := mustLimiter(t, a), mustLimiter(t, b)
-	lim := ratelimit.Limit{Rate: 10, Period: 200 * time.Millisecond, Burst: 10}
+	// A token back every 200 ms: slow enough that a loaded machine's
+	// round trips do not refill the burst while it is being spent.
+	lim := ratelimit.Limit{Rate: 10, Period: 2 * time.Second, Burst: 10}
 
 	// Ten requests alternate between the instances; together they spend
 	// the one burst.
@@ -69,7 +71,7 @@ func TestSharedBudget(t *testing.T) {
 		if r.Remaining > 9-i || r.Remaining < 0 {
 			t.Errorf("request %d: remaining %d, want at most %d", i, r.Remaining, 9-i)
 		}
-		if r.ResetAfter <= 0 || r.ResetAfter > 200*time.Millisecond {
+		if r.ResetAfter <= 0 || r.ResetAfter > 2*time.Second {
 			t.Errorf("request %d: reset after %v", i, r.ResetAfter)
 		}
 	}
@@ -78,8 +80,8 @@ func TestSharedBudget(t *testing.T) {
 		if r.Allowed || r.Remaining != 0 || r.Degraded {
 			t.Fatalf("11th request: %+v, want denied", r)
 		}
-		if r.RetryAfter <= 0 || r.RetryAfter > 20*time.Millisecond {
-			t.Errorf("retry after %v, want (0, 20ms]", r.RetryAfter)
+		if r.RetryAfter <= 0 || r.RetryAfter > 200*time.Millisecond {
+			t.Errorf("retry after %v, want (0, 200ms]", r.RetryAfter)
 		}
 	}
 	// Another key has its own budget.
@@ -93,7 +95,7 @@ func TestSharedBudget(t *testing.T) {
 		t.Fatalf("after waiting %v: %+v", r.RetryAfter, r)
 	}
 	// And after the reset the whole burst is back.
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond)
 	if r := la.Allow(ctx, "k1", lim); !r.Allowed || r.Remaining != 9 {
 		t.Fatalf("after reset: %+v, want allowed with 9 remaining", r)
 	}
@@ -141,7 +143,7 @@ func TestConcurrentInstances(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	ctx := context.Background()
 	l := mustLimiter(t, downClient(t))
-	lim := ratelimit.Limit{Rate: 10, Period: 200 * time.Millisecond, Burst: 5}
+	lim := ratelimit.Limit{Rate: 5, Period: time.Second, Burst: 5}
 	for i := range 5 {
 		r := l.Allow(ctx, "k", lim)
 		if !r.Allowed || !r.Degraded {
