@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"govx"
+	"govx/internal/httpx"
 	"govx/internal/postgres"
 )
 
@@ -331,20 +332,20 @@ func (q *SearchQuery) Validate() error {
 		return err
 	}
 	if q.Provider != "" && !ValidDepartmentCode(q.Provider) {
-		return invalid("invalid_provider", "provider %q is not a department code", trunc(q.Provider, 64))
+		return invalid("invalid_provider", "provider %q is not a department code", httpx.Truncate(q.Provider, 64))
 	}
 	if q.Sharing != "" && !ValidSharing(string(q.Sharing)) {
-		return invalid("invalid_sharing", "sharing %q is not one of unconditional, conditional, not_shareable", trunc(string(q.Sharing), 64))
+		return invalid("invalid_sharing", "sharing %q is not one of unconditional, conditional, not_shareable", httpx.Truncate(string(q.Sharing), 64))
 	}
 	if q.OpenClass != "" && !ValidOpenClass(string(q.OpenClass)) {
-		return invalid("invalid_open_class", "open class %q is not one of open, conditionally_open, not_open", trunc(string(q.OpenClass), 64))
+		return invalid("invalid_open_class", "open class %q is not one of open, conditionally_open, not_open", httpx.Truncate(string(q.OpenClass), 64))
 	}
 	switch q.Status {
 	case "":
 		q.Status = SearchActive
 	case SearchActive, SearchRetired, SearchAll:
 	default:
-		return invalid("invalid_status", "status %q is not one of active, retired, all", trunc(q.Status, 64))
+		return invalid("invalid_status", "status %q is not one of active, retired, all", httpx.Truncate(q.Status, 64))
 	}
 	switch {
 	case q.Limit == 0:

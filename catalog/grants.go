@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
+	"govx/internal/httpx"
 	"govx/internal/postgres"
 	"govx/internal/workday"
 )
@@ -144,7 +145,7 @@ func (g *Grant) Approve(by Actor, t Terms, now time.Time) error {
 		fields = slices.Compact(slices.Sorted(slices.Values(t.Fields)))
 		for _, f := range fields {
 			if !slices.Contains(g.Fields, f) {
-				return govx.Errorf(govx.KindInvalid, "field_not_applied", "field %q was not applied for (applied: %s)", trunc(f, 64), strings.Join(g.Fields, ", "))
+				return govx.Errorf(govx.KindInvalid, "field_not_applied", "field %q was not applied for (applied: %s)", httpx.Truncate(f, 64), strings.Join(g.Fields, ", "))
 			}
 		}
 	}
@@ -235,7 +236,7 @@ func checkGrantText(name, s string, max int) error {
 func checkPeriod(from, until string) error {
 	for _, d := range []string{from, until} {
 		if t, err := workday.ParseDate(d); err != nil || t.Format(time.DateOnly) != d {
-			return govx.Errorf(govx.KindInvalid, "invalid_date", "%q is not a date (YYYY-MM-DD)", trunc(d, 32))
+			return govx.Errorf(govx.KindInvalid, "invalid_date", "%q is not a date (YYYY-MM-DD)", httpx.Truncate(d, 32))
 		}
 	}
 	if from > until {
@@ -338,7 +339,7 @@ func (s *GrantStore) Apply(ctx context.Context, by Actor, a Application) (*Grant
 		return nil, govx.Errorf(govx.KindForbidden, "department_missing", "the token names no department (dept claim)")
 	}
 	if !ValidCode(a.Resource) {
-		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", trunc(a.Resource, 64))
+		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", httpx.Truncate(a.Resource, 64))
 	}
 	if strings.TrimSpace(a.Purpose) == "" {
 		return nil, govx.Errorf(govx.KindInvalid, "purpose_required", "state the purpose the data is used for")
@@ -379,7 +380,7 @@ func (s *GrantStore) Apply(ctx context.Context, by Actor, a Application) (*Grant
 	fields := slices.Compact(slices.Sorted(slices.Values(a.Fields)))
 	for _, f := range fields {
 		if !res.HasField(f) {
-			return nil, govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, trunc(f, 64))
+			return nil, govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, httpx.Truncate(f, 64))
 		}
 	}
 	due := workday.Date(s.cal.AddWorkdays(now, AnswerWithin))
@@ -394,7 +395,7 @@ func (s *GrantStore) Apply(ctx context.Context, by Actor, a Application) (*Grant
 		return nil, postgres.Translate(op, err, "")
 	}
 	if !known {
-		return nil, govx.Errorf(govx.KindForbidden, "department_not_found", "department %q is not in the catalogue", trunc(by.Dept, 64))
+		return nil, govx.Errorf(govx.KindForbidden, "department_not_found", "department %q is not in the catalogue", httpx.Truncate(by.Dept, 64))
 	}
 	g, err := scanGrant(tx.QueryRow(ctx, `INSERT INTO catalog.grants
 		(resource, provider, consumer, fields, purpose, legal_basis, valid_from, valid_until, applied_by, applied_at, due_by, updated_at)

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"govx"
+	"govx/internal/httpx"
 )
 
 // Resource statuses.
@@ -132,7 +133,7 @@ func (r *Resource) normalize() {
 // invalid_date, …).
 func (r *Resource) Validate() error {
 	if !ValidCode(r.Code) {
-		return invalid("invalid_code", "resource code %q is not lower-case words joined by dots (population.identity)", trunc(r.Code, 64))
+		return invalid("invalid_code", "resource code %q is not lower-case words joined by dots (population.identity)", httpx.Truncate(r.Code, 64))
 	}
 	if err := checkText("name", r.Name, 200, true, false); err != nil {
 		return err
@@ -141,7 +142,7 @@ func (r *Resource) Validate() error {
 		return err
 	}
 	if !ValidDepartmentCode(r.Provider) {
-		return invalid("invalid_provider", "provider %q is not a department code", trunc(r.Provider, 64))
+		return invalid("invalid_provider", "provider %q is not a department code", httpx.Truncate(r.Provider, 64))
 	}
 	if err := checkText("summary", r.Summary, 4000, false, true); err != nil {
 		return err
@@ -150,7 +151,7 @@ func (r *Resource) Validate() error {
 		return err
 	}
 	if !slices.Contains(KeyTypes, r.KeyType) {
-		return invalid("invalid_key_type", "key type %q is not one of %s", trunc(r.KeyType, 64), strings.Join(KeyTypes, ", "))
+		return invalid("invalid_key_type", "key type %q is not one of %s", httpx.Truncate(r.KeyType, 64), strings.Join(KeyTypes, ", "))
 	}
 	if err := validateFields(r.Fields); err != nil {
 		return err
@@ -159,7 +160,7 @@ func (r *Resource) Validate() error {
 		return err
 	}
 	if !ValidSharing(string(r.Sharing)) {
-		return invalid("invalid_sharing", "sharing %q is not one of unconditional, conditional, not_shareable", trunc(string(r.Sharing), 64))
+		return invalid("invalid_sharing", "sharing %q is not one of unconditional, conditional, not_shareable", httpx.Truncate(string(r.Sharing), 64))
 	}
 	if err := checkText("conditions", r.Conditions, 4000, false, true); err != nil {
 		return err
@@ -172,14 +173,14 @@ func (r *Resource) Validate() error {
 	}
 	for i, m := range r.Methods {
 		if m != MethodQuery && m != MethodSubscribe && m != MethodBulk {
-			return invalid("invalid_method", "sharing method %q is not one of query, subscribe, bulk", trunc(m, 64))
+			return invalid("invalid_method", "sharing method %q is not one of query, subscribe, bulk", httpx.Truncate(m, 64))
 		}
 		if slices.Contains(r.Methods[:i], m) {
 			return invalid("invalid_method", "sharing method %q is listed twice", m)
 		}
 	}
 	if r.OpenClass != "" && !ValidOpenClass(string(r.OpenClass)) {
-		return invalid("invalid_open_class", "open class %q is not one of open, conditionally_open, not_open", trunc(string(r.OpenClass), 64))
+		return invalid("invalid_open_class", "open class %q is not one of open, conditionally_open, not_open", httpx.Truncate(string(r.OpenClass), 64))
 	}
 	if err := checkText("update_cycle", r.UpdateCycle, 50, false, false); err != nil {
 		return err
@@ -189,7 +190,7 @@ func (r *Resource) Validate() error {
 	}
 	if r.PublishedOn != "" {
 		if d, err := time.Parse(time.DateOnly, r.PublishedOn); err != nil || d.Format(time.DateOnly) != r.PublishedOn {
-			return invalid("invalid_date", "published_on %q is not a date YYYY-MM-DD", trunc(r.PublishedOn, 64))
+			return invalid("invalid_date", "published_on %q is not a date YYYY-MM-DD", httpx.Truncate(r.PublishedOn, 64))
 		}
 	}
 	if len(r.Related) > MaxRelated {
@@ -198,7 +199,7 @@ func (r *Resource) Validate() error {
 	for i, c := range r.Related {
 		switch {
 		case !ValidCode(c):
-			return invalid("invalid_related", "related resource %q is not a resource code", trunc(c, 64))
+			return invalid("invalid_related", "related resource %q is not a resource code", httpx.Truncate(c, 64))
 		case c == r.Code:
 			return invalid("invalid_related", "a resource is not related to itself")
 		case slices.Contains(r.Related[:i], c):
@@ -209,7 +210,7 @@ func (r *Resource) Validate() error {
 		return err
 	}
 	if r.Status != "" && r.Status != StatusActive && r.Status != StatusRetired {
-		return invalid("invalid_status", "status %q is not active or retired", trunc(r.Status, 64))
+		return invalid("invalid_status", "status %q is not active or retired", httpx.Truncate(r.Status, 64))
 	}
 	if r.Version < 0 {
 		return invalid("invalid_version", "version %d is negative", r.Version)
@@ -227,14 +228,14 @@ func validateFields(fields []Field) error {
 	seen := make(map[string]bool, len(fields))
 	for _, f := range fields {
 		if !fieldName.MatchString(f.Name) {
-			return invalid("invalid_field", "field name %q is not snake_case of at most 63 characters", trunc(f.Name, 64))
+			return invalid("invalid_field", "field name %q is not snake_case of at most 63 characters", httpx.Truncate(f.Name, 64))
 		}
 		if seen[f.Name] {
 			return invalid("duplicate_field", "field %s is listed twice", f.Name)
 		}
 		seen[f.Name] = true
 		if !slices.Contains(FieldTypes, f.Type) {
-			return invalid("invalid_field_type", "field %s has type %q, not one of %s", f.Name, trunc(f.Type, 64), strings.Join(FieldTypes, ", "))
+			return invalid("invalid_field_type", "field %s has type %q, not one of %s", f.Name, httpx.Truncate(f.Type, 64), strings.Join(FieldTypes, ", "))
 		}
 		if err := checkText("field_description", f.Description, 500, false, false); err != nil {
 			return err
@@ -267,7 +268,7 @@ func validateSubject(r *Resource) error {
 // Validate checks a department's code, name and contact.
 func (d *Department) Validate() error {
 	if !ValidDepartmentCode(d.Code) {
-		return invalid("invalid_department_code", "department code %q is not lower-case letters, digits and dashes (2–63)", trunc(d.Code, 64))
+		return invalid("invalid_department_code", "department code %q is not lower-case letters, digits and dashes (2–63)", httpx.Truncate(d.Code, 64))
 	}
 	if err := checkText("name", d.Name, 200, true, false); err != nil {
 		return err
@@ -284,11 +285,4 @@ func (r *Resource) equal(o *Resource) bool {
 	a.normalize()
 	b.normalize()
 	return reflect.DeepEqual(a, b)
-}
-
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

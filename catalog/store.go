@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
+	"govx/internal/httpx"
 	"govx/internal/postgres"
 	"govx/schemas"
 )
@@ -36,7 +37,7 @@ func (s *Store) PutDepartment(ctx context.Context, d Department) error {
 
 func departmentNotFound(op, code string) error {
 	return &govx.Error{Kind: govx.KindNotFound, Code: "department_not_found", Op: op,
-		Message: fmt.Sprintf("no department %q in the catalogue", trunc(code, 64))}
+		Message: fmt.Sprintf("no department %q in the catalogue", httpx.Truncate(code, 64))}
 }
 
 // Department returns the department with the given code, NotFound
@@ -167,7 +168,7 @@ const (
 
 func resourceNotFound(op, code string) error {
 	return &govx.Error{Kind: govx.KindNotFound, Code: "resource_not_found", Op: op,
-		Message: fmt.Sprintf("no resource %q in the catalogue", trunc(code, 64))}
+		Message: fmt.Sprintf("no resource %q in the catalogue", httpx.Truncate(code, 64))}
 }
 
 func (s *Store) resource(ctx context.Context, op, code string, activeOnly bool) (*Resource, error) {

@@ -9,6 +9,7 @@ import (
 
 	"govx"
 	"govx/catalog"
+	"govx/internal/httpx"
 	"govx/internal/postgres"
 )
 
@@ -193,10 +194,10 @@ func Decide(cs []Consent, n Need) (*Consent, error) {
 		}
 	}
 	if n.ConsentID != "" {
-		return nil, govx.Errorf(govx.KindForbidden, "consent_required", "consent %s is not an active consent of this data subject", truncate(n.ConsentID, 40))
+		return nil, govx.Errorf(govx.KindForbidden, "consent_required", "consent %s is not an active consent of this data subject", httpx.Truncate(n.ConsentID, 40))
 	}
 	return nil, govx.Errorf(govx.KindForbidden, "consent_required",
-		"%s holds personal data: the data subject's active consent for %s, these fields and purpose %q is required", n.Resource, n.Consumer, truncate(n.Purpose, 64))
+		"%s holds personal data: the data subject's active consent for %s, these fields and purpose %q is required", n.Resource, n.Consumer, httpx.Truncate(n.Purpose, 64))
 }
 
 func (c *Consent) itemList() string {
@@ -224,7 +225,7 @@ func SubjectType(s string) (string, error) {
 		return Company, nil
 	}
 	return "", govx.Errorf(govx.KindInvalid, "invalid_subject",
-		"the data subject %q is neither a resident ID number (GB 11643) nor a unified social credit code (GB 32100) with a correct check character", truncate(s, 40))
+		"the data subject %q is neither a resident ID number (GB 11643) nor a unified social credit code (GB 32100) with a correct check character", httpx.Truncate(s, 40))
 }
 
 // Request is what is asked to record a consent.
@@ -250,7 +251,7 @@ func (r *Request) Validate(now time.Time) error {
 		return err
 	}
 	if !catalog.ValidDepartmentCode(r.Consumer) {
-		return invalid("invalid_consumer", "the consumer %q is not a department code", truncate(r.Consumer, 64))
+		return invalid("invalid_consumer", "the consumer %q is not a department code", httpx.Truncate(r.Consumer, 64))
 	}
 	if err := checkText("case_id", r.CaseID, 64, false); err != nil {
 		return err
@@ -277,7 +278,7 @@ func (r *Request) Validate(now time.Time) error {
 	for i := range r.Items {
 		it := &r.Items[i]
 		if !catalog.ValidCode(it.Resource) {
-			return govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", truncate(it.Resource, 64))
+			return govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", httpx.Truncate(it.Resource, 64))
 		}
 		if seen[it.Resource] {
 			return invalid("duplicate_resource", "%s is named twice", it.Resource)
@@ -293,7 +294,7 @@ func (r *Request) Validate(now time.Time) error {
 		r.Fetch = Repeated
 	case Once, Repeated:
 	default:
-		return invalid("invalid_fetch", "fetch %q is neither once nor repeated", truncate(r.Fetch, 20))
+		return invalid("invalid_fetch", "fetch %q is neither once nor repeated", httpx.Truncate(r.Fetch, 20))
 	}
 	if r.ValidFrom.IsZero() {
 		r.ValidFrom = now
@@ -326,11 +327,4 @@ func checkText(attr, s string, max int, required bool) error {
 		return invalid("invalid_"+attr, "%s holds control characters", attr)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

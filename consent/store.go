@@ -17,6 +17,7 @@ import (
 	"govx"
 	"govx/catalog"
 	"govx/internal/auth"
+	"govx/internal/httpx"
 	"govx/internal/postgres"
 	"govx/internal/workday"
 )
@@ -164,7 +165,7 @@ func (s *Store) entitled(ctx context.Context, consumer, subjectType string, it *
 	}
 	for _, f := range it.Fields {
 		if !res.HasField(f) {
-			return govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, truncate(f, 64))
+			return govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, httpx.Truncate(f, 64))
 		}
 	}
 	if !res.ConsentRequired {
@@ -225,7 +226,7 @@ func scanConsent(row pgx.Row, now time.Time) (*Consent, error) {
 // Get returns the consent with id, its status judged now.
 func (s *Store) Get(ctx context.Context, id string) (*Consent, error) {
 	if !validID(id) {
-		return nil, govx.Errorf(govx.KindNotFound, "consent_not_found", "no consent %q", truncate(id, 40))
+		return nil, govx.Errorf(govx.KindNotFound, "consent_not_found", "no consent %q", httpx.Truncate(id, 40))
 	}
 	c, err := scanConsent(s.pool.QueryRow(ctx, `SELECT `+consentColumns+` FROM consent.consents WHERE id = $1`, id), s.Now())
 	if err != nil {
@@ -300,7 +301,7 @@ func (s *Store) Change(ctx context.Context, caller *auth.Claims, id, action, rea
 			if c != nil {
 				subject = c.Subject
 			}
-			s.logRefusal(ctx, caller, truncate(id, 40), subject, action, err)
+			s.logRefusal(ctx, caller, httpx.Truncate(id, 40), subject, action, err)
 		}
 		return nil, govx.E(op, err)
 	}
@@ -317,7 +318,7 @@ func (s *Store) change(ctx context.Context, caller *auth.Claims, id, action, rea
 	var c *Consent
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if !validID(id) {
-			return govx.Errorf(govx.KindNotFound, "consent_not_found", "no consent %q", truncate(id, 40))
+			return govx.Errorf(govx.KindNotFound, "consent_not_found", "no consent %q", httpx.Truncate(id, 40))
 		}
 		now := s.Now().UTC()
 		var err error
@@ -350,7 +351,7 @@ func (s *Store) change(ctx context.Context, caller *auth.Claims, id, action, rea
 			}
 			to = Active
 		default:
-			return govx.Errorf(govx.KindInvalid, "invalid_action", "%q is not revoke, pause or resume", truncate(action, 20))
+			return govx.Errorf(govx.KindInvalid, "invalid_action", "%q is not revoke, pause or resume", httpx.Truncate(action, 20))
 		}
 		c.Status, c.ChangedAt, c.Version = to, now.Truncate(time.Microsecond), c.Version+1
 		if to == Revoked {
@@ -412,7 +413,7 @@ func firstResource(c *Consent) string {
 // LogRefusal records a refused action that concerns no stored consent,
 // e.g. a forged artefact presented for verification.
 func (s *Store) LogRefusal(ctx context.Context, caller *auth.Claims, consentID, action string, err error) {
-	s.logRefusal(ctx, caller, truncate(consentID, 40), "", action, err)
+	s.logRefusal(ctx, caller, httpx.Truncate(consentID, 40), "", action, err)
 }
 
 func (s *Store) logRefusal(ctx context.Context, caller *auth.Claims, id, subject, action string, cause error) {
@@ -421,7 +422,7 @@ func (s *Store) logRefusal(ctx context.Context, caller *auth.Claims, id, subject
 	}
 	ctx = context.WithoutCancel(ctx)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return logTx(ctx, tx, caller, id, subject, action, "refused", govx.ErrorCode(cause), truncate(govx.ErrorMessage(cause), 300))
+		return logTx(ctx, tx, caller, id, subject, action, "refused", govx.ErrorCode(cause), httpx.Truncate(govx.ErrorMessage(cause), 300))
 	})
 	if err != nil {
 		s.log.Error("consent log write failed", "action", action, "err", err)
@@ -437,10 +438,10 @@ func SubjectTypeOK(s string) (string, bool) {
 func logTx(ctx context.Context, tx pgx.Tx, caller *auth.Claims, id, subject, action, outcome, code, detail string) error {
 	actor, dept := "anonymous", ""
 	if caller != nil {
-		actor, dept = truncate(caller.Subject, 100), truncate(caller.Dept, 64)
+		actor, dept = httpx.Truncate(caller.Subject, 100), httpx.Truncate(caller.Dept, 64)
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO consent.log (consent_id, subject, actor, actor_dept, action, outcome, code, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, storable(id), subject, storable(actor), storable(dept), action, outcome, code, storable(detail))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, postgres.Storable(id), subject, postgres.Storable(actor), postgres.Storable(dept), action, outcome, code, postgres.Storable(detail))
 	return err
 }
 
@@ -468,10 +469,6 @@ func (s *Store) History(ctx context.Context, id string) ([]LogEntry, error) {
 		out[i].At = out[i].At.UTC()
 	}
 	return out, postgres.Translate("consent.History", err, "")
-}
-
-func storable(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 func newID() string {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -68,22 +67,15 @@ type AuditEntry struct {
 func (e *AuditEntry) sanitize() {
 	for _, f := range []*string{&e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
 		&e.SubjectKey, &e.Purpose, &e.Outcome, &e.Code, &e.Rule, &e.ConsentID, &e.DataSubject} {
-		*f = storable(*f)
+		*f = postgres.Storable(*f)
 	}
 	if e.Fields != nil {
 		fields := make([]string, len(e.Fields))
 		for i, f := range e.Fields {
-			fields[i] = storable(f)
+			fields[i] = postgres.Storable(f)
 		}
 		e.Fields = fields
 	}
-}
-
-func storable(s string) string {
-	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\\0")
 }
 
 // hash computes the entry's link: SHA-256 over the previous hash and every

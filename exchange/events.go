@@ -133,7 +133,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := NewRequestID()
 	w.Header().Set("X-Request-Id", id)
 	code := r.PathValue("code")
-	entry := AuditEntry{RequestID: id, Resource: truncate(code, 100)}
+	entry := AuditEntry{RequestID: id, Resource: httpx.Truncate(code, 100)}
 	sub, err := e.open(r, id, code, &entry)
 
 	entry.Outcome, entry.Code, entry.Status = Answered, "ok", http.StatusOK
@@ -171,7 +171,7 @@ func (e *Events) open(r *http.Request, id, code string, entry *AuditEntry) (*sub
 	entry.Caller, entry.Consumer = claims.Subject, claims.Dept
 	q := r.URL.Query()
 	purpose := q.Get("purpose")
-	entry.Purpose = truncate(purpose, 200)
+	entry.Purpose = httpx.Truncate(purpose, 200)
 	var fields []string
 	for _, v := range q["fields"] {
 		for f := range strings.SplitSeq(v, ",") {
@@ -335,8 +335,8 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 			continue
 		}
 		ev := entry
-		ev.SubjectKey = truncate(msg.Key, 64)
-		ev.DataSubject = truncate(subject, 64)
+		ev.SubjectKey = httpx.Truncate(msg.Key, 64)
+		ev.DataSubject = httpx.Truncate(subject, 64)
 		ev.At = time.Time{}
 		if sub.consent {
 			// Without the data subject's consent the event is withheld:
@@ -380,7 +380,7 @@ func (e *Events) decode(ctx context.Context, sub *subscription, m kafka.Message)
 		return EventMessage{}, "", false
 	}
 	if ev.Resource != sub.res.Code {
-		e.log.Warn("event of another resource skipped", "topic", m.Topic, "offset", m.Offset, "resource", truncate(ev.Resource, 100))
+		e.log.Warn("event of another resource skipped", "topic", m.Topic, "offset", m.Offset, "resource", httpx.Truncate(ev.Resource, 100))
 		return EventMessage{}, "", false
 	}
 	if catalog.KeyNamesSubject(sub.res.KeyType) {

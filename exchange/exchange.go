@@ -17,6 +17,7 @@ import (
 	"govx/consent"
 	"govx/internal/auth"
 	"govx/internal/avro"
+	"govx/internal/httpx"
 	"govx/internal/kafka"
 	"govx/internal/workday"
 	"govx/schemas"
@@ -193,7 +194,7 @@ func NewRequestID() string {
 func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code string, fields []string, purpose string, d *Decision) (*Access, error) {
 	const op = "exchange.Authorize"
 	if !catalog.ValidCode(code) {
-		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", truncate(code, 64))
+		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", httpx.Truncate(code, 64))
 	}
 	res, grants, err := s.policy.Lookup(ctx, code, caller.Dept)
 	if err != nil {
@@ -246,7 +247,7 @@ func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code strin
 	}
 	for _, f := range fields {
 		if !res.HasField(f) {
-			return nil, govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, truncate(f, 64))
+			return nil, govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, httpx.Truncate(f, 64))
 		}
 		if granted != nil && !slices.Contains(granted, f) {
 			d.Rule = "field_not_granted"
@@ -418,11 +419,4 @@ func validateKey(keyType, key string) error {
 		}
 		return nil
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -55,7 +55,7 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	requestID := NewRequestID()
 	w.Header().Set("X-Request-Id", requestID)
 	code := r.PathValue("code")
-	entry := AuditEntry{RequestID: requestID, Resource: truncate(code, 100)}
+	entry := AuditEntry{RequestID: requestID, Resource: httpx.Truncate(code, 100)}
 	var sent bool
 	ans, err := h.serveQuery(r, requestID, code, &entry, &sent)
 
@@ -93,12 +93,12 @@ func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *Aud
 		return nil, err
 	}
 	q.Resource = code
-	entry.SubjectKey = truncate(q.Key, 64)
-	entry.Purpose = truncate(q.Purpose, 200)
+	entry.SubjectKey = httpx.Truncate(q.Key, 64)
+	entry.Purpose = httpx.Truncate(q.Purpose, 200)
 	var d Decision
 	ans, err := h.svc.Query(r.Context(), requestID, claims, q, &d)
 	entry.Provider, entry.Fields, entry.Rule, *sent = d.Provider, d.Fields, d.Rule, d.Sent
-	entry.ConsentID, entry.DataSubject = d.Consent, truncate(d.Subject, 64)
+	entry.ConsentID, entry.DataSubject = d.Consent, httpx.Truncate(d.Subject, 64)
 	return ans, err
 }
 

@@ -169,7 +169,7 @@ func versionParam(r *http.Request) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return 0, govx.Errorf(govx.KindInvalid, "version_invalid", "a version is a positive number, not %q", trunc(s, 20))
+		return 0, govx.Errorf(govx.KindInvalid, "version_invalid", "a version is a positive number, not %q", httpx.Truncate(s, 20))
 	}
 	return n, nil
 }
@@ -518,7 +518,7 @@ func (h *handler) publishSource(w http.ResponseWriter, r *http.Request, c *auth.
 	code := r.PathValue("code")
 	src, ok := h.cfg.Sources[code]
 	if !ok || h.cfg.Resources == nil {
-		h.fail(w, govx.Errorf(govx.KindNotFound, "source_not_found", "no open-data source is registered for resource %q", trunc(code, 80)))
+		h.fail(w, govx.Errorf(govx.KindNotFound, "source_not_found", "no open-data source is registered for resource %q", httpx.Truncate(code, 80)))
 		return
 	}
 	res, err := h.cfg.Resources.Resource(r.Context(), code)

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"govx"
+	"govx/internal/httpx"
 	"govx/internal/postgres"
 )
 
@@ -91,7 +92,7 @@ func (s *Store) LoadIndexed(ctx context.Context, publisher, id string, cols []Co
 		}
 		for i, c := range cols {
 			if header[i] != c.Name {
-				return nil, govx.E(op, csvError(1, fmt.Sprintf("column %d is %q in the header but %q is declared", i+1, trunc(header[i], 70), c.Name)))
+				return nil, govx.E(op, csvError(1, fmt.Sprintf("column %d is %q in the header but %q is declared", i+1, httpx.Truncate(header[i], 70), c.Name)))
 			}
 		}
 	}
@@ -136,7 +137,7 @@ func checkIndexShape(indexes [][]string) error {
 				return govx.Errorf(govx.KindInvalid, indexInvalidCode, "an index names no empty column")
 			}
 			if seen[name] {
-				return govx.Errorf(govx.KindInvalid, indexInvalidCode, "index %q names %q twice", trunc(strings.Join(idx, ","), 70), trunc(name, 70))
+				return govx.Errorf(govx.KindInvalid, indexInvalidCode, "index %q names %q twice", httpx.Truncate(strings.Join(idx, ","), 70), httpx.Truncate(name, 70))
 			}
 			seen[name] = true
 		}
@@ -148,7 +149,7 @@ func checkIndexColumns(indexes [][]string, cols []Column) error {
 	for _, idx := range indexes {
 		for _, name := range idx {
 			if !slices.ContainsFunc(cols, func(c Column) bool { return c.Name == name }) {
-				return govx.Errorf(govx.KindInvalid, indexInvalidCode, "index %q: no column %q in this upload", trunc(strings.Join(idx, ","), 70), trunc(name, 70))
+				return govx.Errorf(govx.KindInvalid, indexInvalidCode, "index %q: no column %q in this upload", httpx.Truncate(strings.Join(idx, ","), 70), httpx.Truncate(name, 70))
 			}
 		}
 	}

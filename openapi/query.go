@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"govx"
+	"govx/internal/httpx"
 )
 
 // Query limits.
@@ -68,7 +69,7 @@ func filterInvalid(format string, args ...any) error {
 }
 
 func unknownColumn(name string) error {
-	return govx.Errorf(govx.KindInvalid, "unknown_column", "no column %q in this dataset", trunc(name, 70))
+	return govx.Errorf(govx.KindInvalid, "unknown_column", "no column %q in this dataset", httpx.Truncate(name, 70))
 }
 
 func lookup(cols []Column, name string) (Column, error) {
@@ -143,11 +144,11 @@ func ParseQuery(q url.Values, cols []Column) (*Query, error) {
 func ParseFilter(raw string, cols []Column) (Filter, error) {
 	name, rest, ok := strings.Cut(raw, ":")
 	if !ok {
-		return Filter{}, filterInvalid("filter %q is not column:op:value", trunc(raw, 70))
+		return Filter{}, filterInvalid("filter %q is not column:op:value", httpx.Truncate(raw, 70))
 	}
 	opName, value, ok := strings.Cut(rest, ":")
 	if !ok {
-		return Filter{}, filterInvalid("filter %q is not column:op:value", trunc(raw, 70))
+		return Filter{}, filterInvalid("filter %q is not column:op:value", httpx.Truncate(raw, 70))
 	}
 	c, err := lookup(cols, name)
 	if err != nil {
@@ -186,7 +187,7 @@ func ParseFilter(raw string, cols []Column) (Filter, error) {
 		}
 		f.Values = []string{v}
 	default:
-		return Filter{}, filterInvalid("unknown operator %q; use eq, ne, lt, lte, gt, gte, in or prefix", trunc(opName, 20))
+		return Filter{}, filterInvalid("unknown operator %q; use eq, ne, lt, lte, gt, gte, in or prefix", httpx.Truncate(opName, 20))
 	}
 	return f, nil
 }

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"govx"
+	"govx/internal/httpx"
 )
 
 // Type is a column's data type. Every value of a column is held and served
@@ -80,7 +81,7 @@ func validateColumns(cols []Column) error {
 	for _, c := range cols {
 		if !columnName.MatchString(c.Name) || c.Name == rowColumn {
 			return govx.Errorf(govx.KindInvalid, "columns_invalid",
-				"column name %q is not a lower-case identifier (a-z, 0-9, _; at most 63 characters; not %q)", trunc(c.Name, 70), rowColumn)
+				"column name %q is not a lower-case identifier (a-z, 0-9, _; at most 63 characters; not %q)", httpx.Truncate(c.Name, 70), rowColumn)
 		}
 		if seen[c.Name] {
 			return govx.Errorf(govx.KindInvalid, "columns_invalid", "column %q is declared twice", c.Name)
@@ -88,7 +89,7 @@ func validateColumns(cols []Column) error {
 		seen[c.Name] = true
 		if !c.Type.valid() {
 			return govx.Errorf(govx.KindInvalid, "columns_invalid",
-				"column %q has type %q; use integer, number, boolean, date, timestamp or text", c.Name, trunc(string(c.Type), 30))
+				"column %q has type %q; use integer, number, boolean, date, timestamp or text", c.Name, httpx.Truncate(string(c.Type), 30))
 		}
 	}
 	return nil
@@ -100,7 +101,7 @@ func ParseColumns(s string) ([]Column, error) {
 	for part := range strings.SplitSeq(s, ",") {
 		name, typ, ok := strings.Cut(strings.TrimSpace(part), ":")
 		if !ok {
-			return nil, govx.Errorf(govx.KindInvalid, "columns_invalid", "column declaration %q is not name:type", trunc(part, 70))
+			return nil, govx.Errorf(govx.KindInvalid, "columns_invalid", "column declaration %q is not name:type", httpx.Truncate(part, 70))
 		}
 		cols = append(cols, Column{Name: name, Type: Type(typ)})
 	}
@@ -118,7 +119,7 @@ func canonical(t Type, s string) (string, error) {
 	case Integer:
 		n, err := strconv.ParseInt(strings.TrimPrefix(s, "+"), 10, 64)
 		if err != nil {
-			return "", fmt.Errorf("%q is not an integer", trunc(s, 40))
+			return "", fmt.Errorf("%q is not an integer", httpx.Truncate(s, 40))
 		}
 		return strconv.FormatInt(n, 10), nil
 	case Number:
@@ -130,11 +131,11 @@ func canonical(t Type, s string) (string, error) {
 		case "false", "f", "no", "n", "0":
 			return "false", nil
 		}
-		return "", fmt.Errorf("%q is not a boolean", trunc(s, 40))
+		return "", fmt.Errorf("%q is not a boolean", httpx.Truncate(s, 40))
 	case Date:
 		d, err := time.Parse(time.DateOnly, s)
 		if err != nil || d.Year() < 1 {
-			return "", fmt.Errorf("%q is not a date (YYYY-MM-DD)", trunc(s, 40))
+			return "", fmt.Errorf("%q is not a date (YYYY-MM-DD)", httpx.Truncate(s, 40))
 		}
 		return d.Format(time.DateOnly), nil
 	case Timestamp:
@@ -146,7 +147,7 @@ func canonical(t Type, s string) (string, error) {
 			}
 		}
 		if err != nil || ts.UTC().Year() < 1 || ts.UTC().Year() > 9999 {
-			return "", fmt.Errorf("%q is not a timestamp (RFC 3339, e.g. 2026-01-31T08:00:00Z; no zone means UTC)", trunc(s, 40))
+			return "", fmt.Errorf("%q is not a timestamp (RFC 3339, e.g. 2026-01-31T08:00:00Z; no zone means UTC)", httpx.Truncate(s, 40))
 		}
 		return ts.UTC().Truncate(time.Microsecond).Format(timestampLayout), nil
 	default:
@@ -165,7 +166,7 @@ const timestampLayout = "2006-01-02T15:04:05.000000Z"
 // canonicalNumber accepts [+-]digits[.digits][e[+-]digits] and returns the
 // plain decimal form PostgreSQL's numeric prints for it.
 func canonicalNumber(s string) (string, error) {
-	bad := fmt.Errorf("%q is not a number", trunc(s, 40))
+	bad := fmt.Errorf("%q is not a number", httpx.Truncate(s, 40))
 	mant, exp := s, 0
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		e, err := strconv.Atoi(s[i+1:])
@@ -251,14 +252,4 @@ func infer(header []string, sample [][]string) []Column {
 		}
 	}
 	return cols
-}
-
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

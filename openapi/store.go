@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
+	"govx/internal/httpx"
 	"govx/internal/postgres"
 )
 
@@ -61,7 +62,7 @@ func (m *Meta) validate() error {
 			continue
 		}
 		if _, err := time.Parse(time.DateOnly, d); err != nil {
-			return bad("temporal coverage dates are YYYY-MM-DD, not %q", trunc(d, 30))
+			return bad("temporal coverage dates are YYYY-MM-DD, not %q", httpx.Truncate(d, 30))
 		}
 	}
 	if m.TemporalStart != "" && m.TemporalEnd != "" && m.TemporalEnd < m.TemporalStart {
@@ -114,13 +115,13 @@ var datasetID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,47}$`)
 func validID(id string) error {
 	if !datasetID.MatchString(id) {
 		return govx.Errorf(govx.KindInvalid, "dataset_id_invalid",
-			"dataset id %q is not 1-48 characters of a-z, 0-9 and -, starting with a letter or digit", trunc(id, 60))
+			"dataset id %q is not 1-48 characters of a-z, 0-9 and -, starting with a letter or digit", httpx.Truncate(id, 60))
 	}
 	return nil
 }
 
 func notFound(id string) error {
-	return govx.Errorf(govx.KindNotFound, "dataset_not_found", "no dataset %q", trunc(id, 60))
+	return govx.Errorf(govx.KindNotFound, "dataset_not_found", "no dataset %q", httpx.Truncate(id, 60))
 }
 
 // Store keeps datasets and their versions in PostgreSQL. Versions are

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"govx"
 	"govx/internal/auth"
@@ -146,10 +147,14 @@ func NotFound(log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-// Truncate cuts s to at most n bytes for an error message, marking the cut.
+// Truncate cuts s to at most n bytes, at a character boundary, for an
+// error message or a record, marking the cut.
 func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

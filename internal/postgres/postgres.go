@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -101,4 +103,15 @@ func Translate(op string, err error, notFound string) error {
 		return &govx.Error{Kind: govx.KindUnavailable, Code: "database_unavailable", Op: op, Message: "database is unavailable", Err: err}
 	}
 	return govx.E(op, fmt.Errorf("postgres: %w", err))
+}
+
+// Storable makes s storable as PostgreSQL text, which holds neither NUL
+// bytes nor invalid UTF-8: invalid bytes become U+FFFD and NUL the two
+// characters \0. What a hostile caller sends can then be recorded, not
+// fail the statement (and a batch with it).
+func Storable(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\\0")
 }
