@@ -184,20 +184,28 @@ func Decide(cs []Consent, n Need) (*Consent, error) {
 		}
 	}
 	if ended != nil {
-		switch ended.StatusAt(n.At) {
-		case Revoked:
-			return nil, govx.Errorf(govx.KindForbidden, "consent_revoked", "the data subject revoked consent %s for %s", ended.ID, n.Resource)
-		case Used:
-			return nil, govx.Errorf(govx.KindForbidden, "consent_used", "consent %s was for one access only and has been used", ended.ID)
-		case Expired:
-			return nil, govx.Errorf(govx.KindForbidden, "consent_expired", "consent %s for %s expired on %s", ended.ID, n.Resource, ended.ValidUntil.Format(time.RFC3339))
-		}
+		return nil, ended.endedError(n.At)
 	}
 	if n.ConsentID != "" {
 		return nil, govx.Errorf(govx.KindForbidden, "consent_required", "consent %s is not an active consent of this data subject", httpx.Truncate(n.ConsentID, 40))
 	}
 	return nil, govx.Errorf(govx.KindForbidden, "consent_required",
 		"%s holds personal data: the data subject's active consent for %s, these fields and purpose %q is required", n.Resource, n.Consumer, httpx.Truncate(n.Purpose, 64))
+}
+
+// endedError says why c, which has ended by t (revoked, used or expired)
+// or is not in force (paused, pending), allows no access.
+func (c *Consent) endedError(t time.Time) error {
+	switch st := c.StatusAt(t); st {
+	case Paused, Pending:
+		return govx.Errorf(govx.KindForbidden, "consent_required", "consent %s is %s", c.ID, st)
+	case Revoked:
+		return govx.Errorf(govx.KindForbidden, "consent_revoked", "the data subject revoked consent %s for %s", c.ID, c.itemList())
+	case Expired:
+		return govx.Errorf(govx.KindForbidden, "consent_expired", "consent %s for %s expired on %s", c.ID, c.itemList(), c.ValidUntil.Format(time.RFC3339))
+	default:
+		return govx.Errorf(govx.KindForbidden, "consent_used", "consent %s was for one access only and has been used", c.ID)
+	}
 }
 
 func (c *Consent) itemList() string {

@@ -391,23 +391,12 @@ func (s *Store) Use(ctx context.Context, c *Consent, requestID string) error {
 		}
 		return nil
 	}
+	// Someone else spent it, or it ended meanwhile: say which.
 	cur, err := s.Get(ctx, c.ID)
 	if err != nil {
 		return govx.E(op, err)
 	}
-	_, derr := Decide([]Consent{*cur}, Need{Subject: cur.Subject, Consumer: cur.Consumer, Resource: firstResource(cur),
-		Purpose: cur.purposeText(), At: now})
-	if derr == nil { // raced to a state Decide still allows: say it plainly
-		derr = govx.Errorf(govx.KindForbidden, "consent_used", "consent %s was for one access only and has been used", c.ID)
-	}
-	return govx.E(op, derr)
-}
-
-func firstResource(c *Consent) string {
-	if len(c.Items) == 0 {
-		return ""
-	}
-	return c.Items[0].Resource
+	return govx.E(op, cur.endedError(now))
 }
 
 // LogRefusal records a refused action that concerns no stored consent,
@@ -417,7 +406,7 @@ func (s *Store) LogRefusal(ctx context.Context, caller *auth.Claims, consentID, 
 }
 
 func (s *Store) logRefusal(ctx context.Context, caller *auth.Claims, id, subject, action string, cause error) {
-	if _, ok := SubjectTypeOK(subject); !ok {
+	if _, err := SubjectType(subject); err != nil {
 		subject = "" // never store what a hostile caller typed as a subject
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -427,12 +416,6 @@ func (s *Store) logRefusal(ctx context.Context, caller *auth.Claims, id, subject
 	if err != nil {
 		s.log.Error("consent log write failed", "action", action, "err", err)
 	}
-}
-
-// SubjectTypeOK is SubjectType without the error.
-func SubjectTypeOK(s string) (string, bool) {
-	t, err := SubjectType(s)
-	return t, err == nil
 }
 
 func logTx(ctx context.Context, tx pgx.Tx, caller *auth.Claims, id, subject, action, outcome, code, detail string) error {

@@ -232,7 +232,7 @@ func TestConsentEndToEnd(t *testing.T) {
 		t.Fatalf("licence with consent: %d %v (the holder code must not leave: not asked for)", st, out)
 	}
 	holderRole := consent.RoleCitizen
-	if _, ok := consent.SubjectTypeOK(lic.HolderCode); ok && len(lic.HolderCode) == 18 && lic.HolderCode[0] == '9' {
+	if typ, _ := consent.SubjectType(lic.HolderCode); typ == consent.Company {
 		holderRole = consent.RoleLegalPerson
 	}
 	holder := mustToken(t, m.Key, auth.TokenSpec{Subject: lic.HolderCode, Role: holderRole, Dept: "-"})
