@@ -343,7 +343,10 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 			// nothing of it reaches the subscriber, so nothing is recorded.
 			var d Decision
 			c, err := e.svc.Consent(ctx, sub.caller, sub.acc, subject, sub.purpose, "", &d)
-			if err == nil && e.svc.cfg.Consents.Use(ctx, c, ev.RequestID) == nil {
+			if err == nil {
+				err = e.svc.Spend(ctx, c, ev.RequestID, &d)
+			}
+			if err == nil {
 				ev.ConsentID = c.ID
 			} else {
 				if k := govx.ErrorKind(err); err != nil && k != govx.KindForbidden {

@@ -280,6 +280,20 @@ func (s *Service) Consent(ctx context.Context, caller *auth.Claims, acc *Access,
 	return c, nil
 }
 
+// Spend uses c for the access requestID, just before its data leaves: a
+// once-only consent is spent by it, and if another access spent it first
+// this one gets nothing.
+func (s *Service) Spend(ctx context.Context, c *consent.Consent, requestID string, d *Decision) error {
+	if err := s.cfg.Consents.Use(ctx, c, requestID); err != nil {
+		d.Consent = ""
+		if govx.ErrorKind(err) == govx.KindForbidden {
+			d.Rule = govx.ErrorCode(err)
+		}
+		return err
+	}
+	return nil
+}
+
 // Query checks the caller's right to q, asks the provider over the bus and
 // returns its record. The Decision is filled in as far as the query got,
 // whether it succeeded or not.
@@ -369,13 +383,7 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 		}
 	}
 	if cons != nil {
-		// A once-only consent is spent by this access; if another access
-		// spent it first, this one gets nothing.
-		if err := s.cfg.Consents.Use(ctx, cons, requestID); err != nil {
-			d.Consent = ""
-			if govx.ErrorKind(err) == govx.KindForbidden {
-				d.Rule = govx.ErrorCode(err)
-			}
+		if err := s.Spend(ctx, cons, requestID, d); err != nil {
 			return nil, err
 		}
 	}
