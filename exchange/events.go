@@ -346,14 +346,13 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 			if err == nil {
 				err = e.svc.Spend(ctx, c, ev.RequestID, &d)
 			}
-			if err == nil {
-				ev.ConsentID = c.ID
-			} else {
-				if k := govx.ErrorKind(err); err != nil && k != govx.KindForbidden {
+			if err != nil {
+				if govx.ErrorKind(err) != govx.KindForbidden {
 					e.log.Warn("event withheld: consent could not be checked", "subscription", sub.id, "err", err)
 				}
 				continue
 			}
+			ev.ConsentID = c.ID
 		}
 		if err := e.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
 			// Nothing leaves unrecorded; the client resumes from the
