@@ -113,100 +113,77 @@ func benchFields(personal bool) string {
 
 // BenchOnce looks up each of subjects once, concurrency at a time.
 func BenchOnce(ctx context.Context, url, token string, concurrency int, subjects []string, personal bool) error {
-	work := make(chan string)
-	errc := make(chan error, concurrency)
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for s := range work {
-				body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, s, benchFields(personal), BenchPurpose)
-				req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/resources/population.identity/query", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err == nil {
-					msg, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("lookup of %s: %d %s", s, resp.StatusCode, msg)
-					}
-				}
-				if err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
-				}
-			}
-		}()
-	}
-	for _, s := range subjects {
-		work <- s
-	}
-	close(work)
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
-	}
+	return forEach(concurrency, subjects, func(s string) error {
+		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, s, benchFields(personal), BenchPurpose)
+		return postExpect(ctx, url+"/v1/resources/population.identity/query", token, body, http.StatusOK)
+	})
 }
 
 // BenchConsents records, as the service center's clerk, each subject's
 // consent to the bench's lookups for the next d, 16 at a time.
 func BenchConsents(ctx context.Context, url, clerkToken string, subjects []string, d time.Duration) error {
 	until := time.Now().Add(d).UTC().Format(time.RFC3339)
+	return forEach(16, subjects, func(s string) error {
+		body := fmt.Sprintf(`{"subject":%q,"purpose_code":%q,"purpose":"load benchmark","valid_until":%q,`+
+			`"resources":[{"resource":"population.identity","fields":["name","birth_date","status"]}]}`, s, BenchPurpose, until)
+		return postExpect(ctx, url+"/v1/consents", clerkToken, body, http.StatusCreated)
+	})
+}
+
+// forEach calls do for each item, n at a time, and stops handing out
+// items at the first error, which it returns.
+func forEach(n int, items []string, do func(string) error) error {
 	work := make(chan string)
-	errc := make(chan error, 16)
+	errc := make(chan error, n)
 	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for s := range work {
-				body := fmt.Sprintf(`{"subject":%q,"purpose_code":%q,"purpose":"load benchmark","valid_until":%q,`+
-					`"resources":[{"resource":"population.identity","fields":["name","birth_date","status"]}]}`, s, BenchPurpose, until)
-				req, _ := http.NewRequestWithContext(ctx, "POST", url+"/v1/consents", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+clerkToken)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err == nil {
-					msg, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusCreated {
-						err = fmt.Errorf("recording a consent: %d %s", resp.StatusCode, msg)
-					}
-				}
-				if err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
+	for range n {
+		wg.Go(func() {
+			for it := range work {
+				if err := do(it); err != nil {
+					errc <- err
 					return
 				}
 			}
-		}()
+		})
 	}
-	for _, s := range subjects {
+	var err error
+feed:
+	for _, it := range items {
 		select {
-		case work <- s:
-		case err := <-errc:
-			close(work)
-			wg.Wait()
-			return err
+		case work <- it:
+		case err = <-errc:
+			break feed
 		}
 	}
 	close(work)
 	wg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
+		}
 	}
+	return err
+}
+
+// postExpect posts a JSON body and insists on the status want.
+func postExpect(ctx context.Context, url, token, body string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, msg)
+	}
+	return nil
 }
 
 func scrapePeakRSS(url string) int64 {
