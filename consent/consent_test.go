@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
@@ -34,14 +35,9 @@ var company = func() string {
 }()
 
 var (
-	clerk   = &auth.Claims{Dept: catalog.DeptServiceCenter, Role: consent.RoleClerk}
-	citizen = &auth.Claims{Role: consent.RoleCitizen}
+	clerk   = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:window-3"}, Dept: catalog.DeptServiceCenter, Role: consent.RoleClerk}
+	citizen = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: person}, Role: consent.RoleCitizen}
 )
-
-func init() {
-	clerk.Subject = "clerk:window-3"
-	citizen.Subject = person
-}
 
 type env struct {
 	pool   *pgxpool.Pool

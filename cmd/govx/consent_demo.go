@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"govx"
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
@@ -16,9 +18,8 @@ import (
 const DemoCase = "demo-0001"
 
 // demoClerk is the service center's window clerk of the demo.
-var demoClerk = &auth.Claims{Dept: catalog.DeptServiceCenter, Role: consent.RoleClerk}
-
-func init() { demoClerk.Subject = "clerk:demo-window" }
+var demoClerk = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:demo-window"},
+	Dept: catalog.DeptServiceCenter, Role: consent.RoleClerk}
 
 // seedDemoConsents records, as if the applicants had agreed at the
 // window, the consents the banner's company and licence lookups rely on —

@@ -242,10 +242,39 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 	cfg.EmbeddedKafka, cfg.KafkaBrokers = true, nil
 	cfg.Migrate, cfg.Demo, cfg.Exchange = true, true, true
 	cfg.Adapters = referenceAdapters
-	return serve(ctx, cfg, func(m *Main) { printBanner(stdout, m, cfg) })
+	return serve(ctx, cfg, func(m *Main) {
+		keys := newDemoKeys(cfg)
+		if err := seedDemoConsents(ctx, m.Consents, keys.company, keys.holder); err != nil {
+			fmt.Fprintf(stdout, "warning: the demo consents could not be recorded: %v\n", err)
+		}
+		printBanner(stdout, m, cfg, keys)
+	})
 }
 
-func printBanner(w io.Writer, m *Main, cfg Config) {
+// demoKeys are records of the demo registers the banner looks up,
+// recomputed from the seed.
+type demoKeys struct {
+	person, company string
+	licence, holder string // a food business licence valid today, and its holder
+}
+
+func newDemoKeys(cfg Config) demoKeys {
+	var k demoKeys
+	g, err := newGenerators(DemoRegisters(cfg.Residents))
+	if err != nil {
+		return k
+	}
+	k.person, k.company = g.people.IDNumber(0), g.companies.USCC(0)
+	for i := 0; i < DemoLicences; i++ {
+		if l := g.licences.Licence(i); l.Type == licence.TypeFoodBusiness && l.EffectiveStatus(time.Now()) == licence.StatusValid {
+			k.licence, k.holder = l.Number, l.HolderCode
+			break
+		}
+	}
+	return k
+}
+
+func printBanner(w io.Writer, m *Main, cfg Config, keys demoKeys) {
 	scopes := []string{population.ResourceIdentity, catalog.DemoHousehold, legalentity.ResourceBasic, legalentity.ResourceStatus,
 		licence.ResourceFoodBusiness, licence.ResourceByHolder}
 	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: demoClerk.Subject,
@@ -253,23 +282,7 @@ func printBanner(w io.Writer, m *Main, cfg Config) {
 	if err != nil {
 		tok = "(could not mint: " + err.Error() + ")"
 	}
-	// Keys that exist in the demo registers, recomputed from the seed.
-	var person, company, licenceNo, holder string
-	if g, err := newGenerators(DemoRegisters(cfg.Residents)); err == nil {
-		person = g.people.IDNumber(0)
-		company = g.companies.USCC(0)
-		for i := 0; i < DemoLicences; i++ {
-			if l := g.licences.Licence(i); l.Type == licence.TypeFoodBusiness && l.EffectiveStatus(time.Now()) == licence.StatusValid {
-				licenceNo, holder = l.Number, l.HolderCode
-				break
-			}
-		}
-	}
-	if m.Consents != nil {
-		if err := seedDemoConsents(context.Background(), m.Consents, company, holder); err != nil {
-			fmt.Fprintf(w, "warning: the demo consents could not be recorded: %v\n", err)
-		}
-	}
+	person, company, licenceNo := keys.person, keys.company, keys.licence
 	citizen, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: person, Role: consent.RoleCitizen, TTL: 24 * time.Hour})
 	if err != nil {
 		citizen = "(could not mint: " + err.Error() + ")"
