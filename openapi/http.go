@@ -506,12 +506,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Claims)
 		h.fail(w, err)
 		return
 	}
-	d, err := h.s.Dataset(r.Context(), v.Dataset)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusCreated, toJSON(d))
+	h.published(w, r, v)
 }
 
 func (h *handler) publishSource(w http.ResponseWriter, r *http.Request, c *auth.Claims) {
@@ -531,6 +526,11 @@ func (h *handler) publishSource(w http.ResponseWriter, r *http.Request, c *auth.
 		h.fail(w, err)
 		return
 	}
+	h.published(w, r, v)
+}
+
+// published answers a new version with its dataset as it now stands.
+func (h *handler) published(w http.ResponseWriter, r *http.Request, v *Version) {
 	d, err := h.s.Dataset(r.Context(), v.Dataset)
 	if err != nil {
 		h.fail(w, err)
