@@ -69,17 +69,11 @@ type Item struct {
 
 // Consent is one consent of a data subject.
 type Consent struct {
-	ID          string    `json:"id"`
-	Subject     string    `json:"subject"`
-	SubjectType string    `json:"subject_type"`
-	Consumer    string    `json:"consumer"`
-	CaseID      string    `json:"case_id,omitempty"`
-	Items       []Item    `json:"resources"`
-	PurposeCode string    `json:"purpose_code"`
-	Purpose     string    `json:"purpose"`
-	ValidFrom   time.Time `json:"valid_from"`
-	ValidUntil  time.Time `json:"valid_until"`
-	Fetch       string    `json:"fetch"`
+	ID string `json:"id"`
+	// Request is what was agreed: subject, consumer, case, resources,
+	// purpose, validity and fetch type, as recorded.
+	Request
+	SubjectType string `json:"subject_type"`
 	// Status is the stored status judged at the time it was read (see
 	// StatusAt): an active consent past its validity reads as expired.
 	Status    Status     `json:"status"`

@@ -318,7 +318,7 @@ func mustSign(t *testing.T, k *auth.Key, c *consent.Consent) string {
 
 func TestStatusAt(t *testing.T) {
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	c := consent.Consent{Status: consent.Active, ValidFrom: from, ValidUntil: from.Add(24 * time.Hour)}
+	c := consent.Consent{Status: consent.Active, Request: consent.Request{ValidFrom: from, ValidUntil: from.Add(24 * time.Hour)}}
 	for _, tt := range []struct {
 		stored consent.Status
 		at     time.Time

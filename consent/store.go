@@ -128,11 +128,8 @@ func (s *Store) create(ctx context.Context, caller *auth.Claims, r *Request, now
 	if r.ValidFrom.After(now) {
 		status = Pending
 	}
-	c := &Consent{
-		ID: newID(), Subject: r.Subject, SubjectType: subjectType, Consumer: r.Consumer, CaseID: r.CaseID,
-		Items: r.Items, PurposeCode: r.PurposeCode, Purpose: r.Purpose, ValidFrom: r.ValidFrom, ValidUntil: r.ValidUntil,
-		Fetch: r.Fetch, Status: status, GivenVia: via, GivenBy: caller.Subject, CreatedAt: now, ChangedAt: now, Version: 1,
-	}
+	c := &Consent{ID: newID(), Request: *r, SubjectType: subjectType, Status: status, GivenVia: via, GivenBy: caller.Subject,
+		CreatedAt: now, ChangedAt: now, Version: 1}
 	var err error
 	if c.Artefact, err = Sign(s.key, c); err != nil {
 		return nil, err
@@ -252,7 +249,8 @@ func (s *Store) ForDecisions(ctx context.Context, subject string) ([]Consent, er
 		return nil, postgres.Translate(op, err, "")
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Consent, error) {
-		c := Consent{Subject: subject}
+		var c Consent
+		c.Subject = subject
 		var items []byte
 		var status string
 		if err := row.Scan(&c.ID, &c.Consumer, &c.CaseID, &items, &c.PurposeCode, &c.ValidFrom, &c.ValidUntil,
