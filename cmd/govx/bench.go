@@ -45,42 +45,67 @@ const BenchPurpose = "bench"
 // consented: BenchConsents), else only fields needing no consent.
 func Bench(ctx context.Context, url, token string, concurrency int, d time.Duration, subjects []string, personal bool) (BenchResult, error) {
 	fields := benchFields(personal)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency}, Timeout: 30 * time.Second}
 	endpoint := url + "/v1/resources/population.identity/query"
+	run := runLoad(ctx, concurrency, d, 7, &http.Transport{}, func(rng *rand.Rand) *http.Request {
+		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, subjects[rng.IntN(len(subjects))], fields, BenchPurpose)
+		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	})
+	res := BenchResult{Lookups: len(run.lat), Errors: run.errors, Elapsed: run.elapsed, Concurrency: concurrency}
+	if len(run.lat) == 0 {
+		return res, fmt.Errorf("no lookup succeeded (%d errors, first: %s)", run.errors, run.firstErr)
+	}
+	res.P50, res.P99, res.Max = run.at(50), run.at(99), run.lat[len(run.lat)-1]
+	res.PeakRSS = scrapePeakRSS(url)
+	return res, nil
+}
+
+// loadRun is what a closed-loop load run measured: the latencies of the
+// requests answered 200, sorted, and the others.
+type loadRun struct {
+	lat      []time.Duration
+	errors   int
+	firstErr string
+	elapsed  time.Duration
+}
+
+// at is the p-th percentile latency; lat must not be empty.
+func (r loadRun) at(p int) time.Duration { return r.lat[min(len(r.lat)-1, len(r.lat)*p/100)] }
+
+// runLoad keeps concurrency requests in flight for d, each worker making
+// its next request with next from its own random source (seeded by its
+// number and seed), over one client on transport.
+func runLoad(ctx context.Context, concurrency int, d time.Duration, seed uint64, transport *http.Transport, next func(*rand.Rand) *http.Request) loadRun {
+	transport.MaxIdleConnsPerHost, transport.MaxConnsPerHost = concurrency, concurrency
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
-	var firstErr string
-	var wg sync.WaitGroup
+	var (
+		mu  sync.Mutex
+		run loadRun
+		wg  sync.WaitGroup
+	)
 	start := time.Now()
 	for w := range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 7))
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), seed))
 			local := make([]time.Duration, 0, 4096)
-			localErrs := 0
 			for ctx.Err() == nil {
-				body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, subjects[rng.IntN(len(subjects))], fields, BenchPurpose)
-				req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "POST", endpoint, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
-				resp, err := client.Do(req)
+				resp, err := client.Do(next(rng))
 				if err == nil {
-					io.Copy(io.Discard, resp.Body)
+					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
+					if err == nil && resp.StatusCode != http.StatusOK {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
 				}
 				if err != nil {
-					localErrs++
 					mu.Lock()
-					if firstErr == "" {
-						firstErr = err.Error()
+					if run.errors++; run.firstErr == "" {
+						run.firstErr = err.Error()
 					}
 					mu.Unlock()
 					continue
@@ -88,20 +113,14 @@ func Bench(ctx context.Context, url, token string, concurrency int, d time.Durat
 				local = append(local, time.Since(t0))
 			}
 			mu.Lock()
-			lat = append(lat, local...)
-			errs += localErrs
+			run.lat = append(run.lat, local...)
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
-	res := BenchResult{Lookups: len(lat), Errors: errs, Elapsed: time.Since(start), Concurrency: concurrency}
-	if len(lat) == 0 {
-		return res, fmt.Errorf("no lookup succeeded (%d errors, first: %s)", errs, firstErr)
-	}
-	slices.Sort(lat)
-	res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
-	res.PeakRSS = scrapePeakRSS(url)
-	return res, nil
+	run.elapsed = time.Since(start)
+	slices.Sort(run.lat)
+	return run
 }
 
 func benchFields(personal bool) string {

@@ -17,11 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"govx/internal/auth"
@@ -85,60 +82,16 @@ func (r OpenBenchResult) PerSecond() float64 { return float64(r.Pages) / r.Elaps
 // by a district and a lower pm25 bound drawn at random (2,400 distinct
 // queries), sorted by pm25 descending, at concurrency for d.
 func BenchOpenPages(ctx context.Context, base, apiKey string, concurrency int, d time.Duration) OpenBenchResult {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency,
-		DisableCompression: true}, Timeout: 30 * time.Second}
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	var (
-		mu       sync.Mutex
-		lat      []time.Duration
-		errs     atomic.Int64
-		firstErr string
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	for w := range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
-			local := make([]time.Duration, 0, 8192)
-			for ctx.Err() == nil {
-				q := url.Values{"filter": {"district:eq:" + benchOpenDistricts[rng.IntN(len(benchOpenDistricts))],
-					"pm25:gte:" + strconv.Itoa(rng.IntN(300))}, "sort": {"-pm25"}, "limit": {"100"}}
-				req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "GET",
-					base+"/open/v1/datasets/"+BenchOpenDataset+"/records?"+q.Encode(), nil)
-				req.Header.Set("X-API-Key", apiKey)
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					if errs.Add(1) == 1 {
-						mu.Lock()
-						firstErr = err.Error()
-						mu.Unlock()
-					}
-					continue
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, local...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	res := OpenBenchResult{Pages: len(lat), Errors: int(errs.Load()), Elapsed: time.Since(start), FirstError: firstErr}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		at := func(p int) time.Duration { return lat[min(len(lat)-1, len(lat)*p/100)] }
-		res.P50, res.P95, res.P99, res.Max = at(50), at(95), at(99), lat[len(lat)-1]
+	run := runLoad(ctx, concurrency, d, uint64(time.Now().UnixNano()), &http.Transport{DisableCompression: true}, func(rng *rand.Rand) *http.Request {
+		q := url.Values{"filter": {"district:eq:" + benchOpenDistricts[rng.IntN(len(benchOpenDistricts))],
+			"pm25:gte:" + strconv.Itoa(rng.IntN(300))}, "sort": {"-pm25"}, "limit": {"100"}}
+		req, _ := http.NewRequest("GET", base+"/open/v1/datasets/"+BenchOpenDataset+"/records?"+q.Encode(), nil)
+		req.Header.Set("X-API-Key", apiKey)
+		return req
+	})
+	res := OpenBenchResult{Pages: len(run.lat), Errors: run.errors, Elapsed: run.elapsed, FirstError: run.firstErr}
+	if len(run.lat) > 0 {
+		res.P50, res.P95, res.P99, res.Max = run.at(50), run.at(95), run.at(99), run.lat[len(run.lat)-1]
 	}
 	return res
 }
