@@ -1,0 +1,93 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"govx"
+	"govx/internal/httpx"
+)
+
+// Client asks the exchange's query API over HTTP, as any consumer
+// department does. It is safe for concurrent use.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// NewClient returns a client of the exchange at base ("http://host:port").
+// hc nil uses a client with a 10-second timeout.
+func NewClient(base string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, govx.Errorf(govx.KindInvalid, "config_invalid", "exchange client: %q is not an http(s) URL", base)
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
+	}
+	return &Client{base: strings.TrimRight(base, "/"), hc: hc}, nil
+}
+
+// Query asks for one record of resource with the bearer token. An error
+// answer comes back as the *govx.Error the exchange stated (kind from the
+// status, its code and message); an exchange that cannot be reached is
+// KindUnavailable ("exchange_unavailable").
+func (c *Client) Query(ctx context.Context, token, resource string, q Query) (*Answer, error) {
+	const op = "exchange.Client.Query"
+	body, err := json.Marshal(q)
+	if err != nil {
+		return nil, govx.E(op, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/resources/"+url.PathEscape(resource)+"/query", bytes.NewReader(body))
+	if err != nil {
+		return nil, govx.E(op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		kind := govx.KindUnavailable
+		if errors.Is(err, context.DeadlineExceeded) {
+			kind = govx.KindTimeout
+		}
+		return nil, &govx.Error{Kind: kind, Code: "exchange_unavailable", Op: op, Message: "the exchange could not be reached", Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "exchange_unavailable", Op: op, Message: "the exchange's answer broke off", Err: err}
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb httpx.ErrorBody
+		if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
+			return nil, &govx.Error{Kind: kindOfStatus(resp.StatusCode), Code: "exchange_error", Op: op,
+				Message: "the exchange answered HTTP " + resp.Status}
+		}
+		return nil, &govx.Error{Kind: kindOfStatus(resp.StatusCode), Code: eb.Error.Code, Op: op, Message: eb.Error.Message}
+	}
+	var ans Answer
+	if err := json.Unmarshal(b, &ans); err != nil {
+		return nil, govx.E(op, err)
+	}
+	return &ans, nil
+}
+
+// kindOfStatus inverts httpx.StatusOf.
+func kindOfStatus(status int) govx.Kind {
+	for _, k := range govx.Kinds() {
+		if httpx.StatusOf(&govx.Error{Kind: k}) == status {
+			return k
+		}
+	}
+	if status >= 500 {
+		return govx.KindUnavailable
+	}
+	return govx.KindInvalid
+}
