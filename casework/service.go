@@ -461,6 +461,9 @@ func (s *Service) verifyOne(ctx context.Context, token string, c *Case, m Materi
 func facts(rec map[string]any) map[string]string {
 	out := map[string]string{}
 	for k, v := range rec {
+		if k == "seal" {
+			continue // bytes, checked, not shown
+		}
 		switch v := v.(type) {
 		case string:
 			out[k] = v
@@ -591,7 +594,7 @@ func (s *Service) change(ctx context.Context, caller *auth.Claims, id string, in
 	if err != nil {
 		return nil, err
 	}
-	if c.Status == Approved && c.Result == nil {
+	if c.Status == Approved && (c.Result == nil || c.Result.IssuedAt == nil) {
 		return s.issue(ctx, c.ID)
 	}
 	return c, nil
@@ -966,7 +969,7 @@ func (s *Service) RecordChanged(ctx context.Context, resource, key, eventType, r
 			var evs []event
 			for i := range c.Materials {
 				m := &c.Materials[i]
-				if m.Resource != resource || m.Key != key {
+				if register(m.Resource) != register(resource) || m.Key != key {
 					continue
 				}
 				msg := fmt.Sprintf("%s %s was %s after it was checked", resource, key, eventType[strings.LastIndex(eventType, ".")+1:])

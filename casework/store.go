@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,14 +83,20 @@ func NewOutbox(pool *pgxpool.Pool, codec *avro.Codec, log *slog.Logger) *adapter
 }
 
 // ref is what a case keeps of a record it relies on: a hash, so that ID
-// numbers are not copied into an index.
+// numbers are not copied into an index. Records are told apart by their
+// register (the resource code up to its first dot) and key, so that an
+// event on legal-entity.status finds a case that read legal-entity.basic.
 func ref(resource, key string) string {
-	h := sha256.Sum256([]byte(resource + "\x00" + key))
+	h := sha256.Sum256([]byte(register(resource) + "\x00" + key))
 	return hex.EncodeToString(h[:16])
 }
 
-// LicenceRef is the ref of a licence number under its resource.
-func LicenceRef(resource, number string) string { return ref(resource, number) }
+func register(resource string) string {
+	if i := strings.IndexByte(resource, '.'); i > 0 {
+		return resource[:i]
+	}
+	return resource
+}
 
 func columns(c *Case) (last4 string, pending, depts, refs []string) {
 	k := c.Applicant.Key()

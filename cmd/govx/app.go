@@ -20,6 +20,7 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
+	"govx/casework"
 	"govx/catalog"
 	"govx/consent"
 	"govx/exchange"
@@ -75,6 +76,12 @@ type Config struct {
 	// head; 0 means exchange.DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
 
+	// CaseClock is the case workflow's clock (default time.Now) and
+	// CaseRetry how soon it retries a verification the exchange did not
+	// answer (default 30 s); tests move both.
+	CaseClock func() time.Time
+	CaseRetry time.Duration
+
 	Migrate   bool
 	Demo      bool // seed the demo catalogue and residents when empty
 	Residents int  // demo residents
@@ -129,6 +136,7 @@ type Main struct {
 	Key        *auth.Key
 	ConsentKey *auth.Key // signs consent artefacts
 	Consents   *consent.Store
+	Casework   *casework.Service
 	Pool       *pgxpool.Pool
 	Brokers    []string
 	Requester  *kafka.Requester
@@ -143,6 +151,7 @@ type Main struct {
 	opsURL   string
 
 	httpURL string
+	runCtx  context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closers []func()
@@ -171,7 +180,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancel = cancel
+	m.runCtx, m.cancel = runCtx, cancel
 	defer func() {
 		if err != nil {
 			cancel()
@@ -381,6 +390,10 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return fmt.Errorf("exchange API: %w (is another govx running? choose another address with --http or GOVX_HTTP_ADDR)", err)
 	}
 	m.httpURL = "http://" + ln.Addr().String()
+	if err := m.startCasework(ctx, m.runCtx, m.httpURL, kcfg, codec, prod); err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: m.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	srv.RegisterOnShutdown(events.Close) // open streams would hold Shutdown to its timeout
@@ -476,7 +489,8 @@ func (m *Main) Close() error {
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(),
-		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource(), openapi.MigrationSource(), apikeys.MigrationSource())
+		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource(), openapi.MigrationSource(), apikeys.MigrationSource(),
+		casework.MigrationSource())
 	if err != nil {
 		return err
 	}

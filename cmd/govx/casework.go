@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"govx/adapters/legalentity"
+	"govx/adapters/licence"
+	"govx/casework"
+	"govx/exchange"
+	"govx/internal/auth"
+	"govx/internal/avro"
+	"govx/internal/kafka"
+	"govx/schemas"
+)
+
+// startCasework starts the one-window case workflow beside the exchange:
+// it asks the exchange's own query API (at base) like any consumer, with
+// tokens minted for the clerk at the window, records consents through the
+// consent store, and issues licences through the licensing department's
+// adapter. Case events go out through its outbox; change events of the
+// registers flag the cases that relied on the records.
+func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) error {
+	client, err := exchange.NewClient(base, nil)
+	if err != nil {
+		return err
+	}
+	key := m.Key
+	tokens := func(a casework.Actor, scopes []string) (string, error) {
+		role := "service"
+		if a.Role == casework.RoleClerk {
+			role = a.Role
+		}
+		return key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: a.Subject, Dept: a.Dept, Role: role,
+			Scopes: scopes, TTL: 2 * time.Minute})
+	}
+	authority, err := issuingAuthority(ctx, m)
+	if err != nil {
+		return err
+	}
+	outbox := casework.NewOutbox(m.Pool, codec, m.log)
+	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: exchange.EventTopic(casework.Resource), Partitions: exchange.EventPartitions}); err != nil {
+		return err
+	}
+	m.keepRunning(runCtx, "casework outbox relay", func(ctx context.Context) error {
+		outbox.Relay(ctx, prod, 0)
+		return nil
+	})
+	store := casework.NewStore(m.Pool, outbox)
+	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: m.log, Now: m.cfg.CaseClock,
+		RetryInterval: m.cfg.CaseRetry},
+		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: m.Consents,
+			Seals: licence.NewSealChecker(base, nil)})
+	if err != nil {
+		return err
+	}
+	m.Casework = svc
+	m.keepRunning(runCtx, "casework", func(ctx context.Context) error {
+		svc.Run(ctx)
+		return nil
+	})
+	// Records the cases relied on that change: a licence revoked, a
+	// company deregistered.
+	var topics []string
+	for _, typ := range licence.Types {
+		topics = append(topics, exchange.EventTopic(licence.Resource(typ)))
+	}
+	topics = append(topics, exchange.EventTopic(legalentity.ResourceStatus))
+	ts := make([]kafka.Topic, len(topics))
+	for i, t := range topics {
+		ts[i] = kafka.Topic{Name: t, Partitions: exchange.EventPartitions}
+	}
+	if err := kafka.EnsureTopics(ctx, kcfg, ts...); err != nil {
+		return err
+	}
+	m.keepRunning(runCtx, "casework event consumer", func(ctx context.Context) error {
+		cons, err := kafka.NewConsumer(kcfg, kafka.ConsumerConfig{GroupID: "govx-casework", Topics: topics, MaxInFlight: 8, Logger: m.log})
+		if err != nil {
+			return err
+		}
+		defer cons.Close()
+		return cons.Run(ctx, func(ctx context.Context, msg kafka.Message) error {
+			var ev exchange.Event
+			if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil {
+				m.log.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
+				return nil
+			}
+			return svc.RecordChanged(ctx, ev.Resource, ev.Key, ev.Type, ev.Reason)
+		})
+	})
+	return nil
+}
+
+// issuingAuthority is the market regulation authority that issues the
+// food business licences of approved cases: the first with an active seal
+// key in the licence register.
+func issuingAuthority(ctx context.Context, m *Main) (string, error) {
+	var code string
+	err := m.Pool.QueryRow(ctx, `SELECT authority_code FROM licence.issuer_keys WHERE retired_at IS NULL
+		ORDER BY (authority LIKE '%市场监督管理局%') DESC, authority_code LIMIT 1`).Scan(&code)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil // no register seeded: approved cases wait for issuing
+	}
+	return code, err
+}

@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"govx"
+	"govx/adapters"
+	"govx/adapters/legalentity"
+	"govx/adapters/licence"
+	"govx/adapters/population"
+	"govx/casework"
+	"govx/internal/auth"
+)
+
+// The people who work cases in these tests.
+var (
+	clerk       = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:wang"}, Role: casework.RoleClerk, Dept: casework.DeptServiceCenter}
+	otherClerk  = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:li"}, Role: casework.RoleClerk, Dept: casework.DeptServiceCenter}
+	popClerk    = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:zhao"}, Role: casework.RoleClerk, Dept: casework.DeptPopulation}
+	marketRev   = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:chen"}, Role: casework.RoleReviewer, Dept: casework.DeptMarket}
+	fireRev     = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:liu"}, Role: casework.RoleReviewer, Dept: casework.DeptFireRescue}
+	urbanRev    = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:sun"}, Role: casework.RoleReviewer, Dept: casework.DeptUrbanManagement}
+	popRev      = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:zhou"}, Role: casework.RoleReviewer, Dept: casework.DeptPopulation}
+	supervisor  = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "supervisor:wu"}, Role: casework.RoleSupervisor}
+	allCaseDept = []string{population.Department, legalentity.Department, licence.Department}
+)
+
+// demoApplicants are demo companies to apply with: one in business with a
+// valid food business licence and a living representative, one
+// deregistered, and one with a revoked licence.
+type demoApplicants struct {
+	company      legalentity.Company
+	licence      licence.Licence
+	deregistered legalentity.Company
+	revoked      licence.Licence
+	resident     population.Resident
+}
+
+func findApplicants(t *testing.T, residents int) demoApplicants {
+	t.Helper()
+	gens, err := newGenerators(DemoRegisters(residents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := map[string]population.Resident{}
+	var d demoApplicants
+	for i := range residents {
+		p := gens.people.Resident(i)
+		people[p.IDNumber] = p
+		if d.resident.IDNumber == "" && p.Status == population.StatusNormal {
+			d.resident = p
+		}
+	}
+	companies := map[string]legalentity.Company{}
+	for i := range DemoCompanies {
+		c := gens.companies.Company(i)
+		companies[c.USCC] = c
+		if d.deregistered.USCC == "" && c.Status == legalentity.StatusDeregistered {
+			d.deregistered = c
+		}
+	}
+	today := time.Now().UTC()
+	for i := range DemoLicences {
+		l := gens.licences.Licence(i)
+		c, ok := companies[l.HolderCode]
+		if !ok || l.Type != licence.TypeFoodBusiness {
+			continue
+		}
+		if d.revoked.Number == "" && l.Status == licence.StatusRevoked {
+			d.revoked = l
+		}
+		if d.licence.Number == "" && l.EffectiveStatus(today) == licence.StatusValid && c.Status == legalentity.StatusInBusiness &&
+			people[c.RepresentativeID].Status == population.StatusNormal {
+			d.company, d.licence = c, l
+		}
+	}
+	if d.licence.Number == "" || d.deregistered.USCC == "" || d.resident.IDNumber == "" {
+		t.Fatalf("demo data lacks applicants: %+v", d)
+	}
+	return d
+}
+
+func companyParty(c legalentity.Company) casework.Party {
+	return casework.Party{USCC: c.USCC, Company: c.Name, RepIDNumber: c.RepresentativeID, RepName: c.LegalRepresentative}
+}
+
+func mustState(t *testing.T, c *casework.Case, code, state string) *casework.Material {
+	t.Helper()
+	m := c.Material(code)
+	if m == nil || m.State != state {
+		t.Fatalf("material %s = %+v, want %s", code, m, state)
+	}
+	return m
+}
+
+func TestCaseRenewalEndToEnd(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Adapters = allCaseDept
+	m := mustRun(t, cfg)
+	d := findApplicants(t, cfg.Residents)
+	ctx := context.Background()
+	svc := m.Casework
+
+	// Intake: three verifications through the exchange, at once.
+	c, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-renewal", Applicant: companyParty(d.company),
+		LicenceNumber: d.licence.Number, FormID: "form-renewal-1"})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if c.Status != casework.Draft || len(c.Consents) != 2 {
+		t.Fatalf("opened case: %+v", c)
+	}
+	reg := mustState(t, c, "company_registration", casework.Verified)
+	if reg.Provider != legalentity.Department || reg.RequestID == "" || reg.VerifiedAt == nil || reg.Facts["name"] != d.company.Name {
+		t.Errorf("company registration: %+v", reg)
+	}
+	lic := mustState(t, c, "current_licence", casework.Verified)
+	if lic.Seal != "valid" || lic.Provider != licence.Department {
+		t.Errorf("licence: %+v, want a checked seal", lic)
+	}
+	mustState(t, c, "representative_identity", casework.Verified)
+	mustState(t, c, "self_inspection", casework.Missing)
+
+	// The same form again opens nothing new.
+	again, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-renewal", Applicant: companyParty(d.company),
+		LicenceNumber: d.licence.Number, FormID: "form-renewal-1"})
+	if err != nil || again.ID != c.ID {
+		t.Fatalf("double submission: %v, case %v, want %s", err, again, c.ID)
+	}
+
+	// A required upload missing cannot be accepted; a commitment can stand in.
+	if _, err := svc.Accept(ctx, clerk, c.ID, casework.ChangeInput{Version: c.Version}, map[string]casework.Choice{
+		"self_inspection": casework.ChoiceMissing}); govx.ErrorCode(err) != "material_required" {
+		t.Fatalf("accept without a required material: %v", err)
+	}
+	// Two clerks accept the same version at once: one wins, the other is told.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, who := range []*auth.Claims{clerk, otherClerk} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = svc.Accept(ctx, who, c.ID, casework.ChangeInput{Version: c.Version, FormID: "accept-" + who.Subject[6:] + "-xyz"},
+				map[string]casework.Choice{"self_inspection": casework.ChoiceCommitment})
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case govx.ErrorCode(err) == "case_changed":
+			if !strings.Contains(govx.ErrorMessage(err), "clerk:") {
+				t.Errorf("the loser is not told who: %v", err)
+			}
+		default:
+			t.Errorf("concurrent accept: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("concurrent accepts: %v, want exactly one to win", errs)
+	}
+	c, _ = svc.Get(ctx, clerk, c.ID)
+	if c.Status != casework.InReview || c.Due == nil || c.Colour != casework.Green || len(c.PendingDepts()) != 1 {
+		t.Fatalf("accepted case: %+v", c)
+	}
+
+	// A reviewer of another department may not decide it.
+	if _, err := svc.Review(ctx, fireRev, c.ID, casework.ChangeInput{}, casework.Approve, ""); govx.ErrorCode(err) != "not_your_department" {
+		t.Errorf("review by another department: %v", err)
+	}
+	if _, err := svc.Get(ctx, fireRev, c.ID); govx.ErrorKind(err) != govx.KindForbidden {
+		t.Errorf("another department reads the case: %v", err)
+	}
+	queue, err := svc.Queue(ctx, marketRev)
+	if err != nil || len(queue) != 1 || queue[0].ID != c.ID {
+		t.Fatalf("market regulation's queue: %v %v", err, queue)
+	}
+	// Supplement: the clock stands, then runs again.
+	c, err = svc.Review(ctx, marketRev, c.ID, casework.ChangeInput{Version: c.Version}, casework.AskForSupplement, "请补充食品安全自查报告原件")
+	if err != nil || c.Status != casework.Supplement || c.PausedSince == nil || c.Colour != casework.Paused {
+		t.Fatalf("ask for supplement: %v %+v", err, c)
+	}
+	c, err = svc.Supplied(ctx, clerk, c.ID, casework.ChangeInput{Version: c.Version})
+	if err != nil || c.Status != casework.InReview || c.PausedSince != nil {
+		t.Fatalf("supplied: %v %+v", err, c)
+	}
+	c, err = svc.Review(ctx, marketRev, c.ID, casework.ChangeInput{Version: c.Version}, casework.Approve, "")
+	if err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if c.Status != casework.Ready || c.Result == nil || c.Result.Number == "" {
+		t.Fatalf("approved renewal: %+v %+v", c, c.Result)
+	}
+	// The loop closes: the new licence is verifiable through the exchange.
+	next, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-renewal", Applicant: companyParty(d.company),
+		LicenceNumber: c.Result.Number})
+	if err != nil {
+		t.Fatalf("open with the issued licence: %v", err)
+	}
+	if m := mustState(t, next, "current_licence", casework.Verified); m.Seal != "valid" {
+		t.Errorf("issued licence: %+v", m)
+	}
+	c, err = svc.Deliver(ctx, clerk, c.ID, casework.ChangeInput{Version: c.Version})
+	if err != nil || c.Status != casework.Delivered {
+		t.Fatalf("deliver: %v %+v", err, c)
+	}
+
+	// The applicant looks the case up and rates it; no personal data shows.
+	last4 := d.company.USCC[14:]
+	if _, err := svc.Progress(ctx, c.ID, "0000"); govx.ErrorKind(err) != govx.KindNotFound && last4 != "0000" {
+		t.Errorf("progress with the wrong last four: %v", err)
+	}
+	p, err := svc.Rate(ctx, c.ID, last4, 5, "不用跑腿，很方便")
+	if err != nil || !p.Rated {
+		t.Fatalf("rate: %v %+v", err, p)
+	}
+	if _, err := svc.Rate(ctx, c.ID, last4, 4, ""); govx.ErrorCode(err) != "already_rated" {
+		t.Errorf("rated twice: %v", err)
+	}
+	b, _ := json.Marshal(p)
+	for _, secret := range []string{d.company.USCC, d.company.Name, d.company.RepresentativeID, d.company.LegalRepresentative, "clerk:", "reviewer:"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("public progress shows %q: %s", secret, b)
+		}
+	}
+	var actions []string
+	for _, e := range p.Timeline {
+		actions = append(actions, e.Action)
+	}
+	if got := strings.Join(actions, ","); got != "opened,accepted,reviewed,supplement_requested,supplied,reviewed,approved,issued,delivered,rated" {
+		t.Errorf("timeline = %s", got)
+	}
+	// The history keeps who did what; it cannot be rewritten.
+	hist, err := svc.History(ctx, supervisor, c.ID)
+	if err != nil || len(hist) < 10 {
+		t.Fatalf("history: %v %d", err, len(hist))
+	}
+	if _, err := m.Pool.Exec(ctx, `UPDATE casework.history SET actor = 'nobody' WHERE case_id = $1`, c.ID); err == nil {
+		t.Error("history rows can be changed")
+	}
+	sup, err := svc.Supervise(ctx, supervisor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var market *casework.DeptStats
+	for i := range sup.Depts {
+		if sup.Depts[i].Dept == casework.DeptMarket {
+			market = &sup.Depts[i]
+		}
+	}
+	if market == nil || market.Cases != 1 || market.Closed != 1 || market.Ratings != 1 || market.AvgRating != 5 {
+		t.Errorf("supervision of market regulation: %+v", market)
+	}
+}
+
+func TestCaseBlockersAndBadInput(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Adapters = allCaseDept
+	m := mustRun(t, cfg)
+	d := findApplicants(t, cfg.Residents)
+	ctx := context.Background()
+	svc := m.Casework
+
+	for _, tc := range []struct {
+		name   string
+		who    *auth.Claims
+		in     casework.OpenInput
+		code   string
+		status govx.Kind
+	}{
+		{"bad USCC", clerk, casework.OpenInput{Item: "food-business-new", Applicant: casework.Party{USCC: "91440106MA5D00000X", RepIDNumber: d.company.RepresentativeID}}, "", govx.KindInvalid},
+		{"bad ID number", clerk, casework.OpenInput{Item: "resident-certificate", Applicant: casework.Party{IDNumber: "110101199003070000"}}, "", govx.KindInvalid},
+		{"unknown item", clerk, casework.OpenInput{Item: "no-such-item", Applicant: casework.Party{IDNumber: d.resident.IDNumber}}, "item_not_found", govx.KindNotFound},
+		{"item of another window", popClerk, casework.OpenInput{Item: "food-business-new", Applicant: companyParty(d.company)}, "item_not_handled", govx.KindForbidden},
+		{"reviewer opens", marketRev, casework.OpenInput{Item: "food-business-new", Applicant: companyParty(d.company)}, "role_forbidden", govx.KindForbidden},
+		{"malformed licence number", clerk, casework.OpenInput{Item: "food-business-renewal", Applicant: companyParty(d.company), LicenceNumber: "JY 1'; --"}, "licence_number_invalid", govx.KindInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := svc.Open(ctx, tc.who, tc.in)
+			if govx.ErrorKind(err) != tc.status || (tc.code != "" && govx.ErrorCode(err) != tc.code) {
+				t.Errorf("Open: %v, want %v %s", err, tc.status, tc.code)
+			}
+		})
+	}
+	var n int
+	m.Pool.QueryRow(ctx, `SELECT count(*) FROM casework.cases`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d cases written by refused intakes", n)
+	}
+
+	// A deregistered company: shown as such, and it blocks acceptance.
+	c, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-new", Applicant: companyParty(d.deregistered)})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	reg := mustState(t, c, "company_registration", casework.Blocked)
+	if !strings.Contains(reg.Reason, "deregistered") {
+		t.Errorf("reason = %q", reg.Reason)
+	}
+	_, err = svc.Accept(ctx, clerk, c.ID, casework.ChangeInput{Version: c.Version}, map[string]casework.Choice{
+		"premises_proof": casework.ChoiceReceived, "food_safety_rules": casework.ChoiceReceived})
+	if govx.ErrorCode(err) != "material_blocked" || !strings.Contains(govx.ErrorMessage(err), "deregistered") {
+		t.Errorf("accept a deregistered company: %v", err)
+	}
+	if d.revoked.Number != "" {
+		c, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-renewal", Applicant: companyParty(d.company), LicenceNumber: d.revoked.Number})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustState(t, c, "current_licence", casework.Blocked)
+	}
+}
+
+// A licence revoked after a case relied on it raises a flag on the case.
+func TestCaseFlaggedWhenLicenceRevoked(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Adapters = allCaseDept
+	m := mustRun(t, cfg)
+	d := findApplicants(t, cfg.Residents)
+	ctx := context.Background()
+	svc := m.Casework
+	c, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-renewal", Applicant: companyParty(d.company), LicenceNumber: d.licence.Number})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = svc.Accept(ctx, clerk, c.ID, casework.ChangeInput{Version: c.Version}, map[string]casework.Choice{"self_inspection": casework.ChoiceReceived})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, pool, err := registerTool(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := licence.NewStore(pool, adapters.NewOutbox(pool, licence.Schema, licence.Department, codec, m.log))
+	if _, err := store.Revoke(ctx, d.licence.Number, "经营场所灭失"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, _ = svc.Get(ctx, marketRev, c.ID)
+		if len(c.Flags) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(c.Flags) != 1 || c.Flags[0].Material != "current_licence" || !strings.Contains(c.Flags[0].Message, "经营场所灭失") {
+		t.Fatalf("flags = %+v", c.Flags)
+	}
+}
