@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,12 @@ import (
 	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/casework"
+	"govx/catalog"
+	"govx/exchange"
 	"govx/internal/auth"
+	"govx/internal/avro"
+	"govx/internal/kafka"
+	"govx/schemas"
 )
 
 // The people who work cases in these tests.
@@ -355,5 +361,165 @@ func TestCaseFlaggedWhenLicenceRevoked(t *testing.T) {
 	}
 	if len(c.Flags) != 1 || c.Flags[0].Material != "current_licence" || !strings.Contains(c.Flags[0].Message, "经营场所灭失") {
 		t.Fatalf("flags = %+v", c.Flags)
+	}
+}
+
+// caseEvents reads the case events on the bus until one of type want
+// arrives for the case, and returns the types seen for it.
+func caseEvents(t *testing.T, m *Main, caseID, want string) []string {
+	t.Helper()
+	cons, err := kafka.NewConsumer(kafka.Config{Brokers: m.Brokers, ClientID: "test"}, kafka.ConsumerConfig{
+		GroupID: "test-" + caseID + want, Topics: []string{exchange.EventTopic(casework.Resource)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	codec := avro.NewCodec(catalog.NewStore(m.Pool))
+	if err := schemas.RegisterAll(context.Background(), codec); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var seen []string
+	cons.Run(ctx, func(_ context.Context, msg kafka.Message) error {
+		var ev exchange.Event
+		if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil || ev.Key != caseID {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, ev.Type)
+		if ev.Type == want {
+			cancel()
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(seen, want) {
+		t.Fatalf("case events of %s: %v, no %s", caseID, seen, want)
+	}
+	return seen
+}
+
+// The clock: yellow when one working day remains, red when overdue,
+// standing still while the case waits on the applicant; each warning an
+// event on the bus.
+func TestCaseDeadlines(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Adapters = allCaseDept
+	var mu sync.Mutex
+	now, _ := time.Parse(time.RFC3339, "2026-11-20T10:00:00+08:00") // a Friday
+	cfg.CaseClock = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		now, _ = time.Parse(time.RFC3339, s)
+	}
+	m := mustRun(t, cfg)
+	d := findApplicants(t, cfg.Residents)
+	ctx := context.Background()
+	svc := m.Casework
+
+	// food-business-new: promised in 10 working days.
+	c, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-new", Applicant: companyParty(d.company)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = svc.Accept(ctx, clerk, c.ID, casework.ChangeInput{Version: c.Version}, map[string]casework.Choice{
+		"premises_proof": casework.ChoiceReceived, "food_safety_rules": casework.ChoiceCommitment, "layout_plan": casework.ChoiceMissing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Accepted on Friday 20 November: ten working days end Friday 4 December.
+	if got := c.Due.Format(time.DateOnly); got != "2026-12-04" || c.Colour != casework.Green {
+		t.Fatalf("due %s colour %s, want 2026-12-04 green", got, c.Colour)
+	}
+	if c.SupplementDue == nil || c.Material("layout_plan").State != casework.Missing {
+		t.Errorf("accepted with a gap: supplement due %v, %+v", c.SupplementDue, c.Material("layout_plan"))
+	}
+	set("2026-12-03T09:00:00+08:00") // Thursday: one working day left
+	if n, err := svc.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	c, _ = svc.Get(ctx, supervisor, c.ID)
+	if c.Colour != casework.Yellow {
+		t.Fatalf("colour on 3 December: %s", c.Colour)
+	}
+	// Waiting for supplements from Thursday to the next Tuesday: three
+	// working days the clock stands.
+	c, err = svc.Review(ctx, marketRev, c.ID, casework.ChangeInput{}, casework.AskForSupplement, "经营场所使用证明与营业执照地址不一致")
+	if err != nil || c.Colour != casework.Paused {
+		t.Fatalf("supplement: %v %s", err, c.Colour)
+	}
+	set("2026-12-08T09:00:00+08:00")
+	c, err = svc.Supplied(ctx, clerk, c.ID, casework.ChangeInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Due.Format(time.DateOnly); c.PausedDays != 3 || got != "2026-12-09" {
+		t.Errorf("after the pause: paused %d days, due %s; want 3 and 2026-12-09", c.PausedDays, got)
+	}
+	set("2026-12-10T09:00:00+08:00")
+	svc.Sweep(ctx)
+	c, _ = svc.Get(ctx, supervisor, c.ID)
+	if c.Colour != casework.Red || svc.Clock().Remaining(c, now) != -1 {
+		t.Fatalf("colour on 10 December: %s, remaining %d", c.Colour, svc.Clock().Remaining(c, now))
+	}
+	sup, err := svc.Supervise(ctx, supervisor)
+	if err != nil || len(sup.Red) != 1 || sup.Red[0].ID != c.ID {
+		t.Errorf("supervision red list: %v %+v", err, sup)
+	}
+	seen := caseEvents(t, m, c.ID, "case.deadline.red")
+	if !slices.Contains(seen, "case.deadline.yellow") || !slices.Contains(seen, "case.accepted") {
+		t.Errorf("case events: %v", seen)
+	}
+}
+
+// An exchange whose provider does not answer: the case is accepted with
+// the material "verification pending", nothing the clerk typed is lost,
+// and the retry verifies it once the provider is back.
+func TestCaseVerificationPendingWhileProviderDown(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Adapters = []string{population.Department, licence.Department} // market regulation's adapter is down
+	cfg.Timeout = 500 * time.Millisecond
+	cfg.CaseRetry = 200 * time.Millisecond
+	m := mustRun(t, cfg)
+	d := findApplicants(t, cfg.Residents)
+	ctx := context.Background()
+	svc := m.Casework
+	in := casework.OpenInput{Item: "food-business-new", Applicant: companyParty(d.company), Note: "申请人电话已核实"}
+	c, err := svc.Open(ctx, clerk, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := mustState(t, c, "company_registration", casework.Pending)
+	if reg.NextTry == nil || !strings.Contains(reg.Reason, "retried") {
+		t.Errorf("pending material: %+v", reg)
+	}
+	mustState(t, c, "representative_identity", casework.Verified)
+	c, err = svc.Accept(ctx, clerk, c.ID, casework.ChangeInput{Version: c.Version}, map[string]casework.Choice{
+		"premises_proof": casework.ChoiceReceived, "food_safety_rules": casework.ChoiceReceived, "layout_plan": casework.ChoiceReceived})
+	if err != nil || c.Status != casework.InReview || c.Note != in.Note || c.Applicant.RepName != in.Applicant.RepName {
+		t.Fatalf("accept with verification pending: %v %+v", err, c)
+	}
+
+	// The department's adapter comes back, in a process of its own.
+	acfg := cfg
+	acfg.DataDir, acfg.Exchange, acfg.Migrate, acfg.Demo = t.TempDir(), false, false, false
+	acfg.EmbeddedKafka, acfg.KafkaBrokers = false, m.Brokers
+	acfg.Adapters = []string{legalentity.Department}
+	mustRun(t, acfg)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, _ = svc.Get(ctx, clerk, c.ID); c.Material("company_registration").State == casework.Verified {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	reg = mustState(t, c, "company_registration", casework.Verified)
+	if reg.Provider != legalentity.Department || reg.Attempts < 2 {
+		t.Errorf("verified on retry: %+v", reg)
 	}
 }
