@@ -361,4 +361,8 @@ func TestIssuerNoAnswer(t *testing.T) {
 	is := licence.NewIssuer(s.b.q, s.e.codec, licence.IssuerConfig{Department: silent, Timeout: 300 * time.Millisecond})
 	_, err := is.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith("2026-000301"))
 	wantErr(t, err, govx.KindTimeout, "provider_timeout")
+
+	is = licence.NewIssuer(s.b.q, s.e.codec, licence.IssuerConfig{Department: "licensing-absent"})
+	_, err = is.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith("2026-000302"))
+	wantErr(t, err, govx.KindUnavailable, "provider_unavailable")
 }
