@@ -7,7 +7,7 @@ import (
 )
 
 // Request is the Avro envelope (schemas/govx.exchange.Request.avsc) the exchange
-// sends to a provider department.
+// sends to a provider department, and a direct bus client's command.
 type Request struct {
 	RequestID   string    `avro:"request_id"`
 	Resource    string    `avro:"resource"`
@@ -19,6 +19,10 @@ type Request struct {
 	ReplyTo     string    `avro:"reply_to"`
 	RequestedAt time.Time `avro:"requested_at"`
 	Deadline    time.Time `avro:"deadline"`
+	// Payload is a command's body (a wire-format message of the command's
+	// own subject); nil for queries. The exchange never sets it: commands
+	// come from direct bus clients (licence.Issuer).
+	Payload []byte `avro:"payload"`
 }
 
 // Reply is the Avro envelope (schemas/govx.exchange.Reply.avsc) a provider sends

@@ -95,6 +95,12 @@ func newBus(t *testing.T, e *env) *bus {
 // start runs the licensing adapter as department on store.
 func (b *bus) start(t *testing.T, department string, store *licence.Store) {
 	t.Helper()
+	b.run(t, department, func(rt *adapters.Runtime) { licence.Register(rt, store) })
+}
+
+// run runs a runtime for department with the routes register mounts.
+func (b *bus) run(t *testing.T, department string, register func(*adapters.Runtime)) {
+	t.Helper()
 	if err := kafka.EnsureTopics(context.Background(), b.kcfg,
 		kafka.Topic{Name: catalog.RequestTopic(department), Partitions: 2},
 		kafka.Topic{Name: adapters.DeadLetterTopic(department), Partitions: 1}); err != nil {
@@ -105,7 +111,7 @@ func (b *bus) start(t *testing.T, department string, store *licence.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	licence.Register(rt, store)
+	register(rt)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()

@@ -14,6 +14,12 @@
 // The register answers licence.<type> by licence number and
 // licence.by-holder by a holder's unified social credit code or resident ID
 // number; revocations are published as "licence.revoked" events through the
-// department's outbox. Synthetic data comes from Generator, whose holders
+// department's outbox.
+//
+// Licences are issued on order: the case workflow sends an Order over the
+// bus with an Issuer, the department's adapter (RegisterIssuing, the
+// licence.issue command) issues it with Store.IssueOrder, once per order
+// reference, announces it as a "licence.issued" event and answers with the
+// sealed licence. Synthetic data comes from Generator, whose holders
 // are drawn from the legal-entity and population registers through Holders.
 package licence

@@ -41,7 +41,8 @@ type Store struct {
 // NewStore returns a Store on pool, whose database must have the licence
 // migrations applied. Revocations write their change events into outbox,
 // which should be adapters.NewOutbox(pool, Schema, Department, codec, log);
-// a store without one can read, seed and issue but not revoke.
+// a store without one can read, seed and issue (without announcing it)
+// but neither revoke nor take orders (IssueOrder).
 func NewStore(pool *pgxpool.Pool, outbox *adapters.Outbox) *Store {
 	return &Store{pool: pool, outbox: outbox, now: time.Now}
 }
@@ -381,11 +382,33 @@ type Draft struct {
 
 // Issue assigns the next serial and the number that goes with it, seals
 // the licence with the authority's active key and stores it; it returns
-// the licence as stored. Bad drafts are KindInvalid with a code naming
-// the field; an authority without an active key is KindNotFound
-// ("authority_not_found").
+// the licence as stored. When the store has an outbox, the change event
+// ("licence.issued", on the licence type's resource) is written in the same
+// transaction. Bad drafts are KindInvalid with a code naming the field; an
+// authority without an active key is KindNotFound ("authority_not_found").
 func (s *Store) Issue(ctx context.Context, d Draft) (Licence, error) {
 	const op = "licence.Store.Issue"
+	d, err := s.prepare(op, d)
+	if err != nil {
+		return Licence{}, err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Licence{}, postgres.Translate(op, err, "")
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	l, err := s.issue(ctx, tx, op, d)
+	if err != nil {
+		return Licence{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Licence{}, postgres.Translate(op, err, "")
+	}
+	return l, nil
+}
+
+// prepare fills in the draft's default dates and validates it.
+func (s *Store) prepare(op string, d Draft) (Draft, error) {
 	today := s.now().UTC().Truncate(24 * time.Hour)
 	if d.IssueDate.IsZero() {
 		d.IssueDate = today
@@ -397,16 +420,17 @@ func (s *Store) Issue(ctx context.Context, d Draft) (Licence, error) {
 		d.ValidUntil = d.ValidFrom.AddDate(terms[d.Type], 0, -1)
 	}
 	if err := d.validate(); err != nil {
-		return Licence{}, govx.E(op, err)
+		return Draft{}, govx.E(op, err)
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return Licence{}, postgres.Translate(op, err, "")
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	return d, nil
+}
+
+// issue stores the licence of a prepared draft, and its change event if
+// the store has an outbox, inside tx.
+func (s *Store) issue(ctx context.Context, tx pgx.Tx, op string, d Draft) (Licence, error) {
 	var k IssuerKey
 	var seed []byte
-	err = tx.QueryRow(ctx, `SELECT key_id, authority, division_code, private_key FROM licence.issuer_keys
+	err := tx.QueryRow(ctx, `SELECT key_id, authority, division_code, private_key FROM licence.issuer_keys
 		WHERE authority_code = $1 AND retired_at IS NULL`, d.AuthorityCode).Scan(&k.KeyID, &k.Authority.Name, &k.Authority.Division, &seed)
 	if err != nil {
 		err = postgres.Translate(op, err, "authority_not_found")
@@ -437,8 +461,12 @@ func (s *Store) Issue(ctx context.Context, d Draft) (Licence, error) {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "licences"}, columns, pgx.CopyFromRows([][]any{row})); err != nil {
 		return Licence{}, postgres.Translate(op, err, "")
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return Licence{}, postgres.Translate(op, err, "")
+	if s.outbox != nil {
+		res := Resource(l.Type)
+		if _, err := s.outbox.Add(ctx, tx, adapters.Change{Resource: res, Subject: res, Key: l.Number,
+			Type: EventIssued, Record: record(&l, nil)}); err != nil {
+			return Licence{}, err
+		}
 	}
 	return l, nil
 }

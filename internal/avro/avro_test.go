@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -467,5 +468,99 @@ func TestUnmarshalMapTakesOffUnionWrappers(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("decoded %#v,\nwant %#v", got, want)
+	}
+}
+
+// requestV1 is the request envelope as providers built before commands
+// existed decode it: without the payload.
+type requestV1 struct {
+	RequestID   string    `avro:"request_id"`
+	Resource    string    `avro:"resource"`
+	Key         string    `avro:"key"`
+	Fields      []string  `avro:"fields"`
+	Purpose     string    `avro:"purpose"`
+	Consumer    string    `avro:"consumer"`
+	Caller      string    `avro:"caller"`
+	ReplyTo     string    `avro:"reply_to"`
+	RequestedAt time.Time `avro:"requested_at"`
+	Deadline    time.Time `avro:"deadline"`
+}
+
+// requestV1Schema is the request envelope before the payload was added:
+// the current schema without its last field.
+func requestV1Schema(t *testing.T) string {
+	t.Helper()
+	text, err := schemas.Text(schemas.Request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal([]byte(text), &s); err != nil {
+		t.Fatal(err)
+	}
+	fields := s["fields"].([]any)
+	if last := fields[len(fields)-1].(map[string]any); last["name"] != "payload" {
+		t.Fatalf("last request field is %v, not payload", last["name"])
+	}
+	s["fields"] = fields[:len(fields)-1]
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The payload was added to the request envelope as an optional trailing
+// field: the registry takes it as a fully compatible new version, a
+// request written before it (pinned in testdata/request-v1.avro) still
+// decodes, and a provider built before it still reads what is sent now.
+func TestRequestPayloadEvolution(t *testing.T) {
+	ctx := context.Background()
+	store, _ := mustStore(t)
+	if err := store.SetCompatibility(ctx, schemas.Request, catalog.FullTransitive); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 9, 30, 0, 123e6, time.UTC)
+	old := requestV1{RequestID: "0f8e7d6c", Resource: "population.identity", Key: "11010519491231002X",
+		Fields: []string{"name", "birth_date"}, Purpose: "case:2026-000123", Consumer: "service-center",
+		Caller: "clerk-7", ReplyTo: "govx.replies.exchange-1", RequestedAt: at, Deadline: at.Add(5 * time.Second)}
+
+	oldCodec := avro.NewCodec(store)
+	if id := mustRegister(t, oldCodec, schemas.Request, requestV1Schema(t)); id != 1 {
+		t.Fatalf("v1 registered as id %d, want 1", id)
+	}
+	oldBytes := mustMarshal(t, oldCodec, schemas.Request, old)
+	want, err := os.ReadFile(filepath.Join("testdata", "request-v1.avro"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(oldBytes, want) {
+		t.Fatalf("v1 request bytes\n got %x\nwant %x", oldBytes, want)
+	}
+
+	newCodec := avro.NewCodec(store)
+	text, _ := schemas.Text(schemas.Request)
+	if id := mustRegister(t, newCodec, schemas.Request, text); id == 1 {
+		t.Fatal("the payload version was taken as the same schema")
+	}
+
+	var got exchange.Request
+	if err := newCodec.UnmarshalAs(ctx, schemas.Request, want, &got); err != nil {
+		t.Fatalf("v1 request with the current codec: %v", err)
+	}
+	wantNew := exchange.Request{RequestID: old.RequestID, Resource: old.Resource, Key: old.Key, Fields: old.Fields,
+		Purpose: old.Purpose, Consumer: old.Consumer, Caller: old.Caller, ReplyTo: old.ReplyTo,
+		RequestedAt: old.RequestedAt, Deadline: old.Deadline}
+	if !reflect.DeepEqual(got, wantNew) {
+		t.Errorf("v1 request decodes as\n%+v\nwant\n%+v", got, wantNew)
+	}
+
+	wantNew.Payload = []byte{0, 0, 0, 0, 9, 1, 2}
+	var back requestV1
+	if err := oldCodec.UnmarshalAs(ctx, schemas.Request, mustMarshal(t, newCodec, schemas.Request, wantNew), &back); err != nil {
+		t.Fatalf("a request with a payload, read by a v1 provider: %v", err)
+	}
+	if !reflect.DeepEqual(back, old) {
+		t.Errorf("v1 provider reads\n%+v\nwant\n%+v", back, old)
 	}
 }

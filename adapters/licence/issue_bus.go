@@ -1,0 +1,281 @@
+package licence
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"govx"
+	"govx/adapters"
+	"govx/catalog"
+	"govx/exchange"
+	"govx/internal/kafka"
+	"govx/schemas"
+)
+
+// Codec encodes and decodes wire-format Avro messages. *avro.Codec
+// satisfies it.
+type Codec interface {
+	Marshal(subject string, v any) ([]byte, error)
+	UnmarshalAs(ctx context.Context, subject string, data []byte, v any) error
+}
+
+// orderRecord is an order as schemas/licence.issue-order.avsc encodes it.
+type orderRecord struct {
+	Reference     string            `avro:"reference"`
+	Type          string            `avro:"type"`
+	HolderCode    string            `avro:"holder_code"`
+	HolderName    string            `avro:"holder_name"`
+	AuthorityCode string            `avro:"authority_code"`
+	Variant       int               `avro:"variant"`
+	Items         map[string]string `avro:"items"`
+	ValidFrom     *string           `avro:"valid_from"`
+	ValidUntil    *string           `avro:"valid_until"`
+}
+
+func newOrderRecord(o *Order) orderRecord {
+	opt := func(t time.Time) *string {
+		if t.IsZero() {
+			return nil
+		}
+		s := date(t).Format(time.DateOnly)
+		return &s
+	}
+	items := o.Items
+	if items == nil {
+		items = map[string]string{}
+	}
+	return orderRecord{Reference: o.Reference, Type: o.Type, HolderCode: o.HolderCode, HolderName: o.HolderName,
+		AuthorityCode: o.AuthorityCode, Variant: o.Variant, Items: items, ValidFrom: opt(o.ValidFrom), ValidUntil: opt(o.ValidUntil)}
+}
+
+func (r *orderRecord) order() (Order, error) {
+	o := Order{Reference: r.Reference, Type: r.Type, HolderCode: r.HolderCode, HolderName: r.HolderName,
+		AuthorityCode: r.AuthorityCode, Variant: r.Variant, Items: r.Items}
+	for _, f := range []struct {
+		name string
+		s    *string
+		t    *time.Time
+	}{{"valid_from", r.ValidFrom, &o.ValidFrom}, {"valid_until", r.ValidUntil, &o.ValidUntil}} {
+		if f.s == nil {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, *f.s)
+		if err != nil {
+			return Order{}, govx.Errorf(govx.KindInvalid, "invalid_validity", "%s is not a YYYY-MM-DD date", f.name)
+		}
+		*f.t = t
+	}
+	return o, nil
+}
+
+// issuedRecord is the answer to an order as schemas/licence.issued.avsc
+// encodes it.
+type issuedRecord struct {
+	Reference     string            `avro:"reference"`
+	ID            string            `avro:"id"`
+	Number        string            `avro:"number"`
+	Type          string            `avro:"type"`
+	HolderCode    string            `avro:"holder_code"`
+	HolderName    string            `avro:"holder_name"`
+	Authority     string            `avro:"authority"`
+	AuthorityCode string            `avro:"authority_code"`
+	IssueDate     string            `avro:"issue_date"`
+	ValidFrom     string            `avro:"valid_from"`
+	ValidUntil    string            `avro:"valid_until"`
+	Items         map[string]string `avro:"items"`
+	SealKeyID     string            `avro:"seal_key_id"`
+	Seal          []byte            `avro:"seal"`
+}
+
+func newIssuedRecord(reference string, l *Licence) issuedRecord {
+	return issuedRecord{Reference: reference, ID: l.ID, Number: l.Number, Type: l.Type, HolderCode: l.HolderCode,
+		HolderName: l.HolderName, Authority: l.Authority, AuthorityCode: l.AuthorityCode,
+		IssueDate: l.IssueDate.Format(time.DateOnly), ValidFrom: l.ValidFrom.Format(time.DateOnly),
+		ValidUntil: l.ValidUntil.Format(time.DateOnly), Items: l.Items, SealKeyID: l.SealKeyID, Seal: l.Seal}
+}
+
+func (r *issuedRecord) issued() (Issued, error) {
+	i := Issued{Reference: r.Reference, Number: r.Number, ID: r.ID, Type: r.Type, HolderCode: r.HolderCode,
+		HolderName: r.HolderName, Authority: r.Authority, AuthorityCode: r.AuthorityCode, Items: r.Items,
+		SealKeyID: r.SealKeyID, Seal: r.Seal}
+	if i.Items == nil {
+		i.Items = map[string]string{}
+	}
+	for _, f := range []struct {
+		s string
+		t *time.Time
+	}{{r.IssueDate, &i.IssuedAt}, {r.ValidFrom, &i.ValidFrom}, {r.ValidUntil, &i.ValidUntil}} {
+		t, err := time.Parse(time.DateOnly, f.s)
+		if err != nil {
+			return Issued{}, fmt.Errorf("the licence issued has a malformed date %q", f.s)
+		}
+		*f.t = t
+	}
+	return i, nil
+}
+
+// IssuingConfig configures the licence.issue route.
+type IssuingConfig struct {
+	// Consumers are the departments that may order licences; default the
+	// one-stop window (catalog.DeptServiceCenter), whose case workflow
+	// grants them.
+	Consumers []string
+}
+
+// RegisterIssuing mounts the licence.issue command on rt: it takes an
+// order (the request's payload, a licence.issue-order message encoded by
+// codec) from a department in cfg.Consumers, issues it with
+// store.IssueOrder and answers with the licence.issued record. Refusals: a
+// department not allowed to order is KindForbidden ("issue_forbidden"); a
+// request without payload is KindInvalid ("issue_order_missing"); one that
+// does not decode as an order is KindInvalid ("invalid_order"); a request
+// key other than the order's reference is KindInvalid
+// ("invalid_reference"); bad orders as IssueOrder says.
+func RegisterIssuing(rt *adapters.Runtime, store *Store, codec Codec, cfg IssuingConfig) {
+	consumers := slices.Clone(cfg.Consumers)
+	if len(consumers) == 0 {
+		consumers = []string{catalog.DeptServiceCenter}
+	}
+	rt.Handle(ResourceIssue, SubjectIssued, func(ctx context.Context, req *exchange.Request) (any, error) {
+		if !slices.Contains(consumers, req.Consumer) {
+			return nil, govx.Errorf(govx.KindForbidden, "issue_forbidden", "department %q may not order licences", req.Consumer)
+		}
+		if len(req.Payload) == 0 {
+			return nil, govx.Errorf(govx.KindInvalid, "issue_order_missing", "a %s request carries the order as its payload", ResourceIssue)
+		}
+		var rec orderRecord
+		if err := codec.UnmarshalAs(ctx, SubjectOrder, req.Payload, &rec); err != nil {
+			if govx.ErrorKind(err) != govx.KindInvalid && govx.ErrorKind(err) != govx.KindNotFound {
+				return nil, err
+			}
+			return nil, &govx.Error{Kind: govx.KindInvalid, Code: "invalid_order",
+				Message: "the payload is not a " + SubjectOrder + " message", Err: err}
+		}
+		o, err := rec.order()
+		if err != nil {
+			return nil, err
+		}
+		if req.Key != "" && req.Key != o.Reference {
+			return nil, govx.Errorf(govx.KindInvalid, "invalid_reference", "the request's key is not the order's reference")
+		}
+		l, err := store.IssueOrder(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return newIssuedRecord(o.Reference, &l), nil
+	})
+}
+
+// Bus sends a request to a provider and waits for its reply: the
+// request/reply half of the exchange's bus. *kafka.Requester satisfies it.
+type Bus interface {
+	// Request publishes m with id as its request id and waits for the
+	// reply, until ctx ends or the bus's own timeout (KindTimeout).
+	Request(ctx context.Context, id string, m kafka.Message) (kafka.Message, error)
+	// ReplyTopic is where providers send replies to this bus.
+	ReplyTopic() string
+}
+
+var _ Bus = (*kafka.Requester)(nil)
+
+// IssuerConfig configures an Issuer.
+type IssuerConfig struct {
+	// Timeout is how long an order waits for the licensing department; it
+	// is also the order's deadline. Default (zero or less) 10s. An order that timed out
+	// may still have been issued: retry it with the same reference.
+	Timeout time.Duration
+	// Department is the licensing department's code; default Department.
+	Department string
+}
+
+// withDefaults fills in the defaults of the fields left zero (or, for the
+// timeout, not positive).
+func (c IssuerConfig) withDefaults() IssuerConfig {
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Department == "" {
+		c.Department = Department
+	}
+	return c
+}
+
+// Issuer orders licences from the licensing department over the bus. It is
+// safe for concurrent use.
+type Issuer struct {
+	bus   Bus
+	codec Codec
+	cfg   IssuerConfig
+}
+
+// NewIssuer returns an Issuer sending through bus, with codec holding the
+// request, reply, order and issued schemas (schemas.RegisterAll).
+func NewIssuer(bus Bus, codec Codec, cfg IssuerConfig) *Issuer {
+	return &Issuer{bus: bus, codec: codec, cfg: cfg.withDefaults()}
+}
+
+// Issue orders the licence o describes on behalf of department consumer
+// and caller (the subject of the caller's token), and returns the licence
+// issued: the one issued before if an order with o.Reference was already
+// taken. The department's refusals come back as its *govx.Error (kind and
+// code as RegisterIssuing and Store.IssueOrder say); a department that
+// does not answer in time is KindTimeout ("provider_timeout"), one whose
+// adapter never joined the bus KindUnavailable ("provider_unavailable").
+func (is *Issuer) Issue(ctx context.Context, consumer, caller string, o Order) (Issued, error) {
+	const op = "licence.Issuer.Issue"
+	if err := validateReference(o.Reference); err != nil {
+		return Issued{}, govx.E(op, err)
+	}
+	payload, err := is.codec.Marshal(SubjectOrder, newOrderRecord(&o))
+	if err != nil {
+		return Issued{}, govx.E(op, err)
+	}
+	id := exchange.NewRequestID()
+	now := time.Now().UTC()
+	body, err := is.codec.Marshal(schemas.Request, exchange.Request{
+		RequestID: id, Resource: ResourceIssue, Key: o.Reference, Fields: []string{}, Purpose: "licence.issue:" + o.Reference,
+		Consumer: consumer, Caller: caller, ReplyTo: is.bus.ReplyTopic(), RequestedAt: now, Deadline: now.Add(is.cfg.Timeout),
+		Payload: payload,
+	})
+	if err != nil {
+		return Issued{}, govx.E(op, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, is.cfg.Timeout)
+	defer cancel()
+	// Keyed by reference: the retries of one order land on one partition.
+	msg, err := is.bus.Request(ctx, id, kafka.Message{Topic: catalog.RequestTopic(is.cfg.Department), Key: []byte(o.Reference), Value: body})
+	if govx.ErrorCode(err) == kafka.CodeTopicUnknown {
+		return Issued{}, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable", Op: op,
+			Message: fmt.Sprintf("the licensing department %s has no adapter on the bus", is.cfg.Department), Err: err}
+	}
+	if err != nil {
+		return Issued{}, govx.E(op, err)
+	}
+	var reply exchange.Reply
+	if err := is.codec.UnmarshalAs(ctx, schemas.Reply, msg.Value, &reply); err != nil {
+		return Issued{}, govx.E(op, err)
+	}
+	if reply.RequestID != id {
+		return Issued{}, govx.E(op, fmt.Errorf("reply for %s matched request %s", reply.RequestID, id))
+	}
+	if reply.Error != nil {
+		return Issued{}, reply.Error.Err()
+	}
+	if reply.Record == nil {
+		return Issued{}, govx.E(op, fmt.Errorf("provider %s sent neither record nor error", reply.Provider))
+	}
+	var rec issuedRecord
+	if err := is.codec.UnmarshalAs(ctx, SubjectIssued, reply.Record, &rec); err != nil {
+		return Issued{}, govx.E(op, err)
+	}
+	iss, err := rec.issued()
+	if err != nil {
+		return Issued{}, govx.E(op, err)
+	}
+	if iss.Reference != o.Reference {
+		return Issued{}, govx.E(op, fmt.Errorf("licence issued for reference %q, ordered as %q", iss.Reference, o.Reference))
+	}
+	return iss, nil
+}
