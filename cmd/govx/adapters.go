@@ -39,7 +39,10 @@ func (m *Main) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 		events = []string{legalentity.ResourceStatus}
 	case licence.Department:
 		outbox = adapters.NewOutbox(m.Pool, licence.Schema, licence.Department, codec, m.log)
-		licence.Register(rt, licence.NewStore(m.Pool, outbox))
+		store := licence.NewStore(m.Pool, outbox)
+		licence.Register(rt, store)
+		// Approved cases at the one-stop window order licences over the bus.
+		licence.RegisterIssuing(rt, store, codec, licence.IssuingConfig{})
 		m.Licence = rt
 		for _, typ := range licence.Types {
 			events = append(events, licence.Resource(typ))

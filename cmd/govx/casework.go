@@ -53,7 +53,7 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: m.log, Now: m.cfg.CaseClock,
 		RetryInterval: m.cfg.CaseRetry},
 		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: m.Consents,
-			Seals: licence.NewSealChecker(base, nil)})
+			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(m.Requester, codec, licence.IssuerConfig{})}})
 	if err != nil {
 		return err
 	}
@@ -105,4 +105,17 @@ func issuingAuthority(ctx context.Context, m *Main) (string, error) {
 		return "", nil // no register seeded: approved cases wait for issuing
 	}
 	return code, err
+}
+
+// licenceIssuer orders licences from the licensing department's adapter
+// over the bus, through the exchange instance's requester.
+type licenceIssuer struct{ *licence.Issuer }
+
+func (i licenceIssuer) IssueLicence(ctx context.Context, o casework.LicenceOrder) (casework.IssuedLicence, error) {
+	l, err := i.Issue(ctx, o.Consumer, o.Caller, licence.Order{Reference: o.Reference, Type: o.Type, Variant: o.Variant,
+		HolderCode: o.HolderCode, HolderName: o.HolderName, AuthorityCode: o.AuthorityCode, Items: o.Items})
+	if err != nil {
+		return casework.IssuedLicence{}, err
+	}
+	return casework.IssuedLicence{Number: l.Number, Authority: l.Authority, ValidUntil: l.ValidUntil.Format(time.DateOnly)}, nil
 }
