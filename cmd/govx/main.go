@@ -247,7 +247,12 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 		if err := seedDemoConsents(ctx, m.Consents, keys.company, keys.holder); err != nil {
 			fmt.Fprintf(stdout, "warning: the demo consents could not be recorded: %v\n", err)
 		}
+		seeded, err := seedDemoCases(ctx, m, keys.person, keys.applicants)
+		if err != nil {
+			fmt.Fprintf(stdout, "warning: the demo cases could not be opened: %v\n", err)
+		}
 		printBanner(stdout, m, cfg, keys)
+		printWindow(stdout, m, keys, seeded)
 	})
 }
 
@@ -256,6 +261,8 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 type demoKeys struct {
 	person, company string
 	licence, holder string // a food business licence valid today, and its holder
+	// applicants are companies that can apply at the window.
+	applicants []caseApplicant
 }
 
 func newDemoKeys(cfg Config) demoKeys {
@@ -265,6 +272,7 @@ func newDemoKeys(cfg Config) demoKeys {
 		return k
 	}
 	k.person, k.company = g.people.IDNumber(0), g.companies.USCC(0)
+	k.applicants = caseApplicants(cfg.Residents, 2)
 	for i := 0; i < DemoLicences; i++ {
 		if l := g.licences.Licence(i); l.Type == licence.TypeFoodBusiness && l.EffectiveStatus(time.Now()) == licence.StatusValid {
 			k.licence, k.holder = l.Number, l.HolderCode
