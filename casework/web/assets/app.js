@@ -168,7 +168,7 @@
     var field = input.closest(".field");
     if (out) {
       input.setAttribute("aria-invalid", "true");
-      if (errEl) errEl.textContent = msg("js." + out.key, out.args);
+      if (errEl) errEl.textContent = msg(out.key, out.args);
       if (field) field.classList.add("has-error");
       return false;
     }
