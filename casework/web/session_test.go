@@ -251,7 +251,7 @@ func TestStatic(t *testing.T) {
 	login := b.get("/ui/login").body
 	for _, name := range []string{"app.css", "app.js"} {
 		t.Run(name, func(t *testing.T) {
-			m := regexpFind(`/ui/static/` + strings.Replace(name, ".", `\.[0-9a-f]{12}\.`, 1), login)
+			m := regexpFind(`/ui/static/`+strings.Replace(name, ".", `\.[0-9a-f]{12}\.`, 1), login)
 			if m == "" {
 				t.Fatalf("page does not link a hashed %s", name)
 			}
