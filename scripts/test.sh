@@ -25,7 +25,8 @@ if [ -z "${GOVX_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
 	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 		say "chromium is not installed; installing it for the browser tests"
 		apt-get update -q </dev/null >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium </dev/null >&2
+		# A CJK font, or the screenshots show boxes for every Chinese character.
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei </dev/null >&2
 	else
 		say "warning: no /usr/bin/chromium; the browser tests will fail (apt-get install chromium, or set GOVX_CHROMIUM)"
 	fi
