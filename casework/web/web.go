@@ -45,6 +45,7 @@ func DefaultDemoUsers() []DemoUser {
 		{Label: "审查员 · 市场监管 (Reviewer, market regulation)", Role: RoleReviewer, Dept: "market-regulation", Subject: "reviewer:market-regulation"},
 		{Label: "审查员 · 公安人口管理 (Reviewer, population)", Role: RoleReviewer, Dept: "population", Subject: "reviewer:population"},
 		{Label: "审查员 · 消防救援 (Reviewer, fire and rescue)", Role: RoleReviewer, Dept: "fire-rescue", Subject: "reviewer:fire-rescue"},
+		{Label: "审查员 · 城市管理 (Reviewer, urban management)", Role: RoleReviewer, Dept: "urban-management", Subject: "reviewer:urban-management"},
 		{Label: "督查员 · 政务服务中心 (Supervisor, service center)", Role: RoleSupervisor, Dept: "service-center", Subject: "supervisor:service-center"},
 	}
 }

@@ -390,7 +390,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return fmt.Errorf("exchange API: %w (is another govx running? choose another address with --http or GOVX_HTTP_ADDR)", err)
 	}
 	m.httpURL = "http://" + ln.Addr().String()
-	if err := m.startCasework(ctx, m.runCtx, m.httpURL, kcfg, codec, prod); err != nil {
+	if err := m.startCasework(ctx, m.runCtx, m.httpURL, kcfg, codec, prod, h, verifier); err != nil {
 		ln.Close()
 		return err
 	}

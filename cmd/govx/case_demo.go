@@ -68,7 +68,7 @@ func caseApplicants(residents, n int) []caseApplicant {
 
 // The people of the demo's one-stop window.
 var (
-	demoWindowClerk = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:wang-fang"},
+	demoWindowClerk = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:window-1"},
 		Role: casework.RoleClerk, Dept: casework.DeptServiceCenter}
 )
 

@@ -10,6 +10,7 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/casework"
+	"govx/casework/web"
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
@@ -23,7 +24,8 @@ import (
 // consent store, and issues licences through the licensing department's
 // adapter. Case events go out through its outbox; change events of the
 // registers flag the cases that relied on the records.
-func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) error {
+func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer,
+	h *exchange.Handler, verifier *auth.Verifier) error {
 	client, err := exchange.NewClient(base, nil)
 	if err != nil {
 		return err
@@ -58,6 +60,21 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return err
 	}
 	m.Casework = svc
+	// The clerks', reviewers' and supervisors' pages, and the applicants'
+	// progress lookup.
+	wcfg := web.Config{Verifier: verifier, Logger: m.log}
+	if m.cfg.Demo {
+		wcfg.DemoUsers = web.DefaultDemoUsers()
+		wcfg.Mint = func(u web.DemoUser) (string, error) {
+			return m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: u.Subject,
+				Dept: u.Dept, Role: u.Role, TTL: 8 * time.Hour})
+		}
+	}
+	ui, err := web.New(wcfg)
+	if err != nil {
+		return err
+	}
+	h.Handle(ui.Prefix(), ui)
 	m.keepRunning(runCtx, "casework", func(ctx context.Context) error {
 		svc.Run(ctx)
 		return nil
