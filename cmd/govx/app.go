@@ -81,6 +81,11 @@ type Config struct {
 	// answer (default 30 s); tests move both.
 	CaseClock func() time.Time
 	CaseRetry time.Duration
+	// The working-day calendar of case deadlines: days off and worked
+	// weekends beyond China's built-in arrangement (YYYY-MM-DD), and how
+	// many working days before the deadline a case turns yellow.
+	Holidays, Workdays []string
+	CaseWarnDays       int
 
 	Migrate   bool
 	Demo      bool // seed the demo catalogue and residents when empty

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,7 @@ import (
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
+	"govx/internal/workday"
 	"govx/schemas"
 )
 
@@ -52,8 +54,12 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return nil
 	})
 	store := casework.NewStore(m.Pool, outbox)
+	cal, err := workday.New(workday.Config{Holidays: m.cfg.Holidays, Workdays: m.cfg.Workdays})
+	if err != nil {
+		return fmt.Errorf("case deadlines (GOVX_HOLIDAYS, GOVX_WORKDAYS): %w", err)
+	}
 	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: m.log, Now: m.cfg.CaseClock,
-		RetryInterval: m.cfg.CaseRetry},
+		RetryInterval: m.cfg.CaseRetry, Calendar: cal, WarnDays: m.cfg.CaseWarnDays},
 		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: m.Consents,
 			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(m.Requester, codec, licence.IssuerConfig{})}})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -75,6 +76,10 @@ Environment:
   GOVX_OPS_ADDR       adapter's /healthz and /metrics             (127.0.0.1:9090)
   GOVX_INSTANCE       exchange instance name, one per replica     (exchange-1)
   GOVX_LOG_LEVEL      debug, info, warn, error                    (info)
+  GOVX_HOLIDAYS       extra days off for case deadlines, e.g. 2026-12-31,2027-01-01
+                      (China's 2026 arrangement is built in)
+  GOVX_WORKDAYS       extra working days (weekends worked), e.g. 2027-01-04
+  GOVX_CASE_WARN_DAYS a case turns yellow when this many working days remain (1)
 
 Run 'govx <command> -h' for a command's flags.
 `
@@ -103,8 +108,14 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
+// list splits a comma-separated setting, ignoring blanks.
+func list(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
 // baseConfig reads the environment every command shares.
 func baseConfig(stderr io.Writer) Config {
+	warn, _ := strconv.Atoi(os.Getenv("GOVX_CASE_WARN_DAYS")) // 0 and garbage: the default
 	var brokers []string
 	if b := os.Getenv("GOVX_KAFKA_BROKERS"); b != "" {
 		brokers = strings.Split(b, ",")
@@ -117,6 +128,9 @@ func baseConfig(stderr io.Writer) Config {
 		HTTPAddr:     env("GOVX_HTTP_ADDR", "127.0.0.1:8080"),
 		Instance:     env("GOVX_INSTANCE", "exchange-1"),
 		Logger:       newLogger(stderr),
+		Holidays:     list(os.Getenv("GOVX_HOLIDAYS")),
+		Workdays:     list(os.Getenv("GOVX_WORKDAYS")),
+		CaseWarnDays: warn,
 	}
 }
 
