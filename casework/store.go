@@ -555,8 +555,9 @@ type DeptStats struct {
 	OverdueRate   float64 `json:"overdue_rate"` // overdue among all cases
 	Ratings       int     `json:"ratings"`
 	AvgRating     float64 `json:"avg_rating"`
-	Yellow, Red   int
-	PendingReview int `json:"pending_review"`
+	Yellow        int     `json:"yellow"`
+	Red           int     `json:"red"`
+	PendingReview int     `json:"pending_review"`
 }
 
 // StatusCount counts cases by status and colour.

@@ -399,6 +399,10 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		ln.Close()
 		return err
 	}
+	cw := casework.NewHandler(m.Casework, verifier, m.log)
+	for _, p := range []string{"/v1/cases", "/v1/cases/", "/v1/case-items", "/v1/review-queue", "/v1/supervision", "/v1/progress/"} {
+		h.Handle(p, cw)
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: m.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	srv.RegisterOnShutdown(events.Close) // open streams would hold Shutdown to its timeout

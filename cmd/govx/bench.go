@@ -63,7 +63,8 @@ func Bench(ctx context.Context, url, token string, concurrency int, d time.Durat
 }
 
 // loadRun is what a closed-loop load run measured: the latencies of the
-// requests answered 200, sorted, and the others.
+// requests answered 200 (or 201, for what they create), sorted, and the
+// others.
 type loadRun struct {
 	lat      []time.Duration
 	errors   int
@@ -98,7 +99,7 @@ func runLoad(ctx context.Context, concurrency int, d time.Duration, seed uint64,
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
+					if err == nil && resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
 				}

@@ -65,6 +65,8 @@ Tools:
   bench               run authorised lookups against a running exchange
   bench-open          filtered open-data pages and a full export against a running
                       govx up (--url, --concurrency 32, --duration 20s)
+  bench-intake        open renewal cases (three verifications each) through the case
+                      API of a running govx up (--url, --concurrency 8, --cases 1000)
   help                this text
 
 Environment:
@@ -213,6 +215,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, cfg, args, stdout)
 	case "bench-open":
 		return runBenchOpen(ctx, cfg, args, stdout)
+	case "bench-intake":
+		return runBenchIntake(ctx, cfg, args, stdout)
 	case "population":
 		return runPopulation(ctx, cfg, args, stdout)
 	case "legal-entity":

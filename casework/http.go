@@ -1,0 +1,515 @@
+package casework
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"govx"
+	"govx/internal/auth"
+	"govx/internal/httpx"
+	"govx/internal/postgres"
+	"govx/internal/ratelimit"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI is the OpenAPI 3.1 document of the case API.
+func OpenAPI() []byte { return openAPI }
+
+// maxBody bounds a request body: the largest form, an intake with a note
+// of 1,000 characters, is a few kilobytes.
+const maxBody = 16 << 10
+
+// ProgressLimit is how often one client address may look up progress or
+// rate a case: enough for an applicant, too slow to guess the last four
+// characters of a case's applicant (10,000 or more tries).
+var ProgressLimit = ratelimit.PerMinute(30, 20)
+
+type handler struct {
+	svc      *Service
+	verifier httpx.Verifier
+	log      *slog.Logger
+	mux      *http.ServeMux
+	limiter  *ratelimit.Local
+}
+
+// NewHandler serves the case workflow's JSON API: the window's intake
+// and acceptance, the back office's review, the supervisor's figures,
+// each under the govx JWT with the role the step needs, and the public
+// progress lookup and rating, which need the case number and the last
+// four characters of the applicant's identifier instead.
+//
+// A change answers 412 case_changed when the If-Match version is not the
+// case's current one. An Idempotency-Key (or form_id) makes a repeated
+// POST answer what the first did; keys are the caller's own.
+func NewHandler(svc *Service, verifier httpx.Verifier, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handler{svc: svc, verifier: verifier, log: log, mux: http.NewServeMux(), limiter: ratelimit.NewLocal(50_000)}
+	h.mux.HandleFunc("GET /v1/case-items", h.items)
+	h.mux.HandleFunc("GET /v1/cases/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	h.mux.HandleFunc("POST /v1/cases", h.open)
+	h.mux.HandleFunc("GET /v1/cases", h.list)
+	h.mux.HandleFunc("GET /v1/cases/{id}", h.get)
+	h.mux.HandleFunc("GET /v1/cases/{id}/history", h.history)
+	h.mux.HandleFunc("POST /v1/cases/{id}/{action}", h.change)
+	h.mux.HandleFunc("GET /v1/review-queue", h.queue)
+	h.mux.HandleFunc("GET /v1/supervision", h.supervision)
+	h.mux.HandleFunc("GET /v1/progress/{id}", h.progress)
+	h.mux.HandleFunc("POST /v1/progress/{id}/rating", h.rate)
+	h.mux.HandleFunc("/", httpx.NotFound(log))
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *handler) fail(w http.ResponseWriter, err error) {
+	if govx.ErrorCode(err) == "case_changed" {
+		// The version the caller saw (If-Match) is not the case's now.
+		httpx.WriteErrorStatus(w, h.log, "", http.StatusPreconditionFailed, err)
+		return
+	}
+	httpx.WriteError(w, h.log, "", err)
+}
+
+// caseView is a case as the people who work it see it: the case as it is
+// stored, with its deadline figures computed now.
+type caseView struct {
+	*Case
+	Colour string `json:"colour"`
+	// Remaining is null until the case is accepted and once it is decided.
+	Remaining   *int `json:"remaining_working_days"`
+	WorkingDays int  `json:"working_days"`
+}
+
+func (h *handler) view(c *Case, now time.Time) caseView {
+	k := h.svc.Clock()
+	v := caseView{Case: c, Colour: k.Colour(c, now), WorkingDays: k.WorkingDays(c, now)}
+	if c.Due != nil && c.Status.Open() {
+		n := k.Remaining(c, now)
+		v.Remaining = &n
+	}
+	if c.Materials == nil {
+		c.Materials = []Material{}
+	}
+	return v
+}
+
+func (h *handler) views(cs []Case) []caseView {
+	now := h.svc.Now()
+	out := make([]caseView, len(cs))
+	for i := range cs {
+		out[i] = h.view(&cs[i], now)
+	}
+	return out
+}
+
+func (h *handler) writeCase(w http.ResponseWriter, status int, c *Case) {
+	w.Header().Set("ETag", etag(c.Version))
+	httpx.WriteJSON(w, status, h.view(c, h.svc.Now()))
+}
+
+func etag(version int) string { return strconv.Quote(strconv.Itoa(version)) }
+
+// ifMatch is the version an If-Match header names: 0 when it names none
+// (absent or "*").
+func ifMatch(r *http.Request) (int, error) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0, nil
+	}
+	v = strings.Trim(strings.TrimPrefix(v, "W/"), `"`)
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, govx.Errorf(govx.KindInvalid, "if_match_invalid", `If-Match names the case's version as its ETag shows it ("3")`)
+	}
+	return n, nil
+}
+
+// formID turns the caller's idempotency key into a form id of their own:
+// two callers who happen to choose the same key do not see each other's
+// case.
+func formID(caller *auth.Claims, r *http.Request, body string) (string, error) {
+	key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	if key == "" {
+		key = body
+	}
+	if key == "" {
+		return "", nil
+	}
+	if !validFormID(key) {
+		return "", govx.Errorf(govx.KindInvalid, "idempotency_key_invalid", "an Idempotency-Key (or form_id) is 8 to 64 letters, digits, - or _")
+	}
+	sum := sha256.Sum256([]byte(caller.Subject + "\x00" + caller.Dept + "\x00" + key))
+	return "api-" + hex.EncodeToString(sum[:20]), nil
+}
+
+func (h *handler) items(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpx.Authenticate(r, h.verifier)
+	if err == nil {
+		err = need(caller, RoleClerk, RoleReviewer, RoleSupervisor)
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	items := []Item{}
+	for _, it := range h.svc.Items().All() {
+		switch {
+		case caller.Role == RoleSupervisor,
+			caller.Role == RoleClerk && slices.Contains(it.IntakeDepts, caller.Dept),
+			caller.Role == RoleReviewer && slices.Contains(it.Departments, caller.Dept):
+			items = append(items, it)
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+func (h *handler) open(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpx.Authenticate(r, h.verifier)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	var in OpenInput
+	if err := httpx.DecodeJSON(r, maxBody, &in); err != nil {
+		h.fail(w, err)
+		return
+	}
+	if in.FormID, err = formID(caller, r, in.FormID); err != nil {
+		h.fail(w, err)
+		return
+	}
+	var prior string
+	if in.FormID != "" {
+		if prior, err = h.svc.store.formCase(r.Context(), in.FormID); err != nil {
+			h.fail(w, err)
+			return
+		}
+	}
+	c, err := h.svc.Open(r.Context(), caller, in)
+	if err != nil {
+		if in.FormID != "" && govx.ErrorCode(err) == "already_exists" {
+			// The same key, sent again before the first request was done.
+			err = govx.Errorf(govx.KindConflict, "request_in_progress", "a request with this Idempotency-Key is still being handled; send it again in a moment")
+		}
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/cases/"+c.ID)
+	if prior != "" {
+		h.writeCase(w, http.StatusOK, c)
+		return
+	}
+	h.writeCase(w, http.StatusCreated, c)
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpx.Authenticate(r, h.verifier)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	f, err := parseFilter(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	cs, err := h.svc.List(r.Context(), caller, f)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"cases": h.views(cs)})
+}
+
+func parseFilter(r *http.Request) (Filter, error) {
+	q := r.URL.Query()
+	f := Filter{Status: Status(q.Get("status")), Colour: q.Get("colour"), Limit: 100}
+	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
+		return f, govx.Errorf(govx.KindInvalid, "status_invalid", "status is one of draft, in_review, supplement, approved, rejected, ready, delivered")
+	}
+	if f.Colour != "" && !slices.Contains([]string{Green, Yellow, Red, Paused}, f.Colour) {
+		return f, govx.Errorf(govx.KindInvalid, "colour_invalid", "colour is one of green, yellow, red, paused")
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			return f, govx.Errorf(govx.KindInvalid, "limit_invalid", "limit is 1 to 500")
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpx.Authenticate(r, h.verifier)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	c, err := h.svc.Get(r.Context(), caller, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.writeCase(w, http.StatusOK, c)
+}
+
+func (h *handler) history(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpx.Authenticate(r, h.verifier)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	id := r.PathValue("id")
+	hist, err := h.svc.History(r.Context(), caller, id)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if hist == nil {
+		hist = []Entry{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"case_id": id, "history": hist})
+}
+
+// The bodies of the changes; each refuses fields it does not know.
+type (
+	acceptBody struct {
+		Materials map[string]Choice `json:"materials"`
+	}
+	reviewBody struct {
+		Decision Decision `json:"decision"`
+		Reason   string   `json:"reason"`
+	}
+	emptyBody struct{}
+)
+
+func decodeOptional(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return httpx.DecodeJSON(r, maxBody, v)
+}
+
+func (h *handler) change(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpx.Authenticate(r, h.verifier)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	id, action := r.PathValue("id"), r.PathValue("action")
+	var in ChangeInput
+	if in.Version, err = ifMatch(r); err != nil {
+		h.fail(w, err)
+		return
+	}
+	if in.FormID, err = formID(caller, r, ""); err != nil {
+		h.fail(w, err)
+		return
+	}
+	ctx := r.Context()
+	var c *Case
+	switch action {
+	case "verify":
+		if err = decodeOptional(r, &emptyBody{}); err == nil {
+			err = h.checkVersion(ctx, caller, id, in.Version)
+		}
+		if err == nil {
+			c, err = h.svc.Verify(ctx, caller, id)
+		}
+	case "accept":
+		var body acceptBody
+		if err = decodeOptional(r, &body); err == nil {
+			err = h.checkChoices(ctx, caller, id, body.Materials)
+		}
+		if err == nil {
+			c, err = h.svc.Accept(ctx, caller, id, in, body.Materials)
+		}
+	case "review":
+		var body reviewBody
+		if err = httpx.DecodeJSON(r, maxBody, &body); err == nil {
+			c, err = h.svc.Review(ctx, caller, id, in, body.Decision, body.Reason)
+		}
+	case "supplied":
+		if err = decodeOptional(r, &emptyBody{}); err == nil {
+			c, err = h.svc.Supplied(ctx, caller, id, in)
+		}
+	case "deliver":
+		if err = decodeOptional(r, &emptyBody{}); err == nil {
+			c, err = h.svc.Deliver(ctx, caller, id, in)
+		}
+	default:
+		httpx.NotFound(h.log)(w, r)
+		return
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.writeCase(w, http.StatusOK, c)
+}
+
+// checkVersion refuses a verification asked on a version of the case that
+// is no longer current. Verify itself takes no version: it only adds what
+// the registers answer.
+func (h *handler) checkVersion(ctx context.Context, caller *auth.Claims, id string, version int) error {
+	if version == 0 {
+		return nil
+	}
+	c, err := h.svc.Get(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	if c.Version != version {
+		return govx.Errorf(govx.KindConflict, "case_changed", "case %s is at version %d, not %d; reload it", c.ID, c.Version, version)
+	}
+	return nil
+}
+
+// checkChoices refuses a choice for a material the case's item does not
+// have, or a choice that is none of received, missing or committed, so a
+// typo is not silently taken for "missing".
+func (h *handler) checkChoices(ctx context.Context, caller *auth.Claims, id string, choices map[string]Choice) error {
+	if len(choices) == 0 {
+		return nil
+	}
+	c, err := h.svc.Get(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	it, err := h.svc.Items().Item(c.Item)
+	if err != nil {
+		return err
+	}
+	for code, ch := range choices {
+		if it.Material(code) == nil {
+			return govx.Errorf(govx.KindInvalid, "material_unknown", "%s has no material %q", it.Code, httpx.Truncate(code, 64))
+		}
+		if ch != ChoiceReceived && ch != ChoiceMissing && ch != ChoiceCommitment {
+			return govx.Errorf(govx.KindInvalid, "choice_invalid", "material %s: choose received, missing or committed", code)
+		}
+	}
+	return nil
+}
+
+func (h *handler) queue(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpx.Authenticate(r, h.verifier)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	cs, err := h.svc.Queue(r.Context(), caller)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"cases": h.views(cs)})
+}
+
+func (h *handler) supervision(w http.ResponseWriter, r *http.Request) {
+	caller, err := httpx.Authenticate(r, h.verifier)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	s, err := h.svc.Supervise(r.Context(), caller)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out := struct {
+		Counts []StatusCount `json:"counts"`
+		Depts  []DeptStats   `json:"departments"`
+		Yellow []caseView    `json:"yellow"`
+		Red    []caseView    `json:"red"`
+	}{s.Counts, s.Depts, h.views(s.Yellow), h.views(s.Red)}
+	if out.Counts == nil {
+		out.Counts = []StatusCount{}
+	}
+	if out.Depts == nil {
+		out.Depts = []DeptStats{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// allow spends one of the client address's progress lookups. The address
+// is the connection's: a header naming another could be forged.
+func (h *handler) allow(w http.ResponseWriter, r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	res := h.limiter.Allow(host, ProgressLimit, time.Now())
+	if res.Allowed {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, ratelimit.Seconds(res.RetryAfter))))
+	httpx.WriteErrorStatus(w, h.log, "", http.StatusTooManyRequests,
+		govx.Errorf(govx.KindUnavailable, "rate_limited", "too many lookups from your address; try again in a minute"))
+	return false
+}
+
+func (h *handler) progress(w http.ResponseWriter, r *http.Request) {
+	if !h.allow(w, r) {
+		return
+	}
+	p, err := h.svc.Progress(r.Context(), r.PathValue("id"), r.URL.Query().Get("last4"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, p)
+}
+
+func (h *handler) rate(w http.ResponseWriter, r *http.Request) {
+	if !h.allow(w, r) {
+		return
+	}
+	var body struct {
+		Last4   string `json:"last4"`
+		Score   int    `json:"score"`
+		Comment string `json:"comment"`
+	}
+	if err := httpx.DecodeJSON(r, maxBody, &body); err != nil {
+		h.fail(w, err)
+		return
+	}
+	p, err := h.svc.Rate(r.Context(), r.PathValue("id"), body.Last4, body.Score, body.Comment)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, p)
+}
+
+// formCase is the case a form (an idempotency key) opened, or "".
+func (s *Store) formCase(ctx context.Context, formID string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT case_id FROM casework.forms WHERE form_id = $1 AND action = 'open'`, formID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", postgres.Translate("casework.Store.formCase", err, "")
+	}
+	return id, nil
+}
