@@ -262,12 +262,12 @@ func (s *Service) Open(ctx context.Context, clerk *auth.Claims, in OpenInput) (*
 		c.Materials = append(c.Materials, Material{Code: m.Code, State: st})
 	}
 	actor := ActorOf(clerk)
-	created, err := s.store.Create(ctx, c, in.FormID, actor, it.Name)
+	created, fresh, err := s.store.Create(ctx, c, in.FormID, actor, it.Name)
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
-	if created.Version > 1 || len(created.Consents) > 0 {
-		return created, nil // the same form again: the case it opened
+	if !fresh {
+		return created, nil // the same form again: the case it opened, as it is now
 	}
 	c = created
 	ids, err := s.recordConsents(ctx, clerk, c, it, now)

@@ -162,17 +162,23 @@ func (s *Store) newCaseID(ctx context.Context, tx pgx.Tx, now time.Time) (string
 }
 
 // Create stores a new case with its first history entry. A form already
-// handled (formID seen before) returns the case it created instead.
-func (s *Store) Create(ctx context.Context, c *Case, formID string, actor Actor, detail string) (*Case, error) {
+// handled (formID seen before) returns the case it created instead, with
+// fresh false.
+func (s *Store) Create(ctx context.Context, c *Case, formID string, actor Actor, detail string) (out *Case, fresh bool, err error) {
 	const op = "casework.Store.Create"
-	var out *Case
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if formID != "" {
+			// Two submissions of one form at once: the second waits here
+			// for the first's transaction, then finds its case.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, formID); err != nil {
+				return err
+			}
 			if prior, err := s.seenForm(ctx, tx, formID); err != nil || prior != nil {
 				out = prior
 				return err
 			}
 		}
+		fresh = true
 		id, err := s.newCaseID(ctx, tx, c.CreatedAt)
 		if err != nil {
 			return err
@@ -191,9 +197,9 @@ func (s *Store) Create(ctx context.Context, c *Case, formID string, actor Actor,
 		return nil
 	})
 	if err != nil {
-		return nil, postgres.Translate(op, err, "case_not_found")
+		return nil, false, postgres.Translate(op, err, "case_not_found")
 	}
-	return out, nil
+	return out, fresh, nil
 }
 
 func (s *Store) seenForm(ctx context.Context, tx pgx.Tx, formID string) (*Case, error) {

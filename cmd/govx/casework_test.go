@@ -303,6 +303,31 @@ func TestCaseBlockersAndBadInput(t *testing.T) {
 		t.Errorf("%d cases written by refused intakes", n)
 	}
 
+	// One intake form sent twice at once (a double click): one case, its
+	// consents recorded once.
+	var wg sync.WaitGroup
+	ids := make([]string, 4)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "resident-certificate",
+				Applicant: casework.Party{IDNumber: d.resident.IDNumber}, FormID: "double-click-0001"})
+			if err != nil {
+				t.Errorf("open %d: %v", i, err)
+				return
+			}
+			ids[i] = c.ID
+		}()
+	}
+	wg.Wait()
+	var consents int
+	m.Pool.QueryRow(ctx, `SELECT count(*) FROM consent.consents WHERE case_id = $1`, ids[0]).Scan(&consents)
+	m.Pool.QueryRow(ctx, `SELECT count(*) FROM casework.cases`).Scan(&n)
+	if n != 1 || consents != 1 || ids[0] == "" || ids[1] != ids[0] || ids[2] != ids[0] || ids[3] != ids[0] {
+		t.Errorf("double submission: %d cases %v, %d consents", n, ids, consents)
+	}
+
 	// A deregistered company: shown as such, and it blocks acceptance.
 	c, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-new", Applicant: companyParty(d.deregistered)})
 	if err != nil {
