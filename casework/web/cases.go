@@ -268,10 +268,12 @@ func (ui *UI) openCase(w http.ResponseWriter, r *http.Request) {
 type kv struct{ Key, Value string }
 
 type materialView struct {
-	materialSpecView
 	casework.Material
-	Facts  []kv
-	Choice string // the clerk's choice in the acceptance form
+	Name, Source string
+	Commitment   bool
+	Optional     bool
+	Facts        []kv
+	Choice       string // the clerk's choice in the acceptance form
 }
 
 type caseData struct {
@@ -334,10 +336,10 @@ func (ui *UI) showCase(w http.ResponseWriter, r *http.Request, status int, f *ca
 		d.Remaining = svc.Clock().Remaining(c, now)
 	}
 	for _, m := range c.Materials {
-		mv := materialView{Material: m, materialSpecView: materialSpecView{Code: m.Code, Name: m.Code}}
+		mv := materialView{Material: m, Name: m.Code}
 		if spec := it.Material(m.Code); spec != nil {
-			mv.materialSpecView = materialSpecView{Code: m.Code, Name: pick(lang, spec.Name, spec.NameEN), Source: spec.Source,
-				Commitment: spec.Commitment, Optional: spec.Optional}
+			mv.Name, mv.Source = pick(lang, spec.Name, spec.NameEN), spec.Source
+			mv.Commitment, mv.Optional = spec.Commitment, spec.Optional
 		}
 		keys := make([]string, 0, len(m.Facts))
 		for k := range m.Facts {
