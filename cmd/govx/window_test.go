@@ -302,4 +302,14 @@ func TestWindowPages(t *testing.T) {
 			t.Errorf("a clerk opens supervision: %d", status)
 		}
 	})
+
+	t.Run("English", func(t *testing.T) {
+		status, page := ui.get("intake?lang=en")
+		if status != http.StatusOK || !strings.Contains(page, "Food business licence (renewal)") || !strings.Contains(page, "Recent cases of this window") {
+			t.Fatalf("intake in English: %d", status)
+		}
+		if _, page = ui.get("cases/" + caseID); !strings.Contains(page, "Verified through the exchange; provider market-regulation") {
+			t.Error("the case page is not in English")
+		}
+	})
 }
