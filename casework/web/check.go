@@ -17,6 +17,10 @@ type checkData struct {
 }
 
 func (ui *UI) home(w http.ResponseWriter, r *http.Request) {
+	if page := homeOf(ui.user(r).Role); page != "" && ui.cfg.Cases != nil {
+		ui.redirect(w, r, ui.url(page))
+		return
+	}
 	ui.render(w, r, http.StatusOK, "home", nil)
 }
 

@@ -5,10 +5,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"govx/casework"
 	"govx/internal/auth"
 )
 
@@ -153,6 +155,16 @@ func TestCatalogueComplete(t *testing.T) {
 	}
 	for _, n := range navigation {
 		used[n.key] = "navigation"
+	}
+	for prefix, values := range labels {
+		for _, v := range values {
+			used[prefix+v] = "label " + prefix
+		}
+	}
+	for _, st := range casework.Statuses {
+		if !slices.Contains(labels["case.status."], string(st)) {
+			t.Errorf("status %s has no label", st)
+		}
 	}
 
 	for key, where := range used {

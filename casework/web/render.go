@@ -141,6 +141,17 @@ func (ui *UI) baseFuncs() template.FuncMap {
 		"fieldErr": fieldErr,
 		"field":    newField,
 		"roleName": func(role string) string { return role },
+		"label":    func(prefix string, v any) string { return fmt.Sprint(v) },
+		"seq": func(from, to int) []int {
+			var out []int
+			for i := from; i <= to; i++ {
+				out = append(out, i)
+			}
+			return out
+		},
+		"neg":     func(n int) int { return -n },
+		"percent": func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+		"decimal": func(f float64) string { return fmt.Sprintf("%.1f", f) },
 	}
 }
 
@@ -157,11 +168,23 @@ func (ui *UI) requestFuncs(w http.ResponseWriter, r *http.Request, s *session) t
 			}
 			return role
 		},
+		"label": func(prefix string, v any) string { return ui.label(s.lang, prefix, v) },
 		"langURL": func(lang string) string {
 			q := url.Values{"lang": {lang}}
 			return r.URL.Path + "?" + q.Encode()
 		},
 	}
+}
+
+// label translates a value of a closed set (a status, a colour, a history
+// action) as the catalogue's prefix+value, and shows the value itself when
+// the catalogue has no text for it.
+func (ui *UI) label(lang, prefix string, v any) string {
+	key := prefix + fmt.Sprint(v)
+	if ui.msgs.has(lang, key) {
+		return ui.msgs.text(lang, key)
+	}
+	return fmt.Sprint(v)
 }
 
 // errText is the message shown for err. The caller-safe messages of

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"govx"
+	"govx/casework"
 	"govx/internal/auth"
 	"govx/internal/httpx"
 )
@@ -71,6 +72,10 @@ type Config struct {
 	// offers to sign in as each DemoUser, with a token Mint makes.
 	DemoUsers []DemoUser
 	Mint      func(DemoUser) (string, error)
+
+	// Cases is the case workflow the intake, case, review, supervision
+	// and progress pages work through; nil leaves those pages out.
+	Cases *casework.Service
 }
 
 // Validate checks c and fills in its defaults.
@@ -167,6 +172,9 @@ func (ui *UI) routeAll() {
 	ui.handle("GET /{$}", []string{}, http.HandlerFunc(ui.home))
 	ui.handle("GET /check", staff, http.HandlerFunc(ui.checkPage))
 	ui.handle("POST /check", staff, http.HandlerFunc(ui.checkSubmit))
+	if ui.cfg.Cases != nil {
+		ui.routeCases()
+	}
 	ui.handle("/", nil, http.HandlerFunc(ui.notFound))
 }
 

@@ -68,7 +68,7 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	m.Casework = svc
 	// The clerks', reviewers' and supervisors' pages, and the applicants'
 	// progress lookup.
-	wcfg := web.Config{Verifier: verifier, Logger: m.log}
+	wcfg := web.Config{Verifier: verifier, Logger: m.log, Cases: svc}
 	if m.cfg.Demo {
 		wcfg.DemoUsers = web.DefaultDemoUsers()
 		wcfg.Mint = func(u web.DemoUser) (string, error) {
