@@ -152,10 +152,7 @@ func countCases(t *testing.T, m *Main) int {
 // the version the clerk saw, approved by the population department,
 // delivered, looked up and rated by the applicant without a token.
 func TestCaseAPIResidentCertificate(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
-	m := mustRun(t, cfg)
-	d := findApplicants(t, cfg.Residents)
+	m, d := runCaseSystem(t)
 	api := newCaseAPI(t, m)
 	tok := caseTokens(t, m)
 
@@ -298,10 +295,7 @@ func TestCaseAPIResidentCertificate(t *testing.T) {
 // and is approved only when all three have; bad input over HTTP is
 // refused with a stable code and writes nothing.
 func TestCaseAPIBundledAndBadInput(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
-	m := mustRun(t, cfg)
-	d := findApplicants(t, cfg.Residents)
+	m, d := runCaseSystem(t)
 	api := newCaseAPI(t, m)
 	tok := caseTokens(t, m)
 	party := companyParty(d.company)

@@ -93,6 +93,16 @@ func findApplicants(t *testing.T, residents int) demoApplicants {
 	return d
 }
 
+// runCaseSystem runs govx with the three registers' adapters and returns
+// it with demo applicants.
+func runCaseSystem(t *testing.T) (*Main, demoApplicants) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.Adapters = allCaseDept
+	m := mustRun(t, cfg)
+	return m, findApplicants(t, cfg.Residents)
+}
+
 func companyParty(c legalentity.Company) casework.Party {
 	return casework.Party{USCC: c.USCC, Company: c.Name, RepIDNumber: c.RepresentativeID, RepName: c.LegalRepresentative}
 }
@@ -107,10 +117,7 @@ func mustState(t *testing.T, c *casework.Case, code, state string) *casework.Mat
 }
 
 func TestCaseRenewalEndToEnd(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
-	m := mustRun(t, cfg)
-	d := findApplicants(t, cfg.Residents)
+	m, d := runCaseSystem(t)
 	ctx := context.Background()
 	svc := m.Casework
 
@@ -269,10 +276,7 @@ func TestCaseRenewalEndToEnd(t *testing.T) {
 }
 
 func TestCaseBlockersAndBadInput(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
-	m := mustRun(t, cfg)
-	d := findApplicants(t, cfg.Residents)
+	m, d := runCaseSystem(t)
 	ctx := context.Background()
 	svc := m.Casework
 
@@ -353,10 +357,7 @@ func TestCaseBlockersAndBadInput(t *testing.T) {
 
 // A licence revoked after a case relied on it raises a flag on the case.
 func TestCaseFlaggedWhenLicenceRevoked(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
-	m := mustRun(t, cfg)
-	d := findApplicants(t, cfg.Residents)
+	m, d := runCaseSystem(t)
 	ctx := context.Background()
 	svc := m.Casework
 	c, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "food-business-renewal", Applicant: companyParty(d.company), LicenceNumber: d.licence.Number})
@@ -367,7 +368,7 @@ func TestCaseFlaggedWhenLicenceRevoked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codec, pool, err := registerTool(ctx, cfg)
+	codec, pool, err := registerTool(ctx, m.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,10 +17,7 @@ import (
 // the applicant looks the case up and rates it. Every step is
 // screenshotted.
 func TestBrowserWindowRenewal(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
-	m := mustRun(t, cfg)
-	d := findApplicants(t, cfg.Residents)
+	m, d := runCaseSystem(t)
 	b := browsertest.New(t)
 	t.Logf("screenshots in %s", b.ArtifactsDir())
 	ui := m.URL() + "/ui/"

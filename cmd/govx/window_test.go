@@ -111,10 +111,7 @@ func caseCount(t *testing.T, m *Main) int {
 // JavaScript would: the refusals a user must see, and the form ids and
 // versions that keep a double click or a stale page from doing harm.
 func TestWindowPages(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
-	m := mustRun(t, cfg)
-	d := findApplicants(t, cfg.Residents)
+	m, d := runCaseSystem(t)
 	ctx := context.Background()
 	svc := m.Casework
 	ui := newUIClient(t, m, clerk)
