@@ -60,6 +60,7 @@ func IntakeApplicants(residents, max int, today time.Time) ([]IntakeApplicant, e
 		c, ok := companies[l.HolderCode]
 		if ok && l.Type == licence.TypeFoodBusiness && l.EffectiveStatus(today) == licence.StatusValid &&
 			c.Status == legalentity.StatusInBusiness && alive[c.RepresentativeID] {
+			delete(companies, c.USCC) // each company once
 			out = append(out, IntakeApplicant{Company: c, Licence: l})
 		}
 	}

@@ -5,65 +5,17 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"govx/adapters/legalentity"
-	"govx/adapters/licence"
-	"govx/adapters/population"
 	"govx/casework"
 	"govx/internal/auth"
 )
 
-// caseApplicant is a demo company that can apply at the window: in
-// business, with a living legal representative and a food business
-// licence valid today.
-type caseApplicant struct {
-	Company legalentity.Company
-	Licence licence.Licence
-}
-
 // Party is the applicant as the clerk types it in.
-func (a caseApplicant) Party() casework.Party {
+func (a IntakeApplicant) Party() casework.Party {
 	return casework.Party{USCC: a.Company.USCC, Company: a.Company.Name, RepIDNumber: a.Company.RepresentativeID,
 		RepName: a.Company.LegalRepresentative}
-}
-
-// caseApplicants returns up to n demo applicants, recomputed from the
-// seed like every demo record.
-func caseApplicants(residents, n int) []caseApplicant {
-	g, err := newGenerators(DemoRegisters(residents))
-	if err != nil {
-		return nil
-	}
-	companies := map[string]legalentity.Company{}
-	for i := range DemoCompanies {
-		c := g.companies.Company(i)
-		if c.Status == legalentity.StatusInBusiness {
-			companies[c.USCC] = c
-		}
-	}
-	living := map[string]bool{}
-	for i := range residents {
-		if p := g.people.Resident(i); p.Status == population.StatusNormal {
-			living[p.IDNumber] = true
-		}
-	}
-	var out []caseApplicant
-	seen := map[string]bool{}
-	today := time.Now()
-	for i := 0; i < DemoLicences && len(out) < n; i++ {
-		l := g.licences.Licence(i)
-		c, ok := companies[l.HolderCode]
-		if !ok || seen[c.USCC] || l.Type != licence.TypeFoodBusiness || l.EffectiveStatus(today) != licence.StatusValid ||
-			!living[c.RepresentativeID] {
-			continue
-		}
-		seen[c.USCC] = true
-		out = append(out, caseApplicant{Company: c, Licence: l})
-	}
-	return out
 }
 
 // The people of the demo's one-stop window.
@@ -77,7 +29,7 @@ var (
 // and the supervision page has figures: a resident certificate and the
 // bundled "open a restaurant" item, both accepted. It returns the cases
 // opened (none when cases exist already).
-func seedDemoCases(ctx context.Context, m *Main, residentID string, applicants []caseApplicant) ([]*casework.Case, error) {
+func seedDemoCases(ctx context.Context, m *Main, residentID string, applicants []IntakeApplicant) ([]*casework.Case, error) {
 	existing, err := m.Casework.List(ctx, demoWindowClerk, casework.Filter{Limit: 1})
 	if err != nil || len(existing) > 0 || len(applicants) < 2 {
 		return nil, err

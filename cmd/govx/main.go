@@ -280,7 +280,7 @@ type demoKeys struct {
 	person, company string
 	licence, holder string // a food business licence valid today, and its holder
 	// applicants are companies that can apply at the window.
-	applicants []caseApplicant
+	applicants []IntakeApplicant
 }
 
 func newDemoKeys(cfg Config) demoKeys {
@@ -290,7 +290,7 @@ func newDemoKeys(cfg Config) demoKeys {
 		return k
 	}
 	k.person, k.company = g.people.IDNumber(0), g.companies.USCC(0)
-	k.applicants = caseApplicants(cfg.Residents, 2)
+	k.applicants, _ = IntakeApplicants(cfg.Residents, 2, time.Now())
 	for i := 0; i < DemoLicences; i++ {
 		if l := g.licences.Licence(i); l.Type == licence.TypeFoodBusiness && l.EffectiveStatus(time.Now()) == licence.StatusValid {
 			k.licence, k.holder = l.Number, l.HolderCode
