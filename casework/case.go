@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"govx"
+	"govx/internal/httpx"
 )
 
 // Status is where a case is:
@@ -267,6 +268,14 @@ const (
 func (c *Case) accept(it *Item, choices map[string]Choice, clock *Clock, now time.Time) error {
 	if c.Status != Draft {
 		return govx.Errorf(govx.KindConflict, "case_not_draft", "case %s was already accepted (it is %s)", c.ID, c.Status)
+	}
+	for code, ch := range choices {
+		if it.Material(code) == nil {
+			return govx.Errorf(govx.KindInvalid, "material_unknown", "%s has no material %q", it.Code, httpx.Truncate(code, 64))
+		}
+		if ch != ChoiceReceived && ch != ChoiceMissing && ch != ChoiceCommitment {
+			return govx.Errorf(govx.KindInvalid, "choice_invalid", "material %s: choose received, missing or committed", code)
+		}
 	}
 	if b := c.Blockers(it); len(b) > 0 {
 		return govx.Errorf(govx.KindConflict, "material_blocked", "the case cannot be accepted: %s", strings.Join(b, "; "))

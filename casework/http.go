@@ -331,17 +331,11 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case "verify":
 		if err = decodeOptional(r, &emptyBody{}); err == nil {
-			err = h.checkVersion(ctx, caller, id, in.Version)
-		}
-		if err == nil {
-			c, err = h.svc.Verify(ctx, caller, id)
+			c, err = h.svc.Verify(ctx, caller, id, in)
 		}
 	case "accept":
 		var body acceptBody
 		if err = decodeOptional(r, &body); err == nil {
-			err = h.checkChoices(ctx, caller, id, body.Materials)
-		}
-		if err == nil {
 			c, err = h.svc.Accept(ctx, caller, id, in, body.Materials)
 		}
 	case "review":
@@ -366,49 +360,6 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.writeCase(w, http.StatusOK, c)
-}
-
-// checkVersion refuses a verification asked on a version of the case that
-// is no longer current. Verify itself takes no version: it only adds what
-// the registers answer.
-func (h *handler) checkVersion(ctx context.Context, caller *auth.Claims, id string, version int) error {
-	if version == 0 {
-		return nil
-	}
-	c, err := h.svc.Get(ctx, caller, id)
-	if err != nil {
-		return err
-	}
-	if c.Version != version {
-		return govx.Errorf(govx.KindConflict, "case_changed", "case %s is at version %d, not %d; reload it", c.ID, c.Version, version)
-	}
-	return nil
-}
-
-// checkChoices refuses a choice for a material the case's item does not
-// have, or a choice that is none of received, missing or committed, so a
-// typo is not silently taken for "missing".
-func (h *handler) checkChoices(ctx context.Context, caller *auth.Claims, id string, choices map[string]Choice) error {
-	if len(choices) == 0 {
-		return nil
-	}
-	c, err := h.svc.Get(ctx, caller, id)
-	if err != nil {
-		return err
-	}
-	it, err := h.svc.Items().Item(c.Item)
-	if err != nil {
-		return err
-	}
-	for code, ch := range choices {
-		if it.Material(code) == nil {
-			return govx.Errorf(govx.KindInvalid, "material_unknown", "%s has no material %q", it.Code, httpx.Truncate(code, 64))
-		}
-		if ch != ChoiceReceived && ch != ChoiceMissing && ch != ChoiceCommitment {
-			return govx.Errorf(govx.KindInvalid, "choice_invalid", "material %s: choose received, missing or committed", code)
-		}
-	}
-	return nil
 }
 
 func (h *handler) queue(w http.ResponseWriter, r *http.Request) {

@@ -282,7 +282,8 @@ func (s *Service) Open(ctx context.Context, clerk *auth.Claims, in OpenInput) (*
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
-	return s.Verify(ctx, clerk, c.ID)
+	c, err = s.verify(ctx, actor, c)
+	return c, govx.E(op, err)
 }
 
 func validLicenceNumber(s string) bool {
@@ -354,8 +355,11 @@ func (s *Service) recordConsents(ctx context.Context, clerk *auth.Claims, c *Cas
 }
 
 // Verify asks the exchange, in parallel, for every material of the case
-// that is not verified yet, and records what each answer shows.
-func (s *Service) Verify(ctx context.Context, caller *auth.Claims, id string) (*Case, error) {
+// that is not verified yet, and records what each answer shows. in.Version,
+// when set, must be the case's current version: a clerk looking at a
+// stale page is told so. The write itself takes no version, since it only
+// adds what the registers answered.
+func (s *Service) Verify(ctx context.Context, caller *auth.Claims, id string, in ChangeInput) (*Case, error) {
 	const op = "casework.Verify"
 	if err := need(caller, RoleClerk); err != nil {
 		return nil, govx.E(op, err)
@@ -364,13 +368,23 @@ func (s *Service) Verify(ctx context.Context, caller *auth.Claims, id string) (*
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
+	if in.Version != 0 && c.Version != in.Version {
+		return nil, govx.E(op, govx.Errorf(govx.KindConflict, "case_changed",
+			"case %s is at version %d, not %d: it changed while you were looking at it; reload it", c.ID, c.Version, in.Version))
+	}
+	c, err = s.verify(ctx, ActorOf(caller), c)
+	return c, govx.E(op, err)
+}
+
+// verify verifies c's materials as Verify does, for an actor already
+// allowed to.
+func (s *Service) verify(ctx context.Context, actor Actor, c *Case) (*Case, error) {
 	it, err := s.cfg.Items.Item(c.Item)
 	if err != nil {
-		return nil, govx.E(op, err)
+		return nil, err
 	}
-	actor := ActorOf(caller)
 	results := s.verifyAll(ctx, c, it, actor, func(m *Material) bool { return c.Status == Draft || m.State == Pending })
-	return s.store.Update(ctx, id, "", 0, actor, "verify", s.now(), func(c *Case) ([]event, error) {
+	return s.store.Update(ctx, c.ID, "", 0, actor, "verify", s.now(), func(c *Case) ([]event, error) {
 		return s.apply(c, it, results, s.now()), nil
 	})
 }
@@ -894,19 +908,11 @@ func (s *Service) Supervise(ctx context.Context, caller *auth.Claims) (*Supervis
 // characters of the applicant's ID number or USCC.
 func (s *Service) Progress(ctx context.Context, id, last4 string) (*Progress, error) {
 	const op = "casework.Progress"
-	last4 = strings.ToUpper(strings.TrimSpace(last4))
-	id = strings.ToUpper(strings.TrimSpace(id))
-	if !ValidCaseID(id) {
-		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "case_id_invalid", "a case number is GX followed by 14 or more digits"))
-	}
-	if len(last4) != 4 {
-		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "last4_invalid", "type the last four characters of the applicant's ID number or credit code"))
-	}
-	c, err := s.store.byLast4(ctx, id, last4)
+	c, err := s.applicantCase(ctx, id, last4)
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
-	tl, err := s.store.timeline(ctx, id)
+	tl, err := s.store.timeline(ctx, c.ID)
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
@@ -918,13 +924,28 @@ func (s *Service) Progress(ctx context.Context, id, last4 string) (*Progress, er
 	return p, nil
 }
 
+// applicantCase is the case with number id whose applicant's identifier
+// ends in last4: what the applicant proves they know.
+func (s *Service) applicantCase(ctx context.Context, id, last4 string) (*Case, error) {
+	last4 = strings.ToUpper(strings.TrimSpace(last4))
+	id = strings.ToUpper(strings.TrimSpace(id))
+	if !ValidCaseID(id) {
+		return nil, govx.Errorf(govx.KindInvalid, "case_id_invalid", "a case number is GX followed by 14 or more digits")
+	}
+	if len(last4) != 4 {
+		return nil, govx.Errorf(govx.KindInvalid, "last4_invalid", "type the last four characters of the applicant's ID number or credit code")
+	}
+	return s.store.byLast4(ctx, id, last4)
+}
+
 // Rate records the applicant's rating (1 to 5, with a comment) of a case
 // whose result is out; the case number and the last four characters of
 // the applicant's identifier are the proof of being the applicant.
 func (s *Service) Rate(ctx context.Context, id, last4 string, score int, comment string) (*Progress, error) {
 	const op = "casework.Rate"
-	if _, err := s.Progress(ctx, id, last4); err != nil {
-		return nil, err
+	c, err := s.applicantCase(ctx, id, last4)
+	if err != nil {
+		return nil, govx.E(op, err)
 	}
 	comment = strings.TrimSpace(comment)
 	if score < 1 || score > 5 {
@@ -933,9 +954,8 @@ func (s *Service) Rate(ctx context.Context, id, last4 string, score int, comment
 	if utf8.RuneCountInString(comment) > 500 || !utf8.ValidString(comment) || strings.ContainsRune(comment, 0) {
 		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "comment_invalid", "the comment is at most 500 characters"))
 	}
-	id = strings.ToUpper(strings.TrimSpace(id))
 	now := s.now()
-	_, err := s.store.Update(ctx, id, "", 0, Actor{Subject: "applicant", Role: "applicant"}, "rate", now, func(c *Case) ([]event, error) {
+	_, err = s.store.Update(ctx, c.ID, "", 0, Actor{Subject: "applicant", Role: "applicant"}, "rate", now, func(c *Case) ([]event, error) {
 		if !c.Status.Closed() {
 			return nil, govx.Errorf(govx.KindConflict, "not_rateable_yet", "a case is rated once its result is out")
 		}
@@ -948,7 +968,7 @@ func (s *Service) Rate(ctx context.Context, id, last4 string, score int, comment
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
-	return s.Progress(ctx, id, last4)
+	return s.Progress(ctx, c.ID, last4)
 }
 
 // RecordChanged tells the case workflow that a provider changed a record

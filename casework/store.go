@@ -138,9 +138,10 @@ func nextTry(c *Case) *time.Time {
 		}
 	}
 	if c.Status == Approved && c.Result != nil && c.Result.IssuedAt == nil {
-		now := time.Now()
-		if t == nil || now.Before(*t) {
-			t = &now
+		// Not issued yet: due again from this change on, by the clock
+		// that made it.
+		if t == nil || c.UpdatedAt.Before(*t) {
+			t = &c.UpdatedAt
 		}
 	}
 	return t
@@ -173,8 +174,11 @@ func (s *Store) Create(ctx context.Context, c *Case, formID string, actor Actor,
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, formID); err != nil {
 				return err
 			}
-			if prior, err := s.seenForm(ctx, tx, formID); err != nil || prior != nil {
-				out = prior
+			caseID, seen, err := s.seenForm(ctx, tx, formID)
+			if err != nil || seen {
+				if err == nil {
+					out, err = scanCase(tx.QueryRow(ctx, `SELECT doc FROM casework.cases WHERE id = $1`, caseID))
+				}
 				return err
 			}
 		}
@@ -202,16 +206,13 @@ func (s *Store) Create(ctx context.Context, c *Case, formID string, actor Actor,
 	return out, fresh, nil
 }
 
-func (s *Store) seenForm(ctx context.Context, tx pgx.Tx, formID string) (*Case, error) {
-	var caseID string
-	err := tx.QueryRow(ctx, `SELECT case_id FROM casework.forms WHERE form_id = $1`, formID).Scan(&caseID)
+// seenForm returns the case a form already handled was for.
+func (s *Store) seenForm(ctx context.Context, tx pgx.Tx, formID string) (caseID string, seen bool, err error) {
+	err = tx.QueryRow(ctx, `SELECT case_id FROM casework.forms WHERE form_id = $1`, formID).Scan(&caseID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return "", false, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return scanCase(tx.QueryRow(ctx, `SELECT doc FROM casework.cases WHERE id = $1`, caseID))
+	return caseID, err == nil, err
 }
 
 func (s *Store) rememberForm(ctx context.Context, tx pgx.Tx, formID, caseID, action string, actor Actor, at time.Time) error {
@@ -355,16 +356,15 @@ func (s *Store) Update(ctx context.Context, id string, formID string, version in
 	var out *Case
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if formID != "" {
-			var caseID string
-			err := tx.QueryRow(ctx, `SELECT case_id FROM casework.forms WHERE form_id = $1`, formID).Scan(&caseID)
-			if err == nil {
+			caseID, seen, err := s.seenForm(ctx, tx, formID)
+			if err != nil {
+				return err
+			}
+			if seen {
 				if caseID != id {
 					return govx.Errorf(govx.KindConflict, "form_reused", "this form was already used for case %s", caseID)
 				}
 				out, err = scanCase(tx.QueryRow(ctx, `SELECT doc FROM casework.cases WHERE id = $1`, id))
-				return err
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
 		}

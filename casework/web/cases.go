@@ -405,11 +405,12 @@ func (ui *UI) changed(w http.ResponseWriter, r *http.Request, f *caseForm, c *ca
 
 func (ui *UI) verifyCase(w http.ResponseWriter, r *http.Request) {
 	f := &caseForm{name: "verify"}
-	if _, err := ui.formID(r); err != nil {
+	in, err := ui.changeInput(r)
+	if err != nil {
 		ui.changed(w, r, f, nil, err, "")
 		return
 	}
-	c, err := ui.cfg.Cases.Verify(r.Context(), ui.user(r), r.PathValue("id"))
+	c, err := ui.cfg.Cases.Verify(r.Context(), ui.user(r), r.PathValue("id"), in)
 	ui.changed(w, r, f, c, err, "flash.case_verified")
 }
 

@@ -228,7 +228,7 @@ func TestWindowPages(t *testing.T) {
 		}
 		f.Set("choice.self_inspection", "committed")
 		// Another clerk verifies again meanwhile.
-		if _, err := svc.Verify(ctx, otherClerk, c.ID); err != nil {
+		if _, err := svc.Verify(ctx, otherClerk, c.ID, casework.ChangeInput{}); err != nil {
 			t.Fatal(err)
 		}
 		status, page, _ := ui.post("cases/"+c.ID+"/accept", f)
