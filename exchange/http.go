@@ -23,32 +23,25 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, requestID string, err e
 
 func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
 
-// Handler is the exchange's HTTP API.
+// Handler serves the exchange's query API: POST
+// /v1/resources/{code}/query. The node's router mounts it under that
+// pattern (it reads the {code} path value) and serves OpenAPI() beside it.
 type Handler struct {
 	svc      *Service
 	verifier Verifier
 	audit    AuditLog
 	log      *slog.Logger
 	maxBody  int64
-	mux      *http.ServeMux
 	metrics  *Metrics
 }
 
-// NewHandler wires the routes. extra routes (JWKS, health, metrics) are
-// mounted by the caller on the returned mux through Handle.
+// NewHandler returns the query handler.
 func NewHandler(svc *Service, verifier Verifier, audit AuditLog, metrics *Metrics) *Handler {
-	h := &Handler{svc: svc, verifier: verifier, audit: audit, log: svc.cfg.Logger,
-		maxBody: svc.cfg.MaxBody, mux: http.NewServeMux(), metrics: metrics}
-	h.mux.HandleFunc("POST /v1/resources/{code}/query", h.query)
-	h.mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
-	h.mux.HandleFunc("/", httpx.NotFound(h.log))
-	return h
+	return &Handler{svc: svc, verifier: verifier, audit: audit, log: svc.cfg.Logger,
+		maxBody: svc.cfg.MaxBody, metrics: metrics}
 }
 
-// Handle mounts another handler on the API's mux.
-func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
-
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.query(w, r) }
 
 func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()

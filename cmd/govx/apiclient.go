@@ -16,6 +16,7 @@ import (
 	"govx/catalog"
 	"govx/internal/auth"
 	"govx/internal/httpx"
+	"govx/node"
 )
 
 // The command-line clients of the exchange's APIs (govx catalog, govx
@@ -27,7 +28,7 @@ type apiFlags struct {
 	url, token, dept, role, data string
 }
 
-func (f *apiFlags) register(fs *flag.FlagSet, cfg Config, role string) {
+func (f *apiFlags) register(fs *flag.FlagSet, cfg node.Config, role string) {
 	fs.StringVar(&f.url, "url", env("GOVX_URL", "http://127.0.0.1:8080"), "exchange API base URL")
 	fs.StringVar(&f.token, "token", os.Getenv("GOVX_TOKEN"), "bearer token (default: mint one for --dept with the local key)")
 	fs.StringVar(&f.dept, "dept", catalog.DeptServiceCenter, "department of a minted token")
@@ -60,11 +61,11 @@ func newAPIClient(f apiFlags) (*apiClient, error) {
 	}
 	tok := f.token
 	if tok == "" {
-		key, err := loadKey(f.data)
+		key, err := node.LoadKey(f.data)
 		if err != nil {
 			return nil, fmt.Errorf("no --token or GOVX_TOKEN, and no local key to mint one: %w", err)
 		}
-		tok, err = key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "cli:" + f.dept,
+		tok, err = key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "cli:" + f.dept,
 			Dept: f.dept, Role: f.role, TTL: 5 * time.Minute})
 		if err != nil {
 			return nil, err

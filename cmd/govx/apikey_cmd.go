@@ -11,6 +11,7 @@ import (
 
 	"govx/internal/postgres"
 	"govx/internal/ratelimit"
+	"govx/node"
 	"govx/openapi/apikeys"
 )
 
@@ -27,7 +28,7 @@ directly (GOVX_POSTGRES_URL). A revoked key stops working on every API
 instance within 5 seconds.
 `
 
-func runAPIKey(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runAPIKey(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
 		fmt.Fprint(stdout, apikeyUsage)
 		return nil
@@ -110,7 +111,7 @@ func runAPIKey(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 		return nil
 	default: // set-limit
 		var c apikeys.Config
-		c.Issuer = Issuer
+		c.Issuer = node.Issuer
 		if err := c.Validate(); err != nil {
 			return err
 		}

@@ -3,19 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
 
 	"govx/internal/postgres/postgrestest"
+	"govx/node"
 )
 
 func TestAPIKeyCommand(t *testing.T) {
 	ctx := context.Background()
-	cfg := Config{PostgresURL: postgrestest.NewURL(t)}
+	cfg := node.Config{PostgresURL: postgrestest.NewURL(t)}
 	apikey := func(args ...string) (string, error) {
 		var out bytes.Buffer
-		err := runAPIKey(ctx, cfg, args, &out)
+		err := runAPIKey(ctx, cfg, args, &out, io.Discard)
 		return out.String(), err
 	}
 	out, err := apikey("create", "--name", "atlas", "--email", "atlas@example.org", "--purpose", "maps")

@@ -16,6 +16,7 @@ import (
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/postgres"
+	"govx/node"
 )
 
 const auditUsage = `usage: govx audit <command> [flags]
@@ -32,7 +33,7 @@ const auditUsage = `usage: govx audit <command> [flags]
 `
 
 // runAudit is `govx audit`.
-func runAudit(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runAudit(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(auditUsage)
 	}
@@ -105,9 +106,9 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--since %q is neither an RFC 3339 time nor a duration such as 1h", s)
 }
 
-func auditVerify(ctx context.Context, cfg Config, keptFiles []string, stdout io.Writer) error {
+func auditVerify(ctx context.Context, cfg node.Config, keptFiles []string, stdout io.Writer) error {
 	vc := exchange.VerifyConfig{}
-	key, err := loadKey(cfg.DataDir)
+	key, err := node.LoadKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -149,8 +150,8 @@ func auditVerify(ctx context.Context, cfg Config, keptFiles []string, stdout io.
 	return nil
 }
 
-func auditCheckpoint(ctx context.Context, cfg Config, export bool, stdout io.Writer) error {
-	key, err := loadKey(cfg.DataDir)
+func auditCheckpoint(ctx context.Context, cfg node.Config, export bool, stdout io.Writer) error {
+	key, err := node.LoadKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -189,7 +190,7 @@ func auditCheckpoint(ctx context.Context, cfg Config, export bool, stdout io.Wri
 	return enc.Encode(c)
 }
 
-func auditList(ctx context.Context, cfg Config, f exchange.AuditFilter, stdout io.Writer) error {
+func auditList(ctx context.Context, cfg node.Config, f exchange.AuditFilter, stdout io.Writer) error {
 	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
 	if err != nil {
 		return err
@@ -227,22 +228,4 @@ func cell(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// startCheckpointer signs the audit chain head every CheckpointInterval
-// beside the ledger until Close. Every exchange instance runs one; they
-// agree through the database on who signs which head.
-func (m *Main) startCheckpointer() error {
-	cp, err := exchange.NewCheckpointer(m.Pool, m.Key, exchange.CheckpointConfig{Interval: m.cfg.CheckpointInterval, Logger: m.log})
-	if err != nil {
-		return err
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		cp.Run(ctx)
-	}()
-	m.onClose(func() { stop(); <-done })
-	return nil
 }

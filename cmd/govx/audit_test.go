@@ -17,24 +17,26 @@ import (
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/postgres"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // The exchange signs checkpoints as it runs; an auditor exports one, and
 // later proves with it that nothing before it changed; operators list the
 // ledger with ID numbers masked, on the command line and over HTTP.
 func TestAuditCheckpointsAndOperatorView(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.CheckpointInterval = 20 * time.Millisecond
-	m := mustRun(t, cfg)
+	m := nodetest.Start(t, cfg)
 	t.Setenv("GOVX_POSTGRES_URL", cfg.PostgresURL)
 	t.Setenv("GOVX_DATA", cfg.DataDir)
 	ctx := context.Background()
 
-	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
-	id := population.NewGenerator(DemoSeed).Resident(7).IDNumber
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
+	id := population.NewGenerator(node.DemoSeed).Resident(7).IDNumber
 	for i := range 3 {
-		mustConsent(t, m, id, fmt.Sprintf("case:%s-%d", id, i), population.ResourceIdentity)
-		resp := post(t, m.URL()+"/v1/resources/population.identity/query", tok,
+		nodetest.Consent(t, m, id, fmt.Sprintf("case:%s-%d", id, i), population.ResourceIdentity)
+		resp := nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok,
 			[]byte(fmt.Sprintf(`{"key":%q,"fields":["name"],"purpose":"case:%s-%d"}`, id, id, i)))
 		if resp.Status != http.StatusOK {
 			t.Fatalf("lookup: status %d: %v", resp.Status, resp.Body)
@@ -90,7 +92,7 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 	// Over HTTP: operators only, masked.
 	get := func(role string) (int, string) {
 		req, _ := http.NewRequest("GET", m.URL()+"/v1/audit?limit=10", nil)
-		req.Header.Set("Authorization", "Bearer "+mustToken(t, m.Key, auth.TokenSpec{Role: role}))
+		req.Header.Set("Authorization", "Bearer "+nodetest.Token(t, m.Key, auth.TokenSpec{Role: role}))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"govx/catalog"
 	"govx/consent"
 	"govx/internal/auth"
+	"govx/node"
 )
 
 // BenchResult is what one bench run measured.
@@ -222,35 +223,35 @@ func scrapePeakRSS(url string) int64 {
 	return 0
 }
 
-func runBench(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	url := fs.String("url", "http://"+cfg.HTTPAddr, "exchange API of a running govx (make run)")
 	conc := fs.Int("concurrency", 32, "lookups in flight")
 	dur := fs.Duration("duration", 20*time.Second, "how long to run")
 	warm := fs.Duration("warmup", 2*time.Second, "warm-up before measuring")
-	residents := fs.Int("residents", DemoResidents, "demo residents in the register")
+	residents := fs.Int("residents", node.DemoResidents, "demo residents in the register")
 	nsubjects := fs.Int("subjects", 5000, "residents looked up (each first records its consent)")
 	personal := fs.Bool("consent", true, "ask for personal fields, under the residents' consent; false asks only fields that need none")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	key, err := loadKey(cfg.DataDir)
+	key, err := node.LoadKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	tok, err := key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "svc:bench", Dept: catalog.DeptServiceCenter,
+	tok, err := key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "svc:bench", Dept: catalog.DeptServiceCenter,
 		Role: "service", Scopes: []string{population.ResourceIdentity}, TTL: *dur + *warm + time.Minute})
 	if err != nil {
 		return err
 	}
-	gen := population.NewGenerator(DemoSeed)
+	gen := population.NewGenerator(node.DemoSeed)
 	subjects := make([]string, min(*nsubjects, *residents))
 	for i := range subjects {
 		subjects[i] = gen.IDNumber(i * (*residents / len(subjects)))
 	}
 	if *personal {
-		clerk, err := key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
+		clerk, err := key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
 			Role: consent.RoleClerk, TTL: 10 * time.Minute})
 		if err != nil {
 			return err

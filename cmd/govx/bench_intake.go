@@ -14,12 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"govx/adapters/legalentity"
-	"govx/adapters/licence"
-	"govx/adapters/population"
 	"govx/casework"
 	"govx/catalog"
 	"govx/internal/auth"
+	"govx/node"
 )
 
 // BenchIntakeItem is the item `govx bench-intake` opens: a food business
@@ -27,48 +25,6 @@ import (
 // exchange (the company's registration, its representative's identity
 // and the current licence, with its issuer seal).
 const BenchIntakeItem = "food-business-renewal"
-
-// IntakeApplicant is a demo company that can apply for a renewal: in
-// business, with a valid food business licence and a living legal
-// representative.
-type IntakeApplicant struct {
-	Company legalentity.Company
-	Licence licence.Licence
-}
-
-// IntakeApplicants recomputes, from the demo generators' seed, up to max
-// companies of the demo registers (with residents residents) that can
-// renew their food business licence today.
-func IntakeApplicants(residents, max int, today time.Time) ([]IntakeApplicant, error) {
-	gens, err := newGenerators(DemoRegisters(residents))
-	if err != nil {
-		return nil, err
-	}
-	companies := map[string]legalentity.Company{}
-	for i := range DemoCompanies {
-		c := gens.companies.Company(i)
-		companies[c.USCC] = c
-	}
-	alive := map[string]bool{}
-	for i := range residents {
-		p := gens.people.Resident(i)
-		alive[p.IDNumber] = p.Status == population.StatusNormal
-	}
-	var out []IntakeApplicant
-	for i := 0; i < DemoLicences && len(out) < max; i++ {
-		l := gens.licences.Licence(i)
-		c, ok := companies[l.HolderCode]
-		if ok && l.Type == licence.TypeFoodBusiness && l.EffectiveStatus(today) == licence.StatusValid &&
-			c.Status == legalentity.StatusInBusiness && alive[c.RepresentativeID] {
-			delete(companies, c.USCC) // each company once
-			out = append(out, IntakeApplicant{Company: c, Licence: l})
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("the demo registers hold no company that can renew a food business licence")
-	}
-	return out, nil
-}
 
 // IntakeResult is what one intake run measured.
 type IntakeResult struct {
@@ -87,7 +43,7 @@ func (r IntakeResult) PerSecond() float64 { return float64(r.Cases) / r.Elapsed.
 // clerk whose token it is, with concurrency in flight, each for a random
 // one of applicants. Only answers 201 with all three verifications done
 // count; the run stops at n requests or after limit.
-func BenchIntake(ctx context.Context, url, token string, concurrency, n int, limit time.Duration, applicants []IntakeApplicant) (IntakeResult, error) {
+func BenchIntake(ctx context.Context, url, token string, concurrency, n int, limit time.Duration, applicants []node.IntakeApplicant) (IntakeResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var sent atomic.Int64
@@ -116,7 +72,7 @@ func BenchIntake(ctx context.Context, url, token string, concurrency, n int, lim
 // checkIntake opens one case and insists that its three verifications
 // went through the exchange: a run that measured failed verifications
 // would measure the wrong thing.
-func checkIntake(ctx context.Context, url, token string, a IntakeApplicant) error {
+func checkIntake(ctx context.Context, url, token string, a node.IntakeApplicant) error {
 	body, _ := json.Marshal(casework.OpenInput{Item: BenchIntakeItem, LicenceNumber: a.Licence.Number,
 		Applicant: casework.Party{USCC: a.Company.USCC, RepIDNumber: a.Company.RepresentativeID}})
 	req, err := http.NewRequestWithContext(ctx, "POST", url+"/v1/cases", strings.NewReader(string(body)))
@@ -146,14 +102,14 @@ func checkIntake(ctx context.Context, url, token string, a IntakeApplicant) erro
 	return nil
 }
 
-func runBenchIntake(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runBenchIntake(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	fs := flag.NewFlagSet("bench-intake", flag.ContinueOnError)
 	url := fs.String("url", "http://"+cfg.HTTPAddr, "exchange API of a running govx up (make run)")
 	conc := fs.Int("concurrency", 8, "intakes in flight")
 	n := fs.Int("cases", 1000, "cases to open")
 	warm := fs.Int("warmup", 50, "cases opened before measuring")
 	limit := fs.Duration("max-duration", 10*time.Minute, "stop after this long, however many cases are open")
-	residents := fs.Int("residents", DemoResidents, "demo residents in the register (as govx up --residents)")
+	residents := fs.Int("residents", node.DemoResidents, "demo residents in the register (as govx up --residents)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -161,16 +117,16 @@ func runBenchIntake(ctx context.Context, cfg Config, args []string, stdout io.Wr
 	if *conc < 1 || *n < 1 || *warm < 0 {
 		return fmt.Errorf("bench-intake: --concurrency and --cases must be positive")
 	}
-	key, err := loadKey(cfg.DataDir)
+	key, err := node.LoadKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	tok, err := key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
+	tok, err := key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
 		Role: casework.RoleClerk, TTL: *limit + 10*time.Minute})
 	if err != nil {
 		return err
 	}
-	applicants, err := IntakeApplicants(*residents, 500, time.Now())
+	applicants, err := node.IntakeApplicants(*residents, 500, time.Now())
 	if err != nil {
 		return err
 	}

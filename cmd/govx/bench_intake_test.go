@@ -8,6 +8,8 @@ import (
 	"govx/casework"
 	"govx/catalog"
 	"govx/internal/auth"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // BenchmarkIntake opens food business renewal cases through the case API
@@ -17,19 +19,19 @@ import (
 // with its seal). It reports cases/s and p50/p95/p99. `govx bench-intake`
 // does the same against a running `govx up`.
 func BenchmarkIntake(b *testing.B) {
-	cfg := testConfig(b)
-	cfg.Adapters = allCaseDept
-	m := NewMain(cfg)
-	if err := m.Run(context.Background()); err != nil {
+	cfg := nodetest.Config(b)
+	cfg.Adapters = node.ReferenceAdapters
+	m := node.New(cfg)
+	if _, err := m.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
+	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
 		Role: casework.RoleClerk, TTL: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
-	applicants, err := IntakeApplicants(cfg.Residents, 200, time.Now())
+	applicants, err := node.IntakeApplicants(cfg.Residents, 200, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"govx/internal/auth"
 	"govx/internal/postgres"
 	"govx/internal/ratelimit"
+	"govx/node"
 	"govx/openapi/apikeys"
 )
 
@@ -220,7 +221,7 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 		return nil
 	}
 	const dept = "ecology-environment"
-	tok, err := key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "svc:bench-open", Dept: dept, Role: "service", TTL: time.Hour})
+	tok, err := key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "svc:bench-open", Dept: dept, Role: "service", TTL: time.Hour})
 	if err != nil {
 		return err
 	}
@@ -257,7 +258,7 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 // benchKey registers a key in the database, the way `govx apikey` does,
 // with a limit far above what the run can reach, so the middleware is in
 // the measured path but never refuses.
-func benchKey(ctx context.Context, cfg Config) (string, error) {
+func benchKey(ctx context.Context, cfg node.Config) (string, error) {
 	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL, MaxConns: 2})
 	if err != nil {
 		return "", err
@@ -274,7 +275,7 @@ func benchKey(ctx context.Context, cfg Config) (string, error) {
 	return k.ID + "." + secret, nil
 }
 
-func runBenchOpen(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runBenchOpen(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	fs := flag.NewFlagSet("bench-open", flag.ContinueOnError)
 	base := fs.String("url", "http://"+cfg.HTTPAddr, "a running govx up")
 	conc := fs.Int("concurrency", 32, "pages in flight")
@@ -295,7 +296,7 @@ func runBenchOpen(ctx context.Context, cfg Config, args []string, stdout io.Writ
 		port, _ := strconv.Atoi(p)
 		*pid = listenerPID(port)
 	}
-	key, err := loadKey(cfg.DataDir)
+	key, err := node.LoadKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"govx/catalog"
 	"govx/consent"
 	"govx/internal/auth"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // BenchmarkLookup runs authorised population lookups through the whole
@@ -21,24 +23,24 @@ import (
 // fields under each resident's consent, once for fields that need none.
 // `govx bench` does the same against a running `govx up`.
 func BenchmarkLookup(b *testing.B) {
-	cfg := testConfig(b)
+	cfg := nodetest.Config(b)
 	cfg.Residents = 5000
-	m := NewMain(cfg)
-	if err := m.Run(context.Background()); err != nil {
+	m := node.New(cfg)
+	if _, err := m.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "svc:bench", Dept: catalog.DeptServiceCenter,
+	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "svc:bench", Dept: catalog.DeptServiceCenter,
 		Scopes: []string{population.ResourceIdentity}, TTL: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
-	clerk, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
+	clerk, err := m.Key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "clerk:bench", Dept: catalog.DeptServiceCenter,
 		Role: consent.RoleClerk, TTL: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
-	gen := population.NewGenerator(DemoSeed)
+	gen := population.NewGenerator(node.DemoSeed)
 	subjects := make([]string, 2000)
 	for i := range subjects {
 		subjects[i] = gen.IDNumber(i)

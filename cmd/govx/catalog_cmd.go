@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"govx/catalog"
+	"govx/node"
 )
 
 const catalogUsage = `Usage: govx catalog <command> [flags]
@@ -49,7 +50,7 @@ type catalogFlags struct {
 	json bool
 }
 
-func (f *catalogFlags) register(fs *flag.FlagSet, cfg Config, role string) {
+func (f *catalogFlags) register(fs *flag.FlagSet, cfg node.Config, role string) {
 	f.apiFlags.register(fs, cfg, role)
 	fs.BoolVar(&f.json, "json", false, "print the JSON answer as it is")
 }
@@ -72,7 +73,11 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func runCatalog(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout io.Writer) error {
+func runCatalog(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
+	return catalogCommand(ctx, cfg, args, os.Stdin, stdout)
+}
+
+func catalogCommand(ctx context.Context, cfg node.Config, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, catalogUsage)
 		return nil

@@ -15,6 +15,8 @@ import (
 
 	"govx/adapters/population"
 	"govx/internal/auth"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 const foodLicence = `{
@@ -44,8 +46,8 @@ const foodLicence = `{
 func TestCatalogCommand(t *testing.T) {
 	t.Setenv("GOVX_TOKEN", "")
 	t.Setenv("GOVX_URL", "")
-	cfg := testConfig(t)
-	m := mustRun(t, cfg)
+	cfg := nodetest.Config(t)
+	m := nodetest.Start(t, cfg)
 	ctx := context.Background()
 	dir := t.TempDir()
 
@@ -55,7 +57,7 @@ func TestCatalogCommand(t *testing.T) {
 		args = append(args, "--url", m.URL(), "--data", cfg.DataDir)
 		var err error
 		if stdin != "" {
-			err = runCatalog(ctx, cfg, args, strings.NewReader(stdin), &out)
+			err = catalogCommand(ctx, cfg, args, strings.NewReader(stdin), &out)
 		} else {
 			err = run(ctx, append([]string{"catalog"}, args...), &out, io.Discard)
 		}
@@ -199,18 +201,18 @@ func TestCatalogCommand(t *testing.T) {
 	// Through the wiring's change hook, a retired resource is gone from the
 	// exchange within the second, though the exchange had it cached.
 	t.Run("retire reaches the exchange's cache", func(t *testing.T) {
-		tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
-		id := population.NewGenerator(DemoSeed).IDNumber(1)
-		mustConsent(t, m, id, "case:test-1", population.ResourceIdentity)
+		tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
+		id := population.NewGenerator(node.DemoSeed).IDNumber(1)
+		nodetest.Consent(t, m, id, "case:test-1", population.ResourceIdentity)
 		url := m.URL() + "/v1/resources/population.identity/query"
-		if r := post(t, url, tok, query(id, "name")); r.Status != http.StatusOK {
+		if r := nodetest.Post(t, url, tok, nodetest.Query(id, "name")); r.Status != http.StatusOK {
 			t.Fatalf("query before retiring: %d %v", r.Status, r.Body)
 		}
 		mustGovx(t, "retire", "population.identity", "--dept", "population")
 		deadline := time.Now().Add(time.Second)
 		for {
-			r := post(t, url, tok, query(id, "name"))
-			if r.Status == http.StatusNotFound && r.errorCode() == "resource_not_found" {
+			r := nodetest.Post(t, url, tok, nodetest.Query(id, "name"))
+			if r.Status == http.StatusNotFound && r.ErrorCode() == "resource_not_found" {
 				break
 			}
 			if time.Now().After(deadline) {

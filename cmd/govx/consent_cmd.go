@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"govx/consent"
+	"govx/node"
 )
 
 // runConsent is `govx consent verify`: an artefact checked offline against
 // the consent service's published keys, as anyone holding one can.
-func runConsent(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runConsent(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
 		return fmt.Errorf("usage: govx consent verify --keys URL|FILE ARTEFACT|FILE|-")
 	}

@@ -5,40 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"govx/catalog"
+	"govx/node"
 )
-
-// expireGrants moves approved grants past their period to expired, once a
-// minute, until the returned stop is called. The exchange refuses them by
-// their dates anyway; this keeps their status honest for listings.
-func expireGrants(grants *catalog.GrantStore, log *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			if n, err := grants.ExpireDue(ctx); err != nil && ctx.Err() == nil {
-				log.Error("expiring grants", "err", err)
-			} else if n > 0 {
-				log.Info("grants expired", "count", n)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
-}
 
 const grantUsage = `Usage: govx grant <command> [flags]
 
@@ -60,7 +33,7 @@ type grantClient struct {
 	out io.Writer
 }
 
-func runGrant(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runGrant(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
 		fmt.Fprint(stdout, grantUsage)
 		return nil

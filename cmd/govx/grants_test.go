@@ -14,6 +14,8 @@ import (
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/redis"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // TestGrantsAcrossInstances runs two exchanges as real programs on one
@@ -22,13 +24,13 @@ import (
 // take effect on both within a second, and every decision is audited with
 // its rule.
 func TestGrantsAcrossInstances(t *testing.T) {
-	cfg := testConfig(t)
-	m1 := mustRun(t, cfg)
+	cfg := nodetest.Config(t)
+	m1 := nodetest.Start(t, cfg)
 	cfg2 := cfg
 	cfg2.Instance, cfg2.HTTPAddr = "test-2", "127.0.0.1:0"
 	cfg2.EmbeddedKafka, cfg2.KafkaBrokers = false, m1.Brokers
 	cfg2.Migrate, cfg2.Demo, cfg2.Adapters = false, false, nil
-	m2 := mustRun(t, cfg2)
+	m2 := nodetest.Start(t, cfg2)
 	ctx := context.Background()
 
 	var grantID int64
@@ -36,19 +38,19 @@ func TestGrantsAcrossInstances(t *testing.T) {
 		catalog.DemoHousehold, catalog.DeptServiceCenter).Scan(&grantID); err != nil {
 		t.Fatalf("seeded grant: %v", err)
 	}
-	tok := mustToken(t, m1.Key, auth.TokenSpec{Scopes: []string{"population.identity", catalog.DemoHousehold}})
+	tok := nodetest.Token(t, m1.Key, auth.TokenSpec{Scopes: []string{"population.identity", catalog.DemoHousehold}})
 	// The head of the first demo household.
 	var want struct{ IDNumber string }
-	population.NewGenerator(DemoSeed).Households(0, cfg.Residents, func(h population.Household) bool {
+	population.NewGenerator(node.DemoSeed).Households(0, cfg.Residents, func(h population.Household) bool {
 		want.IDNumber = h.Head.IDNumber
 		return false
 	})
-	mustConsent(t, m1, want.IDNumber, "case:test-1", population.ResourceIdentity,
+	nodetest.Consent(t, m1, want.IDNumber, "case:test-1", population.ResourceIdentity,
 		catalog.DemoHousehold+":household_no,head_name,address,division_code")
-	ask := func(m *Main, fields ...string) response {
-		return post(t, m.URL()+"/v1/resources/"+catalog.DemoHousehold+"/query", tok, query(want.IDNumber, fields...))
+	ask := func(m *node.Node, fields ...string) nodetest.Response {
+		return nodetest.Post(t, m.URL()+"/v1/resources/"+catalog.DemoHousehold+"/query", tok, nodetest.Query(want.IDNumber, fields...))
 	}
-	rule := func(m *Main, requestID string) (rule string, fields []string) {
+	rule := func(m *node.Node, requestID string) (rule string, fields []string) {
 		if err := m.Pool.QueryRow(ctx, `SELECT rule, fields FROM exchange.audit WHERE request_id = $1`, requestID).Scan(&rule, &fields); err != nil {
 			t.Fatalf("audit of %s: %v", requestID, err)
 		}
@@ -56,9 +58,9 @@ func TestGrantsAcrossInstances(t *testing.T) {
 	}
 	// allowedAnswer: the exchange let the query through and the
 	// population adapter answered with the household.
-	allowedAnswer := func(r response) bool { return r.Status == 200 }
+	allowedAnswer := func(r nodetest.Response) bool { return r.Status == 200 }
 	allowed := "grant:" + strconv.FormatInt(grantID, 10)
-	for _, m := range []*Main{m1, m2} {
+	for _, m := range []*node.Node{m1, m2} {
 		r := ask(m, "head_name", "address")
 		if !allowedAnswer(r) {
 			t.Fatalf("%s: granted query: %d %v", m.URL(), r.Status, r.Body)
@@ -73,12 +75,12 @@ func TestGrantsAcrossInstances(t *testing.T) {
 			t.Errorf("no fields asked: %d %v; audit %q %v", r.Status, r.Body, got, fields)
 		}
 		r = ask(m, "head_name", "members")
-		if got, _ := rule(m, r.RequestID); r.Status != 403 || r.errorCode() != "field_not_granted" || got != "field_not_granted" {
+		if got, _ := rule(m, r.RequestID); r.Status != 403 || r.ErrorCode() != "field_not_granted" || got != "field_not_granted" {
 			t.Errorf("ungranted field: %d %v, audit rule %q", r.Status, r.Body, got)
 		}
 	}
 	// Unconditional resources still need no grant.
-	if r := post(t, m2.URL()+"/v1/resources/population.identity/query", tok, query(want.IDNumber, "name")); r.Status != 200 {
+	if r := nodetest.Post(t, m2.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(want.IDNumber, "name")); r.Status != 200 {
 		t.Errorf("unconditional: %d %v", r.Status, r.Body)
 	} else if got, _ := rule(m2, r.RequestID); got != "unconditional" {
 		t.Errorf("unconditional: audit rule %q", got)
@@ -93,7 +95,7 @@ func TestGrantsAcrossInstances(t *testing.T) {
 	if !strings.Contains(out.String(), "revoked") {
 		t.Errorf("govx grant revoke printed %q", out.String())
 	}
-	refusedWithin(t, time.Second, "grant_revoked", 403, func(m *Main) response { return ask(m, "head_name") }, allowedAnswer, m1, m2)
+	refusedWithin(t, time.Second, "grant_revoked", 403, func(m *node.Node) nodetest.Response { return ask(m, "head_name") }, allowedAnswer, m1, m2)
 
 	out.Reset()
 	if err := run(ctx, []string{"grant", "list", "--url", m2.URL(), "--dept", catalog.DeptServiceCenter, "--data", cfg.DataDir}, &out, &out); err != nil {
@@ -105,11 +107,11 @@ func TestGrantsAcrossInstances(t *testing.T) {
 
 	// A consent revoked by its data subject through one instance is refused
 	// by both within the second, though both had it cached.
-	identity := func(m *Main) response {
-		return post(t, m.URL()+"/v1/resources/population.identity/query", tok, query(want.IDNumber, "name"))
+	identity := func(m *node.Node) nodetest.Response {
+		return nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(want.IDNumber, "name"))
 	}
-	ok200 := func(r response) bool { return r.Status == 200 }
-	for _, m := range []*Main{m1, m2, m1, m2} {
+	ok200 := func(r nodetest.Response) bool { return r.Status == 200 }
+	for _, m := range []*node.Node{m1, m2, m1, m2} {
 		if r := identity(m); r.Status != 200 {
 			t.Fatalf("%s before revocation: %d %v", m.URL(), r.Status, r.Body)
 		}
@@ -118,14 +120,14 @@ func TestGrantsAcrossInstances(t *testing.T) {
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("consents of %s: %v, %v", want.IDNumber, cs, err)
 	}
-	citizen := mustToken(t, m1.Key, auth.TokenSpec{Subject: want.IDNumber, Role: consent.RoleCitizen, Dept: "-"})
-	if r := post(t, m1.URL()+"/v1/consents/"+cs[0].ID+"/revoke", citizen, []byte(`{"reason":"moved away"}`)); r.Status != 200 {
+	citizen := nodetest.Token(t, m1.Key, auth.TokenSpec{Subject: want.IDNumber, Role: consent.RoleCitizen, Dept: "-"})
+	if r := nodetest.Post(t, m1.URL()+"/v1/consents/"+cs[0].ID+"/revoke", citizen, []byte(`{"reason":"moved away"}`)); r.Status != 200 {
 		t.Fatalf("revoke: %d %v", r.Status, r.Body)
 	}
 	refusedWithin(t, time.Second, "consent_revoked", 403, identity, ok200, m2, m1)
 	// Given again, it serves both again within the second.
-	mustConsent(t, m2, want.IDNumber, "case:test-1", population.ResourceIdentity)
-	refusedWithin(t, time.Second, "", 200, identity, func(r response) bool { return r.errorCode() == "consent_revoked" }, m1, m2)
+	nodetest.Consent(t, m2, want.IDNumber, "case:test-1", population.ResourceIdentity)
+	refusedWithin(t, time.Second, "", 200, identity, func(r nodetest.Response) bool { return r.ErrorCode() == "consent_revoked" }, m1, m2)
 
 	// Retiring a resource: the resource store's change hook calls the
 	// same invalidation (Store.OnChange → Invalidator.ResourceChanged).
@@ -138,9 +140,9 @@ func TestGrantsAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	catalog.NewInvalidator(rdb, nil).ResourceChanged(ctx, "population.identity")
-	refusedWithin(t, time.Second, "resource_not_found", 404, func(m *Main) response {
-		return post(t, m.URL()+"/v1/resources/population.identity/query", tok, query(want.IDNumber, "name"))
-	}, func(r response) bool { return r.Status == 200 }, m1, m2)
+	refusedWithin(t, time.Second, "resource_not_found", 404, func(m *node.Node) nodetest.Response {
+		return nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(want.IDNumber, "name"))
+	}, func(r nodetest.Response) bool { return r.Status == 200 }, m1, m2)
 
 	rep, err := exchange.Verify(ctx, m1.Pool)
 	if err != nil || rep.Broken != nil {
@@ -150,13 +152,13 @@ func TestGrantsAcrossInstances(t *testing.T) {
 
 // refusedWithin asks every instance until it refuses with code, failing if
 // one still allows after limit.
-func refusedWithin(t *testing.T, limit time.Duration, code string, status int, ask func(*Main) response, allowed func(response) bool, ms ...*Main) {
+func refusedWithin(t *testing.T, limit time.Duration, code string, status int, ask func(*node.Node) nodetest.Response, allowed func(nodetest.Response) bool, ms ...*node.Node) {
 	t.Helper()
 	start := time.Now()
 	for _, m := range ms {
 		for {
 			r := ask(m)
-			if r.Status == status && r.errorCode() == code {
+			if r.Status == status && r.ErrorCode() == code {
 				break
 			}
 			if !allowed(r) {

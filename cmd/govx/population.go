@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"govx/adapters/population"
+	"govx/node"
 )
 
 const populationUsage = "usage: govx population set-status <id-number> <normal|moved_out|deceased> --reason TEXT"
@@ -14,7 +15,7 @@ const populationUsage = "usage: govx population set-status <id-number> <normal|m
 // runPopulation is the population department's own register tools: a
 // change made here publishes its event through the department's outbox
 // (the running adapter's relay sends it to the bus).
-func runPopulation(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runPopulation(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) < 3 || args[0] != "set-status" {
 		return fmt.Errorf(populationUsage)
 	}

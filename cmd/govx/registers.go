@@ -15,6 +15,7 @@ import (
 	"govx/catalog"
 	"govx/internal/avro"
 	"govx/internal/postgres"
+	"govx/node"
 	"govx/schemas"
 )
 
@@ -22,7 +23,7 @@ import (
 // database and a codec that knows the event envelope and every embedded
 // record schema. A change made through one publishes its event through the
 // department's outbox; the running adapter's relay sends it to the bus.
-func registerTool(ctx context.Context, cfg Config) (*avro.Codec, *pgxpool.Pool, error) {
+func registerTool(ctx context.Context, cfg node.Config) (*avro.Codec, *pgxpool.Pool, error) {
 	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
 	if err != nil {
 		return nil, nil, err
@@ -38,7 +39,7 @@ func registerTool(ctx context.Context, cfg Config) (*avro.Codec, *pgxpool.Pool, 
 const legalEntityUsage = "usage: govx legal-entity deregister|revoke <uscc> --reason TEXT"
 
 // runLegalEntity is the market regulation department's register tool.
-func runLegalEntity(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runLegalEntity(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) < 2 || (args[0] != "deregister" && args[0] != "revoke") {
 		return fmt.Errorf(legalEntityUsage)
 	}
@@ -67,7 +68,7 @@ func runLegalEntity(ctx context.Context, cfg Config, args []string, stdout io.Wr
 const licenceUsage = "usage: govx licence revoke <licence-number> --reason TEXT"
 
 // runLicence is the licensing department's register tool.
-func runLicence(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+func runLicence(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) < 2 || args[0] != "revoke" {
 		return fmt.Errorf(licenceUsage)
 	}

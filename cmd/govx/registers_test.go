@@ -9,30 +9,32 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/internal/auth"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // A company closed and a licence revoked through the departments' register
 // tools reach a subscriber through the exchange as events, and the
 // registers then answer with the new status.
 func TestRegisterToolsPublishChanges(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = referenceAdapters
-	m := mustRun(t, cfg)
+	cfg := nodetest.Config(t)
+	cfg.Adapters = node.ReferenceAdapters
+	m := nodetest.Start(t, cfg)
 	t.Setenv("GOVX_POSTGRES_URL", cfg.PostgresURL)
 	ctx := context.Background()
-	gens, err := newGenerators(DemoRegisters(cfg.Residents))
+	gens, err := node.NewGenerators(node.DemoRegisters(cfg.Residents))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var uscc string
-	for i := 0; i < DemoCompanies; i++ {
-		if c := gens.companies.Company(i); c.Status == legalentity.StatusInBusiness {
+	for i := 0; i < node.DemoCompanies; i++ {
+		if c := gens.Companies.Company(i); c.Status == legalentity.StatusInBusiness {
 			uscc = c.USCC
 			break
 		}
 	}
-	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{legalentity.ResourceStatus, licence.ResourceFoodBusiness}})
-	s, r := subscribeTo(t, m, legalentity.ResourceStatus, tok, "purpose=case:test&fields=status,status_reason", "")
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{legalentity.ResourceStatus, licence.ResourceFoodBusiness}})
+	s, r := nodetest.Subscribe(t, m, legalentity.ResourceStatus, tok, "purpose=case:test&fields=status,status_reason", "")
 	if s == nil {
 		t.Fatalf("subscribe: %d %v", r.Status, r.Body)
 	}
@@ -44,20 +46,20 @@ func TestRegisterToolsPublishChanges(t *testing.T) {
 	if !strings.Contains(out.String(), "deregistered") {
 		t.Errorf("output %q", out.String())
 	}
-	_, ev := s.next(t)
+	_, ev := s.Next(t)
 	if ev.Key != uscc || ev.Type != "legal-entity."+legalentity.StatusDeregistered || ev.Record["status"] != legalentity.StatusDeregistered ||
 		ev.Record["status_reason"] != "dissolved by resolution of the shareholders" || len(ev.Record) != 2 {
 		t.Errorf("event = %+v", ev)
 	}
-	if rr := post(t, m.URL()+"/v1/resources/"+legalentity.ResourceStatus+"/query", tok, query(uscc, "status")); rr.Status != 200 ||
+	if rr := nodetest.Post(t, m.URL()+"/v1/resources/"+legalentity.ResourceStatus+"/query", tok, nodetest.Query(uscc, "status")); rr.Status != 200 ||
 		rr.Body["record"].(map[string]any)["status"] != legalentity.StatusDeregistered {
 		t.Errorf("status after deregistering: %d %v", rr.Status, rr.Body)
 	}
 
 	// A valid licence, revoked.
 	var number string
-	for i := 0; i < DemoLicences; i++ {
-		if l := gens.licences.Licence(i); l.Type == licence.TypeFoodBusiness && l.Status == licence.StatusValid {
+	for i := 0; i < node.DemoLicences; i++ {
+		if l := gens.Licences.Licence(i); l.Type == licence.TypeFoodBusiness && l.Status == licence.StatusValid {
 			number = l.Number
 			break
 		}
@@ -66,7 +68,7 @@ func TestRegisterToolsPublishChanges(t *testing.T) {
 	if err := run(ctx, []string{"licence", "revoke", number, "--reason", "premises failed inspection"}, &out, io.Discard); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	if rr := post(t, m.URL()+"/v1/resources/"+licence.ResourceFoodBusiness+"/query", tok, query(number, "status")); rr.Status != 200 ||
+	if rr := nodetest.Post(t, m.URL()+"/v1/resources/"+licence.ResourceFoodBusiness+"/query", tok, nodetest.Query(number, "status")); rr.Status != 200 ||
 		rr.Body["record"].(map[string]any)["status"] != licence.StatusRevoked {
 		t.Errorf("licence after revoking: %d %v", rr.Status, rr.Body)
 	}

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"govx/casework"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // caseAPI calls the running program's case API and checks every answer
@@ -30,9 +32,9 @@ type caseAnswer struct {
 	raw    []byte
 }
 
-func (a caseAnswer) code() string { return errCode(a.body) }
+func (a caseAnswer) code() string { return nodetest.ErrCode(a.body) }
 
-func newCaseAPI(t *testing.T, m *Main) *caseAPI {
+func newCaseAPI(t *testing.T, m *node.Node) *caseAPI {
 	t.Helper()
 	doc, err := openapicheck.Load(casework.OpenAPI())
 	if err != nil {
@@ -105,13 +107,13 @@ func (a *caseAPI) refused(status int, code, method, path, tmpl, token string, bo
 }
 
 // caseTokens mints tokens for the people of casework_test.go.
-func caseTokens(t *testing.T, m *Main) map[string]string {
+func caseTokens(t *testing.T, m *node.Node) map[string]string {
 	toks := map[string]string{}
 	for name, c := range map[string]*auth.Claims{"clerk": clerk, "popClerk": popClerk, "marketRev": marketRev, "fireRev": fireRev,
 		"urbanRev": urbanRev, "popRev": popRev} {
-		toks[name] = mustToken(t, m.Key, auth.TokenSpec{Subject: c.Subject, Role: c.Role, Dept: c.Dept})
+		toks[name] = nodetest.Token(t, m.Key, auth.TokenSpec{Subject: c.Subject, Role: c.Role, Dept: c.Dept})
 	}
-	toks["supervisor"] = mustToken(t, m.Key, auth.TokenSpec{Subject: supervisor.Subject, Role: supervisor.Role, Dept: "-"})
+	toks["supervisor"] = nodetest.Token(t, m.Key, auth.TokenSpec{Subject: supervisor.Subject, Role: supervisor.Role, Dept: "-"})
 	return toks
 }
 
@@ -138,7 +140,7 @@ func caseIDs(ans caseAnswer) []string {
 	return out
 }
 
-func countCases(t *testing.T, m *Main) int {
+func countCases(t *testing.T, m *node.Node) int {
 	t.Helper()
 	var n int
 	if err := m.Pool.QueryRow(context.Background(), `SELECT count(*) FROM casework.cases`).Scan(&n); err != nil {
@@ -197,7 +199,7 @@ func TestCaseAPIResidentCertificate(t *testing.T) {
 		t.Fatalf("double submission: %s, %d cases", again.raw, countCases(t, m))
 	}
 	// Another clerk's same key is theirs alone.
-	other := mustToken(t, m.Key, auth.TokenSpec{Subject: otherClerk.Subject, Role: otherClerk.Role, Dept: otherClerk.Dept})
+	other := nodetest.Token(t, m.Key, auth.TokenSpec{Subject: otherClerk.Subject, Role: otherClerk.Role, Dept: otherClerk.Dept})
 	if ans := api.must(201, "POST", "/v1/cases", "/v1/cases", other, in, "Idempotency-Key", "window-3-form-0001"); ans.body["id"] == id {
 		t.Errorf("another clerk's key answered this clerk's case")
 	}

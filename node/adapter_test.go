@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
+	"govx/node"
+	"govx/node/nodetest"
 	"govx/schemas"
 )
 
@@ -35,10 +37,10 @@ func getBody(t *testing.T, url string) (int, string) {
 // `govx adapter population` alone serves its health and metrics on the ops
 // address.
 func TestAdapterAloneServesOps(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Exchange = false
 	cfg.OpsAddr = "127.0.0.1:0"
-	m := mustRun(t, cfg)
+	m := nodetest.Start(t, cfg)
 	if m.OpsURL() == "" || m.URL() != "" {
 		t.Fatalf("ops URL %q, exchange URL %q: want only the ops server", m.OpsURL(), m.URL())
 	}
@@ -89,7 +91,7 @@ func TestAdapterAloneServesOps(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	req := exchange.Request{RequestID: "ops-1", Resource: population.ResourceIdentity,
-		Key: population.NewGenerator(DemoSeed).IDNumber(1), Fields: []string{"name"}, Purpose: "case:ops",
+		Key: population.NewGenerator(node.DemoSeed).IDNumber(1), Fields: []string{"name"}, Purpose: "case:ops",
 		Consumer: "service-center", Caller: "ops-test", ReplyTo: q.ReplyTopic(), RequestedAt: now, Deadline: now.Add(30 * time.Second)}
 	body, err := codec.Marshal(schemas.Request, req)
 	if err != nil {
@@ -131,14 +133,14 @@ func waitMetrics(t *testing.T, url string, wants ...string) {
 
 // Under `govx up` the exchange's /metrics carries the adapters' counters.
 func TestExchangeMetricsShowAdapters(t *testing.T) {
-	m := mustRun(t, testConfig(t))
+	m := nodetest.Start(t, nodetest.Config(t))
 	if m.OpsURL() != "" {
 		t.Errorf("ops server started without an ops address: %s", m.OpsURL())
 	}
-	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
-	mustConsent(t, m, population.NewGenerator(DemoSeed).IDNumber(7), "case:test-1", population.ResourceIdentity)
-	resp := post(t, m.URL()+"/v1/resources/population.identity/query", tok,
-		query(population.NewGenerator(DemoSeed).IDNumber(7), "name"))
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
+	nodetest.Consent(t, m, population.NewGenerator(node.DemoSeed).IDNumber(7), "case:test-1", population.ResourceIdentity)
+	resp := nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok,
+		nodetest.Query(population.NewGenerator(node.DemoSeed).IDNumber(7), "name"))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("lookup: %d %v", resp.Status, resp.Body)
 	}
@@ -146,12 +148,4 @@ func TestExchangeMetricsShowAdapters(t *testing.T) {
 		"govx_exchange_queries_total{status=\"200\"} 1",
 		`govx_adapter_requests_total{department="population",resource="population.identity"} 1`,
 		"# TYPE govx_adapter_request_seconds histogram")
-}
-
-func TestAdapterCommandLine(t *testing.T) {
-	for _, args := range [][]string{{"adapter"}, {"adapter", "nobody"}, {"adapter", "population", "--nope"}} {
-		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
-			t.Errorf("govx %s accepted", strings.Join(args, " "))
-		}
-	}
 }

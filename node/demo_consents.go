@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 // DemoCase is the case the demo's consents and lookups are for.
 const DemoCase = "demo-0001"
 
-// demoClerk is the service center's window clerk of the demo.
-var demoClerk = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:demo-window"},
+// DemoClerk is the service center's window clerk of the demo.
+var DemoClerk = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:demo-window"},
 	Dept: catalog.DeptServiceCenter, Role: consent.RoleClerk}
 
 // seedDemoConsents records, as if the applicants had agreed at the
@@ -50,7 +50,7 @@ func seedDemoConsents(ctx context.Context, store *consent.Store, company, licenc
 		r.Consumer, r.CaseID, r.PurposeCode = catalog.DeptServiceCenter, DemoCase, "demo-application"
 		r.Purpose = "Demo application at the one-stop window: check the applicant's registration and licences"
 		r.ValidUntil = time.Now().Add(30 * 24 * time.Hour)
-		if _, err := store.Create(ctx, demoClerk, r); err != nil && govx.ErrorKind(err) != govx.KindInvalid {
+		if _, err := store.Create(ctx, DemoClerk, r); err != nil && govx.ErrorKind(err) != govx.KindInvalid {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 	"govx/internal/kafka"
 )
 
-// referenceAdapters are the departments whose reference adapter this
+// ReferenceAdapters are the departments whose reference adapter this
 // binary runs, in the order `govx up` starts them.
-var referenceAdapters = []string{population.Department, legalentity.Department, licence.Department}
+var ReferenceAdapters = []string{population.Department, legalentity.Department, licence.Department}
 
 // startAdapter runs a department's reference adapter and the relay of its
 // change-event outbox until Close; both are restarted if they fail.
-func (m *Main) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) error {
-	rt, err := adapters.New(adapters.Config{Department: dept, Partitions: requestPartitions, Logger: m.log}, kcfg, codec, prod)
+func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) error {
+	rt, err := adapters.New(adapters.Config{Department: dept, Partitions: requestPartitions, Logger: n.log}, kcfg, codec, prod)
 	if err != nil {
 		return err
 	}
@@ -27,23 +27,23 @@ func (m *Main) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 	var events []string // resources whose change events the department publishes
 	switch dept {
 	case population.Department:
-		store := population.NewStore(m.Pool)
+		store := population.NewStore(n.Pool)
 		population.Register(rt, store)
-		outbox = store.Outbox(codec, m.log)
-		m.Population, m.PopulationOutbox = rt, outbox
+		outbox = store.Outbox(codec, n.log)
+		n.Population, n.PopulationOutbox = rt, outbox
 		events = []string{population.ResourceIdentity}
 	case legalentity.Department:
-		outbox = legalentity.NewOutbox(m.Pool, codec, m.log)
-		legalentity.Register(rt, legalentity.NewStore(m.Pool, outbox))
-		m.LegalEntity = rt
+		outbox = legalentity.NewOutbox(n.Pool, codec, n.log)
+		legalentity.Register(rt, legalentity.NewStore(n.Pool, outbox))
+		n.LegalEntity = rt
 		events = []string{legalentity.ResourceStatus}
 	case licence.Department:
-		outbox = adapters.NewOutbox(m.Pool, licence.Schema, licence.Department, codec, m.log)
-		store := licence.NewStore(m.Pool, outbox)
+		outbox = adapters.NewOutbox(n.Pool, licence.Schema, licence.Department, codec, n.log)
+		store := licence.NewStore(n.Pool, outbox)
 		licence.Register(rt, store)
 		// Approved cases at the one-stop window order licences over the bus.
 		licence.RegisterIssuing(rt, store, codec, licence.IssuingConfig{})
-		m.Licence = rt
+		n.Licence = rt
 		for _, typ := range licence.Types {
 			events = append(events, licence.Resource(typ))
 		}
@@ -55,10 +55,10 @@ func (m *Main) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 	if err := kafka.EnsureTopics(ctx, kcfg, topics...); err != nil {
 		return err
 	}
-	m.keepRunning(runCtx, dept+" outbox relay", func(ctx context.Context) error {
+	n.keepRunning(runCtx, dept+" outbox relay", func(ctx context.Context) error {
 		outbox.Relay(ctx, prod, 0)
 		return nil
 	})
-	m.runAdapter(runCtx, rt)
+	n.runAdapter(runCtx, rt)
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -22,20 +22,21 @@ import (
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
+	"govx/node"
+	"govx/node/nodetest"
 	"govx/schemas"
 )
 
 // The people who work cases in these tests.
 var (
-	clerk       = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:wang"}, Role: casework.RoleClerk, Dept: casework.DeptServiceCenter}
-	otherClerk  = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:li"}, Role: casework.RoleClerk, Dept: casework.DeptServiceCenter}
-	popClerk    = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:zhao"}, Role: casework.RoleClerk, Dept: casework.DeptPopulation}
-	marketRev   = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:chen"}, Role: casework.RoleReviewer, Dept: casework.DeptMarket}
-	fireRev     = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:liu"}, Role: casework.RoleReviewer, Dept: casework.DeptFireRescue}
-	urbanRev    = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:sun"}, Role: casework.RoleReviewer, Dept: casework.DeptUrbanManagement}
-	popRev      = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:zhou"}, Role: casework.RoleReviewer, Dept: casework.DeptPopulation}
-	supervisor  = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "supervisor:wu"}, Role: casework.RoleSupervisor}
-	allCaseDept = []string{population.Department, legalentity.Department, licence.Department}
+	clerk      = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:wang"}, Role: casework.RoleClerk, Dept: casework.DeptServiceCenter}
+	otherClerk = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:li"}, Role: casework.RoleClerk, Dept: casework.DeptServiceCenter}
+	popClerk   = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "clerk:zhao"}, Role: casework.RoleClerk, Dept: casework.DeptPopulation}
+	marketRev  = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:chen"}, Role: casework.RoleReviewer, Dept: casework.DeptMarket}
+	fireRev    = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:liu"}, Role: casework.RoleReviewer, Dept: casework.DeptFireRescue}
+	urbanRev   = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:sun"}, Role: casework.RoleReviewer, Dept: casework.DeptUrbanManagement}
+	popRev     = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "reviewer:zhou"}, Role: casework.RoleReviewer, Dept: casework.DeptPopulation}
+	supervisor = &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "supervisor:wu"}, Role: casework.RoleSupervisor}
 )
 
 // demoApplicants are demo companies to apply with: one in business with a
@@ -51,30 +52,30 @@ type demoApplicants struct {
 
 func findApplicants(t *testing.T, residents int) demoApplicants {
 	t.Helper()
-	gens, err := newGenerators(DemoRegisters(residents))
+	gens, err := node.NewGenerators(node.DemoRegisters(residents))
 	if err != nil {
 		t.Fatal(err)
 	}
 	people := map[string]population.Resident{}
 	var d demoApplicants
 	for i := range residents {
-		p := gens.people.Resident(i)
+		p := gens.People.Resident(i)
 		people[p.IDNumber] = p
 		if d.resident.IDNumber == "" && p.Status == population.StatusNormal {
 			d.resident = p
 		}
 	}
 	companies := map[string]legalentity.Company{}
-	for i := range DemoCompanies {
-		c := gens.companies.Company(i)
+	for i := range node.DemoCompanies {
+		c := gens.Companies.Company(i)
 		companies[c.USCC] = c
 		if d.deregistered.USCC == "" && c.Status == legalentity.StatusDeregistered {
 			d.deregistered = c
 		}
 	}
 	today := time.Now().UTC()
-	for i := range DemoLicences {
-		l := gens.licences.Licence(i)
+	for i := range node.DemoLicences {
+		l := gens.Licences.Licence(i)
 		c, ok := companies[l.HolderCode]
 		if !ok || l.Type != licence.TypeFoodBusiness {
 			continue
@@ -95,11 +96,11 @@ func findApplicants(t *testing.T, residents int) demoApplicants {
 
 // runCaseSystem runs govx with the three registers' adapters and returns
 // it with demo applicants.
-func runCaseSystem(t *testing.T) (*Main, demoApplicants) {
+func runCaseSystem(t *testing.T) (*node.Node, demoApplicants) {
 	t.Helper()
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
-	m := mustRun(t, cfg)
+	cfg := nodetest.Config(t)
+	cfg.Adapters = node.ReferenceAdapters
+	m := nodetest.Start(t, cfg)
 	return m, findApplicants(t, cfg.Residents)
 }
 
@@ -368,12 +369,9 @@ func TestCaseFlaggedWhenLicenceRevoked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codec, pool, err := registerTool(ctx, m.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	store := licence.NewStore(pool, adapters.NewOutbox(pool, licence.Schema, licence.Department, codec, m.log))
+	// The licensing department revokes it in its own register; its
+	// adapter's outbox relay publishes the change.
+	store := licence.NewStore(m.Pool, adapters.NewOutbox(m.Pool, licence.Schema, licence.Department, m.Codec, nil))
 	if _, err := store.Revoke(ctx, d.licence.Number, "经营场所灭失"); err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +390,7 @@ func TestCaseFlaggedWhenLicenceRevoked(t *testing.T) {
 
 // caseEvents reads the case events on the bus until one of type want
 // arrives for the case, and returns the types seen for it.
-func caseEvents(t *testing.T, m *Main, caseID, want string) []string {
+func caseEvents(t *testing.T, m *node.Node, caseID, want string) []string {
 	t.Helper()
 	cons, err := kafka.NewConsumer(kafka.Config{Brokers: m.Brokers, ClientID: "test"}, kafka.ConsumerConfig{
 		GroupID: "test-" + caseID + want, Topics: []string{exchange.EventTopic(casework.Resource)}})
@@ -433,8 +431,8 @@ func caseEvents(t *testing.T, m *Main, caseID, want string) []string {
 // standing still while the case waits on the applicant; each warning an
 // event on the bus.
 func TestCaseDeadlines(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = allCaseDept
+	cfg := nodetest.Config(t)
+	cfg.Adapters = node.ReferenceAdapters
 	var mu sync.Mutex
 	now, _ := time.Parse(time.RFC3339, "2026-11-20T10:00:00+08:00") // a Friday
 	cfg.CaseClock = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -443,7 +441,7 @@ func TestCaseDeadlines(t *testing.T) {
 		defer mu.Unlock()
 		now, _ = time.Parse(time.RFC3339, s)
 	}
-	m := mustRun(t, cfg)
+	m := nodetest.Start(t, cfg)
 	d := findApplicants(t, cfg.Residents)
 	ctx := context.Background()
 	svc := m.Casework
@@ -507,11 +505,11 @@ func TestCaseDeadlines(t *testing.T) {
 // the material "verification pending", nothing the clerk typed is lost,
 // and the retry verifies it once the provider is back.
 func TestCaseVerificationPendingWhileProviderDown(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Adapters = []string{population.Department, licence.Department} // market regulation's adapter is down
 	cfg.Timeout = 500 * time.Millisecond
 	cfg.CaseRetry = 200 * time.Millisecond
-	m := mustRun(t, cfg)
+	m := nodetest.Start(t, cfg)
 	d := findApplicants(t, cfg.Residents)
 	ctx := context.Background()
 	svc := m.Casework
@@ -536,7 +534,7 @@ func TestCaseVerificationPendingWhileProviderDown(t *testing.T) {
 	acfg.DataDir, acfg.Exchange, acfg.Migrate, acfg.Demo = t.TempDir(), false, false, false
 	acfg.EmbeddedKafka, acfg.KafkaBrokers = false, m.Brokers
 	acfg.Adapters = []string{legalentity.Department}
-	mustRun(t, acfg)
+	nodetest.Start(t, acfg)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, _ = svc.Get(ctx, clerk, c.ID); c.Material("company_registration").State == casework.Verified {

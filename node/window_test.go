@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"govx/casework"
 	"govx/internal/auth"
+	"govx/node"
 )
 
 // uiClient is a browser without JavaScript: a cookie jar holding a
@@ -24,13 +25,13 @@ type uiClient struct {
 	c    *http.Client
 }
 
-func newUIClient(t *testing.T, m *Main, who *auth.Claims) *uiClient {
+func newUIClient(t *testing.T, m *node.Node, who *auth.Claims) *uiClient {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	u := &uiClient{t: t, base: m.URL() + "/ui/", c: &http.Client{Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if who != nil {
-		tok, err := m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: who.Subject, Dept: who.Dept,
+		tok, err := m.Key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: who.Subject, Dept: who.Dept,
 			Role: who.Role, TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
@@ -98,7 +99,7 @@ func formOf(t *testing.T, page, id string) url.Values {
 	return v
 }
 
-func caseCount(t *testing.T, m *Main) int {
+func caseCount(t *testing.T, m *node.Node) int {
 	t.Helper()
 	var n int
 	if err := m.Pool.QueryRow(context.Background(), `SELECT count(*) FROM casework.cases`).Scan(&n); err != nil {

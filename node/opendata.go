@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -31,14 +31,14 @@ const DemoOpenDataset = "air-quality"
 
 // mountOpenData serves the open-data API under /open/v1/ on the exchange's
 // server, publishing the demo dataset first when asked to.
-func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, http.Handler) }, cs *catalog.Store, verifier httpx.Verifier, rdb *redis.Client) error {
-	store := openapi.NewStore(m.Pool)
-	if m.cfg.Demo {
+func (n *Node) mountOpenData(ctx context.Context, mux interface{ Handle(string, http.Handler) }, cs *catalog.Store, verifier httpx.Verifier, rdb *redis.Client) error {
+	store := openapi.NewStore(n.Pool)
+	if n.cfg.Demo {
 		if err := seedOpenData(ctx, store); err != nil {
 			return err
 		}
 	}
-	key, err := loadSecret(filepath.Join(m.cfg.DataDir, "keys", "open-cursor.key"))
+	key, err := loadSecret(filepath.Join(n.cfg.DataDir, "keys", "open-cursor.key"))
 	if err != nil {
 		return err
 	}
@@ -46,23 +46,23 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	// when anonymous, in the limiter every instance shares through Redis.
 	// A busy key leases up to 100 ms of its rate (at most 100 tokens, a
 	// tenth of its burst) per Redis call; see ratelimit.Config.Lease.
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: m.log, Lease: 100 * time.Millisecond})
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: n.log, Lease: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	keys, err := apikeys.New(apikeys.NewStore(m.Pool), lim, m.Key, verifier, apikeys.Config{Issuer: Issuer, Log: m.log})
+	keys, err := apikeys.New(apikeys.NewStore(n.Pool), lim, n.Key, verifier, apikeys.Config{Issuer: Issuer, Log: n.log})
 	if err != nil {
 		return err
 	}
-	sources := licenceSources(m.Pool)
-	if m.cfg.Demo && slices.Contains(m.cfg.Adapters, licence.Department) {
+	sources := licenceSources(n.Pool)
+	if n.cfg.Demo && slices.Contains(n.cfg.Adapters, licence.Department) {
 		// The licensing department opens its food business licences once;
 		// it publishes a new version with POST /open/v1/sources/{code}/publish.
 		if err := publishOnce(ctx, store, cs, licence.ResourceFoodBusiness, sources[licence.ResourceFoodBusiness]); err != nil {
 			return err
 		}
 	}
-	h, err := openapi.NewHandler(openapi.Config{Store: store, Verifier: verifier, Resources: cs, CursorKey: key, Logger: m.log,
+	h, err := openapi.NewHandler(openapi.Config{Store: store, Verifier: verifier, Resources: cs, CursorKey: key, Logger: n.log,
 		Sources:    sources,
 		Limit:      keys.Middleware,
 		Extensions: []openapi.Extension{{Mount: keys.Mount, OpenAPI: apikeys.OpenAPI()}}})
@@ -70,7 +70,6 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 		return err
 	}
 	mux.Handle(openapi.Prefix, h)
-	servePprof(m.log)
 	return nil
 }
 
@@ -86,14 +85,9 @@ func publishOnce(ctx context.Context, store *openapi.Store, cs *catalog.Store, c
 	return err
 }
 
-// servePprof serves net/http/pprof on GOVX_PPROF_ADDR, a debug listener of
-// its own (never the public one), when the variable is set: for profiling
-// under `govx bench-open`.
-func servePprof(log *slog.Logger) {
-	addr := os.Getenv("GOVX_PPROF_ADDR")
-	if addr == "" {
-		return
-	}
+// servePprof serves net/http/pprof on addr, a debug listener of its own
+// (never the public one): for profiling under `govx bench`.
+func servePprof(addr string, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

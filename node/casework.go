@@ -1,9 +1,10 @@
-package main
+package node
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,13 +27,13 @@ import (
 // consent store, and issues licences through the licensing department's
 // adapter. Case events go out through its outbox; change events of the
 // registers flag the cases that relied on the records.
-func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer,
-	h *exchange.Handler, verifier *auth.Verifier) error {
+func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer,
+	mux *http.ServeMux, verifier *auth.Verifier) error {
 	client, err := exchange.NewClient(base, nil)
 	if err != nil {
 		return err
 	}
-	key := m.Key
+	key := n.Key
 	tokens := func(a casework.Actor, scopes []string) (string, error) {
 		role := "service"
 		if a.Role == casework.RoleClerk {
@@ -41,38 +42,38 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: a.Subject, Dept: a.Dept, Role: role,
 			Scopes: scopes, TTL: 2 * time.Minute})
 	}
-	authority, err := issuingAuthority(ctx, m)
+	authority, err := issuingAuthority(ctx, n)
 	if err != nil {
 		return err
 	}
-	outbox := casework.NewOutbox(m.Pool, codec, m.log)
+	outbox := casework.NewOutbox(n.Pool, codec, n.log)
 	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: exchange.EventTopic(casework.Resource), Partitions: exchange.EventPartitions}); err != nil {
 		return err
 	}
-	m.keepRunning(runCtx, "casework outbox relay", func(ctx context.Context) error {
+	n.keepRunning(runCtx, "casework outbox relay", func(ctx context.Context) error {
 		outbox.Relay(ctx, prod, 0)
 		return nil
 	})
-	store := casework.NewStore(m.Pool, outbox)
-	cal, err := workday.New(workday.Config{Holidays: m.cfg.Holidays, Workdays: m.cfg.Workdays})
+	store := casework.NewStore(n.Pool, outbox)
+	cal, err := workday.New(workday.Config{Holidays: n.cfg.Holidays, Workdays: n.cfg.Workdays})
 	if err != nil {
 		return fmt.Errorf("case deadlines (GOVX_HOLIDAYS, GOVX_WORKDAYS): %w", err)
 	}
-	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: m.log, Now: m.cfg.CaseClock,
-		RetryInterval: m.cfg.CaseRetry, Calendar: cal, WarnDays: m.cfg.CaseWarnDays},
-		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: m.Consents,
-			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(m.Requester, codec, licence.IssuerConfig{})}})
+	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock,
+		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays},
+		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
+			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(n.Requester, codec, licence.IssuerConfig{})}})
 	if err != nil {
 		return err
 	}
-	m.Casework = svc
+	n.Casework = svc
 	// The clerks', reviewers' and supervisors' pages, and the applicants'
 	// progress lookup.
-	wcfg := web.Config{Verifier: verifier, Logger: m.log, Cases: svc}
-	if m.cfg.Demo {
+	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc}
+	if n.cfg.Demo {
 		wcfg.DemoUsers = web.DefaultDemoUsers()
 		wcfg.Mint = func(u web.DemoUser) (string, error) {
-			return m.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: u.Subject,
+			return n.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: u.Subject,
 				Dept: u.Dept, Role: u.Role, TTL: 8 * time.Hour})
 		}
 	}
@@ -80,8 +81,12 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	if err != nil {
 		return err
 	}
-	h.Handle(ui.Prefix(), ui)
-	m.keepRunning(runCtx, "casework", func(ctx context.Context) error {
+	mux.Handle(ui.Prefix(), ui)
+	cw := casework.NewHandler(svc, verifier, n.log)
+	for _, p := range []string{"/v1/cases", "/v1/cases/", "/v1/case-items", "/v1/review-queue", "/v1/supervision", "/v1/progress/"} {
+		mux.Handle(p, cw)
+	}
+	n.keepRunning(runCtx, "casework", func(ctx context.Context) error {
 		svc.Run(ctx)
 		return nil
 	})
@@ -99,8 +104,8 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	if err := kafka.EnsureTopics(ctx, kcfg, ts...); err != nil {
 		return err
 	}
-	m.keepRunning(runCtx, "casework event consumer", func(ctx context.Context) error {
-		cons, err := kafka.NewConsumer(kcfg, kafka.ConsumerConfig{GroupID: "govx-casework", Topics: topics, MaxInFlight: 8, Logger: m.log})
+	n.keepRunning(runCtx, "casework event consumer", func(ctx context.Context) error {
+		cons, err := kafka.NewConsumer(kcfg, kafka.ConsumerConfig{GroupID: "govx-casework", Topics: topics, MaxInFlight: 8, Logger: n.log})
 		if err != nil {
 			return err
 		}
@@ -108,7 +113,7 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return cons.Run(ctx, func(ctx context.Context, msg kafka.Message) error {
 			var ev exchange.Event
 			if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil {
-				m.log.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
+				n.log.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
 				return nil
 			}
 			return svc.RecordChanged(ctx, ev.Resource, ev.Key, ev.Type, ev.Reason)
@@ -120,9 +125,9 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 // issuingAuthority is the market regulation authority that issues the
 // food business licences of approved cases: the first with an active seal
 // key in the licence register.
-func issuingAuthority(ctx context.Context, m *Main) (string, error) {
+func issuingAuthority(ctx context.Context, n *Node) (string, error) {
 	var code string
-	err := m.Pool.QueryRow(ctx, `SELECT authority_code FROM licence.issuer_keys WHERE retired_at IS NULL
+	err := n.Pool.QueryRow(ctx, `SELECT authority_code FROM licence.issuer_keys WHERE retired_at IS NULL
 		ORDER BY (authority LIKE '%市场监督管理局%') DESC, authority_code LIMIT 1`).Scan(&code)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil // no register seeded: approved cases wait for issuing

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/kafka"
+	"govx/node"
+	"govx/node/nodetest"
 	"govx/schemas"
 )
 
@@ -24,7 +26,7 @@ import (
 // bus message by the id in its bytes and decodes it.
 func TestRegistryServesBusSchemas(t *testing.T) {
 	ctx := context.Background()
-	m := mustRun(t, testConfig(t))
+	m := nodetest.Start(t, nodetest.Config(t))
 	client, err := registry.NewClient(m.URL() + "/registry")
 	if err != nil {
 		t.Fatal(err)
@@ -42,10 +44,10 @@ func TestRegistryServesBusSchemas(t *testing.T) {
 
 	// A query through the exchange puts a request on the provider's topic;
 	// read it back as any Kafka tool would.
-	id5 := population.NewGenerator(DemoSeed).IDNumber(5)
-	mustConsent(t, m, id5, "case:test-1", population.ResourceIdentity)
-	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
-	if r := post(t, m.URL()+"/v1/resources/population.identity/query", tok, query(id5, "name")); r.Status != http.StatusOK {
+	id5 := population.NewGenerator(node.DemoSeed).IDNumber(5)
+	nodetest.Consent(t, m, id5, "case:test-1", population.ResourceIdentity)
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
+	if r := nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(id5, "name")); r.Status != http.StatusOK {
 		t.Fatalf("query: %d %v", r.Status, r.Body)
 	}
 	msg := mustReadOne(t, m, catalog.RequestTopic(population.Department))
@@ -73,7 +75,7 @@ func TestRegistryServesBusSchemas(t *testing.T) {
 	if _, _, err := client.CreateSchema(ctx, schemas.Request, text); err == nil {
 		t.Error("an anonymous client registered a schema")
 	}
-	adminTok := mustToken(t, m.Key, auth.TokenSpec{Role: "admin", Scopes: []string{"registry:write"}})
+	adminTok := nodetest.Token(t, m.Key, auth.TokenSpec{Role: "admin", Scopes: []string{"registry:write"}})
 	admin, err := registry.NewClient(m.URL()+"/registry", registry.WithHTTPClient(&http.Client{Transport: bearer(adminTok)}))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +87,7 @@ func TestRegistryServesBusSchemas(t *testing.T) {
 
 // mustReadOne reads the first message of topic with a consumer group of
 // its own.
-func mustReadOne(t *testing.T, m *Main, topic string) []byte {
+func mustReadOne(t *testing.T, m *node.Node, topic string) []byte {
 	t.Helper()
 	c, err := kafka.NewConsumer(kafka.Config{Brokers: m.Brokers, ClientID: "registry-test"},
 		kafka.ConsumerConfig{GroupID: "registry-test", Topics: []string{topic}})

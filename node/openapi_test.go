@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // The OpenAPI document stays in step with the handlers: real answers,
@@ -18,25 +20,25 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := mustRun(t, testConfig(t))
+	m := nodetest.Start(t, nodetest.Config(t))
 	url := m.URL() + "/v1/resources/population.identity/query"
-	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
-	id := population.NewGenerator(DemoSeed).IDNumber(5)
-	mustConsent(t, m, id, "p", population.ResourceIdentity)
-	mustConsent(t, m, id, "case:test-1", population.ResourceIdentity)
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})
+	id := population.NewGenerator(node.DemoSeed).IDNumber(5)
+	nodetest.Consent(t, m, id, "p", population.ResourceIdentity)
+	nodetest.Consent(t, m, id, "case:test-1", population.ResourceIdentity)
 	for _, tc := range []struct {
 		name  string
 		token string
 		body  []byte
 		want  int
 	}{
-		{"answer", tok, query(id, "name", "status"), http.StatusOK},
+		{"answer", tok, nodetest.Query(id, "name", "status"), http.StatusOK},
 		{"all fields", tok, []byte(fmt.Sprintf(`{"key":%q,"purpose":"p"}`, id)), http.StatusOK},
-		{"unauthenticated", "", query(id), http.StatusUnauthorized},
-		{"bad key", tok, query("123"), http.StatusBadRequest},
-		{"no consent", tok, query(population.NewGenerator(DemoSeed).IDNumber(6), "name"), http.StatusForbidden},
+		{"unauthenticated", "", nodetest.Query(id), http.StatusUnauthorized},
+		{"bad key", tok, nodetest.Query("123"), http.StatusBadRequest},
+		{"no consent", tok, nodetest.Query(population.NewGenerator(node.DemoSeed).IDNumber(6), "name"), http.StatusForbidden},
 	} {
-		r := post(t, url, tc.token, tc.body)
+		r := nodetest.Post(t, url, tc.token, tc.body)
 		if r.Status != tc.want {
 			t.Fatalf("%s: status %d, want %d", tc.name, r.Status, tc.want)
 		}

@@ -1,9 +1,8 @@
-package main
+package node
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -47,16 +46,18 @@ func DemoRegisters(residents int) Registers {
 	return Registers{Seed: DemoSeed, Residents: residents, Companies: DemoCompanies, Licences: DemoLicences}
 }
 
-// generators are the three registers' generators, made coherent: company
+// Generators are the three registers' generators, made coherent: company
 // representatives are residents, licence holders are companies and
 // residents, all recomputable by any process from the seed.
-type generators struct {
-	people    *population.Generator
-	companies *legalentity.Generator
-	licences  *licence.Generator
+type Generators struct {
+	People    *population.Generator
+	Companies *legalentity.Generator // nil without residents
+	Licences  *licence.Generator
 }
 
-func newGenerators(r Registers) (*generators, error) {
+// NewGenerators returns the generators of r, refusing counts that cannot
+// make coherent registers.
+func NewGenerators(r Registers) (*Generators, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -81,12 +82,12 @@ func newGenerators(r Registers) (*generators, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &generators{people: people, companies: companies, licences: licences}, nil
+	return &Generators{People: people, Companies: companies, Licences: licences}, nil
 }
 
 // seedCatalogue registers every reference department, its resources and
 // schemas, and the licence issuers' public seal keys. It is idempotent.
-func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *generators) error {
+func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *Generators) error {
 	cat := catalog.NewStore(pool)
 	if err := catalog.SeedDemo(ctx, cat); err != nil {
 		return err
@@ -101,7 +102,7 @@ func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *generators) error
 	if err := cat.Publish(ctx, dept, resources...); err != nil {
 		return err
 	}
-	for _, k := range g.licences.PublicKeys() {
+	for _, k := range g.Licences.PublicKeys() {
 		if err := cat.PutDepartmentKey(ctx, k); err != nil {
 			return err
 		}
@@ -129,7 +130,7 @@ func (r SeedReport) String() string {
 // seedRegisters fills each of the three registers that is empty, the three
 // side by side: each is one COPY in one transaction, so a failed load
 // leaves its register empty, never half-filled.
-func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Registers, log *slog.Logger) (SeedReport, error) {
+func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *Generators, r Registers, log *slog.Logger) (SeedReport, error) {
 	var rep SeedReport
 	start := time.Now()
 	eg, ctx := errgroup.WithContext(ctx)
@@ -140,7 +141,7 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Reg
 			return err
 		}
 		if n == 0 {
-			if n, err = ps.Seed(ctx, g.people, 0, r.Residents); err != nil {
+			if n, err = ps.Seed(ctx, g.People, 0, r.Residents); err != nil {
 				return err
 			}
 			rep.Residents = n
@@ -150,7 +151,7 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Reg
 		if h, err := ps.HouseholdCount(ctx); err != nil || h > 0 {
 			return err
 		}
-		rep.Households, rep.Members, err = ps.SeedHouseholds(ctx, g.people, 0, min(int(n), r.Residents))
+		rep.Households, rep.Members, err = ps.SeedHouseholds(ctx, g.People, 0, min(int(n), r.Residents))
 		return err
 	})
 	eg.Go(func() error {
@@ -159,7 +160,7 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Reg
 			return err
 		}
 		var err error
-		rep.Companies, err = ls.Seed(ctx, g.companies, 0, r.Companies)
+		rep.Companies, err = ls.Seed(ctx, g.Companies, 0, r.Companies)
 		return err
 	})
 	eg.Go(func() error {
@@ -168,7 +169,7 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Reg
 			return err
 		}
 		var err error
-		rep.Licences, err = ls.Seed(ctx, g.licences, 0, r.Licences)
+		rep.Licences, err = ls.Seed(ctx, g.Licences, 0, r.Licences)
 		return err
 	})
 	err := eg.Wait()
@@ -180,38 +181,18 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *generators, r Reg
 	return rep, err
 }
 
-// seedDemo registers the demo catalogue and fills the empty registers with
-// the demo set.
-func seedDemo(ctx context.Context, pool *pgxpool.Pool, residents int, log *slog.Logger) error {
-	r := DemoRegisters(residents)
-	g, err := newGenerators(r)
+// SeedRegisters registers the demo catalogue (departments, resources,
+// schemas, issuers' keys) and fills each of the three registers that is
+// empty with r's synthetic data: `govx seed` and the demo of `govx up`.
+// A register that holds data already is left alone (the report counts
+// nothing for it).
+func SeedRegisters(ctx context.Context, pool *pgxpool.Pool, r Registers, log *slog.Logger) (SeedReport, error) {
+	g, err := NewGenerators(r)
 	if err != nil {
-		return err
+		return SeedReport{}, err
 	}
 	if err := seedCatalogue(ctx, pool, g); err != nil {
-		return err
+		return SeedReport{}, err
 	}
-	_, err = seedRegisters(ctx, pool, g, r, log)
-	return err
-}
-
-// runSeed is `govx seed`: the demo catalogue plus registers of any size.
-func runSeed(ctx context.Context, pool *pgxpool.Pool, r Registers, stdout io.Writer, log *slog.Logger) error {
-	g, err := newGenerators(r)
-	if err != nil {
-		return err
-	}
-	if err := seedCatalogue(ctx, pool, g); err != nil {
-		return err
-	}
-	rep, err := seedRegisters(ctx, pool, g, r, log)
-	if err != nil {
-		return err
-	}
-	if rep.Rows() == 0 {
-		fmt.Fprintln(stdout, "registers already hold data; nothing seeded (seed into a fresh database)")
-		return nil
-	}
-	fmt.Fprintln(stdout, "seeded", rep)
-	return nil
+	return seedRegisters(ctx, pool, g, r, log)
 }

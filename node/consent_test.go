@@ -1,17 +1,11 @@
-package main
+package node_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"govx"
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
@@ -20,46 +14,9 @@ import (
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
+	"govx/node"
+	"govx/node/nodetest"
 )
-
-// call sends method url with an optional JSON body and returns the status,
-// the decoded JSON body and the raw bytes.
-func call(t *testing.T, method, url, token string, body any) (int, map[string]any, []byte) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	json.Unmarshal(raw, &out)
-	return resp.StatusCode, out, raw
-}
-
-func errCode(body map[string]any) string {
-	e, _ := body["error"].(map[string]any)
-	c, _ := e["code"].(string)
-	return c
-}
 
 // The whole consent story through the running program: refused without
 // consent, recorded by the clerk, allowed, listed by the data subject
@@ -75,16 +32,16 @@ func TestConsentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := testConfig(t)
-	cfg.Adapters = referenceAdapters
-	m := mustRun(t, cfg)
+	cfg := nodetest.Config(t)
+	cfg.Adapters = node.ReferenceAdapters
+	m := nodetest.Start(t, cfg)
 	u := m.URL()
-	svc := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity, licence.ResourceFoodBusiness, legalentity.ResourceBasic}})
-	clerk := mustToken(t, m.Key, auth.TokenSpec{Subject: "clerk:window-7", Role: consent.RoleClerk})
-	id := population.NewGenerator(DemoSeed).IDNumber(11)
-	other := population.NewGenerator(DemoSeed).IDNumber(12)
-	citizen := mustToken(t, m.Key, auth.TokenSpec{Subject: id, Role: consent.RoleCitizen, Dept: "-"})
-	otherCitizen := mustToken(t, m.Key, auth.TokenSpec{Subject: other, Role: consent.RoleCitizen, Dept: "-"})
+	svc := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity, licence.ResourceFoodBusiness, legalentity.ResourceBasic}})
+	clerk := nodetest.Token(t, m.Key, auth.TokenSpec{Subject: "clerk:window-7", Role: consent.RoleClerk})
+	id := population.NewGenerator(node.DemoSeed).IDNumber(11)
+	other := population.NewGenerator(node.DemoSeed).IDNumber(12)
+	citizen := nodetest.Token(t, m.Key, auth.TokenSpec{Subject: id, Role: consent.RoleCitizen, Dept: "-"})
+	otherCitizen := nodetest.Token(t, m.Key, auth.TokenSpec{Subject: other, Role: consent.RoleCitizen, Dept: "-"})
 
 	check := func(doc *openapicheck.Doc, method, path string, status int, raw []byte, ct string) {
 		t.Helper()
@@ -94,8 +51,8 @@ func TestConsentEndToEnd(t *testing.T) {
 	}
 	lookup := func(body map[string]any, status int, code string) map[string]any {
 		t.Helper()
-		st, out, raw := call(t, "POST", u+"/v1/resources/population.identity/query", svc, body)
-		if st != status || (code != "" && errCode(out) != code) {
+		st, out, raw := nodetest.Call(t, "POST", u+"/v1/resources/population.identity/query", svc, body)
+		if st != status || (code != "" && nodetest.ErrCode(out) != code) {
 			t.Fatalf("lookup %v: %d %v, want %d %s", body, st, out, status, code)
 		}
 		check(xdoc, "POST", "/v1/resources/{code}/query", st, raw, "application/json")
@@ -107,7 +64,7 @@ func TestConsentEndToEnd(t *testing.T) {
 	lookup(q, 403, "consent_required")
 
 	// 2. The clerk records it at the window.
-	st, c, raw := call(t, "POST", u+"/v1/consents", clerk, map[string]any{
+	st, c, raw := nodetest.Call(t, "POST", u+"/v1/consents", clerk, map[string]any{
 		"subject": id, "case_id": "2026-000777", "purpose_code": "food-business-licence",
 		"purpose":     "Verify the applicant's identity for a food business licence",
 		"resources":   []map[string]any{{"resource": "population.identity", "fields": []string{"name", "address", "birth_date"}}},
@@ -132,7 +89,7 @@ func TestConsentEndToEnd(t *testing.T) {
 	lookup(map[string]any{"key": id, "fields": []string{"name"}, "purpose": "case:2026-000999"}, 403, "consent_required")
 
 	// 4. The data subject sees who looked; no one else may.
-	st, acc, raw := call(t, "GET", u+"/v1/subjects/"+id+"/accesses", citizen, nil)
+	st, acc, raw := nodetest.Call(t, "GET", u+"/v1/subjects/"+id+"/accesses", citizen, nil)
 	check(xdoc, "GET", "/v1/subjects/{subject}/accesses", st, raw, "application/json")
 	list, _ := acc["accesses"].([]any)
 	if st != 200 || len(list) != 4 {
@@ -161,16 +118,16 @@ func TestConsentEndToEnd(t *testing.T) {
 		t.Error("the list shows another person's ID number")
 	}
 	for name, tok := range map[string]string{"another citizen": otherCitizen, "the department": svc, "the clerk": clerk} {
-		st, body, raw := call(t, "GET", u+"/v1/subjects/"+id+"/accesses", tok, nil)
-		if st != 403 || errCode(body) != "not_data_subject" {
+		st, body, raw := nodetest.Call(t, "GET", u+"/v1/subjects/"+id+"/accesses", tok, nil)
+		if st != 403 || nodetest.ErrCode(body) != "not_data_subject" {
 			t.Errorf("%s reads the accesses: %d %v", name, st, body)
 		}
 		check(xdoc, "GET", "/v1/subjects/{subject}/accesses", st, raw, "application/json")
-		if st, body, _ := call(t, "GET", u+"/v1/subjects/"+id+"/consents", tok, nil); st != 403 {
+		if st, body, _ := nodetest.Call(t, "GET", u+"/v1/subjects/"+id+"/consents", tok, nil); st != 403 {
 			t.Errorf("%s reads the consents: %d %v", name, st, body)
 		}
 	}
-	st, mine, raw := call(t, "GET", u+"/v1/subjects/"+id+"/consents", citizen, nil)
+	st, mine, raw := nodetest.Call(t, "GET", u+"/v1/subjects/"+id+"/consents", citizen, nil)
 	check(cdoc, "GET", "/v1/subjects/{subject}/consents", st, raw, "application/json")
 	if cs, _ := mine["consents"].([]any); st != 200 || len(cs) != 1 {
 		t.Fatalf("own consents: %d %v", st, mine)
@@ -178,18 +135,18 @@ func TestConsentEndToEnd(t *testing.T) {
 
 	// 5. Revoked by the subject: refused at once (this instance), with the
 	// reason.
-	if st, _, _ := call(t, "POST", u+"/v1/consents/"+cid+"/revoke", clerk, map[string]any{"reason": "x"}); st != 403 {
+	if st, _, _ := nodetest.Call(t, "POST", u+"/v1/consents/"+cid+"/revoke", clerk, map[string]any{"reason": "x"}); st != 403 {
 		t.Errorf("the clerk revoked a consent: %d", st)
 	}
-	st, c, raw = call(t, "POST", u+"/v1/consents/"+cid+"/revoke", citizen, map[string]any{"reason": "the application was withdrawn"})
+	st, c, raw = nodetest.Call(t, "POST", u+"/v1/consents/"+cid+"/revoke", citizen, map[string]any{"reason": "the application was withdrawn"})
 	check(cdoc, "POST", "/v1/consents/{id}/revoke", st, raw, "application/json")
 	if st != 200 || c["status"] != "revoked" {
 		t.Fatalf("revoke: %d %v", st, c)
 	}
 	deadline := time.Now().Add(time.Second)
 	for {
-		st, out, _ := call(t, "POST", u+"/v1/resources/population.identity/query", svc, q)
-		if st == 403 && errCode(out) == "consent_revoked" {
+		st, out, _ := nodetest.Call(t, "POST", u+"/v1/resources/population.identity/query", svc, q)
+		if st == 403 && nodetest.ErrCode(out) == "consent_revoked" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -197,7 +154,7 @@ func TestConsentEndToEnd(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	st, hist, raw := call(t, "GET", u+"/v1/consents/"+cid+"/history", citizen, nil)
+	st, hist, raw := nodetest.Call(t, "GET", u+"/v1/consents/"+cid+"/history", citizen, nil)
 	check(cdoc, "GET", "/v1/consents/{id}/history", st, raw, "application/json")
 	if h, _ := hist["history"].([]any); len(h) != 3 { // create, refused revoke by the clerk, revoke
 		t.Errorf("history: %v", hist)
@@ -211,22 +168,22 @@ func TestConsentEndToEnd(t *testing.T) {
 
 	// 7. A licence looked up by number: its holder's consent decides,
 	// after the provider answered, and the holder finds the access.
-	gens, err := newGenerators(DemoRegisters(cfg.Residents))
+	gens, err := node.NewGenerators(node.DemoRegisters(cfg.Residents))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lic licence.Licence
 	for i := 0; ; i++ {
-		if lic = gens.licences.Licence(i); lic.Type == licence.TypeFoodBusiness {
+		if lic = gens.Licences.Licence(i); lic.Type == licence.TypeFoodBusiness {
 			break
 		}
 	}
 	lq := map[string]any{"key": lic.Number, "fields": []string{"number", "holder_name"}, "purpose": "case:lic-1"}
-	if st, out, _ := call(t, "POST", u+"/v1/resources/licence.food-business/query", svc, lq); st != 403 || errCode(out) != "consent_required" || out["record"] != nil {
+	if st, out, _ := nodetest.Call(t, "POST", u+"/v1/resources/licence.food-business/query", svc, lq); st != 403 || nodetest.ErrCode(out) != "consent_required" || out["record"] != nil {
 		t.Fatalf("licence without the holder's consent: %d %v", st, out)
 	}
-	mustConsent(t, m, lic.HolderCode, "case:lic-1", licence.ResourceFoodBusiness)
-	st, out, _ = call(t, "POST", u+"/v1/resources/licence.food-business/query", svc, lq)
+	nodetest.Consent(t, m, lic.HolderCode, "case:lic-1", licence.ResourceFoodBusiness)
+	st, out, _ = nodetest.Call(t, "POST", u+"/v1/resources/licence.food-business/query", svc, lq)
 	rec, _ := out["record"].(map[string]any)
 	if st != 200 || len(rec) != 2 || rec["holder_name"] != lic.HolderName {
 		t.Fatalf("licence with consent: %d %v (the holder code must not leave: not asked for)", st, out)
@@ -235,24 +192,24 @@ func TestConsentEndToEnd(t *testing.T) {
 	if typ, _ := consent.SubjectType(lic.HolderCode); typ == consent.Company {
 		holderRole = consent.RoleLegalPerson
 	}
-	holder := mustToken(t, m.Key, auth.TokenSpec{Subject: lic.HolderCode, Role: holderRole, Dept: "-"})
-	st, acc, _ = call(t, "GET", u+"/v1/subjects/"+lic.HolderCode+"/accesses", holder, nil)
+	holder := nodetest.Token(t, m.Key, auth.TokenSpec{Subject: lic.HolderCode, Role: holderRole, Dept: "-"})
+	st, acc, _ = nodetest.Call(t, "GET", u+"/v1/subjects/"+lic.HolderCode+"/accesses", holder, nil)
 	if list, _ := acc["accesses"].([]any); st != 200 || len(list) != 2 {
 		t.Errorf("the holder's accesses: %d %v", st, acc)
 	}
 
 	// 8. Artefacts: a real one verifies; an altered one is refused and
 	// logged.
-	st, v, raw := call(t, "POST", u+"/v1/consents/verify", "", map[string]any{"artefact": once.Artefact})
+	st, v, raw := nodetest.Call(t, "POST", u+"/v1/consents/verify", "", map[string]any{"artefact": once.Artefact})
 	check(cdoc, "POST", "/v1/consents/verify", st, raw, "application/json")
 	if st != 200 || v["valid"] != true || v["status"] != "used" {
 		t.Errorf("verify: %d %v", st, v)
 	}
 	parts := strings.Split(once.Artefact, ".")
 	parts[2] = strings.Repeat("A", len(parts[2]))
-	st, v, raw = call(t, "POST", u+"/v1/consents/verify", "", map[string]any{"artefact": strings.Join(parts, ".")})
+	st, v, raw = nodetest.Call(t, "POST", u+"/v1/consents/verify", "", map[string]any{"artefact": strings.Join(parts, ".")})
 	check(cdoc, "POST", "/v1/consents/verify", st, raw, "application/json")
-	if st != 400 || errCode(v) != "consent_signature_invalid" {
+	if st != 400 || nodetest.ErrCode(v) != "consent_signature_invalid" {
 		t.Errorf("forged artefact: %d %v", st, v)
 	}
 	var logged int
@@ -261,7 +218,7 @@ func TestConsentEndToEnd(t *testing.T) {
 		t.Errorf("%d forged verifications logged, want 1", logged)
 	}
 	// Offline: the published keys verify the artefact without the service.
-	st, _, raw = call(t, "GET", u+"/v1/consents/keys", "", nil)
+	st, _, raw = nodetest.Call(t, "GET", u+"/v1/consents/keys", "", nil)
 	check(cdoc, "GET", "/v1/consents/keys", st, raw, "application/jwk-set+json")
 	keys, err := consent.ParseJWKS(raw)
 	if err != nil || len(keys) != 1 {
@@ -281,8 +238,8 @@ func TestConsentEndToEnd(t *testing.T) {
 		{map[string]any{"subject": id, "purpose_code": "x", "purpose": "x", "resources": []map[string]any{{"resource": catalog.DemoHousehold, "fields": []string{"members"}}}, "valid_until": "2030-01-01T00:00:00Z"}, "consumer_not_entitled"},
 		{map[string]any{"subject": id, "purpose_code": "x", "purpose": "x", "resources": []map[string]any{{"resource": "nothing.here"}}, "valid_until": "2030-01-01T00:00:00Z"}, "resource_not_found"},
 	} {
-		st, body, raw := call(t, "POST", u+"/v1/consents", clerk, tc.body)
-		if errCode(body) != tc.code {
+		st, body, raw := nodetest.Call(t, "POST", u+"/v1/consents", clerk, tc.body)
+		if nodetest.ErrCode(body) != tc.code {
 			t.Errorf("create %v: %d %v, want %s", tc.body["subject"], st, body, tc.code)
 		}
 		check(cdoc, "POST", "/v1/consents", st, raw, "application/json")
@@ -293,41 +250,13 @@ func TestConsentEndToEnd(t *testing.T) {
 	}
 }
 
-func mustConsentOnce(t *testing.T, m *Main, subject string) *consent.Consent {
+func mustConsentOnce(t *testing.T, m *node.Node, subject string) *consent.Consent {
 	t.Helper()
-	c, err := m.Consents.Create(context.Background(), demoClerk, consent.Request{Subject: subject, CaseID: "test-once",
+	c, err := m.Consents.Create(context.Background(), node.DemoClerk, consent.Request{Subject: subject, CaseID: "test-once",
 		PurposeCode: "test", Purpose: "test", Fetch: consent.Once, ValidUntil: time.Now().Add(time.Hour),
 		Items: []consent.Item{{Resource: population.ResourceIdentity, Fields: []string{"name"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// `govx consent verify` checks an artefact offline against the published
-// keys, read from the running service or from a saved file, and refuses an
-// altered one.
-func TestConsentVerifyCommand(t *testing.T) {
-	m := mustRun(t, testConfig(t))
-	c := mustConsent(t, m, population.NewGenerator(DemoSeed).IDNumber(2), "case:cli-1", population.ResourceIdentity)
-	ctx := context.Background()
-	var out bytes.Buffer
-	if err := run(ctx, []string{"consent", "verify", "--keys", m.URL() + "/v1/consents/keys", c.Artefact}, &out, &out); err != nil {
-		t.Fatalf("verify: %v\n%s", err, out.String())
-	}
-	if !strings.Contains(out.String(), "consent "+c.ID+": signature valid") || !strings.Contains(out.String(), "cli-1") {
-		t.Errorf("output:\n%s", out.String())
-	}
-	_, _, jwks := call(t, "GET", m.URL()+"/v1/consents/keys", "", nil)
-	dir := t.TempDir()
-	keys, art := dir+"/keys.json", dir+"/consent.jws"
-	os.WriteFile(keys, jwks, 0o600)
-	parts := strings.Split(c.Artefact, ".")
-	parts[1] = parts[1][:len(parts[1])-2] + "AA"
-	os.WriteFile(art, []byte(strings.Join(parts, ".")), 0o600)
-	out.Reset()
-	err := run(ctx, []string{"consent", "verify", "--keys", keys, art}, &out, &out)
-	if govx.ErrorCode(err) != "consent_signature_invalid" {
-		t.Errorf("altered artefact: %v\n%s", err, out.String())
-	}
 }

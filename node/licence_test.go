@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -10,30 +10,32 @@ import (
 	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/internal/auth"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // A licence fetched through the exchange verifies offline against the
 // issuer keys the catalogue serves.
 func TestLicenceEndToEnd(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Adapters = []string{population.Department, licence.Department}
-	m := mustRun(t, cfg)
-	gens, err := newGenerators(DemoRegisters(cfg.Residents))
+	m := nodetest.Start(t, cfg)
+	gens, err := node.NewGenerators(node.DemoRegisters(cfg.Residents))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := gens.licences
+	g := gens.Licences
 	var want licence.Licence
 	for i := 0; ; i++ {
 		if want = g.Licence(i); want.Type == licence.TypeFoodBusiness {
 			break
 		}
 	}
-	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{licence.ResourceFoodBusiness, licence.ResourceByHolder}})
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{licence.ResourceFoodBusiness, licence.ResourceByHolder}})
 	fields := []string{"id", "type", "number", "holder_name", "holder_code", "authority", "authority_code",
 		"issue_date", "valid_from", "valid_until", "items", "seal_key_id", "seal"}
-	mustConsent(t, m, want.HolderCode, "case:test-1", licence.ResourceFoodBusiness, licence.ResourceByHolder)
-	r := post(t, m.URL()+"/v1/resources/licence.food-business/query", tok, query(want.Number, fields...))
+	nodetest.Consent(t, m, want.HolderCode, "case:test-1", licence.ResourceFoodBusiness, licence.ResourceByHolder)
+	r := nodetest.Post(t, m.URL()+"/v1/resources/licence.food-business/query", tok, nodetest.Query(want.Number, fields...))
 	if r.Status != http.StatusOK {
 		t.Fatalf("query: %d %v", r.Status, r.Body)
 	}
@@ -70,16 +72,16 @@ func TestLicenceEndToEnd(t *testing.T) {
 		t.Error("an altered licence verifies")
 	}
 
-	r = post(t, m.URL()+"/v1/resources/licence.by-holder/query", tok, query(want.HolderCode, "total", "licences"))
+	r = nodetest.Post(t, m.URL()+"/v1/resources/licence.by-holder/query", tok, nodetest.Query(want.HolderCode, "total", "licences"))
 	if total, _ := r.Body["record"].(map[string]any)["total"].(float64); r.Status != http.StatusOK || total < 1 {
 		t.Errorf("by-holder: %d %v", r.Status, r.Body)
 	}
-	r = post(t, m.URL()+"/v1/resources/licence.by-holder/query", tok, query("91440106MA5D00000X", "total"))
-	if r.Status != http.StatusBadRequest || r.errorCode() != "invalid_holder" {
+	r = nodetest.Post(t, m.URL()+"/v1/resources/licence.by-holder/query", tok, nodetest.Query("91440106MA5D00000X", "total"))
+	if r.Status != http.StatusBadRequest || r.ErrorCode() != "invalid_holder" {
 		t.Errorf("malformed holder: %d %v", r.Status, r.Body)
 	}
-	r = post(t, m.URL()+"/v1/resources/licence.food-business/query", tok, query("JY 1", "number"))
-	if r.Status != http.StatusBadRequest || r.errorCode() != "invalid_licence_number" {
+	r = nodetest.Post(t, m.URL()+"/v1/resources/licence.food-business/query", tok, nodetest.Query("JY 1", "number"))
+	if r.Status != http.StatusBadRequest || r.ErrorCode() != "invalid_licence_number" {
 		t.Errorf("malformed licence number: %d %v", r.Status, r.Body)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"encoding/base64"
@@ -15,14 +15,16 @@ import (
 	"govx/adapters/licence"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
+	"govx/node"
+	"govx/node/nodetest"
 )
 
 // The open-data API is served on the exchange's address with the demo
 // dataset published, and its cursors survive a restart on the same data
 // folder.
 func TestOpenDataServedWithDemo(t *testing.T) {
-	cfg := testConfig(t)
-	m := mustRun(t, cfg)
+	cfg := nodetest.Config(t)
+	m := nodetest.Start(t, cfg)
 	get := func(base, path string) (int, map[string]any) {
 		t.Helper()
 		resp, err := http.Get(base + path)
@@ -35,7 +37,7 @@ func TestOpenDataServedWithDemo(t *testing.T) {
 		json.Unmarshal(raw, &out)
 		return resp.StatusCode, out
 	}
-	status, d := get(m.URL(), "/open/v1/datasets/"+DemoOpenDataset)
+	status, d := get(m.URL(), "/open/v1/datasets/"+node.DemoOpenDataset)
 	if status != 200 || d["rows"].(float64) != 12*14*24 {
 		t.Fatalf("demo dataset = %d %v", status, d)
 	}
@@ -48,9 +50,9 @@ func TestOpenDataServedWithDemo(t *testing.T) {
 
 	// Restarted on the same data folder: nothing is published twice and
 	// the cursor still works.
-	m2 := mustRun(t, cfg)
+	m2 := nodetest.Start(t, cfg)
 	defer m2.Close()
-	status, d = get(m2.URL(), "/open/v1/datasets/"+DemoOpenDataset)
+	status, d = get(m2.URL(), "/open/v1/datasets/"+node.DemoOpenDataset)
 	if status != 200 || d["version"].(float64) != 1 {
 		t.Fatalf("after restart = %d %v", status, d)
 	}
@@ -128,14 +130,14 @@ func (c *openClient) do(method, path, template string, body io.Reader, hdr ...st
 // within a higher one; a revoked key stops working, and the one OpenAPI
 // document describes every answer, key and token routes included.
 func TestOpenDataAPIKeysAndLimits(t *testing.T) {
-	m := mustRun(t, testConfig(t))
+	m := nodetest.Start(t, nodetest.Config(t))
 	c := newOpenClient(t, m.URL())
 	for _, p := range []string{"/open/v1/datasets/{id}/records", "/open/v1/keys", "/open/v1/keys/{id}", "/open/v1/token"} {
 		if !slices.Contains(c.doc.Paths(), p) {
 			t.Fatalf("the served document lacks %s: %v", p, c.doc.Paths())
 		}
 	}
-	const records, tmpl = "/open/v1/datasets/" + DemoOpenDataset + "/records?limit=2", "/open/v1/datasets/{id}/records"
+	const records, tmpl = "/open/v1/datasets/" + node.DemoOpenDataset + "/records?limit=2", "/open/v1/datasets/{id}/records"
 	limitOf := func(a openAnswer) int {
 		t.Helper()
 		n, err := strconv.Atoi(a.header.Get("RateLimit-Limit"))
@@ -239,16 +241,16 @@ func TestOpenDataAPIKeysAndLimits(t *testing.T) {
 // demo publishes them from the register, companies' licences only, and
 // the department publishes a new version from its register at will.
 func TestLicencesPublishedAsOpenData(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Adapters = referenceAdapters
-	m := mustRun(t, cfg)
-	gens, err := newGenerators(DemoRegisters(cfg.Residents))
+	cfg := nodetest.Config(t)
+	cfg.Adapters = node.ReferenceAdapters
+	m := nodetest.Start(t, cfg)
+	gens, err := node.NewGenerators(node.DemoRegisters(cfg.Residents))
 	if err != nil {
 		t.Fatal(err)
 	}
 	companies, persons := 0, 0
-	for i := range DemoLicences {
-		l := gens.licences.Licence(i)
+	for i := range node.DemoLicences {
+		l := gens.Licences.Licence(i)
 		if l.Type != licence.TypeFoodBusiness {
 			continue
 		}
@@ -261,7 +263,7 @@ func TestLicencesPublishedAsOpenData(t *testing.T) {
 	if persons == 0 || companies == 0 {
 		t.Fatalf("demo food licences: %d of companies, %d of persons; the test needs both", companies, persons)
 	}
-	st, body, raw := call(t, "GET", m.URL()+"/open/v1/datasets/licence-food-business/records?limit=1000&count=true&fields=number,holder_code,status", "", nil)
+	st, body, raw := nodetest.Call(t, "GET", m.URL()+"/open/v1/datasets/licence-food-business/records?limit=1000&count=true&fields=number,holder_code,status", "", nil)
 	if st != 200 {
 		t.Fatalf("records: %d %s", st, raw)
 	}
@@ -277,12 +279,12 @@ func TestLicencesPublishedAsOpenData(t *testing.T) {
 		}
 	}
 	// Only the provider publishes a new version.
-	other := mustToken(t, m.Key, auth.TokenSpec{Dept: "population", Role: "service"})
-	if st, body, _ := call(t, "POST", m.URL()+"/open/v1/sources/licence.food-business/publish", other, nil); st != 403 {
+	other := nodetest.Token(t, m.Key, auth.TokenSpec{Dept: "population", Role: "service"})
+	if st, body, _ := nodetest.Call(t, "POST", m.URL()+"/open/v1/sources/licence.food-business/publish", other, nil); st != 403 {
 		t.Errorf("another department published: %d %v", st, body)
 	}
-	steward := mustToken(t, m.Key, auth.TokenSpec{Dept: licence.Department, Role: "service"})
-	if st, body, _ := call(t, "POST", m.URL()+"/open/v1/sources/licence.food-business/publish", steward, nil); st/100 != 2 {
+	steward := nodetest.Token(t, m.Key, auth.TokenSpec{Dept: licence.Department, Role: "service"})
+	if st, body, _ := nodetest.Call(t, "POST", m.URL()+"/open/v1/sources/licence.food-business/publish", steward, nil); st/100 != 2 {
 		t.Errorf("the licensing department published: %d %v", st, body)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -14,28 +14,30 @@ import (
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
+	"govx/node"
+	"govx/node/nodetest"
 	"govx/schemas"
 )
 
 // A company's record and its representative's identity come over the bus
 // from two departments and agree; a deregistration reaches the event topic.
 func TestLegalEntityEndToEnd(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := nodetest.Config(t)
 	cfg.Adapters = []string{population.Department, legalentity.Department}
-	m := mustRun(t, cfg)
-	tok := mustToken(t, m.Key, auth.TokenSpec{Scopes: []string{legalentity.ResourceBasic, legalentity.ResourceStatus, population.ResourceIdentity}})
-	gen := legalentity.NewGenerator(DemoSeed, population.NewGenerator(DemoSeed), testResidents)
+	m := nodetest.Start(t, cfg)
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{legalentity.ResourceBasic, legalentity.ResourceStatus, population.ResourceIdentity}})
+	gen := legalentity.NewGenerator(node.DemoSeed, population.NewGenerator(node.DemoSeed), nodetest.Residents)
 	var want legalentity.Company
-	for i := range DemoCompanies {
+	for i := range node.DemoCompanies {
 		if want = gen.Company(i); want.Status == legalentity.StatusInBusiness {
 			break
 		}
 	}
 
-	mustConsent(t, m, want.USCC, "case:test-1", legalentity.ResourceBasic)
-	mustConsent(t, m, want.RepresentativeID, "case:test-1", population.ResourceIdentity)
-	resp := post(t, m.URL()+"/v1/resources/legal-entity.basic/query", tok,
-		query(want.USCC, "name", "legal_representative", "legal_representative_id_number", "status"))
+	nodetest.Consent(t, m, want.USCC, "case:test-1", legalentity.ResourceBasic)
+	nodetest.Consent(t, m, want.RepresentativeID, "case:test-1", population.ResourceIdentity)
+	resp := nodetest.Post(t, m.URL()+"/v1/resources/legal-entity.basic/query", tok,
+		nodetest.Query(want.USCC, "name", "legal_representative", "legal_representative_id_number", "status"))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("legal-entity.basic: status %d: %v", resp.Status, resp.Body)
 	}
@@ -44,13 +46,13 @@ func TestLegalEntityEndToEnd(t *testing.T) {
 		rec["status"] != legalentity.StatusInBusiness || len(rec) != 4 {
 		t.Errorf("legal-entity.basic record = %v, want %+v", rec, want)
 	}
-	resp = post(t, m.URL()+"/v1/resources/population.identity/query", tok, query(want.RepresentativeID, "name"))
+	resp = nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(want.RepresentativeID, "name"))
 	if resp.Status != http.StatusOK || resp.Body["record"].(map[string]any)["name"] != rec["legal_representative"] {
 		t.Errorf("the representative in the population register: %d %v, want name %v", resp.Status, resp.Body, rec["legal_representative"])
 	}
 
-	resp = post(t, m.URL()+"/v1/resources/legal-entity.status/query", tok, query(want.USCC[:17]+"I", "status"))
-	if resp.Status != http.StatusBadRequest || resp.errorCode() != "invalid_uscc" {
+	resp = nodetest.Post(t, m.URL()+"/v1/resources/legal-entity.status/query", tok, nodetest.Query(want.USCC[:17]+"I", "status"))
+	if resp.Status != http.StatusBadRequest || resp.ErrorCode() != "invalid_uscc" {
 		t.Errorf("malformed code: status %d %v, want 400 invalid_uscc", resp.Status, resp.Body)
 	}
 
@@ -79,7 +81,7 @@ func TestLegalEntityEndToEnd(t *testing.T) {
 	if ev.Type != "legal-entity.deregistered" || ev.Key != want.USCC || ev.Provider != legalentity.Department {
 		t.Errorf("event %+v", ev)
 	}
-	resp = post(t, m.URL()+"/v1/resources/legal-entity.status/query", tok, query(want.USCC, "status"))
+	resp = nodetest.Post(t, m.URL()+"/v1/resources/legal-entity.status/query", tok, nodetest.Query(want.USCC, "status"))
 	if resp.Status != http.StatusOK || resp.Body["record"].(map[string]any)["status"] != legalentity.StatusDeregistered {
 		t.Errorf("status after deregistration: %d %v", resp.Status, resp.Body)
 	}

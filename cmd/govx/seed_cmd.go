@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"govx/internal/postgres"
+	"govx/node"
+)
+
+// runMigrate is `govx migrate`.
+func runMigrate(ctx context.Context, cfg node.Config, _ []string, _, _ io.Writer) error {
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return node.Migrate(ctx, pool, cfg.Logger)
+}
+
+// runSeed is `govx seed`: the demo catalogue plus registers of any size.
+func runSeed(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	demo := fs.Bool("demo", false, "the demo set: "+fmt.Sprintf("%d residents, %d companies, %d licences", node.DemoResidents, node.DemoCompanies, node.DemoLicences))
+	r := node.Registers{Seed: node.DemoSeed}
+	fs.IntVar(&r.Residents, "residents", node.DemoResidents, "residents (and their households) in the population register")
+	fs.IntVar(&r.Companies, "companies", node.DemoCompanies, "companies in the legal-entity register; representatives are residents")
+	fs.IntVar(&r.Licences, "licences", node.DemoLicences, "licences in the licence register; holders are companies and residents")
+	fs.Int64Var(&r.Seed, "seed", node.DemoSeed, "seed of the generators: the same seed gives the same data")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *demo {
+		r = node.DemoRegisters(node.DemoResidents)
+	}
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL, MaxConns: 8})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := node.Migrate(ctx, pool, cfg.Logger); err != nil {
+		return err
+	}
+	rep, err := node.SeedRegisters(ctx, pool, r, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	if rep.Rows() == 0 {
+		fmt.Fprintln(stdout, "registers already hold data; nothing seeded (seed into a fresh database)")
+		return nil
+	}
+	fmt.Fprintln(stdout, "seeded", rep)
+	return nil
+}

@@ -1,0 +1,99 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is everything a node needs. Only cmd/govx reads flags and the
+// environment to fill it; tests fill it directly (port 0, a temp data
+// folder, a database and Redis prefix of their own).
+type Config struct {
+	DataDir     string
+	PostgresURL string
+	RedisURL    string
+	RedisPrefix string
+
+	KafkaBrokers  []string // external brokers; empty with EmbeddedKafka
+	EmbeddedKafka bool
+	KafkaPort     int // of the embedded broker; 0 picks one
+
+	HTTPAddr string // exchange API; port 0 picks one
+	// Event subscriptions: at most MaxSubscriptions at once per instance
+	// (default 256), an SSE heartbeat every EventHeartbeat (default 15 s).
+	MaxSubscriptions int
+	EventHeartbeat   time.Duration
+	Instance         string // exchange instance name: its reply topic is govx.replies.<instance>
+	Timeout          time.Duration
+	// CheckpointInterval is how often the exchange signs the audit chain
+	// head; 0 means exchange.DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+
+	// CaseClock is the case workflow's clock (default time.Now) and
+	// CaseRetry how soon it retries a verification the exchange did not
+	// answer (default 30 s); tests move both.
+	CaseClock func() time.Time
+	CaseRetry time.Duration
+	// The working-day calendar of case deadlines: days off and worked
+	// weekends beyond China's built-in arrangement (YYYY-MM-DD), and how
+	// many working days before the deadline a case turns yellow.
+	Holidays, Workdays []string
+	CaseWarnDays       int
+
+	Migrate   bool
+	Demo      bool // seed the demo catalogue and residents when empty
+	Residents int  // demo residents
+
+	// Exchange runs the exchange and the node's HTTP APIs; Casework runs
+	// the one-stop window's case workflow and pages beside it.
+	Exchange bool
+	Casework bool
+	Adapters []string // departments whose reference adapter runs here
+	OpsAddr  string   // adapters' /healthz and /metrics when set; port 0 picks one
+	// PprofAddr serves net/http/pprof on a debug listener of its own (never
+	// the public one) when set.
+	PprofAddr string
+
+	Logger *slog.Logger
+}
+
+// Validate fills in the defaults and refuses a Config that cannot run.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		c.DataDir = ".govx"
+	}
+	if c.PostgresURL == "" {
+		return errors.New("no PostgreSQL URL (GOVX_POSTGRES_URL)")
+	}
+	if c.Exchange && c.RedisURL == "" {
+		return errors.New("no Redis URL (GOVX_REDIS_URL)")
+	}
+	if !c.EmbeddedKafka && len(c.KafkaBrokers) == 0 && (c.Exchange || len(c.Adapters) > 0) {
+		return errors.New("no Kafka brokers (GOVX_KAFKA_BROKERS)")
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.Instance == "" {
+		c.Instance = "exchange-1"
+	}
+	if c.Residents == 0 {
+		c.Residents = DemoResidents
+	}
+	for _, a := range c.Adapters {
+		if !slices.Contains(ReferenceAdapters, a) {
+			return fmt.Errorf("no reference adapter for department %q (have: %s)", a, strings.Join(ReferenceAdapters, ", "))
+		}
+	}
+	if c.Casework && !c.Exchange {
+		return errors.New("the case workflow runs beside the exchange (Exchange)")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}

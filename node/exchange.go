@@ -1,0 +1,191 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"govx/adapters"
+	"govx/catalog"
+	"govx/consent"
+	"govx/exchange"
+	"govx/internal/auth"
+	"govx/internal/avro"
+	"govx/internal/httpx"
+	"govx/internal/kafka"
+	"govx/internal/redis"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+)
+
+// startExchange starts the exchange and serves every HTTP API of the node
+// on one router: queries and event subscriptions, the catalogue, grants
+// and schema registry, consents and the data subject's view, the audit
+// ledger, open data, the case workflow and its pages, keys, health and
+// metrics.
+func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *catalog.Store, codec *avro.Codec, prod *kafka.Producer) error {
+	// Every provider's request topic exists from the start, so a department
+	// whose adapter is down looks like what it is: a provider that does not
+	// answer in time.
+	providers, err := store.Providers(ctx)
+	if err != nil {
+		return err
+	}
+	topics := make([]kafka.Topic, len(providers))
+	for i, p := range providers {
+		topics[i] = kafka.Topic{Name: catalog.RequestTopic(p), Partitions: requestPartitions}
+	}
+	if err := kafka.EnsureTopics(ctx, kcfg, topics...); err != nil {
+		return err
+	}
+	rdb, err := redis.Open(ctx, redis.Config{URL: n.cfg.RedisURL, Prefix: n.cfg.RedisPrefix})
+	if err != nil {
+		return err
+	}
+	n.onClose(func() { rdb.Close() })
+	req, err := kafka.NewRequester(ctx, kcfg, kafka.RequesterConfig{
+		ReplyTopic: "govx.replies." + n.cfg.Instance, Timeout: n.cfg.Timeout, Logger: n.log}, prod)
+	if err != nil {
+		return err
+	}
+	n.Requester = req
+	n.onClose(func() { req.Close() })
+	ledger := exchange.NewLedger(n.Pool, exchange.LedgerConfig{Logger: n.log})
+	n.onClose(ledger.Close)
+	if err := n.startCheckpointer(); err != nil {
+		return err
+	}
+	// A change to a resource or a grant reaches every exchange instance's
+	// policy cache through Redis within the second.
+	inv := catalog.NewInvalidator(rdb, n.log)
+	store.OnChange(inv.ResourceChanged)
+	grants := catalog.NewGrantStore(n.Pool, nil)
+	grants.OnChange(inv.ResourceChanged)
+	policy := catalog.NewPolicyCache(store, grants, rdb, catalog.PolicyConfig{Logger: n.log})
+	n.onClose(policy.Close)
+	n.onClose(expireGrants(grants, n.log))
+	// Consents: a revocation reaches every instance's cache the same way.
+	if n.ConsentKey, err = auth.LoadOrCreateKey(filepath.Join(n.cfg.DataDir, "keys", "consent")); err != nil {
+		return err
+	}
+	n.Consents = consent.NewStore(n.Pool, n.ConsentKey, policy, n.log)
+	consents := consent.NewCache(n.Consents, rdb, consent.CacheConfig{Logger: n.log})
+	n.onClose(consents.Close)
+	announce := consent.Announcer(rdb, n.log)
+	n.Consents.OnChange = func(ctx context.Context, subject string) {
+		consents.Forget(subject) // this instance at once, the others through Redis
+		announce(ctx, subject)
+	}
+	svc, err := exchange.NewService(exchange.Config{Timeout: n.cfg.Timeout, Logger: n.log, Consents: consents}, policy, req, codec)
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.NewVerifier(auth.Config{Issuer: Issuer, Audience: Audience}, n.Key)
+	if err != nil {
+		return err
+	}
+	metrics := exchange.NewMetrics()
+	metrics.Gauge("govx_exchange_requests_in_flight", func() float64 { return float64(req.InFlight()) })
+	metrics.Gauge("govx_exchange_late_replies_total", func() float64 { return float64(req.Late()) })
+	// Decisions served from memory against those that read PostgreSQL.
+	metrics.Gauge("govx_policy_cache_hits_total", func() float64 { return float64(policy.Stats.Hits.Load()) })
+	metrics.Gauge("govx_policy_cache_misses_total", func() float64 { return float64(policy.Stats.Misses.Load()) })
+	metrics.Gauge("govx_consent_cache_hits_total", func() float64 { return float64(consents.Stats.Hits.Load()) })
+	metrics.Gauge("govx_consent_cache_misses_total", func() float64 { return float64(consents.Stats.Misses.Load()) })
+	mux := http.NewServeMux()
+	n.mux = mux
+	mux.Handle("POST /v1/resources/{code}/query", exchange.NewHandler(svc, verifier, ledger, metrics))
+	mux.Handle("GET /v1/openapi.json", document(exchange.OpenAPI()))
+	mux.Handle("/", httpx.NotFound(n.log))
+	mux.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: n.log}))
+	if err := n.mountOpenData(ctx, mux, store, verifier, rdb); err != nil {
+		return err
+	}
+	mux.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
+	mux.Handle(catalog.KeysPath, catalog.NewKeysHandler(store))
+	// The adapters running in this process report on the same page.
+	mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		metrics.ServeHTTP(w, r)
+		adapters.WriteMetrics(w, n.runtimes...)
+	}))
+	mux.Handle("GET /healthz", n.health(rdb))
+	reg, err := catalog.NewRegistryHandler(catalog.RegistryConfig{Store: store, Verifier: verifier, Logger: n.log, Prefix: "/registry"})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/registry/", reg)
+	events, err := exchange.NewEvents(svc, verifier, ledger, exchange.EventsConfig{Kafka: kcfg, Logger: n.log,
+		MaxSubscriptions: n.cfg.MaxSubscriptions, Heartbeat: n.cfg.EventHeartbeat})
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /v1/resources/{code}/events", events)
+	ch := consent.NewHandler(n.Consents, verifier, n.log)
+	mux.Handle("/v1/consents", ch)
+	mux.Handle("/v1/consents/", ch)
+	mux.Handle("GET /v1/subjects/{subject}/consents", ch)
+	mux.Handle("GET /v1/subjects/{subject}/accesses", exchange.NewSubjectHandler(ledger, verifier, n.log))
+	ah := exchange.NewAuditHandler(n.Pool, verifier, n.log)
+	mux.Handle("/v1/audit", ah)
+	mux.Handle("/v1/audit/", ah)
+	gh := catalog.NewGrantsHandler(grants, verifier, n.log)
+	mux.Handle("/v1/catalog/grants", gh)
+	mux.Handle("/v1/catalog/grants/", gh)
+
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("exchange API: %w (is another govx running? choose another address with --http or GOVX_HTTP_ADDR)", err)
+	}
+	n.httpURL = "http://" + ln.Addr().String()
+	if n.cfg.Casework {
+		if err := n.startCasework(ctx, n.runCtx, n.httpURL, kcfg, codec, prod, mux, verifier); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: n.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	srv.RegisterOnShutdown(events.Close) // open streams would hold Shutdown to its timeout
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("exchange API stopped", "err", err)
+		}
+	}()
+	// Closed first: stop taking queries, let the ones in flight finish.
+	n.onClose(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-served
+	})
+	return nil
+}
+
+// document serves a fixed JSON document (an OpenAPI description).
+func document(b []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+	})
+}
+
+func (n *Node) health(rdb *redis.Client) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{"postgres": "ok", "redis": "ok"}
+		status, code := "ok", http.StatusOK
+		if err := n.Pool.Ping(ctx); err != nil {
+			checks["postgres"], status, code = "unavailable", "degraded", http.StatusServiceUnavailable
+		}
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			checks["redis"], status, code = "unavailable", "degraded", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"status":%q,"checks":{"postgres":%q,"redis":%q}}`+"\n", status, checks["postgres"], checks["redis"])
+	})
+}
