@@ -60,7 +60,7 @@ func runAPIKey(ctx context.Context, cfg node.Config, args []string, stdout, _ io
 	var id string
 	if cmd == "revoke" || cmd == "set-limit" {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return fmt.Errorf("usage: govx apikey %s ID [flags]", cmd)
+			return usageError("govx apikey %s ID [flags]", cmd)
 		}
 		id, args = args[0], args[1:]
 	}

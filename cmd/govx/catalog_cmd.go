@@ -129,7 +129,7 @@ func catalogCommand(ctx context.Context, cfg node.Config, args []string, stdin i
 	}
 	wantArgs := map[string]int{"search": 0, "register": 0, "show": 1, "versions": 1, "update": 1, "retire": 1}
 	if n, ok := wantArgs[cmd]; ok && len(pos) != n {
-		return fmt.Errorf("usage: govx catalog %s%s", cmd, map[bool]string{true: " CODE", false: ""}[n == 1])
+		return usageError("govx catalog %s%s", cmd, map[bool]string{true: " CODE", false: ""}[n == 1])
 	}
 	c, err := newAPIClient(f.apiFlags)
 	if err != nil {
@@ -231,7 +231,7 @@ func catalogCommand(ctx context.Context, cfg node.Config, args []string, stdin i
 			in, _ := json.Marshal(catalog.Department{Name: name, Contact: contact})
 			body, err = c.do(ctx, "PUT", "/v1/catalog/departments/"+url.PathEscape(pos[1]), in)
 		default:
-			return fmt.Errorf("usage: govx catalog departments [CODE | put CODE --name N [--contact C]]")
+			return usageError("govx catalog departments [CODE | put CODE --name N [--contact C]]")
 		}
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"govx"
 	"govx/adapters/population"
 	"govx/catalog"
@@ -40,9 +41,21 @@ func TestCommandLine(t *testing.T) {
 }
 
 func TestAdapterCommandLine(t *testing.T) {
-	for _, args := range [][]string{{"adapter"}, {"adapter", "nobody"}, {"adapter", "population", "--nope"}} {
-		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
-			t.Errorf("govx %s accepted", strings.Join(args, " "))
+	for _, tc := range []struct {
+		args []string
+		want string // in the message; with usage: an errUsage
+	}{
+		{[]string{"adapter"}, "usage: govx adapter population|market-regulation|licensing"},
+		{[]string{"adapter", "nobody"}, "usage: govx adapter population|market-regulation|licensing"},
+		{[]string{"adapter", "population", "--nope"}, "flag provided but not defined: -nope"},
+	} {
+		err := run(context.Background(), tc.args, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("govx %s accepted", strings.Join(tc.args, " "))
+			continue
+		}
+		if errors.Is(err, errUsage) != strings.HasPrefix(tc.want, "usage:") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("govx %s: %v, want %q", strings.Join(tc.args, " "), err, tc.want)
 		}
 	}
 }

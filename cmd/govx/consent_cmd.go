@@ -19,7 +19,7 @@ import (
 // the consent service's published keys, as anyone holding one can.
 func runConsent(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
-		return fmt.Errorf("usage: govx consent verify --keys URL|FILE ARTEFACT|FILE|-")
+		return usageError("govx consent verify --keys URL|FILE ARTEFACT|FILE|-")
 	}
 	fs := flag.NewFlagSet("consent verify", flag.ContinueOnError)
 	keysAt := fs.String("keys", "http://"+cfg.HTTPAddr+"/v1/consents/keys", "the consent service's JWKS: a URL or a file")
@@ -27,7 +27,7 @@ func runConsent(ctx context.Context, cfg node.Config, args []string, stdout, _ i
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: govx consent verify --keys URL|FILE ARTEFACT|FILE|-")
+		return usageError("govx consent verify --keys URL|FILE ARTEFACT|FILE|-")
 	}
 	jwks, err := readSource(ctx, *keysAt)
 	if err != nil {

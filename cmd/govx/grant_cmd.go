@@ -73,7 +73,7 @@ func runGrant(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 	var id string
 	if cmd == "approve" || cmd == "reject" || cmd == "revoke" {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return fmt.Errorf("usage: govx grant %s ID [flags]", cmd)
+			return usageError("govx grant %s ID [flags]", cmd)
 		}
 		id, args = args[0], args[1:]
 	}

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -155,4 +156,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown command %q; run 'govx help'", args[0])
 	}
 	return cmd(ctx, baseConfig(stderr), args[1:], stdout, stderr)
+}
+
+// errUsage is what a command refuses its arguments with; the message says
+// how to call it.
+var errUsage = errors.New("usage")
+
+// usageError is errUsage with how the command is called.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
 }

@@ -10,14 +10,14 @@ import (
 	"govx/node"
 )
 
-const populationUsage = "usage: govx population set-status <id-number> <normal|moved_out|deceased> --reason TEXT"
+const populationUsage = "govx population set-status <id-number> <normal|moved_out|deceased> --reason TEXT"
 
 // runPopulation is the population department's own register tools: a
 // change made here publishes its event through the department's outbox
 // (the running adapter's relay sends it to the bus).
 func runPopulation(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) < 3 || args[0] != "set-status" {
-		return fmt.Errorf(populationUsage)
+		return usageError("%s", populationUsage)
 	}
 	id, status := args[1], args[2]
 	fs := flag.NewFlagSet("population set-status", flag.ContinueOnError)
@@ -26,7 +26,7 @@ func runPopulation(ctx context.Context, cfg node.Config, args []string, stdout, 
 		return err
 	}
 	if *reason == "" || fs.NArg() > 0 {
-		return fmt.Errorf(populationUsage)
+		return usageError("%s", populationUsage)
 	}
 	codec, pool, err := registerTool(ctx, cfg)
 	if err != nil {

@@ -36,16 +36,16 @@ func registerTool(ctx context.Context, cfg node.Config) (*avro.Codec, *pgxpool.P
 	return codec, pool, nil
 }
 
-const legalEntityUsage = "usage: govx legal-entity deregister|revoke <uscc> --reason TEXT"
+const legalEntityUsage = "govx legal-entity deregister|revoke <uscc> --reason TEXT"
 
 // runLegalEntity is the market regulation department's register tool.
 func runLegalEntity(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) < 2 || (args[0] != "deregister" && args[0] != "revoke") {
-		return fmt.Errorf(legalEntityUsage)
+		return usageError("%s", legalEntityUsage)
 	}
 	reason, err := reasonFlag("legal-entity "+args[0], args[2:])
 	if err != nil {
-		return fmt.Errorf("%w\n%s", err, legalEntityUsage)
+		return fmt.Errorf("%w\n%w", err, usageError("%s", legalEntityUsage))
 	}
 	codec, pool, err := registerTool(ctx, cfg)
 	if err != nil {
@@ -65,16 +65,16 @@ func runLegalEntity(ctx context.Context, cfg node.Config, args []string, stdout,
 	return nil
 }
 
-const licenceUsage = "usage: govx licence revoke <licence-number> --reason TEXT"
+const licenceUsage = "govx licence revoke <licence-number> --reason TEXT"
 
 // runLicence is the licensing department's register tool.
 func runLicence(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
 	if len(args) < 2 || args[0] != "revoke" {
-		return fmt.Errorf(licenceUsage)
+		return usageError("%s", licenceUsage)
 	}
 	reason, err := reasonFlag("licence revoke", args[2:])
 	if err != nil {
-		return fmt.Errorf("%w\n%s", err, licenceUsage)
+		return fmt.Errorf("%w\n%w", err, usageError("%s", licenceUsage))
 	}
 	codec, pool, err := registerTool(ctx, cfg)
 	if err != nil {

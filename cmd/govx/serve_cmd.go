@@ -59,7 +59,7 @@ func runExchange(ctx context.Context, cfg node.Config, args []string, _, _ io.Wr
 // adapter alone.
 func runAdapter(ctx context.Context, cfg node.Config, args []string, _, stderr io.Writer) error {
 	if len(args) < 1 || !slices.Contains(node.ReferenceAdapters, args[0]) {
-		return fmt.Errorf("usage: govx adapter %s [--ops addr]", strings.Join(node.ReferenceAdapters, "|"))
+		return usageError("govx adapter %s [--ops addr]", strings.Join(node.ReferenceAdapters, "|"))
 	}
 	fs := flag.NewFlagSet("adapter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
