@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"govx/adapters/population"
@@ -27,6 +28,7 @@ import (
 type BenchResult struct {
 	Lookups     int
 	Errors      int
+	FirstError  string
 	Elapsed     time.Duration
 	P50, P99    time.Duration
 	Max         time.Duration
@@ -41,20 +43,21 @@ func (r BenchResult) PerSecond() float64 { return float64(r.Lookups) / r.Elapsed
 const BenchPurpose = "bench"
 
 // Bench runs authorised population lookups against url at the given
-// concurrency for d, each for a random resident of subjects. Personal
+// concurrency for d or n lookups (0: no limit), whichever ends first, each
+// for a random resident of subjects. Personal
 // fields are asked for when personal is set (the residents must have
 // consented: BenchConsents), else only fields needing no consent.
-func Bench(ctx context.Context, url, token string, concurrency int, d time.Duration, subjects []string, personal bool) (BenchResult, error) {
+func Bench(ctx context.Context, url, token string, concurrency int, d time.Duration, n int, subjects []string, personal bool) (BenchResult, error) {
 	fields := benchFields(personal)
 	endpoint := url + "/v1/resources/population.identity/query"
-	run := runLoad(ctx, concurrency, d, 7, &http.Transport{}, func(rng *rand.Rand) *http.Request {
+	run := runLoad(ctx, concurrency, d, n, 7, &http.Transport{}, func(rng *rand.Rand) *http.Request {
 		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, subjects[rng.IntN(len(subjects))], fields, BenchPurpose)
 		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		return req
 	})
-	res := BenchResult{Lookups: len(run.lat), Errors: run.errors, Elapsed: run.elapsed, Concurrency: concurrency}
+	res := BenchResult{Lookups: len(run.lat), Errors: run.errors, FirstError: run.firstErr, Elapsed: run.elapsed, Concurrency: concurrency}
 	if len(run.lat) == 0 {
 		return res, fmt.Errorf("no lookup succeeded (%d errors, first: %s)", run.errors, run.firstErr)
 	}
@@ -76,18 +79,20 @@ type loadRun struct {
 // at is the p-th percentile latency; lat must not be empty.
 func (r loadRun) at(p int) time.Duration { return r.lat[min(len(r.lat)-1, len(r.lat)*p/100)] }
 
-// runLoad keeps concurrency requests in flight for d, each worker making
-// its next request with next from its own random source (seeded by its
-// number and seed), over one client on transport.
-func runLoad(ctx context.Context, concurrency int, d time.Duration, seed uint64, transport *http.Transport, next func(*rand.Rand) *http.Request) loadRun {
+// runLoad keeps concurrency requests in flight for d, or until n requests
+// have been sent when n > 0, each worker making its next request with next
+// from its own random source (seeded by its number and seed), over one
+// client on transport.
+func runLoad(ctx context.Context, concurrency int, d time.Duration, n int, seed uint64, transport *http.Transport, next func(*rand.Rand) *http.Request) loadRun {
 	transport.MaxIdleConnsPerHost, transport.MaxConnsPerHost = concurrency, concurrency
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
-		mu  sync.Mutex
-		run loadRun
-		wg  sync.WaitGroup
+		mu   sync.Mutex
+		run  loadRun
+		wg   sync.WaitGroup
+		sent atomic.Int64
 	)
 	start := time.Now()
 	for w := range concurrency {
@@ -95,6 +100,9 @@ func runLoad(ctx context.Context, concurrency int, d time.Duration, seed uint64,
 			rng := rand.New(rand.NewPCG(uint64(w), seed))
 			local := make([]time.Duration, 0, 4096)
 			for ctx.Err() == nil {
+				if n > 0 && sent.Add(1) > int64(n) {
+					break
+				}
 				t0 := time.Now()
 				resp, err := client.Do(next(rng))
 				if err == nil {
@@ -271,11 +279,11 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 		return fmt.Errorf("warm-up: %w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 	}
 	if *warm > 0 {
-		if _, err := Bench(ctx, *url, tok, *conc, *warm, subjects, *personal); err != nil {
+		if _, err := Bench(ctx, *url, tok, *conc, *warm, 0, subjects, *personal); err != nil {
 			return fmt.Errorf("warm-up: %w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 		}
 	}
-	res, err := Bench(ctx, *url, tok, *conc, *dur, subjects, *personal)
+	res, err := Bench(ctx, *url, tok, *conc, *dur, 0, subjects, *personal)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"govx/casework"
@@ -44,14 +43,8 @@ func (r IntakeResult) PerSecond() float64 { return float64(r.Cases) / r.Elapsed.
 // one of applicants. Only answers 201 with all three verifications done
 // count; the run stops at n requests or after limit.
 func BenchIntake(ctx context.Context, url, token string, concurrency, n int, limit time.Duration, applicants []node.IntakeApplicant) (IntakeResult, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var sent atomic.Int64
 	endpoint := url + "/v1/cases"
-	run := runLoad(ctx, concurrency, limit, 11, &http.Transport{}, func(rng *rand.Rand) *http.Request {
-		if sent.Add(1) >= int64(n) {
-			cancel() // the workers stop after the request in hand
-		}
+	run := runLoad(ctx, concurrency, limit, n, 11, &http.Transport{}, func(rng *rand.Rand) *http.Request {
 		a := applicants[rng.IntN(len(applicants))]
 		body, _ := json.Marshal(casework.OpenInput{Item: BenchIntakeItem, LicenceNumber: a.Licence.Number,
 			Applicant: casework.Party{USCC: a.Company.USCC, Company: a.Company.Name, RepIDNumber: a.Company.RepresentativeID,

@@ -83,7 +83,7 @@ func (r OpenBenchResult) PerSecond() float64 { return float64(r.Pages) / r.Elaps
 // by a district and a lower pm25 bound drawn at random (2,400 distinct
 // queries), sorted by pm25 descending, at concurrency for d.
 func BenchOpenPages(ctx context.Context, base, apiKey string, concurrency int, d time.Duration) OpenBenchResult {
-	run := runLoad(ctx, concurrency, d, uint64(time.Now().UnixNano()), &http.Transport{DisableCompression: true}, func(rng *rand.Rand) *http.Request {
+	run := runLoad(ctx, concurrency, d, 0, uint64(time.Now().UnixNano()), &http.Transport{DisableCompression: true}, func(rng *rand.Rand) *http.Request {
 		q := url.Values{"filter": {"district:eq:" + benchOpenDistricts[rng.IntN(len(benchOpenDistricts))],
 			"pm25:gte:" + strconv.Itoa(rng.IntN(300))}, "sort": {"-pm25"}, "limit": {"100"}}
 		req, _ := http.NewRequest("GET", base+"/open/v1/datasets/"+BenchOpenDataset+"/records?"+q.Encode(), nil)
