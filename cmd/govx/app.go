@@ -24,6 +24,7 @@ import (
 	"govx/catalog"
 	"govx/consent"
 	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
@@ -73,7 +74,7 @@ type Config struct {
 	Instance         string // exchange instance name: its reply topic is govx.replies.<instance>
 	Timeout          time.Duration
 	// CheckpointInterval is how often the exchange signs the audit chain
-	// head; 0 means exchange.DefaultCheckpointInterval.
+	// head; 0 means ledger.DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
 
 	// CaseClock is the case workflow's clock (default time.Now) and
@@ -312,9 +313,9 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	m.Requester = req
 	m.onClose(func() { req.Close() })
-	ledger := exchange.NewLedger(m.Pool, exchange.LedgerConfig{Logger: m.log})
-	m.onClose(ledger.Close)
-	if err := m.startCheckpointer(); err != nil {
+	audit := ledger.New(m.Pool, ledger.Config{Logger: m.log})
+	m.onClose(audit.Close)
+	if err := audit.StartCheckpoints(m.Key, ledger.CheckpointConfig{Interval: m.cfg.CheckpointInterval, Logger: m.log}); err != nil {
 		return err
 	}
 	// A change to a resource or a grant reaches every exchange instance's
@@ -354,7 +355,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	metrics.Gauge("govx_policy_cache_misses_total", func() float64 { return float64(policy.Stats.Misses.Load()) })
 	metrics.Gauge("govx_consent_cache_hits_total", func() float64 { return float64(consents.Stats.Hits.Load()) })
 	metrics.Gauge("govx_consent_cache_misses_total", func() float64 { return float64(consents.Stats.Misses.Load()) })
-	h := exchange.NewHandler(svc, verifier, ledger, metrics)
+	h := exchange.NewHandler(svc, verifier, audit, metrics)
 	h.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: m.log}))
 	if err := m.mountOpenData(ctx, h, store, verifier, rdb); err != nil {
 		return err
@@ -372,7 +373,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	h.Handle("/registry/", reg)
-	events, err := exchange.NewEvents(svc, verifier, ledger, exchange.EventsConfig{Kafka: kcfg, Logger: m.log,
+	events, err := exchange.NewEvents(svc, verifier, audit, exchange.EventsConfig{Kafka: kcfg, Logger: m.log,
 		MaxSubscriptions: m.cfg.MaxSubscriptions, Heartbeat: m.cfg.EventHeartbeat})
 	if err != nil {
 		return err
@@ -382,8 +383,8 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	h.Handle("/v1/consents", ch)
 	h.Handle("/v1/consents/", ch)
 	h.Handle("GET /v1/subjects/{subject}/consents", ch)
-	h.Handle("GET /v1/subjects/{subject}/accesses", exchange.NewSubjectHandler(ledger, verifier, m.log))
-	ah := exchange.NewAuditHandler(m.Pool, verifier, m.log)
+	h.Handle("GET /v1/subjects/{subject}/accesses", ledger.NewSubjectHandler(audit, verifier, m.log))
+	ah := ledger.NewHandler(m.Pool, verifier, m.log)
 	h.Handle("/v1/audit", ah)
 	h.Handle("/v1/audit/", ah)
 	gh := catalog.NewGrantsHandler(grants, verifier, m.log)
@@ -497,7 +498,7 @@ func (m *Main) Close() error {
 }
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(),
+	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), ledger.MigrationSource(), population.MigrationSource(),
 		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource(), openapi.MigrationSource(), apikeys.MigrationSource(),
 		casework.MigrationSource())
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode"
 
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/postgres"
 )
@@ -57,13 +57,13 @@ func runAudit(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 		}
 		return auditCheckpoint(ctx, cfg, *export, stdout)
 	case "list":
-		var f exchange.AuditFilter
+		var f ledger.Filter
 		var since string
 		fs.StringVar(&f.Resource, "resource", "", "only entries for this resource code")
 		fs.StringVar(&f.Consumer, "consumer", "", "only entries from this consumer department")
 		fs.StringVar(&since, "since", "", "only entries at or after this time (RFC 3339, or a duration ago such as 1h)")
 		fs.Int64Var(&f.Before, "before", 0, "only entries with a lower seq (paging)")
-		fs.IntVar(&f.Limit, "limit", exchange.DefaultAuditLimit, fmt.Sprintf("entries to print, at most %d", exchange.MaxAuditLimit))
+		fs.IntVar(&f.Limit, "limit", ledger.DefaultLimit, fmt.Sprintf("entries to print, at most %d", ledger.MaxLimit))
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
@@ -74,8 +74,8 @@ func runAudit(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 			}
 			f.Since = t
 		}
-		if f.Limit <= 0 || f.Limit > exchange.MaxAuditLimit {
-			return fmt.Errorf("--limit must be 1 to %d", exchange.MaxAuditLimit)
+		if f.Limit <= 0 || f.Limit > ledger.MaxLimit {
+			return fmt.Errorf("--limit must be 1 to %d", ledger.MaxLimit)
 		}
 		return auditList(ctx, cfg, f, stdout)
 	default:
@@ -106,7 +106,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 func auditVerify(ctx context.Context, cfg Config, keptFiles []string, stdout io.Writer) error {
-	vc := exchange.VerifyConfig{}
+	vc := ledger.VerifyConfig{}
 	key, err := loadKey(cfg.DataDir)
 	if err != nil {
 		return err
@@ -117,7 +117,7 @@ func auditVerify(ctx context.Context, cfg Config, keptFiles []string, stdout io.
 		if err != nil {
 			return err
 		}
-		c, err := exchange.ParseCheckpoint(data)
+		c, err := ledger.ParseCheckpoint(data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -128,7 +128,7 @@ func auditVerify(ctx context.Context, cfg Config, keptFiles []string, stdout io.
 		return err
 	}
 	defer pool.Close()
-	rep, err := exchange.VerifyWith(ctx, pool, vc)
+	rep, err := ledger.VerifyWith(ctx, pool, vc)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func auditCheckpoint(ctx context.Context, cfg Config, export bool, stdout io.Wri
 	}
 	defer pool.Close()
 	if !export {
-		cp, err := exchange.NewCheckpointer(pool, key, exchange.CheckpointConfig{Logger: cfg.Logger})
+		cp, err := ledger.NewCheckpointer(pool, key, ledger.CheckpointConfig{Logger: cfg.Logger})
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func auditCheckpoint(ctx context.Context, cfg Config, export bool, stdout io.Wri
 		fmt.Fprintf(stdout, "checkpoint signed at entry %d (key %s)\n", c.Seq, c.KeyID)
 		return nil
 	}
-	c, err := exchange.LatestCheckpoint(ctx, pool)
+	c, err := ledger.LatestCheckpoint(ctx, pool)
 	if err != nil {
 		return err
 	}
@@ -189,13 +189,13 @@ func auditCheckpoint(ctx context.Context, cfg Config, export bool, stdout io.Wri
 	return enc.Encode(c)
 }
 
-func auditList(ctx context.Context, cfg Config, f exchange.AuditFilter, stdout io.Writer) error {
+func auditList(ctx context.Context, cfg Config, f ledger.Filter, stdout io.Writer) error {
 	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	entries, err := exchange.ListAudit(ctx, pool, f)
+	entries, err := ledger.List(ctx, pool, f)
 	if err != nil {
 		return err
 	}
@@ -227,22 +227,4 @@ func cell(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// startCheckpointer signs the audit chain head every CheckpointInterval
-// beside the ledger until Close. Every exchange instance runs one; they
-// agree through the database on who signs which head.
-func (m *Main) startCheckpointer() error {
-	cp, err := exchange.NewCheckpointer(m.Pool, m.Key, exchange.CheckpointConfig{Interval: m.cfg.CheckpointInterval, Logger: m.log})
-	if err != nil {
-		return err
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		cp.Run(ctx)
-	}()
-	m.onClose(func() { stop(); <-done })
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
 	"govx/internal/redis"
@@ -226,7 +227,7 @@ func TestEventsEndToEnd(t *testing.T) {
 		if err := doc.CheckResponse("GET", "/v1/resources/{code}/events", r.Status, "application/json", r.Body); err != nil {
 			t.Errorf("%s: answer does not match the OpenAPI document: %v", name, err)
 		}
-		if a := mustAudit(t, m, r.RequestID); a.Outcome != exchange.Refused || a.Code != code {
+		if a := mustAudit(t, m, r.RequestID); a.Outcome != ledger.Refused || a.Code != code {
 			t.Errorf("%s: audit = %+v", name, a)
 		}
 	}
@@ -251,10 +252,10 @@ func TestEventsEndToEnd(t *testing.T) {
 		t.Errorf("record = %v, want exactly name and status moved_out", msg.Record)
 	}
 	a := mustAuditKey(t, m, s.RequestID, ids[0])
-	if a.Outcome != exchange.Answered || strings.Join(a.Fields, ",") != "name,status" || a.Consumer != catalog.DeptServiceCenter {
+	if a.Outcome != ledger.Answered || strings.Join(a.Fields, ",") != "name,status" || a.Consumer != catalog.DeptServiceCenter {
 		t.Errorf("audit of the delivered event = %+v", a)
 	}
-	if a := mustAuditKey(t, m, s.RequestID, ""); a.Outcome != exchange.Answered {
+	if a := mustAuditKey(t, m, s.RequestID, ""); a.Outcome != ledger.Answered {
 		t.Errorf("audit of the subscription = %+v", a)
 	}
 	afterFirst := ev.ID
@@ -307,7 +308,7 @@ func TestEventsEndToEnd(t *testing.T) {
 	}
 	s.quiet(t, 300*time.Millisecond)
 
-	rep, err := exchange.Verify(context.Background(), m.Pool)
+	rep, err := ledger.Verify(context.Background(), m.Pool)
 	if err != nil || rep.Broken != nil {
 		t.Errorf("Verify = %+v, %v", rep, err)
 	}

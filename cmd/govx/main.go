@@ -21,11 +21,11 @@ import (
 
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
+	"govx/exchange/ledger"
 
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/consent"
-	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/postgres"
 )
@@ -153,7 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs := flag.NewFlagSet("exchange", flag.ContinueOnError)
 		fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "listen address of the exchange API")
 		fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "how long a query waits for the provider")
-		fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", exchange.DefaultCheckpointInterval, "how often the audit chain head is signed")
+		fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "how often the audit chain head is signed")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -253,7 +253,7 @@ func runUp(ctx context.Context, cfg Config, args []string, stdout io.Writer) err
 	fs.IntVar(&cfg.KafkaPort, "kafka-port", 19092, "port of the embedded Kafka-protocol broker on 127.0.0.1")
 	fs.IntVar(&cfg.Residents, "residents", DemoResidents, "demo residents to seed into an empty register")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "how long a query waits for the provider")
-	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", exchange.DefaultCheckpointInterval, "how often the audit chain head is signed")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "how often the audit chain head is signed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
