@@ -22,6 +22,7 @@ import (
 	"govx/adapters/population"
 	"govx/casework"
 	"govx/catalog"
+	"govx/catalog/registry"
 	"govx/consent"
 	"govx/exchange"
 	"govx/exchange/ledger"
@@ -368,7 +369,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		adapters.WriteMetrics(w, m.runtimes...)
 	}))
 	h.Handle("GET /healthz", m.health(rdb))
-	reg, err := catalog.NewRegistryHandler(catalog.RegistryConfig{Store: store, Verifier: verifier, Logger: m.log, Prefix: "/registry"})
+	reg, err := registry.NewHandler(registry.Config{Store: store, Verifier: verifier, Logger: m.log, Prefix: "/registry"})
 	if err != nil {
 		return err
 	}
