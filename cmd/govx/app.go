@@ -327,7 +327,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	grants.OnChange(inv.ResourceChanged)
 	policy := catalog.NewPolicyCache(store, grants, rdb, catalog.PolicyConfig{Logger: m.log})
 	m.onClose(policy.Close)
-	m.onClose(expireGrants(grants, m.log))
+	m.onClose(grants.ExpireEvery(time.Minute, m.log))
 	// Consents: a revocation reaches every instance's cache the same way.
 	if m.ConsentKey, err = auth.LoadOrCreateKey(filepath.Join(m.cfg.DataDir, "keys", "consent")); err != nil {
 		return err

@@ -5,40 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"govx/catalog"
 )
-
-// expireGrants moves approved grants past their period to expired, once a
-// minute, until the returned stop is called. The exchange refuses them by
-// their dates anyway; this keeps their status honest for listings.
-func expireGrants(grants *catalog.GrantStore, log *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			if n, err := grants.ExpireDue(ctx); err != nil && ctx.Err() == nil {
-				log.Error("expiring grants", "err", err)
-			} else if n > 0 {
-				log.Info("grants expired", "count", n)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
-}
 
 const grantUsage = `Usage: govx grant <command> [flags]
 
