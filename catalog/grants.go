@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -565,6 +566,37 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// ExpireEvery runs ExpireDue now and then every interval until the
+// returned stop is called; stop waits for a round in progress. The exchange
+// refuses expired grants by their dates anyway; this keeps their status
+// honest for listings. Every instance may run one: a grant expired by
+// another is skipped.
+func (s *GrantStore) ExpireEvery(interval time.Duration, log *slog.Logger) (stop func()) {
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			if n, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+				log.Error("expiring grants", "err", err)
+			} else if n > 0 {
+				log.Info("grants expired", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // ExpireDue moves every approved grant whose period ended before now to

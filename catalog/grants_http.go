@@ -20,6 +20,9 @@ func GrantsOpenAPI() []byte { return grantsOpenAPI }
 // Roles that may see every grant and the overdue list.
 const (
 	RoleSupervisor = "supervisor"
+	// RoleAdmin also writes the schema registry's bus envelope subjects
+	// (govx.*) and its registry-wide mode.
+	RoleAdmin = "admin"
 )
 
 const grantsMaxBody = 16 << 10

@@ -223,6 +223,35 @@ func TestOverdueAndExpiry(t *testing.T) {
 	}
 }
 
+// The expiry job runs a round at once and stops when told.
+func TestExpireEvery(t *testing.T) {
+	g, _, clk, _ := mustGrants(t)
+	ctx := context.Background()
+	gr := mustApply(t, g)
+	if _, err := g.UpdateGrant(ctx, gr.ID, func(x *catalog.Grant) error {
+		return x.Approve(provider, catalog.Terms{ValidUntil: "2026-04-30"}, clk.t)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = time.Date(2026, 5, 1, 9, 0, 0, 0, workday.Zone)
+	stop := g.ExpireEvery(time.Hour, nil)
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := g.Grant(ctx, gr.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == catalog.GrantExpired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status = %s after 10 s, want expired", got.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestDecideGrant(t *testing.T) {
 	approved := func(id int64, from, until string) catalog.Grant {
 		return catalog.Grant{ID: id, Status: catalog.GrantApproved, GrantedFrom: from, GrantedUntil: until}

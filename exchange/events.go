@@ -16,6 +16,7 @@ import (
 
 	"govx"
 	"govx/catalog"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/httpx"
 	"govx/internal/kafka"
@@ -73,7 +74,7 @@ func (c *EventsConfig) Validate() error {
 // it (Last-Event-ID, or ?after=) receives what it missed and nothing twice.
 type Events struct {
 	svc      *Service
-	verifier Verifier
+	verifier httpx.Verifier
 	audit    AuditLog
 	cfg      EventsConfig
 	log      *slog.Logger
@@ -90,7 +91,7 @@ type Events struct {
 // Handler under "GET /v1/resources/{code}/events" and call Close when the
 // server shuts down (http.Server.RegisterOnShutdown): open streams keep a
 // server's Shutdown waiting otherwise.
-func NewEvents(svc *Service, verifier Verifier, audit AuditLog, cfg EventsConfig) (*Events, error) {
+func NewEvents(svc *Service, verifier httpx.Verifier, audit AuditLog, cfg EventsConfig) (*Events, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -133,14 +134,14 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := NewRequestID()
 	w.Header().Set("X-Request-Id", id)
 	code := r.PathValue("code")
-	entry := AuditEntry{RequestID: id, Resource: httpx.Truncate(code, 100)}
+	entry := ledger.Entry{RequestID: id, Resource: httpx.Truncate(code, 100)}
 	sub, err := e.open(r, id, code, &entry)
 
-	entry.Outcome, entry.Code, entry.Status = Answered, "ok", http.StatusOK
+	entry.Outcome, entry.Code, entry.Status = ledger.Answered, "ok", http.StatusOK
 	if err != nil {
-		entry.Outcome, entry.Code, entry.Status = Refused, govx.ErrorCode(err), StatusOf(err)
+		entry.Outcome, entry.Code, entry.Status = ledger.Refused, govx.ErrorCode(err), httpx.StatusOf(err)
 		if k := govx.ErrorKind(err); k == govx.KindUnavailable || k == govx.KindInternal {
-			entry.Outcome = Failed
+			entry.Outcome = ledger.Failed
 		}
 	}
 	if aerr := e.audit.Append(context.WithoutCancel(r.Context()), entry); aerr != nil && err == nil {
@@ -151,7 +152,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			sub.tail.Close()
 			<-e.slots
 		}
-		WriteError(w, e.log, id, err)
+		httpx.WriteError(w, e.log, id, err)
 		return
 	}
 	defer func() {
@@ -163,7 +164,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // open authenticates and authorises the subscription, takes a slot and
 // positions the reader. entry is filled in as far as it got.
-func (e *Events) open(r *http.Request, id, code string, entry *AuditEntry) (*subscription, error) {
+func (e *Events) open(r *http.Request, id, code string, entry *ledger.Entry) (*subscription, error) {
 	claims, err := httpx.Authenticate(r, e.verifier)
 	if err != nil {
 		return nil, err
@@ -262,11 +263,11 @@ type EventMessage struct {
 	Record     map[string]any `json:"record"`
 }
 
-func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscription, entry AuditEntry) {
+func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscription, entry ledger.Entry) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		WriteError(w, e.log, sub.id, govx.Errorf(govx.KindUnavailable, "shutting_down", "the exchange is shutting down; subscribe again"))
+		httpx.WriteError(w, e.log, sub.id, govx.Errorf(govx.KindUnavailable, "shutting_down", "the exchange is shutting down; subscribe again"))
 		return
 	}
 	e.wg.Add(1)

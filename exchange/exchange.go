@@ -15,6 +15,7 @@ import (
 	"govx"
 	"govx/catalog"
 	"govx/consent"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/httpx"
@@ -70,16 +71,16 @@ type Consents interface {
 	Use(ctx context.Context, c *consent.Consent, requestID string) error
 }
 
-// AuditLog records every query. *Ledger satisfies it.
+// AuditLog records every query. *ledger.Ledger satisfies it.
 type AuditLog interface {
-	Append(ctx context.Context, e AuditEntry) error
+	Append(ctx context.Context, e ledger.Entry) error
 }
 
 var (
 	_ Resources = (*catalog.Store)(nil)
 	_ Policy    = (*catalog.PolicyCache)(nil)
 	_ Bus       = (*kafka.Requester)(nil)
-	_ AuditLog  = (*Ledger)(nil)
+	_ AuditLog  = (*ledger.Ledger)(nil)
 	_ Codec     = (*avro.Codec)(nil)
 	_ Consents  = (*consent.Cache)(nil)
 )

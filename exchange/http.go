@@ -7,28 +7,16 @@ import (
 	"time"
 
 	"govx"
+	"govx/exchange/ledger"
 	"govx/internal/httpx"
 )
-
-// Verifier checks bearer tokens. *auth.Verifier satisfies it.
-type Verifier = httpx.Verifier
-
-// StatusOf maps an error to its HTTP status.
-func StatusOf(err error) int { return httpx.StatusOf(err) }
-
-// WriteError answers err as JSON with its status and stable code.
-func WriteError(w http.ResponseWriter, log *slog.Logger, requestID string, err error) int {
-	return httpx.WriteError(w, log, requestID, err)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
 
 // Handler serves the exchange's query API: POST
 // /v1/resources/{code}/query. The node's router mounts it under that
 // pattern (it reads the {code} path value) and serves OpenAPI() beside it.
 type Handler struct {
 	svc      *Service
-	verifier Verifier
+	verifier httpx.Verifier
 	audit    AuditLog
 	log      *slog.Logger
 	maxBody  int64
@@ -36,7 +24,7 @@ type Handler struct {
 }
 
 // NewHandler returns the query handler.
-func NewHandler(svc *Service, verifier Verifier, audit AuditLog, metrics *Metrics) *Handler {
+func NewHandler(svc *Service, verifier httpx.Verifier, audit AuditLog, metrics *Metrics) *Handler {
 	return &Handler{svc: svc, verifier: verifier, audit: audit, log: svc.cfg.Logger,
 		maxBody: svc.cfg.MaxBody, metrics: metrics}
 }
@@ -48,18 +36,18 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	requestID := NewRequestID()
 	w.Header().Set("X-Request-Id", requestID)
 	code := r.PathValue("code")
-	entry := AuditEntry{RequestID: requestID, Resource: httpx.Truncate(code, 100)}
+	entry := ledger.Entry{RequestID: requestID, Resource: httpx.Truncate(code, 100)}
 	var sent bool
 	ans, err := h.serveQuery(r, requestID, code, &entry, &sent)
 
 	// No answer leaves unrecorded: if the ledger cannot take the entry the
 	// caller gets an error instead of the data.
-	entry.Outcome, entry.Code, entry.Status = Answered, "ok", http.StatusOK
+	entry.Outcome, entry.Code, entry.Status = ledger.Answered, "ok", http.StatusOK
 	if err != nil {
-		entry.Code, entry.Status = govx.ErrorCode(err), StatusOf(err)
-		entry.Outcome = Refused
+		entry.Code, entry.Status = govx.ErrorCode(err), httpx.StatusOf(err)
+		entry.Outcome = ledger.Refused
 		if k := govx.ErrorKind(err); k != govx.KindForbidden && (sent || k == govx.KindUnavailable || k == govx.KindInternal) {
-			entry.Outcome = Failed
+			entry.Outcome = ledger.Failed
 		}
 	}
 	if aerr := h.audit.Append(context.WithoutCancel(r.Context()), entry); aerr != nil {
@@ -67,14 +55,14 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	if err != nil {
-		status = WriteError(w, h.log, requestID, err)
+		status = httpx.WriteError(w, h.log, requestID, err)
 	} else {
-		writeJSON(w, http.StatusOK, ans)
+		httpx.WriteJSON(w, http.StatusOK, ans)
 	}
 	h.metrics.observe(status, time.Since(start))
 }
 
-func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *AuditEntry, sent *bool) (*Answer, error) {
+func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *ledger.Entry, sent *bool) (*Answer, error) {
 	claims, err := httpx.Authenticate(r, h.verifier)
 	if err != nil {
 		return nil, err

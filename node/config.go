@@ -30,7 +30,7 @@ type Config struct {
 	Instance         string // exchange instance name: its reply topic is govx.replies.<instance>
 	Timeout          time.Duration
 	// CheckpointInterval is how often the exchange signs the audit chain
-	// head; 0 means exchange.DefaultCheckpointInterval.
+	// head; 0 means ledger.DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
 
 	// CaseClock is the case workflow's clock (default time.Now) and

@@ -12,6 +12,7 @@ import (
 	"govx/catalog"
 	"govx/consent"
 	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
 	"govx/node"
@@ -244,7 +245,7 @@ func TestConsentEndToEnd(t *testing.T) {
 		}
 		check(cdoc, "POST", "/v1/consents", st, raw, "application/json")
 	}
-	rep, err := exchange.Verify(context.Background(), m.Pool)
+	rep, err := ledger.Verify(context.Background(), m.Pool)
 	if err != nil || rep.Broken != nil {
 		t.Errorf("audit Verify = %+v, %v", rep, err)
 	}

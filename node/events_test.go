@@ -12,6 +12,7 @@ import (
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
 	"govx/internal/redis"
@@ -93,7 +94,7 @@ func TestEventsEndToEnd(t *testing.T) {
 		if err := doc.CheckResponse("GET", "/v1/resources/{code}/events", r.Status, "application/json", r.Body); err != nil {
 			t.Errorf("%s: answer does not match the OpenAPI document: %v", name, err)
 		}
-		if a := nodetest.Audit(t, m, r.RequestID); a.Outcome != exchange.Refused || a.Code != code {
+		if a := nodetest.Audit(t, m, r.RequestID); a.Outcome != ledger.Refused || a.Code != code {
 			t.Errorf("%s: audit = %+v", name, a)
 		}
 	}
@@ -118,10 +119,10 @@ func TestEventsEndToEnd(t *testing.T) {
 		t.Errorf("record = %v, want exactly name and status moved_out", msg.Record)
 	}
 	a := mustAuditKey(t, m, s.RequestID, ids[0])
-	if a.Outcome != exchange.Answered || strings.Join(a.Fields, ",") != "name,status" || a.Consumer != catalog.DeptServiceCenter {
+	if a.Outcome != ledger.Answered || strings.Join(a.Fields, ",") != "name,status" || a.Consumer != catalog.DeptServiceCenter {
 		t.Errorf("audit of the delivered event = %+v", a)
 	}
-	if a := mustAuditKey(t, m, s.RequestID, ""); a.Outcome != exchange.Answered {
+	if a := mustAuditKey(t, m, s.RequestID, ""); a.Outcome != ledger.Answered {
 		t.Errorf("audit of the subscription = %+v", a)
 	}
 	afterFirst := ev.ID
@@ -174,7 +175,7 @@ func TestEventsEndToEnd(t *testing.T) {
 	}
 	s.Quiet(t, 300*time.Millisecond)
 
-	rep, err := exchange.Verify(context.Background(), m.Pool)
+	rep, err := ledger.Verify(context.Background(), m.Pool)
 	if err != nil || rep.Broken != nil {
 		t.Errorf("Verify = %+v, %v", rep, err)
 	}

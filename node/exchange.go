@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"govx/adapters"
 	"govx/catalog"
+	"govx/catalog/registry"
 	"govx/consent"
 	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/httpx"
@@ -51,9 +53,9 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	n.Requester = req
 	n.onClose(func() { req.Close() })
-	ledger := exchange.NewLedger(n.Pool, exchange.LedgerConfig{Logger: n.log})
-	n.onClose(ledger.Close)
-	if err := n.startCheckpointer(); err != nil {
+	audit := ledger.New(n.Pool, ledger.Config{Logger: n.log})
+	n.onClose(audit.Close)
+	if err := audit.StartCheckpoints(n.Key, ledger.CheckpointConfig{Interval: n.cfg.CheckpointInterval, Logger: n.log}); err != nil {
 		return err
 	}
 	// A change to a resource or a grant reaches every exchange instance's
@@ -64,7 +66,7 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	grants.OnChange(inv.ResourceChanged)
 	policy := catalog.NewPolicyCache(store, grants, rdb, catalog.PolicyConfig{Logger: n.log})
 	n.onClose(policy.Close)
-	n.onClose(expireGrants(grants, n.log))
+	n.onClose(grants.ExpireEvery(time.Minute, n.log))
 	// Consents: a revocation reaches every instance's cache the same way.
 	if n.ConsentKey, err = auth.LoadOrCreateKey(filepath.Join(n.cfg.DataDir, "keys", "consent")); err != nil {
 		return err
@@ -95,7 +97,7 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	metrics.Gauge("govx_consent_cache_misses_total", func() float64 { return float64(consents.Stats.Misses.Load()) })
 	mux := http.NewServeMux()
 	n.mux = mux
-	mux.Handle("POST /v1/resources/{code}/query", exchange.NewHandler(svc, verifier, ledger, metrics))
+	mux.Handle("POST /v1/resources/{code}/query", exchange.NewHandler(svc, verifier, audit, metrics))
 	mux.Handle("GET /v1/openapi.json", document(exchange.OpenAPI()))
 	mux.Handle("/", httpx.NotFound(n.log))
 	mux.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: n.log}))
@@ -110,12 +112,12 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		adapters.WriteMetrics(w, n.runtimes...)
 	}))
 	mux.Handle("GET /healthz", n.health(rdb))
-	reg, err := catalog.NewRegistryHandler(catalog.RegistryConfig{Store: store, Verifier: verifier, Logger: n.log, Prefix: "/registry"})
+	reg, err := registry.NewHandler(registry.Config{Store: store, Verifier: verifier, Logger: n.log, Prefix: "/registry"})
 	if err != nil {
 		return err
 	}
 	mux.Handle("/registry/", reg)
-	events, err := exchange.NewEvents(svc, verifier, ledger, exchange.EventsConfig{Kafka: kcfg, Logger: n.log,
+	events, err := exchange.NewEvents(svc, verifier, audit, exchange.EventsConfig{Kafka: kcfg, Logger: n.log,
 		MaxSubscriptions: n.cfg.MaxSubscriptions, Heartbeat: n.cfg.EventHeartbeat})
 	if err != nil {
 		return err
@@ -125,8 +127,8 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	mux.Handle("/v1/consents", ch)
 	mux.Handle("/v1/consents/", ch)
 	mux.Handle("GET /v1/subjects/{subject}/consents", ch)
-	mux.Handle("GET /v1/subjects/{subject}/accesses", exchange.NewSubjectHandler(ledger, verifier, n.log))
-	ah := exchange.NewAuditHandler(n.Pool, verifier, n.log)
+	mux.Handle("GET /v1/subjects/{subject}/accesses", ledger.NewSubjectHandler(audit, verifier, n.log))
+	ah := ledger.NewHandler(n.Pool, verifier, n.log)
 	mux.Handle("/v1/audit", ah)
 	mux.Handle("/v1/audit/", ah)
 	gh := catalog.NewGrantsHandler(grants, verifier, n.log)

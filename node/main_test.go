@@ -15,7 +15,7 @@ import (
 
 	"govx/adapters/population"
 	"govx/catalog"
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/node"
 	"govx/node/nodetest"
@@ -52,12 +52,12 @@ func TestLookupEndToEnd(t *testing.T) {
 	}
 
 	a := nodetest.Audit(t, m, resp.RequestID)
-	if a.Outcome != exchange.Answered || a.Code != "ok" || a.Status != 200 || a.SubjectKey != want.IDNumber ||
+	if a.Outcome != ledger.Answered || a.Code != "ok" || a.Status != 200 || a.SubjectKey != want.IDNumber ||
 		a.Provider != "population" || a.Consumer != catalog.DeptServiceCenter || a.Caller != "svc:test-window" ||
 		strings.Join(a.Fields, ",") != "address,birth_date,name,sex,status" {
 		t.Errorf("audit = %+v", a)
 	}
-	rep, err := exchange.Verify(context.Background(), m.Pool)
+	rep, err := ledger.Verify(context.Background(), m.Pool)
 	if err != nil || rep.Broken != nil || rep.Checked != 1 {
 		t.Errorf("Verify = %+v, %v; want 1 intact entry", rep, err)
 	}
@@ -133,12 +133,12 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 				t.Errorf("an error answer carries a record: %v", resp.Body)
 			}
 			a := nodetest.Audit(t, m, resp.RequestID)
-			if a.Code != tc.code || a.Status != tc.status || a.Outcome == exchange.Answered {
+			if a.Code != tc.code || a.Status != tc.status || a.Outcome == ledger.Answered {
 				t.Errorf("audit = %+v, want code %s status %d, not answered", a, tc.code, tc.status)
 			}
 		})
 	}
-	rep, err := exchange.Verify(context.Background(), m.Pool)
+	rep, err := ledger.Verify(context.Background(), m.Pool)
 	if err != nil || rep.Broken != nil || rep.Checked != int64(len(cases)) {
 		t.Errorf("Verify = %+v, %v; want %d intact entries", rep, err, len(cases))
 	}
@@ -177,7 +177,7 @@ func TestProviderDownTimesOut(t *testing.T) {
 			if r.Status != http.StatusGatewayTimeout || r.ErrorCode() != "provider_timeout" {
 				t.Fatalf("got %d %q, want 504 provider_timeout", r.Status, r.ErrorCode())
 			}
-			if a := nodetest.Audit(t, m, r.RequestID); a.Outcome != exchange.Failed || a.Code != "provider_timeout" {
+			if a := nodetest.Audit(t, m, r.RequestID); a.Outcome != ledger.Failed || a.Code != "provider_timeout" {
 				t.Errorf("audit = %+v", a)
 			}
 		}
@@ -231,7 +231,7 @@ func TestRestartKeepsData(t *testing.T) {
 	if n != nodetest.Residents {
 		t.Errorf("residents after restart = %d, want %d (seeded once)", n, nodetest.Residents)
 	}
-	rep, err := exchange.Verify(context.Background(), m2.Pool)
+	rep, err := ledger.Verify(context.Background(), m2.Pool)
 	if err != nil || rep.Broken != nil || rep.Checked != 2 {
 		t.Errorf("Verify after restart = %+v, %v; want 2 intact entries", rep, err)
 	}
@@ -285,7 +285,7 @@ func TestProviderWithoutAdapter(t *testing.T) {
 	if r.Status != http.StatusServiceUnavailable || r.ErrorCode() != "provider_unavailable" {
 		t.Errorf("query to a provider without an adapter: %d %v", r.Status, r.Body)
 	}
-	if a := nodetest.Audit(t, m, r.RequestID); a.Outcome != exchange.Failed || a.Code != "provider_unavailable" {
+	if a := nodetest.Audit(t, m, r.RequestID); a.Outcome != ledger.Failed || a.Code != "provider_unavailable" {
 		t.Errorf("audit = %+v", a)
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"govx/casework"
 	"govx/catalog"
 	"govx/consent"
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
@@ -287,7 +287,7 @@ func (n *Node) Close() error {
 
 // Migrate applies the database migrations of every part of govx.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), exchange.MigrationSource(), population.MigrationSource(),
+	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), ledger.MigrationSource(), population.MigrationSource(),
 		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource(), openapi.MigrationSource(), apikeys.MigrationSource(),
 		casework.MigrationSource())
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode"
 
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/postgres"
 	"govx/node"
@@ -58,13 +58,13 @@ func runAudit(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 		}
 		return auditCheckpoint(ctx, cfg, *export, stdout)
 	case "list":
-		var f exchange.AuditFilter
+		var f ledger.Filter
 		var since string
 		fs.StringVar(&f.Resource, "resource", "", "only entries for this resource code")
 		fs.StringVar(&f.Consumer, "consumer", "", "only entries from this consumer department")
 		fs.StringVar(&since, "since", "", "only entries at or after this time (RFC 3339, or a duration ago such as 1h)")
 		fs.Int64Var(&f.Before, "before", 0, "only entries with a lower seq (paging)")
-		fs.IntVar(&f.Limit, "limit", exchange.DefaultAuditLimit, fmt.Sprintf("entries to print, at most %d", exchange.MaxAuditLimit))
+		fs.IntVar(&f.Limit, "limit", ledger.DefaultLimit, fmt.Sprintf("entries to print, at most %d", ledger.MaxLimit))
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
@@ -75,8 +75,8 @@ func runAudit(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 			}
 			f.Since = t
 		}
-		if f.Limit <= 0 || f.Limit > exchange.MaxAuditLimit {
-			return fmt.Errorf("--limit must be 1 to %d", exchange.MaxAuditLimit)
+		if f.Limit <= 0 || f.Limit > ledger.MaxLimit {
+			return fmt.Errorf("--limit must be 1 to %d", ledger.MaxLimit)
 		}
 		return auditList(ctx, cfg, f, stdout)
 	default:
@@ -107,7 +107,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 func auditVerify(ctx context.Context, cfg node.Config, keptFiles []string, stdout io.Writer) error {
-	vc := exchange.VerifyConfig{}
+	vc := ledger.VerifyConfig{}
 	key, err := node.LoadKey(cfg.DataDir)
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func auditVerify(ctx context.Context, cfg node.Config, keptFiles []string, stdou
 		if err != nil {
 			return err
 		}
-		c, err := exchange.ParseCheckpoint(data)
+		c, err := ledger.ParseCheckpoint(data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -129,7 +129,7 @@ func auditVerify(ctx context.Context, cfg node.Config, keptFiles []string, stdou
 		return err
 	}
 	defer pool.Close()
-	rep, err := exchange.VerifyWith(ctx, pool, vc)
+	rep, err := ledger.VerifyWith(ctx, pool, vc)
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func auditCheckpoint(ctx context.Context, cfg node.Config, export bool, stdout i
 	}
 	defer pool.Close()
 	if !export {
-		cp, err := exchange.NewCheckpointer(pool, key, exchange.CheckpointConfig{Logger: cfg.Logger})
+		cp, err := ledger.NewCheckpointer(pool, key, ledger.CheckpointConfig{Logger: cfg.Logger})
 		if err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func auditCheckpoint(ctx context.Context, cfg node.Config, export bool, stdout i
 		fmt.Fprintf(stdout, "checkpoint signed at entry %d (key %s)\n", c.Seq, c.KeyID)
 		return nil
 	}
-	c, err := exchange.LatestCheckpoint(ctx, pool)
+	c, err := ledger.LatestCheckpoint(ctx, pool)
 	if err != nil {
 		return err
 	}
@@ -190,13 +190,13 @@ func auditCheckpoint(ctx context.Context, cfg node.Config, export bool, stdout i
 	return enc.Encode(c)
 }
 
-func auditList(ctx context.Context, cfg node.Config, f exchange.AuditFilter, stdout io.Writer) error {
+func auditList(ctx context.Context, cfg node.Config, f ledger.Filter, stdout io.Writer) error {
 	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	entries, err := exchange.ListAudit(ctx, pool, f)
+	entries, err := ledger.List(ctx, pool, f)
 	if err != nil {
 		return err
 	}

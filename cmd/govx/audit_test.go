@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"govx/adapters/population"
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/postgres"
 	"govx/node"
@@ -45,7 +45,7 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 	// The running exchange signs the head without being asked.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := exchange.LatestCheckpoint(ctx, m.Pool)
+		c, err := ledger.LatestCheckpoint(ctx, m.Pool)
 		if err == nil && c.Seq == 3 {
 			break
 		}
@@ -66,7 +66,7 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 	}
 	kept := filepath.Join(t.TempDir(), "checkpoint.json")
 	os.WriteFile(kept, []byte(out), 0o600)
-	c, err := exchange.ParseCheckpoint([]byte(out))
+	c, err := ledger.ParseCheckpoint([]byte(out))
 	if err != nil || c.Seq != 3 || c.KeyID != m.Key.ID || c.Verify(auth.PublicKey(c.PublicKey)) != nil {
 		t.Fatalf("exported artefact %s: %+v, %v", out, c, err)
 	}
@@ -104,8 +104,8 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 	if status, body := get("service"); status != http.StatusForbidden || !strings.Contains(body, "role_required") {
 		t.Errorf("service role: %d %s", status, body)
 	}
-	status, body := get(exchange.RoleOperator)
-	var page exchange.AuditPage
+	status, body := get(ledger.RoleOperator)
+	var page ledger.Page
 	if status != http.StatusOK || json.Unmarshal([]byte(body), &page) != nil || len(page.Entries) != 3 || strings.Contains(body, id) {
 		t.Errorf("operator: %d %s", status, body)
 	}

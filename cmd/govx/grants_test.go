@@ -11,7 +11,7 @@ import (
 	"govx/adapters/population"
 	"govx/catalog"
 	"govx/consent"
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/redis"
 	"govx/node"
@@ -144,7 +144,7 @@ func TestGrantsAcrossInstances(t *testing.T) {
 		return nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(want.IDNumber, "name"))
 	}, func(r nodetest.Response) bool { return r.Status == 200 }, m1, m2)
 
-	rep, err := exchange.Verify(ctx, m1.Pool)
+	rep, err := ledger.Verify(ctx, m1.Pool)
 	if err != nil || rep.Broken != nil {
 		t.Errorf("Verify = %+v, %v", rep, err)
 	}

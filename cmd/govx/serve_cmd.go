@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/node"
 )
 
@@ -22,7 +22,7 @@ func runUp(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Wri
 	fs.IntVar(&cfg.KafkaPort, "kafka-port", 19092, "port of the embedded Kafka-protocol broker on 127.0.0.1")
 	fs.IntVar(&cfg.Residents, "residents", node.DemoResidents, "demo residents to seed into an empty register")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "how long a query waits for the provider")
-	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", exchange.DefaultCheckpointInterval, "how often the audit chain head is signed")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "how often the audit chain head is signed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func runExchange(ctx context.Context, cfg node.Config, args []string, _, _ io.Wr
 	fs := flag.NewFlagSet("exchange", flag.ContinueOnError)
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "listen address of the exchange API")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "how long a query waits for the provider")
-	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", exchange.DefaultCheckpointInterval, "how often the audit chain head is signed")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "how often the audit chain head is signed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

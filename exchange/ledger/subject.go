@@ -1,4 +1,4 @@
-package exchange
+package ledger
 
 import (
 	"context"
@@ -38,7 +38,7 @@ type SubjectAccess struct {
 // before seq before (0: from the newest), at most limit. Entries written
 // before the ledger recorded data subjects are found by their key.
 func (l *Ledger) Accesses(ctx context.Context, subject string, before int64, limit int) ([]SubjectAccess, error) {
-	const op = "exchange.Accesses"
+	const op = "ledger.Accesses"
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
@@ -64,38 +64,38 @@ func (l *Ledger) Accesses(ctx context.Context, subject string, before int64, lim
 // NewSubjectHandler serves GET /v1/subjects/{subject}/accesses: a data
 // subject, signed in as themselves, lists every access to their data.
 // No one else may (403 not_data_subject).
-func NewSubjectHandler(ledger *Ledger, verifier Verifier, log *slog.Logger) http.Handler {
+func NewSubjectHandler(l *Ledger, verifier httpx.Verifier, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := httpx.Authenticate(r, verifier)
 		if err != nil {
-			WriteError(w, log, "", err)
+			httpx.WriteError(w, log, "", err)
 			return
 		}
 		subject := r.PathValue("subject")
 		if err := consent.SubjectOnly(caller, subject); err != nil {
-			WriteError(w, log, "", err)
+			httpx.WriteError(w, log, "", err)
 			return
 		}
 		q := r.URL.Query()
 		limit, before := 100, int64(0)
 		if v := q.Get("limit"); v != "" {
 			if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 500 {
-				WriteError(w, log, "", govx.Errorf(govx.KindInvalid, "invalid_limit", "limit is 1 to 500"))
+				httpx.WriteError(w, log, "", govx.Errorf(govx.KindInvalid, "invalid_limit", "limit is 1 to 500"))
 				return
 			}
 		}
 		if v := q.Get("before"); v != "" {
 			if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
-				WriteError(w, log, "", govx.Errorf(govx.KindInvalid, "invalid_cursor", "before is the seq of an access from a previous page"))
+				httpx.WriteError(w, log, "", govx.Errorf(govx.KindInvalid, "invalid_cursor", "before is the seq of an access from a previous page"))
 				return
 			}
 		}
-		out, err := ledger.Accesses(r.Context(), subject, before, limit)
+		out, err := l.Accesses(r.Context(), subject, before, limit)
 		if err != nil {
-			WriteError(w, log, "", err)
+			httpx.WriteError(w, log, "", err)
 			return
 		}
 		if out == nil {
@@ -105,6 +105,6 @@ func NewSubjectHandler(ledger *Ledger, verifier Verifier, log *slog.Logger) http
 		if len(out) == limit {
 			page["next"] = "?before=" + strconv.FormatInt(out[len(out)-1].Seq, 10) + "&limit=" + strconv.Itoa(limit)
 		}
-		writeJSON(w, http.StatusOK, page)
+		httpx.WriteJSON(w, http.StatusOK, page)
 	})
 }

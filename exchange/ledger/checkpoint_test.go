@@ -1,4 +1,4 @@
-package exchange
+package ledger
 
 // An internal test: the tamperer below recomputes hashes with the ledger's
 // own hash function, as an attacker who read the code would.
@@ -31,7 +31,7 @@ type cpFixture struct {
 func newCPFixture(t *testing.T) *cpFixture {
 	t.Helper()
 	pool := postgrestest.NewMigrated(t, MigrationSource())
-	l := NewLedger(pool, LedgerConfig{MaxBatch: 16})
+	l := New(pool, Config{MaxBatch: 16})
 	t.Cleanup(l.Close)
 	key, err := auth.GenerateKey()
 	if err != nil {
@@ -48,7 +48,7 @@ func (f *cpFixture) append(n int) {
 	f.t.Helper()
 	for range n {
 		f.n++
-		if err := f.l.Append(context.Background(), AuditEntry{RequestID: fmt.Sprintf("req-%d", f.n), Caller: "svc:w",
+		if err := f.l.Append(context.Background(), Entry{RequestID: fmt.Sprintf("req-%d", f.n), Caller: "svc:w",
 			Consumer: "service-center", Resource: "population.identity", Provider: "population",
 			SubjectKey: "110101199003074477", Fields: []string{"name"}, Purpose: "case:1",
 			Outcome: Answered, Code: "ok", Status: 200}); err != nil {
@@ -101,9 +101,9 @@ func (f *cpFixture) rewrite(seq int64) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var es []AuditEntry
+	var es []Entry
 	for rows.Next() {
-		var e AuditEntry
+		var e Entry
 		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
 			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule); err != nil {
 			f.t.Fatal(err)
@@ -414,5 +414,31 @@ func TestNewCheckpointerNeedsAPrivateKey(t *testing.T) {
 	}
 	if _, err := NewCheckpointer(nil, key, CheckpointConfig{Every: -1}); govx.ErrorCode(err) != "config_invalid" {
 		t.Errorf("err = %v, want config_invalid", err)
+	}
+}
+
+// Checkpoints started beside a ledger sign its head and stop with it.
+func TestStartCheckpointsStopsWithTheLedger(t *testing.T) {
+	f := newCPFixture(t)
+	if err := f.l.StartCheckpoints(f.key, CheckpointConfig{Interval: time.Hour, Every: 3, Poll: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	f.append(3)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if c, err := LatestCheckpoint(context.Background(), f.pool); err == nil {
+			if c.Seq != 3 {
+				t.Errorf("checkpoint at %d, want 3", c.Seq)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint after 3 entries")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.l.Close()
+	if err := f.l.StartCheckpoints(f.key, CheckpointConfig{}); govx.ErrorCode(err) != "audit_unavailable" {
+		t.Errorf("StartCheckpoints after Close = %v, want audit_unavailable", err)
 	}
 }

@@ -1,4 +1,4 @@
-package exchange_test
+package ledger_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"govx"
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
 )
@@ -37,12 +37,12 @@ func TestMaskSubject(t *testing.T) {
 		{"11010119900307447X", "110*************7X"},
 		{"110101199003074478", "110*************78"}, // wrong check character: still a person's
 		{uscc, uscc},
-		{"JY11101080000001", exchange.MaskedOther},
-		{"not-a-key", exchange.MaskedOther},
+		{"JY11101080000001", ledger.MaskedOther},
+		{"not-a-key", ledger.MaskedOther},
 		{"", ""},
 	}
 	for _, tc := range cases {
-		if got := exchange.MaskSubject(tc.in); got != tc.want {
+		if got := ledger.MaskSubject(tc.in); got != tc.want {
 			t.Errorf("MaskSubject(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -58,7 +58,7 @@ func TestMaskText(t *testing.T) {
 		{"", ""},
 	}
 	for _, tc := range cases {
-		if got := exchange.MaskText(tc.in); got != tc.want {
+		if got := ledger.MaskText(tc.in); got != tc.want {
 			t.Errorf("MaskText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -68,7 +68,7 @@ func FuzzMaskText(f *testing.F) {
 	f.Add("citizen:" + personID)
 	f.Add("a-" + personID + "-b")
 	f.Fuzz(func(t *testing.T, s string) {
-		got := exchange.MaskText(s)
+		got := ledger.MaskText(s)
 		if len(got) != len(s) {
 			t.Fatalf("MaskText(%q) = %q changed the length", s, got)
 		}
@@ -97,9 +97,9 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	uscc := mustUSCC(t)
 	base := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
 	for i := range 30 {
-		e := exchange.AuditEntry{At: base.Add(time.Duration(i) * time.Minute), RequestID: fmt.Sprintf("req-%02d", i),
+		e := ledger.Entry{At: base.Add(time.Duration(i) * time.Minute), RequestID: fmt.Sprintf("req-%02d", i),
 			Caller: "svc:w", Consumer: "service-center", Resource: "population.identity", Provider: "population",
-			SubjectKey: personID, Fields: []string{"name"}, Purpose: "case:" + personID, Outcome: exchange.Answered,
+			SubjectKey: personID, Fields: []string{"name"}, Purpose: "case:" + personID, Outcome: ledger.Answered,
 			Code: "ok", Status: 200, Rule: "unconditional"}
 		if i%3 == 1 {
 			e.Caller, e.Consumer, e.Resource, e.Provider, e.SubjectKey = "citizen:"+personID, "tax", "legal-entity.basic", "market-regulation", uscc
@@ -119,9 +119,9 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(exchange.NewAuditHandler(pool, v, nil))
+	srv := httptest.NewServer(ledger.NewHandler(pool, v, nil))
 	t.Cleanup(srv.Close)
-	doc, err := openapicheck.Load(exchange.AuditOpenAPI())
+	doc, err := openapicheck.Load(ledger.OpenAPI())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func (f *auditFixture) get(t *testing.T, tok, query string) (int, []byte) {
 
 func TestAuditAPIPagesMaskedEntries(t *testing.T) {
 	f := newAuditFixture(t)
-	tok := f.token(t, exchange.RoleOperator)
+	tok := f.token(t, ledger.RoleOperator)
 	var seqs []int64
 	query := "limit=7"
 	for pages := 0; ; pages++ {
@@ -173,7 +173,7 @@ func TestAuditAPIPagesMaskedEntries(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("status %d: %s", status, body)
 		}
-		var page exchange.AuditPage
+		var page ledger.Page
 		if err := json.Unmarshal(body, &page); err != nil {
 			t.Fatal(err)
 		}
@@ -189,8 +189,8 @@ func TestAuditAPIPagesMaskedEntries(t *testing.T) {
 					t.Errorf("entry %d: subject %q caller %q, want the USCC kept and the caller masked", e.Seq, e.SubjectKey, e.Caller)
 				}
 			case "licence.food-business":
-				if e.SubjectKey != exchange.MaskedOther {
-					t.Errorf("entry %d: subject %q, want %q", e.Seq, e.SubjectKey, exchange.MaskedOther)
+				if e.SubjectKey != ledger.MaskedOther {
+					t.Errorf("entry %d: subject %q, want %q", e.Seq, e.SubjectKey, ledger.MaskedOther)
 				}
 			}
 		}
@@ -211,7 +211,7 @@ func TestAuditAPIPagesMaskedEntries(t *testing.T) {
 
 func TestAuditAPIFilters(t *testing.T) {
 	f := newAuditFixture(t)
-	tok := f.token(t, exchange.RoleOperator)
+	tok := f.token(t, ledger.RoleOperator)
 	cases := []struct {
 		query string
 		want  []int64
@@ -225,7 +225,7 @@ func TestAuditAPIFilters(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.query, func(t *testing.T) {
 			status, body := f.get(t, tok, tc.query)
-			var page exchange.AuditPage
+			var page ledger.Page
 			if status != 200 || json.Unmarshal(body, &page) != nil {
 				t.Fatalf("status %d: %s", status, body)
 			}
@@ -242,7 +242,7 @@ func TestAuditAPIFilters(t *testing.T) {
 
 func TestAuditAPIRefuses(t *testing.T) {
 	f := newAuditFixture(t)
-	op := f.token(t, exchange.RoleOperator)
+	op := f.token(t, ledger.RoleOperator)
 	cases := []struct {
 		name, tok, query string
 		status           int
@@ -279,11 +279,11 @@ func TestAuditAPIRefuses(t *testing.T) {
 
 func TestListAuditValidates(t *testing.T) {
 	_, pool := mustLedger(t)
-	_, err := exchange.ListAudit(context.Background(), pool, exchange.AuditFilter{Limit: exchange.MaxAuditLimit + 1})
+	_, err := ledger.List(context.Background(), pool, ledger.Filter{Limit: ledger.MaxLimit + 1})
 	if govx.ErrorCode(err) != "invalid_limit" {
 		t.Errorf("err = %v, want invalid_limit", err)
 	}
-	got, err := exchange.ListAudit(context.Background(), pool, exchange.AuditFilter{})
+	got, err := ledger.List(context.Background(), pool, ledger.Filter{})
 	if err != nil || got == nil || len(got) != 0 {
 		t.Errorf("empty ledger: %v, %v; want an empty list", got, err)
 	}

@@ -1,4 +1,4 @@
-package exchange
+package ledger
 
 import (
 	"bytes"
@@ -145,7 +145,7 @@ func (c Checkpoint) MarshalJSON() ([]byte, error) {
 // artefact's shape and, when it carries a public key, that the key ID is
 // that key's thumbprint; whether the key is trusted is Verify's question.
 func ParseCheckpoint(data []byte) (*Checkpoint, error) {
-	const op = "exchange.ParseCheckpoint"
+	const op = "ledger.ParseCheckpoint"
 	invalid := func(format string, args ...any) error {
 		return govx.E(op, govx.Errorf(govx.KindInvalid, "checkpoint_invalid", format, args...))
 	}
@@ -202,17 +202,17 @@ func scanCheckpoint(row pgx.Row) (Checkpoint, error) {
 func LatestCheckpoint(ctx context.Context, pool *pgxpool.Pool) (*Checkpoint, error) {
 	c, err := scanCheckpoint(pool.QueryRow(ctx, `SELECT `+checkpointColumns+` FROM exchange.audit_checkpoints ORDER BY seq DESC LIMIT 1`))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, govx.E("exchange.LatestCheckpoint", govx.Errorf(govx.KindNotFound, "checkpoint_none", "no audit checkpoint has been taken yet"))
+		return nil, govx.E("ledger.LatestCheckpoint", govx.Errorf(govx.KindNotFound, "checkpoint_none", "no audit checkpoint has been taken yet"))
 	}
 	if err != nil {
-		return nil, postgres.Translate("exchange.LatestCheckpoint", err, "")
+		return nil, postgres.Translate("ledger.LatestCheckpoint", err, "")
 	}
 	return &c, nil
 }
 
 // Checkpoints returns every stored checkpoint in seq order.
 func Checkpoints(ctx context.Context, pool *pgxpool.Pool) ([]Checkpoint, error) {
-	const op = "exchange.Checkpoints"
+	const op = "ledger.Checkpoints"
 	rows, err := pool.Query(ctx, `SELECT `+checkpointColumns+` FROM exchange.audit_checkpoints ORDER BY seq`)
 	if err != nil {
 		return nil, postgres.Translate(op, err, "")
@@ -249,11 +249,11 @@ type CheckpointConfig struct {
 func (c *CheckpointConfig) Validate() error {
 	switch {
 	case c.Interval < 0:
-		return govx.Errorf(govx.KindInvalid, "config_invalid", "exchange: checkpoint Interval must not be negative")
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: checkpoint Interval must not be negative")
 	case c.Every < 0:
-		return govx.Errorf(govx.KindInvalid, "config_invalid", "exchange: checkpoint Every must not be negative")
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: checkpoint Every must not be negative")
 	case c.Poll < 0:
-		return govx.Errorf(govx.KindInvalid, "config_invalid", "exchange: checkpoint Poll must not be negative")
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: checkpoint Poll must not be negative")
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultCheckpointInterval
@@ -287,7 +287,7 @@ func NewCheckpointer(pool *pgxpool.Pool, key *auth.Key, cfg CheckpointConfig) (*
 		return nil, err
 	}
 	if key == nil || len(key.Private) != ed25519.PrivateKeySize {
-		return nil, govx.Errorf(govx.KindInvalid, "config_invalid", "exchange: the checkpointer needs a private Ed25519 key")
+		return nil, govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: the checkpointer needs a private Ed25519 key")
 	}
 	return &Checkpointer{pool: pool, key: key, cfg: cfg}, nil
 }
@@ -299,7 +299,7 @@ func NewCheckpointer(pool *pgxpool.Pool, key *auth.Key, cfg CheckpointConfig) (*
 // that checkpoint signed, so it never signs a chain rewritten behind it;
 // such a chain is refused with Internal audit_chain_broken.
 func (cp *Checkpointer) Checkpoint(ctx context.Context) (*Checkpoint, error) {
-	const op = "exchange.Checkpointer.Checkpoint"
+	const op = "ledger.Checkpointer.Checkpoint"
 	tx, err := cp.pool.Begin(ctx)
 	if err != nil {
 		return nil, postgres.Translate(op, err, "")
@@ -420,6 +420,29 @@ func (cp *Checkpointer) Run(ctx context.Context) error {
 	}
 }
 
+// StartCheckpoints runs a Checkpointer beside l, signing the chain head
+// with key as cfg says, until l is closed. Every exchange instance starts
+// one; they agree through the database on who signs which head.
+func (l *Ledger) StartCheckpoints(key *auth.Key, cfg CheckpointConfig) error {
+	cp, err := NewCheckpointer(l.pool, key, cfg)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errClosed
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cp.Run(ctx)
+	}()
+	l.stops = append(l.stops, func() { cancel(); <-done })
+	return nil
+}
+
 // checkpointCheck is Verify's side of the checkpoints: it walks them in
 // step with the chain.
 type checkpointCheck struct {
@@ -479,7 +502,7 @@ func loadCheckpoints(ctx context.Context, pool *pgxpool.Pool, cfg VerifyConfig, 
 
 // at checks the checkpoints at entry e, which the chain has just proved
 // consistent with everything before it.
-func (cc *checkpointCheck) at(e *AuditEntry) *Break {
+func (cc *checkpointCheck) at(e *Entry) *Break {
 	for cc.next < len(cc.cps) && cc.cps[cc.next].Seq <= e.Seq {
 		c := &cc.cps[cc.next]
 		cc.next++

@@ -1,4 +1,12 @@
-package exchange
+// Package ledger is the exchange's audit ledger: every query and every
+// event subscription, answered or refused, as one hash-chained, append-only
+// row in PostgreSQL, with signed checkpoints of the chain head, the
+// operator's masked view of it (/v1/audit) and the data subject's view of
+// who accessed their data (/v1/subjects/{subject}/accesses).
+//
+// The exchange writes to it through its own AuditLog interface; the ledger
+// imports nothing of the exchange.
+package ledger
 
 import (
 	"bytes"
@@ -24,7 +32,10 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// MigrationSource is the exchange's schema migrations (the audit ledger).
+// MigrationSource is the audit ledger's schema migrations. They were the
+// exchange's before the ledger had its own package and keep its component
+// name and its schema ("exchange"), so databases that applied them stay
+// as they are.
 func MigrationSource() postgres.Source {
 	return postgres.SourceDir("exchange", migrations, "migrations")
 }
@@ -36,8 +47,8 @@ const (
 	Failed   = "failed"   // the provider answered with an error, or not at all
 )
 
-// AuditEntry is one row of the audit ledger.
-type AuditEntry struct {
+// Entry is one row of the audit ledger.
+type Entry struct {
 	Seq        int64
 	At         time.Time
 	RequestID  string
@@ -64,7 +75,7 @@ type AuditEntry struct {
 // NUL bytes nor invalid UTF-8, and one such value from a hostile caller
 // would otherwise fail the whole group-committed batch, other callers'
 // entries with it.
-func (e *AuditEntry) sanitize() {
+func (e *Entry) sanitize() {
 	for _, f := range []*string{&e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
 		&e.SubjectKey, &e.Purpose, &e.Outcome, &e.Code, &e.Rule, &e.ConsentID, &e.DataSubject} {
 		*f = postgres.Storable(*f)
@@ -80,7 +91,7 @@ func (e *AuditEntry) sanitize() {
 
 // hash computes the entry's link: SHA-256 over the previous hash and every
 // field, each length-prefixed so no two entries encode alike.
-func (e *AuditEntry) hash(prev []byte) []byte {
+func (e *Entry) hash(prev []byte) []byte {
 	h := sha256.New()
 	var n [8]byte
 	put := func(s string) {
@@ -118,8 +129,8 @@ func (e *AuditEntry) hash(prev []byte) []byte {
 	return h.Sum(nil)
 }
 
-// LedgerConfig tunes the group commit.
-type LedgerConfig struct {
+// Config tunes the group commit.
+type Config struct {
 	MaxBatch int // entries per transaction; default 512
 	Logger   *slog.Logger
 }
@@ -131,7 +142,7 @@ type LedgerConfig struct {
 // leaves the exchange unrecorded.
 type Ledger struct {
 	pool *pgxpool.Pool
-	cfg  LedgerConfig
+	cfg  Config
 	in   chan *pending
 
 	mu        sync.RWMutex // held for reading while queueing, so Close sees every queued entry
@@ -139,14 +150,15 @@ type Ledger struct {
 	closeOnce sync.Once
 	quit      chan struct{}
 	done      chan struct{}
+	stops     []func() // of the checkpointers started beside it (StartCheckpoints)
 }
 
 type pending struct {
-	e    AuditEntry
+	e    Entry
 	errc chan error
 }
 
-func NewLedger(pool *pgxpool.Pool, cfg LedgerConfig) *Ledger {
+func New(pool *pgxpool.Pool, cfg Config) *Ledger {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
@@ -158,21 +170,21 @@ func NewLedger(pool *pgxpool.Pool, cfg LedgerConfig) *Ledger {
 	return l
 }
 
-var errLedgerClosed = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unavailable", Message: "the audit ledger is closed"}
+var errClosed = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unavailable", Message: "the audit ledger is closed"}
 
 // Append records e and returns once it is committed.
-func (l *Ledger) Append(ctx context.Context, e AuditEntry) error {
+func (l *Ledger) Append(ctx context.Context, e Entry) error {
 	e.sanitize()
 	p := &pending{e: e, errc: make(chan error, 1)}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
-		return errLedgerClosed
+		return errClosed
 	}
 	select {
 	case l.in <- p:
 	case <-l.quit:
-		return errLedgerClosed
+		return errClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -181,12 +193,17 @@ func (l *Ledger) Append(ctx context.Context, e AuditEntry) error {
 	return <-p.errc
 }
 
-// Close writes what is queued and stops the writer.
+// Close stops the checkpointers started beside the ledger, writes what is
+// queued and stops the writer.
 func (l *Ledger) Close() {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.closed = true
+		stops := l.stops
 		l.mu.Unlock()
+		for _, stop := range stops {
+			stop()
+		}
 		close(l.quit)
 	})
 	<-l.done
@@ -233,7 +250,7 @@ func (l *Ledger) commit(batch []*pending) {
 	err := l.write(batch)
 	if err != nil {
 		l.cfg.Logger.Error("audit ledger write failed", "entries", len(batch), "err", err)
-		err = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unavailable", Op: "exchange.Ledger",
+		err = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unavailable", Op: "ledger.Ledger",
 			Message: "the audit ledger is unavailable", Err: err}
 	}
 	for _, p := range batch {
@@ -334,7 +351,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, keys ...*auth.Key) (*Verify
 // seq whose hash is not the one signed means the chain up to it was
 // rewritten, hashes and head recomputed, which the chain alone cannot see.
 func VerifyWith(ctx context.Context, pool *pgxpool.Pool, cfg VerifyConfig) (*VerifyReport, error) {
-	const op = "exchange.Verify"
+	const op = "ledger.Verify"
 	rep := &VerifyReport{}
 	cps, err := loadCheckpoints(ctx, pool, cfg, rep)
 	if err != nil {
@@ -352,7 +369,7 @@ func VerifyWith(ctx context.Context, pool *pgxpool.Pool, cfg VerifyConfig) (*Ver
 	prev := make([]byte, sha256.Size)
 	var last int64
 	for rows.Next() {
-		var e AuditEntry
+		var e Entry
 		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
 			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule, &e.ConsentID, &e.DataSubject, &e.PrevHash, &e.Hash); err != nil {
 			return nil, postgres.Translate(op, err, "")

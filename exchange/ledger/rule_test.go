@@ -1,4 +1,4 @@
-package exchange_test
+package ledger_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"govx/exchange"
+	"govx/exchange/ledger"
 )
 
 // oldHash is the link as computed before entries carried a rule
 // (migration 001): entries written then must verify for ever.
-func oldHash(e exchange.AuditEntry, prev []byte) []byte {
+func oldHash(e ledger.Entry, prev []byte) []byte {
 	h := sha256.New()
 	var n [8]byte
 	put := func(s string) {
@@ -40,9 +40,9 @@ func oldHash(e exchange.AuditEntry, prev []byte) []byte {
 func TestLedgerRule(t *testing.T) {
 	l, pool := mustLedger(t)
 	ctx := context.Background()
-	base := exchange.AuditEntry{Caller: "svc:w", Consumer: "service-center", Resource: "population.household",
+	base := ledger.Entry{Caller: "svc:w", Consumer: "service-center", Resource: "population.household",
 		Provider: "population", SubjectKey: "110101199003074477", Fields: []string{"name"}, Purpose: "case:1",
-		Outcome: exchange.Answered, Code: "ok", Status: 200}
+		Outcome: ledger.Answered, Code: "ok", Status: 200}
 	for i, rule := range []string{"", "grant:7", "field_not_granted"} {
 		e := base
 		e.RequestID, e.Rule = "req-"+strconv.Itoa(i), rule
@@ -55,9 +55,9 @@ func TestLedgerRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []exchange.AuditEntry
+	var got []ledger.Entry
 	for rows.Next() {
-		var e exchange.AuditEntry
+		var e ledger.Entry
 		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider, &e.SubjectKey,
 			&e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule, &e.PrevHash, &e.Hash); err != nil {
 			t.Fatal(err)

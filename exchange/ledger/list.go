@@ -1,4 +1,4 @@
-package exchange
+package ledger
 
 import (
 	"context"
@@ -17,37 +17,37 @@ import (
 	"govx/internal/postgres"
 )
 
-//go:embed audit.openapi.json
-var auditOpenAPI []byte
+//go:embed openapi.json
+var openAPIDoc []byte
 
-// AuditOpenAPI is the OpenAPI 3.1 document of the operator's audit API.
-func AuditOpenAPI() []byte { return auditOpenAPI }
+// OpenAPI is the OpenAPI 3.1 document of the operator's audit API.
+func OpenAPI() []byte { return openAPIDoc }
 
 // RoleOperator is the token role that may read the operator's audit view.
 const RoleOperator = "operator"
 
-// Paging of ListAudit.
+// Paging of List.
 const (
-	DefaultAuditLimit = 50
-	MaxAuditLimit     = 500
+	DefaultLimit = 50
+	MaxLimit     = 500
 )
 
-// AuditFilter selects entries for the operator's view. Zero fields do not
+// Filter selects entries for the operator's view. Zero fields do not
 // filter.
-type AuditFilter struct {
+type Filter struct {
 	Resource string
 	Consumer string
 	Since    time.Time // entries at or after
 	Before   int64     // entries with a lower seq: the paging cursor
-	Limit    int       // 0 means DefaultAuditLimit; at most MaxAuditLimit
+	Limit    int       // 0 means DefaultLimit; at most MaxLimit
 }
 
 // Validate checks f and fills in the default limit. Errors are Invalid
 // with the code of the parameter at fault.
-func (f *AuditFilter) Validate() error {
+func (f *Filter) Validate() error {
 	switch {
-	case f.Limit < 0 || f.Limit > MaxAuditLimit:
-		return govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxAuditLimit)
+	case f.Limit < 0 || f.Limit > MaxLimit:
+		return govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxLimit)
 	case f.Before < 0:
 		return govx.Errorf(govx.KindInvalid, "invalid_before", "before must be a positive entry number")
 	case len(f.Resource) > 128:
@@ -56,7 +56,7 @@ func (f *AuditFilter) Validate() error {
 		return govx.Errorf(govx.KindInvalid, "invalid_consumer", "consumer must be at most 128 characters")
 	}
 	if f.Limit == 0 {
-		f.Limit = DefaultAuditLimit
+		f.Limit = DefaultLimit
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ type MaskedEntry struct {
 }
 
 // Mask returns e as an operator may see it.
-func (e *AuditEntry) Mask() MaskedEntry {
+func (e *Entry) Mask() MaskedEntry {
 	fields := make([]string, len(e.Fields))
 	for i, f := range e.Fields {
 		fields[i] = MaskText(f)
@@ -104,10 +104,10 @@ func maskIfSet(s string) string {
 	return MaskSubject(s)
 }
 
-// ListAudit returns the newest entries matching f, newest first, masked:
+// List returns the newest entries matching f, newest first, masked:
 // nothing it returns holds a full ID number.
-func ListAudit(ctx context.Context, pool *pgxpool.Pool, f AuditFilter) ([]MaskedEntry, error) {
-	const op = "exchange.ListAudit"
+func List(ctx context.Context, pool *pgxpool.Pool, f Filter) ([]MaskedEntry, error) {
+	const op = "ledger.List"
 	if err := f.Validate(); err != nil {
 		return nil, govx.E(op, err)
 	}
@@ -143,7 +143,7 @@ func ListAudit(ctx context.Context, pool *pgxpool.Pool, f AuditFilter) ([]Masked
 	defer rows.Close()
 	out := []MaskedEntry{}
 	for rows.Next() {
-		var e AuditEntry
+		var e Entry
 		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
 			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule, &e.DataSubject, &e.ConsentID); err != nil {
 			return nil, postgres.Translate(op, err, "")
@@ -156,40 +156,40 @@ func ListAudit(ctx context.Context, pool *pgxpool.Pool, f AuditFilter) ([]Masked
 	return out, nil
 }
 
-// AuditPage is the answer of GET /v1/audit.
-type AuditPage struct {
+// Page is the answer of GET /v1/audit.
+type Page struct {
 	Entries []MaskedEntry `json:"entries"`
 	// NextBefore is the cursor of the next (older) page; nil on the last.
 	NextBefore *int64 `json:"next_before"`
 }
 
-type auditHandler struct {
+type handler struct {
 	pool     *pgxpool.Pool
 	verifier httpx.Verifier
 	log      *slog.Logger
 	mux      *http.ServeMux
 }
 
-// NewAuditHandler serves the operator's view of the audit ledger:
+// NewHandler serves the operator's view of the audit ledger:
 // GET /v1/audit (role operator; newest first, paged with ?before=<seq>;
 // ID numbers masked) and its document at GET /v1/audit/openapi.json.
-func NewAuditHandler(pool *pgxpool.Pool, verifier httpx.Verifier, log *slog.Logger) http.Handler {
+func NewHandler(pool *pgxpool.Pool, verifier httpx.Verifier, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &auditHandler{pool: pool, verifier: verifier, log: log, mux: http.NewServeMux()}
+	h := &handler{pool: pool, verifier: verifier, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/audit", h.list)
 	h.mux.HandleFunc("GET /v1/audit/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(auditOpenAPI)
+		w.Write(openAPIDoc)
 	})
 	h.mux.HandleFunc("/", httpx.NotFound(log))
 	return h
 }
 
-func (h *auditHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-func (h *auditHandler) list(w http.ResponseWriter, r *http.Request) {
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	c, err := httpx.Authenticate(r, h.verifier)
 	if err != nil {
 		httpx.WriteError(w, h.log, "", err)
@@ -199,17 +199,17 @@ func (h *auditHandler) list(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, h.log, "", govx.Errorf(govx.KindForbidden, "role_required", "the audit view is for the %s role", RoleOperator))
 		return
 	}
-	f, err := parseAuditQuery(r)
+	f, err := parseQuery(r)
 	if err != nil {
 		httpx.WriteError(w, h.log, "", err)
 		return
 	}
-	entries, err := ListAudit(r.Context(), h.pool, f)
+	entries, err := List(r.Context(), h.pool, f)
 	if err != nil {
 		httpx.WriteError(w, h.log, "", err)
 		return
 	}
-	page := AuditPage{Entries: entries}
+	page := Page{Entries: entries}
 	if n := len(entries); n > 0 && n == f.Limit && entries[n-1].Seq > 1 {
 		next := entries[n-1].Seq
 		page.NextBefore = &next
@@ -217,11 +217,11 @@ func (h *auditHandler) list(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, page)
 }
 
-// parseAuditQuery reads the filter from r's query, refusing parameters it
+// parseQuery reads the filter from r's query, refusing parameters it
 // does not know and parameters given twice, so a typo does not silently
 // widen the view.
-func parseAuditQuery(r *http.Request) (AuditFilter, error) {
-	var f AuditFilter
+func parseQuery(r *http.Request) (Filter, error) {
+	var f Filter
 	q, err := urlQuery(r)
 	if err != nil {
 		return f, err
@@ -250,8 +250,8 @@ func parseAuditQuery(r *http.Request) (AuditFilter, error) {
 			f.Before = n
 		case "limit":
 			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 || n > MaxAuditLimit {
-				return f, govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxAuditLimit)
+			if err != nil || n <= 0 || n > MaxLimit {
+				return f, govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxLimit)
 			}
 			f.Limit = n
 		default:

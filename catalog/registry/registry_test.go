@@ -1,4 +1,4 @@
-package catalog_test
+package registry_test
 
 import (
 	"bytes"
@@ -16,13 +16,15 @@ import (
 	"time"
 
 	hamba "github.com/hamba/avro/v2"
-	"github.com/hamba/avro/v2/registry"
+	hambareg "github.com/hamba/avro/v2/registry"
 
 	"govx/catalog"
+	"govx/catalog/registry"
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/httpx/openapicheck"
+	"govx/internal/postgres/postgrestest"
 	"govx/schemas"
 )
 
@@ -30,6 +32,29 @@ const (
 	testIssuer   = "govx"
 	testAudience = "govx-exchange"
 )
+
+// Schemas of a test record, as in the catalogue's compatibility tests.
+const (
+	fName      = `{"name": "name", "type": "string"}`
+	fAgeInt0   = `{"name": "age", "type": "int", "default": 0}`
+	fAgeString = `{"name": "age", "type": "string"}`
+	fStatus    = `{"name": "status", "type": "string"}`
+)
+
+// person is a record govx.test.Person with the given fields (JSON).
+func person(fields ...string) string {
+	return `{"type": "record", "name": "Person", "namespace": "govx.test", "fields": [` + strings.Join(fields, ", ") + `]}`
+}
+
+// mustSeeded returns a Store with the demo catalogue on a fresh database.
+func mustSeeded(tb testing.TB) *catalog.Store {
+	tb.Helper()
+	s := catalog.NewStore(postgrestest.NewMigrated(tb, catalog.MigrationSource()))
+	if err := catalog.SeedDemo(context.Background(), s); err != nil {
+		tb.Fatalf("SeedDemo: %v", err)
+	}
+	return s
+}
 
 type registryFixture struct {
 	store *catalog.Store
@@ -41,7 +66,7 @@ type registryFixture struct {
 // of a test server, as the exchange mounts it.
 func mustRegistry(t *testing.T) registryFixture {
 	t.Helper()
-	store, _ := mustSeeded(t)
+	store := mustSeeded(t)
 	key, err := auth.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +75,7 @@ func mustRegistry(t *testing.T) registryFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := catalog.NewRegistryHandler(catalog.RegistryConfig{Store: store, Verifier: verifier, Prefix: "/registry"})
+	h, err := registry.NewHandler(registry.Config{Store: store, Verifier: verifier, Prefix: "/registry"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +106,13 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func (f registryFixture) client(t *testing.T, token string) *registry.Client {
+func (f registryFixture) client(t *testing.T, token string) *hambareg.Client {
 	t.Helper()
-	var opts []registry.ClientFunc
+	var opts []hambareg.ClientFunc
 	if token != "" {
-		opts = append(opts, registry.WithHTTPClient(&http.Client{Transport: bearer{token}, Timeout: 10 * time.Second}))
+		opts = append(opts, hambareg.WithHTTPClient(&http.Client{Transport: bearer{token}, Timeout: 10 * time.Second}))
 	}
-	c, err := registry.NewClient(f.base, opts...)
+	c, err := hambareg.NewClient(f.base, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +125,7 @@ func (f registryFixture) client(t *testing.T, token string) *registry.Client {
 func TestRegistryWithHambaClient(t *testing.T) {
 	ctx := context.Background()
 	f := mustRegistry(t)
-	provider := f.client(t, f.token(t, catalog.DeptPopulation, "service", catalog.ScopeRegistryWrite))
+	provider := f.client(t, f.token(t, catalog.DeptPopulation, "service", registry.ScopeWrite))
 	const subject = schemas.PopulationIdentity
 
 	v1, err := provider.GetLatestSchemaInfo(ctx, subject)
@@ -173,9 +198,9 @@ func TestRegistryWithHambaClient(t *testing.T) {
 
 	t.Run("incompatible version refused with the field and the rule", func(t *testing.T) {
 		_, _, err := provider.CreateSchema(ctx, subject, badText)
-		var re registry.Error
+		var re hambareg.Error
 		if !errors.As(err, &re) {
-			t.Fatalf("CreateSchema = %v, want a registry.Error", err)
+			t.Fatalf("CreateSchema = %v, want a hambareg.Error", err)
 		}
 		want := "field `height_cm` added without default (BACKWARD: this schema cannot read data written with version 2"
 		if re.StatusCode != http.StatusConflict || re.Code != 409 || !strings.Contains(re.Message, want) {
@@ -184,19 +209,19 @@ func TestRegistryWithHambaClient(t *testing.T) {
 	})
 
 	t.Run("compatibility levels", func(t *testing.T) {
-		if lvl, err := provider.GetGlobalCompatibilityLevel(ctx); err != nil || lvl != registry.BackwardCL {
+		if lvl, err := provider.GetGlobalCompatibilityLevel(ctx); err != nil || lvl != hambareg.BackwardCL {
 			t.Errorf("global level = %q, %v; want BACKWARD", lvl, err)
 		}
-		if err := provider.SetCompatibilityLevel(ctx, subject, registry.NoneCL); err != nil {
+		if err := provider.SetCompatibilityLevel(ctx, subject, hambareg.NoneCL); err != nil {
 			t.Fatal(err)
 		}
-		if lvl, err := provider.GetCompatibilityLevel(ctx, subject); err != nil || lvl != registry.NoneCL {
+		if lvl, err := provider.GetCompatibilityLevel(ctx, subject); err != nil || lvl != hambareg.NoneCL {
 			t.Errorf("subject level = %q, %v; want NONE", lvl, err)
 		}
 		if ok, err := provider.IsCompatible(ctx, subject, badText); err != nil || !ok {
 			t.Errorf("IsCompatible under NONE = %v, %v; want true", ok, err)
 		}
-		if err := provider.SetGlobalCompatibilityLevel(ctx, registry.FullCL); err == nil {
+		if err := provider.SetGlobalCompatibilityLevel(ctx, hambareg.FullCL); err == nil {
 			t.Error("a department's token set the registry-wide level")
 		}
 	})
@@ -206,7 +231,7 @@ func TestRegistryWithHambaClient(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(deleted, []int{1, 2}) {
 			t.Fatalf("DeleteSubject = %v, %v; want [1 2]", deleted, err)
 		}
-		var re registry.Error
+		var re hambareg.Error
 		if _, err := provider.GetVersions(ctx, subject); !errors.As(err, &re) || re.Code != 40401 {
 			t.Errorf("GetVersions after delete = %v, want 40401", err)
 		}
@@ -288,7 +313,7 @@ func (f registryFixture) do(t *testing.T, c call) (int, string, []byte) {
 	if c.body != "" {
 		ct := c.ctype
 		if ct == "" {
-			ct = catalog.RegistryContentType
+			ct = registry.ContentType
 		}
 		req.Header.Set("Content-Type", ct)
 	}
@@ -313,14 +338,14 @@ func schemaBody(schema string) string {
 // registry's media type, and matches the OpenAPI document; writes are held
 // to scope, department and role.
 func TestRegistryAnswers(t *testing.T) {
-	doc, err := openapicheck.Load(catalog.RegistryOpenAPI())
+	doc, err := openapicheck.Load(registry.OpenAPI())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := mustRegistry(t)
-	writer := f.token(t, "market-regulation", "service", catalog.ScopeRegistryWrite)
-	popWriter := f.token(t, catalog.DeptPopulation, "service", catalog.ScopeRegistryWrite)
-	admin := f.token(t, "ops", catalog.RoleAdmin, catalog.ScopeRegistryWrite)
+	writer := f.token(t, "market-regulation", "service", registry.ScopeWrite)
+	popWriter := f.token(t, catalog.DeptPopulation, "service", registry.ScopeWrite)
+	admin := f.token(t, "ops", catalog.RoleAdmin, registry.ScopeWrite)
 	noScope := f.token(t, catalog.DeptPopulation, "service", "population.identity")
 	envelope, _ := schemas.Text(schemas.Request)
 	p1 := schemaBody(person(fName))
@@ -391,10 +416,10 @@ func TestRegistryAnswers(t *testing.T) {
 			t.Errorf("%s: status %d, want %d: %s", c.name, status, c.status, body)
 			continue
 		}
-		if ctype != catalog.RegistryContentType {
+		if ctype != registry.ContentType {
 			t.Errorf("%s: Content-Type %q", c.name, ctype)
 		}
-		if err := doc.CheckResponseJSON(c.method, c.template, status, catalog.RegistryContentType, body); err != nil {
+		if err := doc.CheckResponseJSON(c.method, c.template, status, registry.ContentType, body); err != nil {
 			t.Errorf("%s: answer does not match the OpenAPI document: %v\n%s", c.name, err, body)
 		}
 		if c.code != 0 {
@@ -424,7 +449,7 @@ func TestRegistryAnswers(t *testing.T) {
 	}
 	served, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Equal(served, catalog.RegistryOpenAPI()) {
+	if resp.StatusCode != 200 || !bytes.Equal(served, registry.OpenAPI()) {
 		t.Errorf("GET /registry/openapi.json = %d, %d bytes; want the document", resp.StatusCode, len(served))
 	}
 }

@@ -1,4 +1,4 @@
-package exchange_test
+package ledger_test
 
 import (
 	"context"
@@ -7,23 +7,23 @@ import (
 	"sync"
 	"testing"
 
-	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/postgres/postgrestest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-func mustLedger(t *testing.T) (*exchange.Ledger, *pgxpool.Pool) {
+func mustLedger(t *testing.T) (*ledger.Ledger, *pgxpool.Pool) {
 	t.Helper()
-	pool := postgrestest.NewMigrated(t, exchange.MigrationSource())
-	l := exchange.NewLedger(pool, exchange.LedgerConfig{MaxBatch: 16})
+	pool := postgrestest.NewMigrated(t, ledger.MigrationSource())
+	l := ledger.New(pool, ledger.Config{MaxBatch: 16})
 	t.Cleanup(l.Close)
 	return l, pool
 }
 
 // mustAppend writes n entries from n goroutines at once, as concurrent
 // queries do.
-func mustAppend(t *testing.T, l *exchange.Ledger, n int) {
+func mustAppend(t *testing.T, l *ledger.Ledger, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -31,10 +31,10 @@ func mustAppend(t *testing.T, l *exchange.Ledger, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- l.Append(context.Background(), exchange.AuditEntry{
+			errs <- l.Append(context.Background(), ledger.Entry{
 				RequestID: fmt.Sprintf("req-%03d", i), Caller: "svc:w", Consumer: "service-center",
 				Resource: "population.identity", Provider: "population", SubjectKey: "110101199003074477",
-				Fields: []string{"name"}, Purpose: "case:1", Outcome: exchange.Answered, Code: "ok", Status: 200,
+				Fields: []string{"name"}, Purpose: "case:1", Outcome: ledger.Answered, Code: "ok", Status: 200,
 			})
 		}()
 	}
@@ -47,9 +47,9 @@ func mustAppend(t *testing.T, l *exchange.Ledger, n int) {
 	}
 }
 
-func mustVerify(t *testing.T, pool *pgxpool.Pool) *exchange.VerifyReport {
+func mustVerify(t *testing.T, pool *pgxpool.Pool) *ledger.VerifyReport {
 	t.Helper()
-	rep, err := exchange.Verify(context.Background(), pool)
+	rep, err := ledger.Verify(context.Background(), pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestLedgerCloseFailsLaterAppends(t *testing.T) {
 	l, _ := mustLedger(t)
 	mustAppend(t, l, 2)
 	l.Close()
-	if err := l.Append(context.Background(), exchange.AuditEntry{RequestID: "late", Outcome: exchange.Refused}); err == nil {
+	if err := l.Append(context.Background(), ledger.Entry{RequestID: "late", Outcome: ledger.Refused}); err == nil {
 		t.Error("append after Close succeeded")
 	}
 }
@@ -151,14 +151,14 @@ func TestLedgerStoresHostileText(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- l.Append(context.Background(), exchange.AuditEntry{RequestID: fmt.Sprintf("good-%d", i), Outcome: exchange.Refused, Code: "x"})
+			errs <- l.Append(context.Background(), ledger.Entry{RequestID: fmt.Sprintf("good-%d", i), Outcome: ledger.Refused, Code: "x"})
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errs <- l.Append(context.Background(), exchange.AuditEntry{RequestID: "hostile", Resource: "a\x00b", SubjectKey: "\xff\xfe",
-			Purpose: "p\x00", Fields: []string{"\x00"}, Outcome: exchange.Refused, Code: "x"})
+		errs <- l.Append(context.Background(), ledger.Entry{RequestID: "hostile", Resource: "a\x00b", SubjectKey: "\xff\xfe",
+			Purpose: "p\x00", Fields: []string{"\x00"}, Outcome: ledger.Refused, Code: "x"})
 	}()
 	wg.Wait()
 	close(errs)

@@ -1,4 +1,9 @@
-package catalog
+// Package registry serves the catalogue's schema store as a subset of
+// Confluent Schema Registry's REST API, so Kafka tools (kcat, Kafka UI,
+// Confluent's serdes, hamba/avro's registry client) decode the bus with it.
+// The schemas, their versions and the compatibility rules are the
+// catalogue's (catalog.Store); this package is their HTTP face.
+package registry
 
 import (
 	"bytes"
@@ -9,51 +14,45 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"govx"
+	"govx/catalog"
 	"govx/internal/auth"
 	"govx/internal/httpx"
 )
 
-// The registry speaks a subset of Confluent Schema Registry's REST API, so
-// Kafka tools (kcat, Kafka UI, Confluent's serdes, hamba/avro's registry
-// client) decode the bus with it.
+// ContentType is the media type of every registry answer.
+const ContentType = "application/vnd.schemaregistry.v1+json"
 
-// RegistryContentType is the media type of every registry answer.
-const RegistryContentType = "application/vnd.schemaregistry.v1+json"
-
-// ScopeRegistryWrite is the scope a token needs to register schemas, delete
+// ScopeWrite is the scope a token needs to register schemas, delete
 // subjects or change compatibility modes.
-const ScopeRegistryWrite = "registry:write"
+const ScopeWrite = "registry:write"
 
-// RoleAdmin may write the bus envelopes' subjects (govx.*) and the
-// registry-wide mode.
-const RoleAdmin = "admin"
+// DefaultMaxBody bounds a request body.
+const DefaultMaxBody = 1 << 20
 
-// DefaultRegistryMaxBody bounds a request body.
-const DefaultRegistryMaxBody = 1 << 20
+//go:embed openapi.json
+var openAPIDoc []byte
 
-//go:embed registry.openapi.json
-var registryOpenAPI []byte
+// OpenAPI returns the OpenAPI 3.1 document of the registry API.
+func OpenAPI() []byte { return openAPIDoc }
 
-// RegistryOpenAPI returns the OpenAPI 3.1 document of the registry API.
-func RegistryOpenAPI() []byte { return registryOpenAPI }
-
-// RegistryConfig configures the registry's HTTP handler.
-type RegistryConfig struct {
-	Store    *Store
+// Config configures the registry's HTTP handler.
+type Config struct {
+	Store    *catalog.Store
 	Verifier httpx.Verifier // checks the bearer tokens of writes
 	Logger   *slog.Logger   // nil means slog.Default()
 	// Prefix is the path the handler is mounted under ("/registry"), which
 	// it strips; "" serves at the root.
 	Prefix  string
-	MaxBody int64 // 0 means DefaultRegistryMaxBody
+	MaxBody int64 // 0 means DefaultMaxBody
 }
 
 // Validate checks c and fills in defaults.
-func (c *RegistryConfig) Validate() error {
+func (c *Config) Validate() error {
 	invalid := func(msg string) error {
 		return govx.Errorf(govx.KindInvalid, "config_invalid", "registry: %s", msg)
 	}
@@ -71,25 +70,25 @@ func (c *RegistryConfig) Validate() error {
 		c.Logger = slog.Default()
 	}
 	if c.MaxBody == 0 {
-		c.MaxBody = DefaultRegistryMaxBody
+		c.MaxBody = DefaultMaxBody
 	}
 	return nil
 }
 
-type registry struct {
-	cfg RegistryConfig
+type handler struct {
+	cfg Config
 	log *slog.Logger
 }
 
-// NewRegistryHandler serves the schema registry. Reads are open, as Kafka
+// NewHandler serves the schema registry. Reads are open, as Kafka
 // tools expect; writes need a bearer token with scope registry:write, and
 // for a subject that is a catalogue resource's code a token of the
 // resource's provider department, for a bus envelope (govx.*) role admin.
-func NewRegistryHandler(cfg RegistryConfig) (http.Handler, error) {
+func NewHandler(cfg Config) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &registry{cfg: cfg, log: cfg.Logger}
+	g := &handler{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /schemas/ids/{id}", g.schemaByID)
 	mux.HandleFunc("GET /subjects", g.subjects)
@@ -106,7 +105,7 @@ func NewRegistryHandler(cfg RegistryConfig) (http.Handler, error) {
 	mux.HandleFunc("PUT /config/{subject}", g.putConfig)
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(registryOpenAPI)
+		w.Write(openAPIDoc)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, govx.Errorf(govx.KindNotFound, "route_not_found", "no such endpoint: %s %s", r.Method, httpx.Truncate(r.URL.Path, 100)))
@@ -162,7 +161,7 @@ func confluentCode(err error) (status, code int) {
 	return httpx.StatusOf(err), 50001
 }
 
-func (g *registry) fail(w http.ResponseWriter, err error) {
+func (g *handler) fail(w http.ResponseWriter, err error) {
 	status, code := confluentCode(err)
 	msg := govx.ErrorMessage(err)
 	if code == 50001 {
@@ -175,17 +174,17 @@ func (g *registry) fail(w http.ResponseWriter, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="govx"`)
 	}
-	httpx.WriteJSONType(w, RegistryContentType, status, registryError{ErrorCode: code, Message: msg})
+	httpx.WriteJSONType(w, ContentType, status, registryError{ErrorCode: code, Message: msg})
 }
 
-func (g *registry) ok(w http.ResponseWriter, v any) {
-	httpx.WriteJSONType(w, RegistryContentType, http.StatusOK, v)
+func (g *handler) ok(w http.ResponseWriter, v any) {
+	httpx.WriteJSONType(w, ContentType, http.StatusOK, v)
 }
 
 // subject returns the {subject} path value, validated.
 func subjectOf(r *http.Request) (string, error) {
 	s := r.PathValue("subject")
-	return s, ValidateSubject(s)
+	return s, catalog.ValidateSubject(s)
 }
 
 // versionOf parses {version}: "latest", -1 (Confluent's latest) or a
@@ -193,7 +192,7 @@ func subjectOf(r *http.Request) (string, error) {
 func versionOf(r *http.Request) (int, error) {
 	v := r.PathValue("version")
 	if v == "latest" || v == "-1" {
-		return LatestVersion, nil
+		return catalog.LatestVersion, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 1<<31-1 {
@@ -215,10 +214,10 @@ var accepted = []string{"application/json", "application/vnd.schemaregistry.v1+j
 
 // readJSON decodes a bounded JSON body. Unknown members are ignored, as
 // clients of newer registries send more than this subset reads.
-func (g *registry) readJSON(r *http.Request, v any) error {
+func (g *handler) readJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !contains(accepted, mt) {
+		if err != nil || !slices.Contains(accepted, mt) {
 			return &govx.Error{Kind: govx.KindInvalid, Code: "unsupported_media_type",
 				Message: "send the body as application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json or application/json"}
 		}
@@ -244,16 +243,7 @@ func (g *registry) readJSON(r *http.Request, v any) error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (g *registry) readSchema(r *http.Request) (string, error) {
+func (g *handler) readSchema(r *http.Request) (string, error) {
 	var req schemaRequest
 	if err := g.readJSON(r, &req); err != nil {
 		return "", err
@@ -270,25 +260,25 @@ func (g *registry) readSchema(r *http.Request) (string, error) {
 }
 
 // authorize checks a write to subject ("" for the registry-wide config).
-func (g *registry) authorize(r *http.Request, subject string) error {
+func (g *handler) authorize(r *http.Request, subject string) error {
 	claims, err := httpx.Authenticate(r, g.cfg.Verifier)
 	if err != nil {
 		return err
 	}
-	if !claims.HasScope(ScopeRegistryWrite) {
-		return govx.Errorf(govx.KindForbidden, "scope_missing", "the token lacks scope %s", ScopeRegistryWrite)
+	if !claims.HasScope(ScopeWrite) {
+		return govx.Errorf(govx.KindForbidden, "scope_missing", "the token lacks scope %s", ScopeWrite)
 	}
 	return g.mayWrite(r, claims, subject)
 }
 
-func (g *registry) mayWrite(r *http.Request, claims *auth.Claims, subject string) error {
+func (g *handler) mayWrite(r *http.Request, claims *auth.Claims, subject string) error {
 	if subject == "" || strings.HasPrefix(subject, "govx.") {
-		if claims.Role != RoleAdmin {
+		if claims.Role != catalog.RoleAdmin {
 			what := "the registry-wide configuration"
 			if subject != "" {
 				what = "bus envelope subjects (govx.*)"
 			}
-			return govx.Errorf(govx.KindForbidden, "forbidden", "only role %s may change %s", RoleAdmin, what)
+			return govx.Errorf(govx.KindForbidden, "forbidden", "only role %s may change %s", catalog.RoleAdmin, what)
 		}
 		return nil
 	}
@@ -303,7 +293,7 @@ func (g *registry) mayWrite(r *http.Request, claims *auth.Claims, subject string
 	return nil
 }
 
-func (g *registry) schemaByID(w http.ResponseWriter, r *http.Request) {
+func (g *handler) schemaByID(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.Atoi(r.PathValue("id"))
 	if err != nil {
 		// Not a number names no schema: Confluent answers 40403 here too.
@@ -318,7 +308,7 @@ func (g *registry) schemaByID(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, map[string]string{"schema": text})
 }
 
-func (g *registry) subjects(w http.ResponseWriter, r *http.Request) {
+func (g *handler) subjects(w http.ResponseWriter, r *http.Request) {
 	out, err := g.cfg.Store.Subjects(r.Context())
 	if err != nil {
 		g.fail(w, err)
@@ -327,7 +317,7 @@ func (g *registry) subjects(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, out)
 }
 
-func (g *registry) versions(w http.ResponseWriter, r *http.Request) {
+func (g *handler) versions(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
 	if err != nil {
 		g.fail(w, err)
@@ -341,7 +331,7 @@ func (g *registry) versions(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, out)
 }
 
-func (g *registry) version(w http.ResponseWriter, r *http.Request) {
+func (g *handler) version(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
 	if err != nil {
 		g.fail(w, err)
@@ -360,7 +350,7 @@ func (g *registry) version(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, sv)
 }
 
-func (g *registry) register(w http.ResponseWriter, r *http.Request) {
+func (g *handler) register(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
 	if err == nil {
 		err = g.authorize(r, subject)
@@ -380,13 +370,13 @@ func (g *registry) register(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, map[string]int{"id": id})
 }
 
-func (g *registry) lookup(w http.ResponseWriter, r *http.Request) {
+func (g *handler) lookup(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
 	var schema string
 	if err == nil {
 		schema, err = g.readSchema(r)
 	}
-	var sv *SchemaVersion
+	var sv *catalog.SchemaVersion
 	if err == nil {
 		sv, err = g.cfg.Store.LookupSchema(r.Context(), subject, schema)
 	}
@@ -397,7 +387,7 @@ func (g *registry) lookup(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, sv)
 }
 
-func (g *registry) deleteSubject(w http.ResponseWriter, r *http.Request) {
+func (g *handler) deleteSubject(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
 	if err == nil {
 		err = g.authorize(r, subject)
@@ -425,7 +415,7 @@ type compatibilityAnswer struct {
 	Messages     []string `json:"messages,omitempty"`
 }
 
-func (g *registry) compatibility(w http.ResponseWriter, r *http.Request) {
+func (g *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
 	version := 0
 	if err == nil && r.PathValue("version") != "" {
@@ -449,16 +439,16 @@ func (g *registry) compatibility(w http.ResponseWriter, r *http.Request) {
 // configAnswer carries the mode under both names clients read: Confluent
 // answers GET with compatibilityLevel and PUT with compatibility.
 type configAnswer struct {
-	Compatibility      Compatibility `json:"compatibility"`
-	CompatibilityLevel Compatibility `json:"compatibilityLevel"`
+	Compatibility      catalog.Compatibility `json:"compatibility"`
+	CompatibilityLevel catalog.Compatibility `json:"compatibilityLevel"`
 }
 
 // getConfig answers the mode in force: a subject without its own mode gets
 // the registry's (as Confluent's ?defaultToGlobal=true).
-func (g *registry) getConfig(w http.ResponseWriter, r *http.Request) {
+func (g *handler) getConfig(w http.ResponseWriter, r *http.Request) {
 	subject := r.PathValue("subject")
 	if subject != "" {
-		if err := ValidateSubject(subject); err != nil {
+		if err := catalog.ValidateSubject(subject); err != nil {
 			g.fail(w, err)
 			return
 		}
@@ -471,11 +461,11 @@ func (g *registry) getConfig(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, configAnswer{c, c})
 }
 
-func (g *registry) putConfig(w http.ResponseWriter, r *http.Request) {
+func (g *handler) putConfig(w http.ResponseWriter, r *http.Request) {
 	subject := r.PathValue("subject")
 	var err error
 	if subject != "" {
-		err = ValidateSubject(subject)
+		err = catalog.ValidateSubject(subject)
 	}
 	if err == nil {
 		err = g.authorize(r, subject)
@@ -487,12 +477,12 @@ func (g *registry) putConfig(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = g.readJSON(r, &req)
 	}
-	var c Compatibility
+	var c catalog.Compatibility
 	if err == nil {
 		if req.Compatibility == "" {
 			req.Compatibility = req.CompatibilityLevel
 		}
-		c, err = ParseCompatibility(req.Compatibility)
+		c, err = catalog.ParseCompatibility(req.Compatibility)
 	}
 	if err == nil {
 		err = g.cfg.Store.SetCompatibility(r.Context(), subject, c)
