@@ -3,6 +3,10 @@ package casework
 import (
 	"context"
 	"fmt"
+	"govx/exchange"
+	"govx/internal/avro"
+	"govx/internal/kafka"
+	"govx/schemas"
 	"strings"
 	"time"
 
@@ -50,6 +54,22 @@ func (s *Service) RecordChanged(ctx context.Context, resource, key, eventType, r
 		}
 	}
 	return nil
+}
+
+// Changes is the handler, for a kafka.Consumer of the registers' event
+// topics, that records each change event (an exchange.Event, decoded with
+// codec) with RecordChanged. An event that does not decode is logged and
+// skipped: it would not decode on a retry either. An error recording it is
+// returned, so the consumer does not commit the message and it comes again.
+func (s *Service) Changes(codec *avro.Codec) kafka.Handler {
+	return func(ctx context.Context, msg kafka.Message) error {
+		var ev exchange.Event
+		if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil {
+			s.cfg.Logger.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
+			return nil
+		}
+		return s.RecordChanged(ctx, ev.Resource, ev.Key, ev.Type, ev.Reason)
+	}
 }
 
 // RetryDue tries again what is due: verifications the exchange did not
