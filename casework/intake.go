@@ -14,6 +14,14 @@ import (
 	"govx/internal/workday"
 )
 
+// Codes of Open's refusals of a field, for callers that show the refusal
+// beside the field (the identifiers' are govx.CodeInvalidIDNumber and
+// govx.CodeInvalidUSCC).
+const (
+	CodeLicenceNumberInvalid = "licence_number_invalid"
+	CodeNoteInvalid          = "note_invalid"
+)
+
 // OpenInput is what the clerk types in to open a case.
 type OpenInput struct {
 	Item          string `json:"item"`
@@ -45,13 +53,13 @@ func (s *Service) Open(ctx context.Context, clerk *auth.Claims, in OpenInput) (*
 	}
 	in.LicenceNumber = strings.ToUpper(strings.TrimSpace(in.LicenceNumber))
 	if it.NeedsLicenceNumber && !validLicenceNumber(in.LicenceNumber) {
-		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "licence_number_invalid", "type in the number printed on the current licence (letters and digits, up to 40)"))
+		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, CodeLicenceNumberInvalid, "type in the number printed on the current licence (letters and digits, up to 40)"))
 	}
 	if !it.NeedsLicenceNumber {
 		in.LicenceNumber = ""
 	}
 	if utf8.RuneCountInString(in.Note) > 1000 || !utf8.ValidString(in.Note) || strings.ContainsRune(in.Note, 0) {
-		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "note_invalid", "the note is at most 1000 characters"))
+		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, CodeNoteInvalid, "the note is at most 1000 characters"))
 	}
 	if in.FormID != "" && !validFormID(in.FormID) {
 		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "form_id_invalid", "the form id is 8 to 64 letters, digits, - or _"))
