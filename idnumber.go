@@ -20,8 +20,9 @@ import (
 // IDNumberLen is the length of a resident identity number.
 const IDNumberLen = 18
 
-// codeInvalidIDNumber is the stable code of every rejection.
-const codeInvalidIDNumber = "invalid_id_number"
+// CodeInvalidIDNumber is the stable code of every rejection of an ID
+// number, for callers that tell it apart from other errors.
+const CodeInvalidIDNumber = "invalid_id_number"
 
 // idWeights are the ISO 7064 MOD 11-2 weights 2^(17-i) mod 11 of the first
 // 17 positions.
@@ -51,14 +52,14 @@ func today() int {
 // completes the 17 digits first17 into a resident identity number.
 func IDNumberCheckChar(first17 string) (byte, error) {
 	if len(first17) != IDNumberLen-1 {
-		return 0, Errorf(KindInvalid, codeInvalidIDNumber,
+		return 0, Errorf(KindInvalid, CodeInvalidIDNumber,
 			"ID number body must have 17 digits, got %d characters", utf8.RuneCountInString(first17))
 	}
 	sum := 0
 	for i := 0; i < IDNumberLen-1; i++ {
 		c := first17[i]
 		if c < '0' || c > '9' {
-			return 0, Errorf(KindInvalid, codeInvalidIDNumber,
+			return 0, Errorf(KindInvalid, CodeInvalidIDNumber,
 				"ID number character %d must be a digit", i+1)
 		}
 		sum += int(c-'0') * idWeights[i]
@@ -79,17 +80,17 @@ func ValidateIDNumber(s string) error {
 		n := utf8.RuneCountInString(s)
 		if n == IDNumberLen {
 			// 18 characters but more bytes: full-width digits and the like.
-			return Errorf(KindInvalid, codeInvalidIDNumber,
+			return Errorf(KindInvalid, CodeInvalidIDNumber,
 				"ID number must consist of ASCII digits and a final X, got non-ASCII characters")
 		}
-		return Errorf(KindInvalid, codeInvalidIDNumber,
+		return Errorf(KindInvalid, CodeInvalidIDNumber,
 			"ID number must have 18 characters, got %d", n)
 	}
 	sum := 0
 	for i := 0; i < IDNumberLen-1; i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
-			return Errorf(KindInvalid, codeInvalidIDNumber,
+			return Errorf(KindInvalid, CodeInvalidIDNumber,
 				"ID number character %d must be a digit", i+1)
 		}
 		sum += int(c-'0') * idWeights[i]
@@ -97,17 +98,17 @@ func ValidateIDNumber(s string) error {
 	last := s[IDNumberLen-1]
 	switch {
 	case last == 'x':
-		return Errorf(KindInvalid, codeInvalidIDNumber,
+		return Errorf(KindInvalid, CodeInvalidIDNumber,
 			"ID number check character must be an uppercase X, not a lowercase x")
 	case last != 'X' && (last < '0' || last > '9'):
-		return Errorf(KindInvalid, codeInvalidIDNumber,
+		return Errorf(KindInvalid, CodeInvalidIDNumber,
 			"ID number character 18 must be a digit or an uppercase X")
 	}
 	if err := validateBirthDate(s[6:14]); err != nil {
 		return err
 	}
 	if want := idCheckChars[sum%11]; last != want {
-		return Errorf(KindInvalid, codeInvalidIDNumber,
+		return Errorf(KindInvalid, CodeInvalidIDNumber,
 			"ID number check character is %c, expected %c", last, want)
 	}
 	return nil
@@ -119,21 +120,21 @@ func validateBirthDate(d string) error {
 	month := num(d[4:6])
 	day := num(d[6:8])
 	if month < 1 || month > 12 {
-		return Errorf(KindInvalid, codeInvalidIDNumber,
+		return Errorf(KindInvalid, CodeInvalidIDNumber,
 			"ID number birth date has month %02d, which does not exist", month)
 	}
 	if day < 1 || day > daysIn(year, month) {
-		return Errorf(KindInvalid, codeInvalidIDNumber,
+		return Errorf(KindInvalid, CodeInvalidIDNumber,
 			"ID number birth date has day %02d in month %02d of %04d, which does not exist", day, month, year)
 	}
 	if year < earliestBirthYear {
-		return Errorf(KindInvalid, codeInvalidIDNumber,
+		return Errorf(KindInvalid, CodeInvalidIDNumber,
 			"ID number birth year %04d is before %d", year, earliestBirthYear)
 	}
 	// Only a date after knownPast can be in the future; skipping the clock
 	// for everyone else halves the cost of a validation.
 	if date := year*10000 + month*100 + day; date > knownPast && date > today() {
-		return Errorf(KindInvalid, codeInvalidIDNumber, "ID number birth date is in the future")
+		return Errorf(KindInvalid, CodeInvalidIDNumber, "ID number birth date is in the future")
 	}
 	return nil
 }

@@ -18,7 +18,9 @@ import "unicode/utf8"
 // USCCLen is the length of a unified social credit code.
 const USCCLen = 18
 
-const codeInvalidUSCC = "invalid_uscc"
+// CodeInvalidUSCC is the stable code of every rejection of a unified
+// social credit code, for callers that tell it apart from other errors.
+const CodeInvalidUSCC = "invalid_uscc"
 
 // usccAlphabet is the code's character set; a character's value is its
 // index.
@@ -57,13 +59,13 @@ func orgValue(c byte) int {
 // 8-character body of an organisation code.
 func OrgCodeCheckChar(body8 string) (byte, error) {
 	if len(body8) != 8 {
-		return 0, Errorf(KindInvalid, codeInvalidUSCC, "organisation code body must have 8 characters")
+		return 0, Errorf(KindInvalid, CodeInvalidUSCC, "organisation code body must have 8 characters")
 	}
 	sum := 0
 	for i := 0; i < 8; i++ {
 		v := orgValue(body8[i])
 		if v < 0 {
-			return 0, Errorf(KindInvalid, codeInvalidUSCC, "organisation code holds %q", body8[i])
+			return 0, Errorf(KindInvalid, CodeInvalidUSCC, "organisation code holds %q", body8[i])
 		}
 		sum += v * orgWeights[i]
 	}
@@ -81,14 +83,14 @@ func OrgCodeCheckChar(body8 string) (byte, error) {
 // characters first17 into a unified social credit code.
 func USCCCheckChar(first17 string) (byte, error) {
 	if len(first17) != USCCLen-1 {
-		return 0, Errorf(KindInvalid, codeInvalidUSCC,
+		return 0, Errorf(KindInvalid, CodeInvalidUSCC,
 			"unified social credit code body must have 17 characters, got %d", utf8.RuneCountInString(first17))
 	}
 	sum := 0
 	for i := 0; i < USCCLen-1; i++ {
 		v := usccValue[first17[i]]
 		if v < 0 {
-			return 0, Errorf(KindInvalid, codeInvalidUSCC,
+			return 0, Errorf(KindInvalid, CodeInvalidUSCC,
 				"unified social credit code holds %q at position %d; allowed are digits and the letters ABCDEFGHJKLMNPQRTUWXY", first17[i], i+1)
 		}
 		sum += int(v) * usccWeights[i]
@@ -102,12 +104,12 @@ func USCCCheckChar(first17 string) (byte, error) {
 // bus. It does not allocate unless it rejects the code.
 func ValidateUSCC(s string) error {
 	if len(s) != USCCLen {
-		return Errorf(KindInvalid, codeInvalidUSCC,
+		return Errorf(KindInvalid, CodeInvalidUSCC,
 			"a unified social credit code has 18 characters, got %d", utf8.RuneCountInString(s))
 	}
 	for i := 2; i < 8; i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return Errorf(KindInvalid, codeInvalidUSCC, "positions 3–8 of a unified social credit code are a division code of digits")
+			return Errorf(KindInvalid, CodeInvalidUSCC, "positions 3–8 of a unified social credit code are a division code of digits")
 		}
 	}
 	want, err := USCCCheckChar(s[:USCCLen-1])
@@ -115,10 +117,10 @@ func ValidateUSCC(s string) error {
 		return err
 	}
 	if usccValue[s[USCCLen-1]] < 0 {
-		return Errorf(KindInvalid, codeInvalidUSCC, "the check character %q is not in the code's alphabet", s[USCCLen-1])
+		return Errorf(KindInvalid, CodeInvalidUSCC, "the check character %q is not in the code's alphabet", s[USCCLen-1])
 	}
 	if s[USCCLen-1] != want {
-		return Errorf(KindInvalid, codeInvalidUSCC, "the check character of the unified social credit code is wrong")
+		return Errorf(KindInvalid, CodeInvalidUSCC, "the check character of the unified social credit code is wrong")
 	}
 	return nil
 }

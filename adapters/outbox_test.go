@@ -12,6 +12,7 @@ import (
 	"govx/adapters/population"
 	"govx/exchange"
 	"govx/internal/kafka"
+	"govx/internal/outbox"
 	"govx/schemas"
 )
 
@@ -21,7 +22,7 @@ func TestOutbox(t *testing.T) {
 	if _, err := b.pool.Exec(ctx, `CREATE SCHEMA dept`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.pool.Exec(ctx, fmt.Sprintf(adapters.OutboxDDL, "dept")); err != nil {
+	if _, err := b.pool.Exec(ctx, outbox.Migration("001_outbox.sql", "dept").SQL); err != nil {
 		t.Fatal(err)
 	}
 	ob := adapters.NewOutbox(b.pool, "dept", population.Department, b.codec, nil)
@@ -29,8 +30,8 @@ func TestOutbox(t *testing.T) {
 	if err := kafka.EnsureTopics(ctx, b.kcfg, kafka.Topic{Name: topic, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	change := func(key, typ string) adapters.Change {
-		return adapters.Change{Resource: population.ResourceIdentity, Subject: schemas.PopulationIdentity, Key: key,
+	change := func(key, typ string) exchange.Change {
+		return exchange.Change{Resource: population.ResourceIdentity, Subject: schemas.PopulationIdentity, Key: key,
 			Type: typ, Reason: "test", Record: map[string]any{"status": typ}}
 	}
 	pending := func() int64 {

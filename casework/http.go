@@ -206,7 +206,7 @@ func (h *handler) open(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := h.svc.Open(r.Context(), caller, in)
 	if err != nil {
-		if in.FormID != "" && govx.ErrorCode(err) == "already_exists" {
+		if in.FormID != "" && govx.ErrorCode(err) == postgres.CodeAlreadyExists {
 			// The same key, sent again before the first request was done.
 			err = govx.Errorf(govx.KindConflict, "request_in_progress", "a request with this Idempotency-Key is still being handled; send it again in a moment")
 		}

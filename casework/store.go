@@ -17,8 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
-	"govx/adapters"
+	"govx/exchange"
 	"govx/internal/avro"
+	"govx/internal/outbox"
 	"govx/internal/postgres"
 	"govx/internal/workday"
 )
@@ -28,7 +29,11 @@ var migrations embed.FS
 
 // MigrationSource is the case workflow's schema migrations.
 func MigrationSource() postgres.Source {
-	return postgres.SourceDir("casework", migrations, "migrations")
+	src := postgres.SourceDir("casework", migrations, "migrations")
+	src.Built = []postgres.Migration{outbox.Migration("002_outbox.sql", Schema)}
+	// 001 created the outbox table itself until 002 took it over.
+	src.Replaces = map[string][]string{"001_casework.sql": {"662121bbb31fb56e98977712636f84a4c42b7f7a7e86f8d6220ed02a8ffc2a8c"}}
+	return src
 }
 
 // Schema is the case workflow's database schema.
@@ -67,19 +72,35 @@ type Entry struct {
 // Store keeps cases in PostgreSQL. It is safe for concurrent use.
 type Store struct {
 	pool   *pgxpool.Pool
-	outbox *adapters.Outbox
+	outbox *Outbox
 }
 
 // NewStore returns a store on pool, whose database has the casework
 // migrations applied. Case events go into outbox (in the casework schema),
 // in the transaction of the change; nil publishes none.
-func NewStore(pool *pgxpool.Pool, outbox *adapters.Outbox) *Store {
+func NewStore(pool *pgxpool.Pool, outbox *Outbox) *Store {
 	return &Store{pool: pool, outbox: outbox}
 }
 
+// Outbox is the case workflow's outbox: the store writes case events into
+// it in the transaction of the change, and its Relay publishes them.
+type Outbox struct {
+	*outbox.Outbox
+	codec *avro.Codec
+}
+
 // NewOutbox returns the case workflow's outbox, for NewStore and its relay.
-func NewOutbox(pool *pgxpool.Pool, codec *avro.Codec, log *slog.Logger) *adapters.Outbox {
-	return adapters.NewOutbox(pool, Schema, DeptServiceCenter, codec, log)
+func NewOutbox(pool *pgxpool.Pool, codec *avro.Codec, log *slog.Logger) *Outbox {
+	return &Outbox{Outbox: outbox.New(pool, Schema, log), codec: codec}
+}
+
+// add writes the event of a change to a case inside tx.
+func (o *Outbox) add(ctx context.Context, tx pgx.Tx, c exchange.Change) error {
+	m, err := exchange.ChangeMessage(o.codec, DeptServiceCenter, c)
+	if err != nil {
+		return err
+	}
+	return o.Outbox.Add(ctx, tx, m)
 }
 
 // ref is what a case keeps of a record it relies on: a hash, so that ID
@@ -291,7 +312,7 @@ func (s *Store) record(ctx context.Context, tx pgx.Tx, c *Case, evs []event, at 
 		if c.Due != nil {
 			rec["due"] = workday.Date(*c.Due)
 		}
-		if _, err := s.outbox.Add(ctx, tx, adapters.Change{Resource: Resource, Subject: EventSubject, Key: c.ID,
+		if err := s.outbox.add(ctx, tx, exchange.Change{Resource: Resource, Subject: EventSubject, Key: c.ID,
 			Type: "case." + e.action, Reason: e.detail, Record: rec}); err != nil {
 			return err
 		}

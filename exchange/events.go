@@ -229,7 +229,7 @@ func (e *Events) open(r *http.Request, id, code string, entry *ledger.Entry) (*s
 func (e *Events) openTail(ctx context.Context, resource string, cursor Cursor) (*kafka.Tail, error) {
 	topic := EventTopic(resource)
 	tail, err := kafka.OpenTail(ctx, e.cfg.Kafka, topic, cursor, cursor != nil)
-	if govx.ErrorCode(err) == "topic_not_found" {
+	if govx.ErrorCode(err) == kafka.CodeTopicNotFound {
 		if err := kafka.EnsureTopics(ctx, e.cfg.Kafka, kafka.Topic{Name: topic, Partitions: EventPartitions}); err != nil {
 			return nil, eventsUnavailable(err)
 		}

@@ -18,7 +18,6 @@ import (
 	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/internal/workday"
-	"govx/schemas"
 )
 
 // startCasework starts the one-window case workflow beside the exchange:
@@ -110,14 +109,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 			return err
 		}
 		defer cons.Close()
-		return cons.Run(ctx, func(ctx context.Context, msg kafka.Message) error {
-			var ev exchange.Event
-			if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil {
-				n.log.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
-				return nil
-			}
-			return svc.RecordChanged(ctx, ev.Resource, ev.Key, ev.Type, ev.Reason)
-		})
+		return cons.Run(ctx, svc.Changes(codec))
 	})
 	return nil
 }

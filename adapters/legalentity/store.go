@@ -13,7 +13,9 @@ import (
 
 	"govx"
 	"govx/adapters"
+	"govx/exchange"
 	"govx/internal/avro"
+	"govx/internal/outbox"
 	"govx/internal/postgres"
 )
 
@@ -28,7 +30,11 @@ var Migrations embed.FS
 // MigrationSource is the legal_entity schema's migrations, for
 // postgres.Migrate.
 func MigrationSource() postgres.Source {
-	return postgres.SourceDir(Schema, Migrations, "migrations")
+	src := postgres.SourceDir(Schema, Migrations, "migrations")
+	src.Built = []postgres.Migration{outbox.Migration("002_outbox.sql", Schema)}
+	// 001 created the outbox table itself until 002 took it over.
+	src.Replaces = map[string][]string{"001_legal_entity.sql": {"91e0bc777a4031271511ca9a17cfe20ae2632be958503e0fd1db148735b30759"}}
+	return src
 }
 
 // NewOutbox returns the department's outbox, in its own schema, whose
@@ -259,7 +265,7 @@ func (s *Store) update(ctx context.Context, op, uscc string, fn func(*Company) (
 		c.USCC, c.Status, c.StatusDate, c.StatusReason, c.UpdatedAt); err != nil {
 		return Company{}, postgres.Translate(op, err, "")
 	}
-	if _, err := s.outbox.Add(ctx, tx, adapters.Change{Resource: ResourceStatus, Subject: ResourceStatus, Key: c.USCC,
+	if _, err := s.outbox.Add(ctx, tx, exchange.Change{Resource: ResourceStatus, Subject: ResourceStatus, Key: c.USCC,
 		Type: typ, Reason: c.StatusReason, Record: statusRecord(c, statusFields)}); err != nil {
 		return Company{}, govx.E(op, err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"govx"
 	"govx/adapters"
+	"govx/exchange"
+	"govx/internal/outbox"
 	"govx/internal/postgres"
 )
 
@@ -27,7 +29,11 @@ const Schema = "licence"
 
 // MigrationSource is the licence schema's migrations, for postgres.Migrate.
 func MigrationSource() postgres.Source {
-	return postgres.SourceDir("licence", Migrations, "migrations")
+	src := postgres.SourceDir("licence", Migrations, "migrations")
+	src.Built = []postgres.Migration{outbox.Migration("003_outbox.sql", Schema)}
+	// 001 created the outbox table itself until 003 took it over.
+	src.Replaces = map[string][]string{"001_licence.sql": {"d2a5b35f3c72c7b78bade0baced0aaddd446183b5bf18a3733085866428fc29a"}}
+	return src
 }
 
 // Store is the electronic licence register in PostgreSQL. It is safe for
@@ -354,7 +360,7 @@ func (s *Store) Revoke(ctx context.Context, number, reason string) (Licence, err
 		return Licence{}, postgres.Translate(op, err, "")
 	}
 	res := Resource(l.Type)
-	if _, err := s.outbox.Add(ctx, tx, adapters.Change{Resource: res, Subject: res, Key: number,
+	if _, err := s.outbox.Add(ctx, tx, exchange.Change{Resource: res, Subject: res, Key: number,
 		Type: EventRevoked, Reason: reason, Record: record(&l, nil)}); err != nil {
 		return Licence{}, err
 	}
@@ -463,7 +469,7 @@ func (s *Store) issue(ctx context.Context, tx pgx.Tx, op string, d Draft) (Licen
 	}
 	if s.outbox != nil {
 		res := Resource(l.Type)
-		if _, err := s.outbox.Add(ctx, tx, adapters.Change{Resource: res, Subject: res, Key: l.Number,
+		if _, err := s.outbox.Add(ctx, tx, exchange.Change{Resource: res, Subject: res, Key: l.Number,
 			Type: EventIssued, Record: record(&l, nil)}); err != nil {
 			return Licence{}, err
 		}

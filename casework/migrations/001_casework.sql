@@ -1,6 +1,7 @@
--- The one-window case workflow: cases, their immutable history, the form
--- submissions already handled (double submission), and the outbox of case
--- events for the bus.
+-- The one-window case workflow: cases, their immutable history and the form
+-- submissions already handled (double submission). The outbox of case events
+-- for the bus is 002_outbox (outbox.Migration), which this file created
+-- itself before (MigrationSource lists that text's checksum).
 CREATE SCHEMA IF NOT EXISTS casework;
 
 -- Case numbers: GX, the acceptance date's year, and a serial.
@@ -71,13 +72,4 @@ CREATE TABLE casework.forms (
     action  text        NOT NULL,
     actor   text        NOT NULL,
     at      timestamptz NOT NULL
-);
-
-CREATE TABLE casework.outbox (
-    id         bigserial   PRIMARY KEY,
-    topic      text        NOT NULL,
-    key        bytea       NOT NULL,
-    value      bytea       NOT NULL,
-    event_id   text        NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
 );

@@ -237,17 +237,17 @@ func (ui *UI) openCase(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		switch govx.ErrorCode(err) {
-		case "licence_number_invalid":
+		case casework.CodeLicenceNumberInvalid:
 			errs["licence_number"] = err
-		case "note_invalid":
+		case casework.CodeNoteInvalid:
 			errs["note"] = err
-		case "invalid_id_number":
+		case govx.CodeInvalidIDNumber:
 			if it.Applicant == casework.Person {
 				errs["id_number"] = err
 			} else {
 				errs["rep_id_number"] = err
 			}
-		case "invalid_uscc":
+		case govx.CodeInvalidUSCC:
 			errs["uscc"] = err
 		default:
 			errs["form"] = err

@@ -86,6 +86,10 @@ func (p *Producer) Publish(ctx context.Context, msgs ...Message) error {
 	}
 }
 
+// CodeTopicNotFound is the code of opening a tail on a topic that does not
+// exist.
+const CodeTopicNotFound = "topic_not_found"
+
 // CodeTopicUnknown is the code of a publish to a topic that does not exist.
 const CodeTopicUnknown = "topic_unknown"
 

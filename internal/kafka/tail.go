@@ -67,7 +67,7 @@ func OpenTail(ctx context.Context, cfg Config, topic string, from map[int]int64,
 		return nil
 	})
 	if errors.Is(err, kafkago.UnknownTopicOrPartition) || (err == nil && len(parts) == 0) {
-		return nil, &govx.Error{Kind: govx.KindNotFound, Code: "topic_not_found", Op: op,
+		return nil, &govx.Error{Kind: govx.KindNotFound, Code: CodeTopicNotFound, Op: op,
 			Message: fmt.Sprintf("topic %s does not exist", topic), Err: err}
 	}
 	if err != nil {

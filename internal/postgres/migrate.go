@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,10 +17,30 @@ import (
 )
 
 // Source is one component's migrations: files named NNN_description.sql in
-// FS (at its root), applied in name order, each once.
+// FS (at its root) and the Built ones, applied together in name order, each
+// once.
 type Source struct {
 	Name string
 	FS   fs.FS
+	// Built are migrations whose SQL a package builds in Go for the
+	// component, such as the outbox table in the component's schema
+	// (outbox.Migration): one definition shared by several components.
+	Built []Migration
+	// Replaces lists, by migration name, the checksums of earlier texts of
+	// that migration which its current text replaces. A database where an
+	// earlier text was applied takes the current one as applied and records
+	// its checksum, instead of refusing it. List one only when the change
+	// moved part of a migration into a later migration of the component that
+	// is harmless where the earlier text ran (CREATE TABLE IF NOT EXISTS),
+	// so both kinds of database end the same.
+	Replaces map[string][]string
+}
+
+// Migration is one migration that is not a file: its name sorts it among
+// the component's files.
+type Migration struct {
+	Name string // NNN_description.sql
+	SQL  string
 }
 
 // migrationLock is the advisory lock key that serialises concurrent
@@ -51,23 +72,26 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, sources ...Source) (applie
 		return nil, Translate(op, err, "")
 	}
 	for _, src := range sources {
-		names, err := fs.Glob(src.FS, "*.sql")
+		migrations, err := src.migrations()
 		if err != nil {
 			return applied, govx.E(op, err)
 		}
-		sort.Strings(names)
-		for _, name := range names {
-			body, err := fs.ReadFile(src.FS, name)
-			if err != nil {
-				return applied, govx.E(op, err)
-			}
+		for _, m := range migrations {
+			name, body := m.Name, []byte(m.SQL)
 			sum := sha256.Sum256(body)
 			checksum := hex.EncodeToString(sum[:])
 			var have string
 			err = conn.QueryRow(ctx, `SELECT checksum FROM govx_migrations WHERE component=$1 AND name=$2`,
 				src.Name, name).Scan(&have)
 			if err == nil {
-				if have != checksum {
+				switch {
+				case have == checksum:
+				case slices.Contains(src.Replaces[name], have):
+					if _, err := conn.Exec(ctx, `UPDATE govx_migrations SET checksum=$3 WHERE component=$1 AND name=$2`,
+						src.Name, name, checksum); err != nil {
+						return applied, Translate(op, err, "")
+					}
+				default:
 					return applied, govx.E(op, fmt.Errorf("migration %s/%s changed after it was applied", src.Name, name))
 				}
 				continue
@@ -95,6 +119,33 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, sources ...Source) (applie
 		}
 	}
 	return applied, nil
+}
+
+// migrations returns the source's files and built migrations in name
+// order.
+func (src Source) migrations() ([]Migration, error) {
+	var out []Migration
+	if src.FS != nil {
+		names, err := fs.Glob(src.FS, "*.sql")
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range names {
+			body, err := fs.ReadFile(src.FS, name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Migration{Name: name, SQL: string(body)})
+		}
+	}
+	out = append(out, src.Built...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	for i := 1; i < len(out); i++ {
+		if out[i].Name == out[i-1].Name {
+			return nil, fmt.Errorf("migration %s/%s defined twice", src.Name, out[i].Name)
+		}
+	}
+	return out, nil
 }
 
 // SourceDir is the migrations in folder dir of fsys (typically an embed.FS

@@ -75,6 +75,10 @@ const (
 	codeDeadlock            = "40P01"
 )
 
+// CodeAlreadyExists is the code Translate gives a unique violation: a row
+// with the key is there already.
+const CodeAlreadyExists = "already_exists"
+
 // Translate turns a pgx error into a govx error by SQLSTATE code. op names
 // the operation; notFound is the code to use for pgx.ErrNoRows.
 func Translate(op string, err error, notFound string) error {
@@ -88,7 +92,7 @@ func Translate(op string, err error, notFound string) error {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case codeUniqueViolation:
-			return &govx.Error{Kind: govx.KindConflict, Code: "already_exists", Op: op, Message: "already exists", Err: err}
+			return &govx.Error{Kind: govx.KindConflict, Code: CodeAlreadyExists, Op: op, Message: "already exists", Err: err}
 		case codeForeignKeyViolation, codeCheckViolation:
 			return &govx.Error{Kind: govx.KindInvalid, Code: "constraint_violation", Op: op, Message: "violates a constraint", Err: err}
 		case codeSerialization, codeDeadlock:

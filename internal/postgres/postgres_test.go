@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net"
 	"slices"
@@ -182,6 +184,52 @@ func TestMigrateRefusesChangedMigration(t *testing.T) {
 		if tableExists(t, pool, table) {
 			t.Errorf("%s was created although Migrate refused", table)
 		}
+	}
+}
+
+// A migration rewritten after it was applied, whose source lists the
+// checksum of the text applied, is taken as applied and recorded with its
+// new checksum; a built migration sorts among the files.
+func TestMigrateAcceptsReplacedMigration(t *testing.T) {
+	ctx := context.Background()
+	pool := postgrestest.NewPool(t)
+	old := `CREATE TABLE t (id int); CREATE TABLE moved (id int PRIMARY KEY);`
+	if _, err := postgres.Migrate(ctx, pool, source("app", map[string]string{"001_t.sql": old})); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(old))
+	src := source("app", map[string]string{"001_t.sql": `CREATE TABLE t (id int);`, "003_after.sql": `CREATE TABLE after (id int REFERENCES moved (id));`})
+	src.Built = []postgres.Migration{{Name: "002_moved.sql", SQL: `CREATE TABLE IF NOT EXISTS moved (id int PRIMARY KEY);`}}
+	if _, err := postgres.Migrate(ctx, pool, src); err == nil {
+		t.Fatal("Migrate accepted a changed migration its source does not say it replaces")
+	}
+	src.Replaces = map[string][]string{"001_t.sql": {hex.EncodeToString(sum[:])}}
+	applied, err := postgres.Migrate(ctx, pool, src)
+	if err != nil {
+		t.Fatalf("Migrate with the replaced checksum: %v", err)
+	}
+	if want := []string{"app/002_moved", "app/003_after"}; !slices.Equal(applied, want) {
+		t.Errorf("applied %v, want %v", applied, want)
+	}
+	if applied, err := postgres.Migrate(ctx, pool, source("app", map[string]string{"001_t.sql": `CREATE TABLE t (id int);`})); err != nil || len(applied) != 0 {
+		t.Errorf("Migrate without Replaces after the new checksum was recorded = %v, %v", applied, err)
+	}
+
+	// A fresh database runs the built migration in its place.
+	fresh := postgrestest.NewPool(t)
+	if _, err := postgres.Migrate(ctx, fresh, src); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"t", "moved", "after"} {
+		if !tableExists(t, fresh, table) {
+			t.Errorf("fresh database has no table %s", table)
+		}
+	}
+
+	// A built migration named like a file is refused.
+	src.Built = append(src.Built, postgres.Migration{Name: "001_t.sql", SQL: `SELECT 1`})
+	if _, err := postgres.Migrate(ctx, fresh, src); err == nil {
+		t.Error("Migrate accepted two migrations of one name")
 	}
 }
 

@@ -36,13 +36,3 @@ CREATE TABLE legal_entity.entities (
 
 -- The entities a person represents (a holder's companies).
 CREATE INDEX entities_representative_idx ON legal_entity.entities (legal_representative_id_number);
-
--- Change events not yet published to the bus (adapters.OutboxDDL).
-CREATE TABLE legal_entity.outbox (
-    id         bigserial   PRIMARY KEY,
-    topic      text        NOT NULL,
-    key        bytea       NOT NULL,
-    value      bytea       NOT NULL,
-    event_id   text        NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);

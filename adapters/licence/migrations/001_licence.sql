@@ -53,12 +53,3 @@ CREATE UNIQUE INDEX issuer_keys_active_idx ON licence.issuer_keys (authority_cod
 -- Serials of licences issued through the register; those below 500000 are
 -- the generator's (Capacity).
 CREATE SEQUENCE licence.serial_seq START 500000 MINVALUE 500000 MAXVALUE 999999 NO CYCLE;
-
-CREATE TABLE licence.outbox (
-    id         bigserial   PRIMARY KEY,
-    topic      text        NOT NULL,
-    key        bytea       NOT NULL,
-    value      bytea       NOT NULL,
-    event_id   text        NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);

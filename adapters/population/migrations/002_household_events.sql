@@ -1,15 +1,3 @@
--- Change events the population department has committed but not yet
--- published: adapters.OutboxDDL for schema population. Written out, not
--- generated, because a migration must not change once applied.
-CREATE TABLE population.outbox (
-    id         bigserial   PRIMARY KEY,
-    topic      text        NOT NULL,
-    key        bytea       NOT NULL,
-    value      bytea       NOT NULL,
-    event_id   text        NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-
 -- Households (户): who lives together under one household register, and
 -- who heads it. A resident belongs to at most one household.
 CREATE TABLE population.households (

@@ -6,9 +6,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io/fs"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -76,4 +80,65 @@ func NewMigrated(tb testing.TB, sources ...postgres.Source) *pgxpool.Pool {
 		tb.Fatalf("postgrestest: migrate: %v", err)
 	}
 	return pool
+}
+
+// CheckUpgrade checks that a database migrated with earlier texts of src's
+// migrations migrates with src, and then has the same tables, columns,
+// constraints and indexes in schema as a fresh database migrated with src.
+// earlier holds the earlier texts by file name; src's other files are taken
+// as they are and its Built migrations are left out of the earlier run.
+func CheckUpgrade(t *testing.T, src postgres.Source, earlier fs.FS, schema string) {
+	t.Helper()
+	ctx := context.Background()
+	old := fstest.MapFS{}
+	for _, fsys := range []fs.FS{src.FS, earlier} {
+		names, err := fs.Glob(fsys, "*.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			b, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old[name] = &fstest.MapFile{Data: b}
+		}
+	}
+	upgraded := NewMigrated(t, postgres.Source{Name: src.Name, FS: old})
+	if _, err := postgres.Migrate(ctx, upgraded, src); err != nil {
+		t.Fatalf("migrate a database migrated with the earlier texts: %v", err)
+	}
+	if applied, err := postgres.Migrate(ctx, upgraded, src); err != nil || len(applied) != 0 {
+		t.Fatalf("migrate the upgraded database again = %v, %v; want nothing applied", applied, err)
+	}
+	fresh := NewMigrated(t, src)
+	got, want := describe(t, upgraded, schema), describe(t, fresh, schema)
+	if !slices.Equal(got, want) {
+		t.Errorf("schema %s upgraded:\n%s\nfresh:\n%s", schema, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// describe lists schema's columns, constraints and indexes, one a line.
+func describe(t *testing.T, pool *pgxpool.Pool, schema string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `
+		SELECT format('column %s.%s %s null=%s default=%s', table_name, column_name, data_type, is_nullable, coalesce(column_default, ''))
+		  FROM information_schema.columns WHERE table_schema = $1
+		UNION ALL
+		SELECT format('constraint %s %s', conrelid::regclass, pg_get_constraintdef(oid))
+		  FROM pg_constraint WHERE connamespace = $1::regnamespace
+		UNION ALL
+		SELECT format('index %s', indexdef) FROM pg_indexes WHERE schemaname = $1
+		ORDER BY 1`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 {
+		t.Fatalf("schema %s is empty", schema)
+	}
+	return out
 }

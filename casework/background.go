@@ -1,0 +1,179 @@
+package casework
+
+import (
+	"context"
+	"fmt"
+	"govx/exchange"
+	"govx/internal/avro"
+	"govx/internal/kafka"
+	"govx/schemas"
+	"strings"
+	"time"
+
+	"govx"
+)
+
+// RecordChanged tells the case workflow that a provider changed a record
+// (a change event on the bus). Open cases that relied on a licence now
+// revoked are flagged for their reviewers; drafts see the material
+// blocked.
+func (s *Service) RecordChanged(ctx context.Context, resource, key, eventType, reason string) error {
+	if !strings.HasSuffix(eventType, ".revoked") && !strings.HasSuffix(eventType, ".deregistered") {
+		return nil
+	}
+	ids, err := s.store.relyingOn(ctx, ref(resource, key))
+	if err != nil {
+		return govx.E("casework.RecordChanged", err)
+	}
+	for _, id := range ids {
+		now := s.now()
+		_, err := s.store.Update(ctx, id, "", 0, System, "flag", now, func(c *Case) ([]event, error) {
+			var evs []event
+			for i := range c.Materials {
+				m := &c.Materials[i]
+				if register(m.Resource) != register(resource) || m.Key != key {
+					continue
+				}
+				msg := fmt.Sprintf("%s %s was %s after it was checked", resource, key, eventType[strings.LastIndex(eventType, ".")+1:])
+				if reason != "" {
+					msg += ": " + reason
+				}
+				if c.Status == Draft {
+					m.State, m.Reason = Blocked, msg
+					evs = append(evs, event{action: "material_blocked", detail: m.Code})
+					continue
+				}
+				if c.flag(Flag{At: now, Code: "record_changed", Material: m.Code, Message: msg}) {
+					evs = append(evs, event{action: "flagged", detail: m.Code + ": " + msg})
+				}
+			}
+			return evs, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Changes is the handler, for a kafka.Consumer of the registers' event
+// topics, that records each change event (an exchange.Event, decoded with
+// codec) with RecordChanged. An event that does not decode is logged and
+// skipped: it would not decode on a retry either. An error recording it is
+// returned, so the consumer does not commit the message and it comes again.
+func (s *Service) Changes(codec *avro.Codec) kafka.Handler {
+	return func(ctx context.Context, msg kafka.Message) error {
+		var ev exchange.Event
+		if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil {
+			s.cfg.Logger.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
+			return nil
+		}
+		return s.RecordChanged(ctx, ev.Resource, ev.Key, ev.Type, ev.Reason)
+	}
+}
+
+// RetryDue tries again what is due: verifications the exchange did not
+// answer, commitments to re-check, and licences not issued yet. It
+// returns how many cases it looked at.
+func (s *Service) RetryDue(ctx context.Context) (int, error) {
+	ids, err := s.store.due(ctx, s.cfg.Now(), 50)
+	if err != nil {
+		return 0, govx.E("casework.RetryDue", err)
+	}
+	for _, id := range ids {
+		if err := s.retry(ctx, id); err != nil {
+			s.cfg.Logger.Warn("case retry failed", "case", id, "err", err)
+		}
+	}
+	return len(ids), nil
+}
+
+func (s *Service) retry(ctx context.Context, id string) error {
+	c, err := s.store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	it, err := s.cfg.Items.Item(c.Item)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	due := func(m *Material) bool {
+		return (m.State == Pending || m.State == Committed) && m.NextTry != nil && !m.NextTry.After(now)
+	}
+	actor := Actor{Subject: System.Subject, Role: "service", Dept: c.IntakeDept}
+	if results := s.verifyAll(ctx, c, it, actor, due); len(results) > 0 {
+		if _, err := s.store.Update(ctx, id, "", 0, System, "retry", s.now(), func(c *Case) ([]event, error) {
+			return s.apply(c, it, results, s.now()), nil
+		}); err != nil {
+			return err
+		}
+	}
+	if c.Status == Approved && (c.Result == nil || c.Result.IssuedAt == nil) {
+		_, err := s.issue(ctx, id)
+		return err
+	}
+	return nil
+}
+
+// Sweep brings every running case's deadline colour up to date; a case
+// turning yellow or red is an event on the bus. It returns how many
+// changed colour.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	ids, err := s.store.running(ctx)
+	if err != nil {
+		return 0, govx.E("casework.Sweep", err)
+	}
+	n := 0
+	for _, id := range ids {
+		changed := false
+		_, err := s.store.Update(ctx, id, "", 0, System, "sweep", s.now(), func(c *Case) ([]event, error) {
+			before := c.Colour
+			evs := s.tick(c, s.now())
+			if c.Colour != before {
+				changed = true
+				if len(evs) == 0 {
+					evs = []event{{action: "deadline." + orNone(c.Colour), actor: System}}
+				}
+			}
+			return evs, nil
+		})
+		if err != nil {
+			return n, err
+		}
+		if changed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// Run retries and sweeps until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	retry := time.NewTicker(min(s.cfg.RetryInterval, 5*time.Second))
+	defer retry.Stop()
+	sweep := time.NewTicker(s.cfg.SweepInterval)
+	defer sweep.Stop()
+	s.Sweep(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-retry.C:
+			if _, err := s.RetryDue(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("case retries", "err", err)
+			}
+		case <-sweep.C:
+			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("deadline sweep", "err", err)
+			}
+		}
+	}
+}

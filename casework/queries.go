@@ -1,0 +1,88 @@
+package casework
+
+import (
+	"context"
+
+	"govx/internal/auth"
+)
+
+// Get returns a case to those who work it: the window that took it in,
+// the departments that review it, and supervisors.
+func (s *Service) Get(ctx context.Context, caller *auth.Claims, id string) (*Case, error) {
+	if err := need(caller, RoleClerk, RoleReviewer, RoleSupervisor); err != nil {
+		return nil, err
+	}
+	c, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch caller.Role {
+	case RoleClerk:
+		if c.IntakeDept != caller.Dept {
+			return nil, forbidden("not_your_window", "case %s was taken in at %s", c.ID, c.IntakeDept)
+		}
+	case RoleReviewer:
+		if c.Review(caller.Dept) == nil {
+			return nil, forbidden("not_your_department", "case %s is not reviewed by %s", c.ID, caller.Dept)
+		}
+	}
+	return c, nil
+}
+
+// History returns a case's history to those who may see the case.
+func (s *Service) History(ctx context.Context, caller *auth.Claims, id string) ([]Entry, error) {
+	if _, err := s.Get(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	return s.store.History(ctx, id)
+}
+
+// Queue is a reviewer's department's cases waiting for its decision.
+func (s *Service) Queue(ctx context.Context, reviewer *auth.Claims) ([]Case, error) {
+	if err := need(reviewer, RoleReviewer); err != nil {
+		return nil, err
+	}
+	return s.store.List(ctx, Filter{Dept: reviewer.Dept, Pending: true, Limit: 200})
+}
+
+// List lists cases: a clerk's window's, a reviewer's department's, or,
+// for supervisors, all.
+func (s *Service) List(ctx context.Context, caller *auth.Claims, f Filter) ([]Case, error) {
+	if err := need(caller, RoleClerk, RoleReviewer, RoleSupervisor); err != nil {
+		return nil, err
+	}
+	switch caller.Role {
+	case RoleClerk:
+		f.Intake = caller.Dept
+	case RoleReviewer:
+		f.Dept = caller.Dept
+	}
+	return s.store.List(ctx, f)
+}
+
+// Supervision is the supervisor's view.
+type Supervision struct {
+	Counts []StatusCount `json:"counts"`
+	Depts  []DeptStats   `json:"departments"`
+	Yellow []Case        `json:"yellow"`
+	Red    []Case        `json:"red"`
+}
+
+// Supervise returns the figures and the cases that need attention.
+func (s *Service) Supervise(ctx context.Context, caller *auth.Claims) (*Supervision, error) {
+	if err := need(caller, RoleSupervisor); err != nil {
+		return nil, err
+	}
+	counts, depts, err := s.store.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &Supervision{Counts: counts, Depts: depts}
+	if out.Yellow, err = s.store.List(ctx, Filter{Colour: Yellow, Limit: 100}); err != nil {
+		return nil, err
+	}
+	if out.Red, err = s.store.List(ctx, Filter{Colour: Red, Limit: 100}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
