@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/internal/postgres"
@@ -54,7 +54,7 @@ func NewOutbox(pool *pgxpool.Pool, schema, provider string, codec *avro.Codec, l
 
 // Change describes a change event to be published.
 type Change struct {
-	Resource string // catalogue code; the event goes to exchange.EventTopic(Resource)
+	Resource string // catalogue code; the event goes to bus.EventTopic(Resource)
 	Subject  string // schema subject the record is encoded with (usually Resource)
 	Key      string // the record's key
 	Type     string // e.g. "licence.revoked"
@@ -73,14 +73,14 @@ func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, c Change) (string, error) {
 			return "", govx.E(op, err)
 		}
 	}
-	ev := exchange.Event{EventID: exchange.NewRequestID(), Resource: c.Resource, Provider: o.provider, Key: c.Key,
+	ev := bus.Event{EventID: bus.NewRequestID(), Resource: c.Resource, Provider: o.provider, Key: c.Key,
 		Type: c.Type, Reason: c.Reason, OccurredAt: time.Now().UTC().Truncate(time.Millisecond), Record: rec}
 	value, err := o.codec.Marshal(schemas.Event, ev)
 	if err != nil {
 		return "", govx.E(op, err)
 	}
 	_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (topic, key, value, event_id) VALUES ($1, $2, $3, $4)`, o.table),
-		exchange.EventTopic(c.Resource), []byte(c.Key), value, ev.EventID)
+		bus.EventTopic(c.Resource), []byte(c.Key), value, ev.EventID)
 	if err != nil {
 		return "", postgres.Translate(op, err, "")
 	}

@@ -10,7 +10,7 @@ import (
 
 	"govx/adapters"
 	"govx/adapters/population"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/kafka"
 	"govx/schemas"
 )
@@ -25,7 +25,7 @@ func TestOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	ob := adapters.NewOutbox(b.pool, "dept", population.Department, b.codec, nil)
-	topic := exchange.EventTopic(population.ResourceIdentity)
+	topic := bus.EventTopic(population.ResourceIdentity)
 	if err := kafka.EnsureTopics(ctx, b.kcfg, kafka.Topic{Name: topic, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestOutbox(t *testing.T) {
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
-		var ev exchange.Event
+		var ev bus.Event
 		if err := b.codec.Unmarshal(ctx, km.Value, &ev); err != nil {
 			t.Fatalf("decode event %d: %v", i, err)
 		}

@@ -35,7 +35,7 @@ func MigrationSource() postgres.Source {
 const Schema = "casework"
 
 // Resource is the catalogue-style code case events are published under:
-// they go to the topic exchange.EventTopic(Resource).
+// they go to the topic bus.EventTopic(Resource).
 const Resource = "casework.case"
 
 // EventSubject is the Avro subject of a case event's record.

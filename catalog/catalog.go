@@ -169,10 +169,6 @@ func ValidCode(s string) bool {
 	return dot
 }
 
-// RequestTopic is the Kafka topic on which a provider department receives
-// requests.
-func RequestTopic(department string) string { return "govx.requests." + department }
-
 //go:embed migrations/*.sql
 var migrations embed.FS
 

@@ -2,9 +2,6 @@ package exchange
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,14 +10,13 @@ import (
 	"unicode/utf8"
 
 	"govx"
+	"govx/bus"
 	"govx/catalog"
 	"govx/consent"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/httpx"
-	"govx/internal/kafka"
 	"govx/internal/workday"
-	"govx/schemas"
 )
 
 // Policy is what the exchange needs from the catalogue to decide an
@@ -49,13 +45,6 @@ func (p resourcesOnly) Lookup(ctx context.Context, code, _ string) (*catalog.Res
 	return res, nil, err
 }
 
-// Bus sends a request to a provider and waits for its reply.
-// *kafka.Requester satisfies it.
-type Bus interface {
-	Request(ctx context.Context, id string, m kafka.Message) (kafka.Message, error)
-	ReplyTopic() string
-}
-
 // Codec encodes and decodes Avro wire-format messages. *avro.Codec
 // satisfies it.
 type Codec interface {
@@ -78,7 +67,6 @@ type AuditLog interface {
 var (
 	_ Resources = (*catalog.Store)(nil)
 	_ Policy    = (*catalog.PolicyCache)(nil)
-	_ Bus       = (*kafka.Requester)(nil)
 	_ AuditLog  = (*Ledger)(nil)
 	_ Codec     = (*avro.Codec)(nil)
 	_ Consents  = (*consent.Cache)(nil)
@@ -121,15 +109,15 @@ func (c *Config) Validate() error {
 type Service struct {
 	cfg    Config
 	policy Policy
-	bus    Bus
+	bus    bus.Requester
 	codec  Codec
 }
 
-func NewService(cfg Config, policy Policy, bus Bus, codec Codec) (*Service, error) {
+func NewService(cfg Config, policy Policy, requester bus.Requester, codec Codec) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, policy: policy, bus: bus, codec: codec}, nil
+	return &Service{cfg: cfg, policy: policy, bus: requester, codec: codec}, nil
 }
 
 // Query is an authorised request for one record of a resource.
@@ -178,13 +166,6 @@ type Access struct {
 	// Personal: some of Fields are personal, so the data subject's
 	// consent decides each record (Service.Consent).
 	Personal bool
-}
-
-// NewRequestID returns a random 128-bit request id in hex.
-func NewRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // Authorize decides whether caller may receive fields (all the resource's
@@ -337,40 +318,13 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	}
 
 	now := time.Now().UTC()
-	req := Request{
-		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: ask, Purpose: q.Purpose,
-		Consumer: caller.Dept, Caller: caller.Subject, ReplyTo: s.bus.ReplyTopic(),
-		RequestedAt: now, Deadline: now.Add(s.cfg.Timeout),
-	}
-	body, err := s.codec.Marshal(schemas.Request, req)
-	if err != nil {
-		return nil, govx.E(op, err)
-	}
 	d.Sent = true
-	msg, err := s.bus.Request(ctx, requestID, kafka.Message{
-		Topic: catalog.RequestTopic(res.Provider), Key: []byte(q.Key), Value: body,
+	reply, err := bus.Call(ctx, s.bus, s.codec, res.Provider, []byte(q.Key), bus.Request{
+		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: ask, Purpose: q.Purpose,
+		Consumer: caller.Dept, Caller: caller.Subject, RequestedAt: now, Deadline: now.Add(s.cfg.Timeout),
 	})
-	if govx.ErrorCode(err) == kafka.CodeTopicUnknown {
-		// A department whose adapter has never joined the bus has no
-		// request topic yet: the provider is unavailable, not the bus.
-		return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable", Op: op,
-			Message: fmt.Sprintf("the provider %s has no adapter on the bus", res.Provider), Err: err}
-	}
 	if err != nil {
 		return nil, govx.E(op, err)
-	}
-	var reply Reply
-	if err := s.codec.UnmarshalAs(ctx, schemas.Reply, msg.Value, &reply); err != nil {
-		return nil, govx.E(op, err)
-	}
-	if reply.RequestID != requestID {
-		return nil, govx.E(op, fmt.Errorf("reply for %s matched request %s", reply.RequestID, requestID))
-	}
-	if reply.Error != nil {
-		return nil, reply.Error.Err()
-	}
-	if reply.Record == nil {
-		return nil, govx.E(op, fmt.Errorf("provider %s sent neither record nor error", reply.Provider))
 	}
 	var rec map[string]any
 	if err := s.codec.UnmarshalAs(ctx, res.SchemaSubject, reply.Record, &rec); err != nil {

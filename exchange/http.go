@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"govx"
+	"govx/bus"
 	"govx/internal/httpx"
 )
 
@@ -52,7 +53,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 
 func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	requestID := NewRequestID()
+	requestID := bus.NewRequestID()
 	w.Header().Set("X-Request-Id", requestID)
 	code := r.PathValue("code")
 	entry := AuditEntry{RequestID: requestID, Resource: httpx.Truncate(code, 100)}

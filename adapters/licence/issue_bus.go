@@ -8,10 +8,8 @@ import (
 
 	"govx"
 	"govx/adapters"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
-	"govx/internal/kafka"
-	"govx/schemas"
 )
 
 // Codec encodes and decodes wire-format Avro messages. *avro.Codec
@@ -138,7 +136,7 @@ func RegisterIssuing(rt *adapters.Runtime, store *Store, codec Codec, cfg Issuin
 	if len(consumers) == 0 {
 		consumers = []string{catalog.DeptServiceCenter}
 	}
-	rt.Handle(ResourceIssue, SubjectIssued, func(ctx context.Context, req *exchange.Request) (any, error) {
+	rt.Handle(ResourceIssue, SubjectIssued, func(ctx context.Context, req *bus.Request) (any, error) {
 		if !slices.Contains(consumers, req.Consumer) {
 			return nil, govx.Errorf(govx.KindForbidden, "issue_forbidden", "department %q may not order licences", req.Consumer)
 		}
@@ -168,18 +166,6 @@ func RegisterIssuing(rt *adapters.Runtime, store *Store, codec Codec, cfg Issuin
 	})
 }
 
-// Bus sends a request to a provider and waits for its reply: the
-// request/reply half of the exchange's bus. *kafka.Requester satisfies it.
-type Bus interface {
-	// Request publishes m with id as its request id and waits for the
-	// reply, until ctx ends or the bus's own timeout (KindTimeout).
-	Request(ctx context.Context, id string, m kafka.Message) (kafka.Message, error)
-	// ReplyTopic is where providers send replies to this bus.
-	ReplyTopic() string
-}
-
-var _ Bus = (*kafka.Requester)(nil)
-
 // IssuerConfig configures an Issuer.
 type IssuerConfig struct {
 	// Timeout is how long an order waits for the licensing department; it
@@ -205,15 +191,15 @@ func (c IssuerConfig) withDefaults() IssuerConfig {
 // Issuer orders licences from the licensing department over the bus. It is
 // safe for concurrent use.
 type Issuer struct {
-	bus   Bus
+	bus   bus.Requester
 	codec Codec
 	cfg   IssuerConfig
 }
 
 // NewIssuer returns an Issuer sending through bus, with codec holding the
 // request, reply, order and issued schemas (schemas.RegisterAll).
-func NewIssuer(bus Bus, codec Codec, cfg IssuerConfig) *Issuer {
-	return &Issuer{bus: bus, codec: codec, cfg: cfg.withDefaults()}
+func NewIssuer(requester bus.Requester, codec Codec, cfg IssuerConfig) *Issuer {
+	return &Issuer{bus: requester, codec: codec, cfg: cfg.withDefaults()}
 }
 
 // Issue orders the licence o describes on behalf of department consumer
@@ -232,39 +218,16 @@ func (is *Issuer) Issue(ctx context.Context, consumer, caller string, o Order) (
 	if err != nil {
 		return Issued{}, govx.E(op, err)
 	}
-	id := exchange.NewRequestID()
 	now := time.Now().UTC()
-	body, err := is.codec.Marshal(schemas.Request, exchange.Request{
-		RequestID: id, Resource: ResourceIssue, Key: o.Reference, Fields: []string{}, Purpose: "licence.issue:" + o.Reference,
-		Consumer: consumer, Caller: caller, ReplyTo: is.bus.ReplyTopic(), RequestedAt: now, Deadline: now.Add(is.cfg.Timeout),
-		Payload: payload,
-	})
-	if err != nil {
-		return Issued{}, govx.E(op, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, is.cfg.Timeout)
 	defer cancel()
 	// Keyed by reference: the retries of one order land on one partition.
-	msg, err := is.bus.Request(ctx, id, kafka.Message{Topic: catalog.RequestTopic(is.cfg.Department), Key: []byte(o.Reference), Value: body})
-	if govx.ErrorCode(err) == kafka.CodeTopicUnknown {
-		return Issued{}, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable", Op: op,
-			Message: fmt.Sprintf("the licensing department %s has no adapter on the bus", is.cfg.Department), Err: err}
-	}
+	reply, err := bus.Call(ctx, is.bus, is.codec, is.cfg.Department, []byte(o.Reference), bus.Request{
+		RequestID: bus.NewRequestID(), Resource: ResourceIssue, Key: o.Reference, Fields: []string{}, Purpose: "licence.issue:" + o.Reference,
+		Consumer: consumer, Caller: caller, RequestedAt: now, Deadline: now.Add(is.cfg.Timeout), Payload: payload,
+	})
 	if err != nil {
 		return Issued{}, govx.E(op, err)
-	}
-	var reply exchange.Reply
-	if err := is.codec.UnmarshalAs(ctx, schemas.Reply, msg.Value, &reply); err != nil {
-		return Issued{}, govx.E(op, err)
-	}
-	if reply.RequestID != id {
-		return Issued{}, govx.E(op, fmt.Errorf("reply for %s matched request %s", reply.RequestID, id))
-	}
-	if reply.Error != nil {
-		return Issued{}, reply.Error.Err()
-	}
-	if reply.Record == nil {
-		return Issued{}, govx.E(op, fmt.Errorf("provider %s sent neither record nor error", reply.Provider))
 	}
 	var rec issuedRecord
 	if err := is.codec.UnmarshalAs(ctx, SubjectIssued, reply.Record, &rec); err != nil {

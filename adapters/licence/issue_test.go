@@ -13,8 +13,8 @@ import (
 	"govx"
 	"govx/adapters"
 	"govx/adapters/licence"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/kafka"
 	"govx/schemas"
 )
@@ -23,7 +23,7 @@ import (
 // the embedded broker, and an Issuer through a real Requester.
 type issuing struct {
 	e      *env
-	b      *bus
+	b      *testBus
 	issuer *licence.Issuer
 	order  licence.Order // a good order; tests change its reference
 }
@@ -67,7 +67,7 @@ func (s *issuing) count(t *testing.T) int64 {
 }
 
 // events returns the change events in the outbox for licence number.
-func (s *issuing) events(t *testing.T, number string) []exchange.Event {
+func (s *issuing) events(t *testing.T, number string) []bus.Event {
 	t.Helper()
 	ctx := context.Background()
 	rows, err := s.e.pool.Query(ctx, `SELECT topic, value FROM licence.outbox WHERE key = $1 ORDER BY id`, []byte(number))
@@ -75,18 +75,18 @@ func (s *issuing) events(t *testing.T, number string) []exchange.Event {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []exchange.Event
+	var out []bus.Event
 	for rows.Next() {
 		var topic string
 		var value []byte
 		if err := rows.Scan(&topic, &value); err != nil {
 			t.Fatal(err)
 		}
-		var ev exchange.Event
+		var ev bus.Event
 		if err := s.e.codec.UnmarshalAs(ctx, schemas.Event, value, &ev); err != nil {
 			t.Fatal(err)
 		}
-		if topic != exchange.EventTopic(ev.Resource) {
+		if topic != bus.EventTopic(ev.Resource) {
 			t.Errorf("event of %s on topic %s", ev.Resource, topic)
 		}
 		out = append(out, ev)
@@ -99,21 +99,21 @@ func (s *issuing) events(t *testing.T, number string) []exchange.Event {
 
 // raw sends a licence.issue request with payload as it stands, as a bus
 // client other than Issuer could.
-func (s *issuing) raw(t *testing.T, consumer, key string, payload []byte) exchange.Reply {
+func (s *issuing) raw(t *testing.T, consumer, key string, payload []byte) bus.Reply {
 	t.Helper()
 	id := fmt.Sprintf("req-%d", requestSeq.Add(1))
 	now := time.Now().UTC()
-	body, err := s.e.codec.Marshal(schemas.Request, exchange.Request{RequestID: id, Resource: licence.ResourceIssue, Key: key,
+	body, err := s.e.codec.Marshal(schemas.Request, bus.Request{RequestID: id, Resource: licence.ResourceIssue, Key: key,
 		Fields: []string{}, Purpose: "licence.issue:" + key, Consumer: consumer, Caller: "clerk-1", ReplyTo: s.b.q.ReplyTopic(),
 		RequestedAt: now, Deadline: now.Add(30 * time.Second), Payload: payload})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := s.b.q.Request(context.Background(), id, kafka.Message{Topic: catalog.RequestTopic(licence.Department), Key: []byte(id), Value: body})
+	msg, err := s.b.q.Request(context.Background(), id, kafka.Message{Topic: bus.RequestTopic(licence.Department), Key: []byte(id), Value: body})
 	if err != nil {
 		t.Fatalf("Request: %v", err)
 	}
-	var reply exchange.Reply
+	var reply bus.Reply
 	if err := s.e.codec.UnmarshalAs(context.Background(), schemas.Reply, msg.Value, &reply); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestIssueOrderRefused(t *testing.T) {
 		truncated := s.orderPayload(t, "2026-000203", nil)
 		wantReplyError(t, s.raw(t, catalog.DeptServiceCenter, "2026-000203", truncated[:len(truncated)-3]), "Invalid", "invalid_order")
 		// A well-formed message of another record is not an order.
-		other, err := s.e.codec.Marshal(schemas.Event, exchange.Event{EventID: "e", OccurredAt: time.Now()})
+		other, err := s.e.codec.Marshal(schemas.Event, bus.Event{EventID: "e", OccurredAt: time.Now()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -355,7 +355,7 @@ func TestIssuerNoAnswer(t *testing.T) {
 	ctx := context.Background()
 	s := newIssuing(t)
 	const silent = "licensing-silent"
-	if err := kafka.EnsureTopics(ctx, s.b.kcfg, kafka.Topic{Name: catalog.RequestTopic(silent), Partitions: 1}); err != nil {
+	if err := kafka.EnsureTopics(ctx, s.b.kcfg, kafka.Topic{Name: bus.RequestTopic(silent), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	is := licence.NewIssuer(s.b.q, s.e.codec, licence.IssuerConfig{Department: silent, Timeout: 300 * time.Millisecond})

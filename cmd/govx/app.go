@@ -20,6 +20,7 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/casework"
 	"govx/catalog"
 	"govx/consent"
@@ -295,7 +296,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	topics := make([]kafka.Topic, len(providers))
 	for i, p := range providers {
-		topics[i] = kafka.Topic{Name: catalog.RequestTopic(p), Partitions: requestPartitions}
+		topics[i] = kafka.Topic{Name: bus.RequestTopic(p), Partitions: requestPartitions}
 	}
 	if err := kafka.EnsureTopics(ctx, kcfg, topics...); err != nil {
 		return err
@@ -306,7 +307,7 @@ func (m *Main) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	m.onClose(func() { rdb.Close() })
 	req, err := kafka.NewRequester(ctx, kcfg, kafka.RequesterConfig{
-		ReplyTopic: "govx.replies." + m.cfg.Instance, Timeout: m.cfg.Timeout, Logger: m.log}, prod)
+		ReplyTopic: bus.ReplyTopic(m.cfg.Instance), Timeout: m.cfg.Timeout, Logger: m.log}, prod)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
+	"govx/bus"
 	"govx/casework"
 	"govx/casework/web"
 	"govx/exchange"
@@ -46,7 +47,7 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return err
 	}
 	outbox := casework.NewOutbox(m.Pool, codec, m.log)
-	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: exchange.EventTopic(casework.Resource), Partitions: exchange.EventPartitions}); err != nil {
+	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: bus.EventTopic(casework.Resource), Partitions: bus.EventPartitions}); err != nil {
 		return err
 	}
 	m.keepRunning(runCtx, "casework outbox relay", func(ctx context.Context) error {
@@ -89,12 +90,12 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	// company deregistered.
 	var topics []string
 	for _, typ := range licence.Types {
-		topics = append(topics, exchange.EventTopic(licence.Resource(typ)))
+		topics = append(topics, bus.EventTopic(licence.Resource(typ)))
 	}
-	topics = append(topics, exchange.EventTopic(legalentity.ResourceStatus))
+	topics = append(topics, bus.EventTopic(legalentity.ResourceStatus))
 	ts := make([]kafka.Topic, len(topics))
 	for i, t := range topics {
-		ts[i] = kafka.Topic{Name: t, Partitions: exchange.EventPartitions}
+		ts[i] = kafka.Topic{Name: t, Partitions: bus.EventPartitions}
 	}
 	if err := kafka.EnsureTopics(ctx, kcfg, ts...); err != nil {
 		return err
@@ -106,7 +107,7 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		}
 		defer cons.Close()
 		return cons.Run(ctx, func(ctx context.Context, msg kafka.Message) error {
-			var ev exchange.Event
+			var ev bus.Event
 			if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil {
 				m.log.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
 				return nil
