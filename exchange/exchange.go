@@ -129,6 +129,11 @@ type Query struct {
 	// Consent names the data subject's consent the caller relies on;
 	// without it any active consent that covers the access serves.
 	Consent string `json:"consent,omitempty"`
+	// Payload is a command's order: a wire-format Avro message of the
+	// command's order subject (licence.issue-order for licence.issue),
+	// base64 in JSON. Required by a command resource (catalog.MethodCommand),
+	// refused by any other.
+	Payload []byte `json:"payload,omitempty"`
 }
 
 // Receipt tells the caller what was answered, by whom and when.
@@ -276,7 +281,9 @@ func (s *Service) Spend(ctx context.Context, c *consent.Consent, requestID strin
 }
 
 // Query checks the caller's right to q, asks the provider over the bus and
-// returns its record. The Decision is filled in as far as the query got,
+// returns its record. A command (catalog.MethodCommand) is decided the
+// same way, scope, sharing class and grant; q carries its order as the
+// payload, and the record is what the order made. The Decision is filled in as far as the query got,
 // whether it succeeded or not.
 func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Claims, q Query, d *Decision) (*Answer, error) {
 	const op = "exchange.Query"
@@ -291,15 +298,31 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	if len(q.Consent) > 64 {
 		return nil, govx.Errorf(govx.KindInvalid, "invalid_consent", "a consent id is at most 64 bytes")
 	}
+	command := slices.Contains(res.Methods, catalog.MethodCommand)
+	switch {
+	case command && len(q.Payload) == 0:
+		return nil, govx.Errorf(govx.KindInvalid, "payload_required", "%s is a command: send the order as the payload", res.Code)
+	case !command && q.Payload != nil:
+		return nil, govx.Errorf(govx.KindInvalid, "payload_not_accepted", "%s is not a command and takes no payload", res.Code)
+	}
 
 	// Personal fields leave only with the data subject's consent. When the
 	// key names the subject it is checked before the provider is asked;
 	// otherwise (a licence by number) the provider is asked for the field
 	// that names the subject too, and the record is held back unless the
 	// subject consented.
+	//
+	// A command is not an access to a data subject's data: an order is
+	// authorised by the ordering department's scope and grant (above), and
+	// the person it concerns asked for it by applying, so no consent is
+	// checked or spent. The record it answers names the holder, who is
+	// recorded as the data subject so that they see the order among the
+	// accesses to their data.
 	var cons *consent.Consent
 	ask, subjectField := fields, ""
-	if catalog.KeyNamesSubject(res.KeyType) {
+	if command {
+		subjectField = res.SubjectField()
+	} else if catalog.KeyNamesSubject(res.KeyType) {
 		d.Subject = q.Key
 		if acc.Personal {
 			if cons, err = s.Consent(ctx, caller, acc, q.Key, q.Purpose, q.Consent, d); err != nil {
@@ -322,6 +345,7 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	reply, err := bus.Call(ctx, s.bus, s.codec, res.Provider, []byte(q.Key), bus.Request{
 		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: ask, Purpose: q.Purpose,
 		Consumer: caller.Dept, Caller: caller.Subject, RequestedAt: now, Deadline: now.Add(s.cfg.Timeout),
+		Payload: q.Payload,
 	})
 	if err != nil {
 		return nil, govx.E(op, err)
@@ -330,7 +354,9 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	if err := s.codec.UnmarshalAs(ctx, res.SchemaSubject, reply.Record, &rec); err != nil {
 		return nil, govx.E(op, err)
 	}
-	if subjectField != "" {
+	if command {
+		d.Subject, _ = rec[subjectField].(string)
+	} else if subjectField != "" {
 		subject, _ := rec[subjectField].(string)
 		if cons, err = s.Consent(ctx, caller, acc, subject, q.Purpose, q.Consent, d); err != nil {
 			return nil, err
@@ -368,6 +394,11 @@ func validateKey(keyType, key string) error {
 		// provider checks the type's own format.
 		if key == "" || len(key) > 64 || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 			return govx.Errorf(govx.KindInvalid, "invalid_licence_number", "a licence number is 1 to 64 bytes of UTF-8 without spaces")
+		}
+		return nil
+	case catalog.KeyReference:
+		if key == "" || len(key) > 64 || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			return govx.Errorf(govx.KindInvalid, "invalid_reference", "a reference is 1 to 64 bytes of UTF-8 without spaces")
 		}
 		return nil
 	case catalog.KeyHolder:

@@ -2,6 +2,7 @@ package licence_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,12 +16,14 @@ import (
 	"govx/adapters/licence"
 	"govx/bus"
 	"govx/catalog"
+	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/schemas"
 )
 
 // issuing is a licensing adapter that takes orders, the real Runtime on
-// the embedded broker, and an Issuer through a real Requester.
+// the embedded broker, and an Issuer through busExchange on a real
+// Requester.
 type issuing struct {
 	e      *env
 	b      *testBus
@@ -44,10 +47,40 @@ func newIssuing(t *testing.T) *issuing {
 			break
 		}
 	}
-	return &issuing{e: e, b: b, issuer: licence.NewIssuer(b.q, e.codec, licence.IssuerConfig{}),
+	return &issuing{e: e, b: b, issuer: licence.NewIssuer(&busExchange{q: b.q, codec: e.codec, dept: licence.Department, timeout: 10 * time.Second}, e.codec),
 		order: licence.Order{Reference: "2026-000001", Type: licence.TypeFoodBusiness, HolderCode: holder, HolderName: name,
 			AuthorityCode: authority, Variant: 2,
 			Items: map[string]string{"business_type": "餐饮服务经营者", "business_items": "热食类食品制售", "premises": "天河路1号"}}}
+}
+
+// busExchange stands in for the exchange between an Issuer and the
+// licensing adapter: it sends the command over the bus as the exchange
+// does, with bus.Call, and answers the record as the exchange's JSON. It
+// decides nothing; the token is taken for the ordering department, as the
+// exchange reads it from a real token's dept claim. The exchange's own
+// decision of an order is tested in package exchange.
+type busExchange struct {
+	q       bus.Requester
+	codec   *avro.Codec
+	dept    string // the licensing department
+	timeout time.Duration
+}
+
+func (x *busExchange) Command(ctx context.Context, token, resource, key, purpose string, payload []byte) (json.RawMessage, error) {
+	now := time.Now().UTC()
+	ctx, cancel := context.WithTimeout(ctx, x.timeout)
+	defer cancel()
+	reply, err := bus.Call(ctx, x.q, x.codec, x.dept, []byte(key), bus.Request{RequestID: bus.NewRequestID(), Resource: resource,
+		Key: key, Fields: []string{}, Purpose: purpose, Consumer: token, Caller: "svc:casework", RequestedAt: now,
+		Deadline: now.Add(x.timeout), Payload: payload})
+	if err != nil {
+		return nil, err
+	}
+	var rec map[string]any
+	if err := x.codec.UnmarshalAs(ctx, licence.SubjectIssued, reply.Record, &rec); err != nil {
+		return nil, err
+	}
+	return json.Marshal(rec)
 }
 
 func (s *issuing) orderWith(ref string) licence.Order {
@@ -142,7 +175,7 @@ func TestIssueOrder(t *testing.T) {
 
 	o := s.orderWith("2026-000101")
 	o.ValidFrom = time.Now().UTC().AddDate(0, 0, 3)
-	got, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", o)
+	got, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, o)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -192,7 +225,7 @@ func TestIssueOrder(t *testing.T) {
 	}
 
 	t.Run("retry returns the same licence", func(t *testing.T) {
-		again, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", o)
+		again, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, o)
 		if err != nil {
 			t.Fatalf("retry: %v", err)
 		}
@@ -211,7 +244,7 @@ func TestIssueOrder(t *testing.T) {
 		other := o
 		other.Items = maps.Clone(o.Items)
 		other.Items["premises"] = "天河路2号"
-		_, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", other)
+		_, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, other)
 		wantErr(t, err, govx.KindConflict, "issue_reference_conflict")
 		var ge *govx.Error
 		if !errors.As(err, &ge) {
@@ -219,7 +252,7 @@ func TestIssueOrder(t *testing.T) {
 		}
 		other = o
 		other.Variant = 1
-		_, err = s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", other)
+		_, err = s.issuer.Issue(ctx, catalog.DeptServiceCenter, other)
 		wantErr(t, err, govx.KindConflict, "issue_reference_conflict")
 		if n := s.count(t); n != before+1 {
 			t.Errorf("%d licences after refused orders, want %d", n, before+1)
@@ -235,7 +268,7 @@ func TestIssueOrder(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				iss, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", o)
+				iss, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, o)
 				numbers[i], errs[i] = iss.Number, err
 			})
 		}
@@ -291,7 +324,7 @@ func TestIssueOrderRefused(t *testing.T) {
 	before := s.count(t)
 
 	t.Run("forbidden consumer", func(t *testing.T) {
-		_, err := s.issuer.Issue(ctx, "market-regulation", "svc:market", s.orderWith("2026-000201"))
+		_, err := s.issuer.Issue(ctx, "market-regulation", s.orderWith("2026-000201"))
 		wantErr(t, err, govx.KindForbidden, "issue_forbidden")
 		wantReplyError(t, s.raw(t, "", "2026-000201", s.orderPayload(t, "2026-000201", nil)), "Forbidden", "issue_forbidden")
 	})
@@ -335,12 +368,12 @@ func TestIssueOrderRefused(t *testing.T) {
 			})
 		}
 		// A refused order does not use up its reference.
-		if _, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith("2026-000206")); err != nil {
+		if _, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, s.orderWith("2026-000206")); err != nil {
 			t.Errorf("a good order under a refused one's reference: %v", err)
 		}
 	})
 	t.Run("bad reference is refused before the bus", func(t *testing.T) {
-		_, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith(strings.Repeat("x", licence.MaxReference+1)))
+		_, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, s.orderWith(strings.Repeat("x", licence.MaxReference+1)))
 		wantErr(t, err, govx.KindInvalid, "invalid_reference")
 	})
 	if n := s.count(t); n != before+1 {
@@ -358,11 +391,11 @@ func TestIssuerNoAnswer(t *testing.T) {
 	if err := kafka.EnsureTopics(ctx, s.b.kcfg, kafka.Topic{Name: bus.RequestTopic(silent), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	is := licence.NewIssuer(s.b.q, s.e.codec, licence.IssuerConfig{Department: silent, Timeout: 300 * time.Millisecond})
-	_, err := is.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith("2026-000301"))
+	is := licence.NewIssuer(&busExchange{q: s.b.q, codec: s.e.codec, dept: silent, timeout: 300 * time.Millisecond}, s.e.codec)
+	_, err := is.Issue(ctx, catalog.DeptServiceCenter, s.orderWith("2026-000301"))
 	wantErr(t, err, govx.KindTimeout, "provider_timeout")
 
-	is = licence.NewIssuer(s.b.q, s.e.codec, licence.IssuerConfig{Department: "licensing-absent"})
-	_, err = is.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith("2026-000302"))
+	is = licence.NewIssuer(&busExchange{q: s.b.q, codec: s.e.codec, dept: "licensing-absent", timeout: 10 * time.Second}, s.e.codec)
+	_, err = is.Issue(ctx, catalog.DeptServiceCenter, s.orderWith("2026-000302"))
 	wantErr(t, err, govx.KindUnavailable, "provider_unavailable")
 }

@@ -24,9 +24,9 @@ import (
 // startCasework starts the one-window case workflow beside the exchange:
 // it asks the exchange's own query API (at base) like any consumer, with
 // tokens minted for the clerk at the window, records consents through the
-// consent store, and issues licences through the licensing department's
-// adapter. Case events go out through its outbox; change events of the
-// registers flag the cases that relied on the records.
+// consent store, and orders licences through the same API. Case events go
+// out through its outbox; change events of the registers flag the cases
+// that relied on the records.
 func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer,
 	h *exchange.Handler, verifier *auth.Verifier) error {
 	client, err := exchange.NewClient(base, nil)
@@ -62,7 +62,7 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: m.log, Now: m.cfg.CaseClock,
 		RetryInterval: m.cfg.CaseRetry, Calendar: cal, WarnDays: m.cfg.CaseWarnDays},
 		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: m.Consents,
-			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(m.Requester, codec, licence.IssuerConfig{})}})
+			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec), tokens}})
 	if err != nil {
 		return err
 	}
@@ -131,12 +131,20 @@ func issuingAuthority(ctx context.Context, m *Main) (string, error) {
 	return code, err
 }
 
-// licenceIssuer orders licences from the licensing department's adapter
-// over the bus, through the exchange instance's requester.
-type licenceIssuer struct{ *licence.Issuer }
+// licenceIssuer orders licences through the exchange's API, like any
+// consumer, with a token of the ordering department (the case's intake
+// window) for the case workflow's own subject, scoped to licence.issue.
+type licenceIssuer struct {
+	*licence.Issuer
+	tokens func(casework.Actor, []string) (string, error)
+}
 
 func (i licenceIssuer) IssueLicence(ctx context.Context, o casework.LicenceOrder) (casework.IssuedLicence, error) {
-	l, err := i.Issue(ctx, o.Consumer, o.Caller, licence.Order{Reference: o.Reference, Type: o.Type, Variant: o.Variant,
+	token, err := i.tokens(casework.Actor{Subject: o.Caller, Role: casework.System.Role, Dept: o.Consumer}, []string{licence.ResourceIssue})
+	if err != nil {
+		return casework.IssuedLicence{}, err
+	}
+	l, err := i.Issue(ctx, token, licence.Order{Reference: o.Reference, Type: o.Type, Variant: o.Variant,
 		HolderCode: o.HolderCode, HolderName: o.HolderName, AuthorityCode: o.AuthorityCode, Items: o.Items})
 	if err != nil {
 		return casework.IssuedLicence{}, err

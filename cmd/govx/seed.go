@@ -97,8 +97,7 @@ func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *generators) error
 	if err := legalentity.SeedCatalog(ctx, cat); err != nil {
 		return err
 	}
-	dept, resources := licence.Catalog()
-	if err := cat.Publish(ctx, dept, resources...); err != nil {
+	if err := licence.SeedCatalog(ctx, cat); err != nil {
 		return err
 	}
 	for _, k := range g.licences.PublicKeys() {
