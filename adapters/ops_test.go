@@ -18,7 +18,7 @@ import (
 
 	"govx/adapters"
 	"govx/adapters/population"
-	"govx/catalog"
+	"govx/bus"
 	"govx/internal/httpx/openapicheck"
 	"govx/internal/kafka"
 	"govx/schemas"
@@ -183,8 +183,8 @@ func TestRuntimeRedeliversWhenReplyFails(t *testing.T) {
 	const dept = "population-retry"
 	const replyTopic = "govx.replies.retry"
 	if err := kafka.EnsureTopics(ctx, b.kcfg,
-		kafka.Topic{Name: catalog.RequestTopic(dept), Partitions: 1},
-		kafka.Topic{Name: adapters.DeadLetterTopic(dept), Partitions: 1},
+		kafka.Topic{Name: bus.RequestTopic(dept), Partitions: 1},
+		kafka.Topic{Name: bus.DeadLetterTopic(dept), Partitions: 1},
 		kafka.Topic{Name: replyTopic, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -200,9 +200,9 @@ func TestRuntimeRedeliversWhenReplyFails(t *testing.T) {
 	send := func(id, replyTo string) {
 		req := b.newRequest(id, population.ResourceIdentity, b.gen.IDNumber(2), "name")
 		req.ReplyTo = replyTo
-		if err := b.prod.Publish(ctx, kafka.Message{Topic: catalog.RequestTopic(dept), Key: []byte(id),
+		if err := b.prod.Publish(ctx, kafka.Message{Topic: bus.RequestTopic(dept), Key: []byte(id),
 			Value:   mustMarshal(t, b.codec, schemas.Request, req),
-			Headers: []kafka.Header{{Key: kafka.HeaderRequestID, Value: []byte(id)}, {Key: kafka.HeaderReplyTo, Value: []byte(replyTo)}}}); err != nil {
+			Headers: []kafka.Header{{Key: bus.HeaderRequestID, Value: []byte(id)}, {Key: bus.HeaderReplyTo, Value: []byte(replyTo)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -252,7 +252,7 @@ func TestRuntimeRedeliversWhenReplyFails(t *testing.T) {
 	// request is parked, and the partition moves on.
 	send("nowhere", "govx.replies.gone")
 	send("after-nowhere", replyTopic)
-	m := b.deadLetter(t, dept, kafka.HeaderRequestID, "nowhere")
+	m := b.deadLetter(t, dept, bus.HeaderRequestID, "nowhere")
 	if m.Header(adapters.HeaderDLQCode) != "reply_topic_unknown" || !strings.Contains(m.Header(adapters.HeaderDLQReason), "govx.replies.gone") {
 		t.Errorf("dead letter code %q reason %q", m.Header(adapters.HeaderDLQCode), m.Header(adapters.HeaderDLQReason))
 	}

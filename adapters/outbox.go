@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/internal/outbox"
 )
@@ -30,8 +30,8 @@ func NewOutbox(pool *pgxpool.Pool, schema, provider string, codec *avro.Codec, l
 
 // Add writes the event of a change into the outbox inside tx, the caller's
 // transaction. It returns the event id.
-func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, c exchange.Change) (string, error) {
-	m, err := exchange.ChangeMessage(o.codec, o.provider, c)
+func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, c bus.Change) (string, error) {
+	m, err := bus.ChangeMessage(o.codec, o.provider, c)
 	if err != nil {
 		return "", err
 	}

@@ -10,7 +10,7 @@ import (
 
 	"govx/adapters"
 	"govx/adapters/population"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/kafka"
 	"govx/internal/outbox"
 	"govx/schemas"
@@ -26,12 +26,12 @@ func TestOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	ob := adapters.NewOutbox(b.pool, "dept", population.Department, b.codec, nil)
-	topic := exchange.EventTopic(population.ResourceIdentity)
+	topic := bus.EventTopic(population.ResourceIdentity)
 	if err := kafka.EnsureTopics(ctx, b.kcfg, kafka.Topic{Name: topic, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	change := func(key, typ string) exchange.Change {
-		return exchange.Change{Resource: population.ResourceIdentity, Subject: schemas.PopulationIdentity, Key: key,
+	change := func(key, typ string) bus.Change {
+		return bus.Change{Resource: population.ResourceIdentity, Subject: schemas.PopulationIdentity, Key: key,
 			Type: typ, Reason: "test", Record: map[string]any{"status": typ}}
 	}
 	pending := func() int64 {
@@ -105,7 +105,7 @@ func TestOutbox(t *testing.T) {
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
-		var ev exchange.Event
+		var ev bus.Event
 		if err := b.codec.Unmarshal(ctx, km.Value, &ev); err != nil {
 			t.Fatalf("decode event %d: %v", i, err)
 		}

@@ -21,8 +21,7 @@ import (
 	"time"
 
 	"govx"
-	"govx/catalog"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/schemas"
@@ -32,11 +31,11 @@ import (
 // resource's Avro schema encodes (a struct with avro tags or a
 // map[string]any), holding no more than req.Fields; or an error, whose kind,
 // code and message the caller receives. ctx ends at the request's deadline.
-type HandlerFunc func(ctx context.Context, req *exchange.Request) (any, error)
+type HandlerFunc func(ctx context.Context, req *bus.Request) (any, error)
 
 // Config configures a department's runtime.
 type Config struct {
-	Department  string // department code; requests come on catalog.RequestTopic(Department)
+	Department  string // department code; requests come on bus.RequestTopic(Department)
 	GroupID     string // default "govx.adapter.<department>"
 	Partitions  int    // of the request topic when it is created; default 8
 	MaxInFlight int    // requests handled at once; default 64
@@ -75,10 +74,6 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
-
-// DeadLetterTopic is where a department's undecodable or unanswerable
-// requests are parked with the reason.
-func DeadLetterTopic(department string) string { return "govx.dlq." + department }
 
 // Dead-letter headers: the reason in words, its stable code, and where the
 // message came from (topic/partition/offset).
@@ -155,10 +150,10 @@ func (rt *Runtime) Handle(resource, subject string, fn HandlerFunc) {
 // the client retries or a reply cannot be published: the request is then
 // uncommitted, and calling Run again resumes with it.
 func (rt *Runtime) Run(ctx context.Context) error {
-	topic := catalog.RequestTopic(rt.cfg.Department)
+	topic := bus.RequestTopic(rt.cfg.Department)
 	if err := kafka.EnsureTopics(ctx, rt.kcfg,
 		kafka.Topic{Name: topic, Partitions: rt.cfg.Partitions},
-		kafka.Topic{Name: DeadLetterTopic(rt.cfg.Department), Partitions: 1}); err != nil {
+		kafka.Topic{Name: bus.DeadLetterTopic(rt.cfg.Department), Partitions: 1}); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -191,10 +186,10 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		rt.metrics.inFlight.Add(-1)
 		rt.metrics.observe(resource, d)
 	}()
-	replyTo := m.Header(kafka.HeaderReplyTo)
-	id := m.Header(kafka.HeaderRequestID)
+	replyTo := m.Header(bus.HeaderReplyTo)
+	id := m.Header(bus.HeaderRequestID)
 
-	var req exchange.Request
+	var req bus.Request
 	err := rt.codec.UnmarshalAs(ctx, schemas.Request, m.Value, &req)
 	if err == nil && (req.RequestID == "" || req.Resource == "" || req.Deadline.IsZero() || (req.ReplyTo == "" && replyTo == "")) {
 		// Without these a request could be neither answered nor judged.
@@ -205,8 +200,8 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 			return err
 		}
 		if replyTo != "" && id != "" {
-			return rt.reply(ctx, m, replyTo, exchange.Reply{RequestID: id, Provider: rt.cfg.Department,
-				Error: exchange.NewReplyError(govx.Errorf(govx.KindInvalid, "invalid_request", "the provider could not decode the request"))})
+			return rt.reply(ctx, m, replyTo, bus.Reply{RequestID: id, Provider: rt.cfg.Department,
+				Error: bus.NewReplyError(govx.Errorf(govx.KindInvalid, "invalid_request", "the provider could not decode the request"))})
 		}
 		return nil
 	}
@@ -219,7 +214,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 	if ok {
 		resource = req.Resource
 	}
-	reply := exchange.Reply{RequestID: req.RequestID, Resource: req.Resource, Provider: rt.cfg.Department}
+	reply := bus.Reply{RequestID: req.RequestID, Resource: req.Resource, Provider: rt.cfg.Department}
 	if time.Now().After(req.Deadline) {
 		// The caller has given up and would drop an answer; the request is
 		// parked so that it is still accounted for.
@@ -234,7 +229,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		}
 		rt.Stats.Errors.Add(1)
 		rt.metrics.countError("", err)
-		reply.Error = exchange.NewReplyError(err)
+		reply.Error = bus.NewReplyError(err)
 		return rt.reply(ctx, m, req.ReplyTo, reply)
 	}
 	hctx, cancel := context.WithDeadline(ctx, req.Deadline)
@@ -267,7 +262,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 				"request_id", req.RequestID, "err", err)
 		}
 		reply.Record = nil
-		reply.Error = exchange.NewReplyError(err)
+		reply.Error = bus.NewReplyError(err)
 	}
 	return rt.reply(ctx, m, req.ReplyTo, reply)
 }
@@ -276,7 +271,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 // retries has no reader (an exchange instance gone, or a forged reply-to):
 // the request m is parked instead, since redelivering it would fail alike
 // and hold up its partition for good.
-func (rt *Runtime) reply(ctx context.Context, m kafka.Message, topic string, reply exchange.Reply) error {
+func (rt *Runtime) reply(ctx context.Context, m kafka.Message, topic string, reply bus.Reply) error {
 	reply.AnsweredAt = time.Now().UTC()
 	body, err := rt.codec.Marshal(schemas.Reply, reply)
 	if err != nil {
@@ -287,7 +282,7 @@ func (rt *Runtime) reply(ctx context.Context, m kafka.Message, topic string, rep
 		return nil
 	}
 	err = rt.publish(ctx, "reply", kafka.Message{Topic: topic, Key: []byte(reply.RequestID), Value: body,
-		Headers: []kafka.Header{{Key: kafka.HeaderRequestID, Value: []byte(reply.RequestID)}}})
+		Headers: []kafka.Header{{Key: bus.HeaderRequestID, Value: []byte(reply.RequestID)}}})
 	if err != nil && ctx.Err() == nil && kafka.IsUnknownTopic(err) {
 		rt.cfg.Logger.Warn("reply topic unknown; request dead-lettered", "department", rt.cfg.Department,
 			"request_id", reply.RequestID, "topic", topic)
@@ -305,7 +300,7 @@ func (rt *Runtime) deadLetter(ctx context.Context, m kafka.Message, resource, co
 		kafka.Header{Key: HeaderDLQReason, Value: []byte(reason.Error())},
 		kafka.Header{Key: HeaderDLQCode, Value: []byte(code)},
 		kafka.Header{Key: HeaderDLQSource, Value: []byte(fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset))})
-	if err := rt.publish(ctx, "dead letter", kafka.Message{Topic: DeadLetterTopic(rt.cfg.Department), Key: m.Key, Value: m.Value, Headers: headers}); err != nil {
+	if err := rt.publish(ctx, "dead letter", kafka.Message{Topic: bus.DeadLetterTopic(rt.cfg.Department), Key: m.Key, Value: m.Value, Headers: headers}); err != nil {
 		return err
 	}
 	rt.Stats.DeadLetter.Add(1)

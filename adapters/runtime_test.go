@@ -20,8 +20,8 @@ import (
 	"govx"
 	"govx/adapters"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/internal/postgres"
@@ -68,9 +68,9 @@ func residentFields(r population.Resident) map[string]string {
 
 var allFields = []string{"id_number", "name", "sex", "birth_date", "ethnicity", "address", "division_code", "status"}
 
-// bus is one embedded broker with a migrated, seeded database, a codec
+// testBus is one embedded broker with a migrated, seeded database, a codec
 // that knows every schema, and a requester to talk to the adapters.
-type bus struct {
+type testBus struct {
 	kcfg  kafka.Config
 	pool  *pgxpool.Pool
 	codec *avro.Codec
@@ -79,7 +79,7 @@ type bus struct {
 	gen   *population.Generator
 }
 
-func newBus(t *testing.T) *bus {
+func newBus(t *testing.T) *testBus {
 	t.Helper()
 	ctx := context.Background()
 	e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{})
@@ -87,7 +87,7 @@ func newBus(t *testing.T) *bus {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	b := &bus{kcfg: kafka.Config{Brokers: e.Addrs(), ClientID: "adapters-test"}, gen: population.NewGenerator(seed)}
+	b := &testBus{kcfg: kafka.Config{Brokers: e.Addrs(), ClientID: "adapters-test"}, gen: population.NewGenerator(seed)}
 
 	b.pool = postgrestest.NewPool(t)
 	if _, err := postgres.Migrate(ctx, b.pool, catalog.MigrationSource(), population.MigrationSource()); err != nil {
@@ -116,13 +116,13 @@ func newBus(t *testing.T) *bus {
 
 // start runs a runtime for department with the population handlers on
 // store until the test ends.
-func (b *bus) start(t *testing.T, department string, store *population.Store) *adapters.Runtime {
+func (b *testBus) start(t *testing.T, department string, store *population.Store) *adapters.Runtime {
 	t.Helper()
 	const partitions = 2
 	// Create the topics before anything is sent to them.
 	if err := kafka.EnsureTopics(context.Background(), b.kcfg,
-		kafka.Topic{Name: catalog.RequestTopic(department), Partitions: partitions},
-		kafka.Topic{Name: adapters.DeadLetterTopic(department), Partitions: 1}); err != nil {
+		kafka.Topic{Name: bus.RequestTopic(department), Partitions: partitions},
+		kafka.Topic{Name: bus.DeadLetterTopic(department), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -143,15 +143,15 @@ func (b *bus) start(t *testing.T, department string, store *population.Store) *a
 	return rt
 }
 
-func (b *bus) newRequest(id, resource, key string, fields ...string) exchange.Request {
+func (b *testBus) newRequest(id, resource, key string, fields ...string) bus.Request {
 	now := time.Now().UTC()
-	return exchange.Request{RequestID: id, Resource: resource, Key: key, Fields: fields,
+	return bus.Request{RequestID: id, Resource: resource, Key: key, Fields: fields,
 		Purpose: "case:2026-000001", Consumer: "service-center", Caller: "clerk-1",
 		ReplyTo: b.q.ReplyTopic(), RequestedAt: now, Deadline: now.Add(requestDeadline)}
 }
 
 // send encodes req, sends it to department and decodes the reply.
-func (b *bus) send(t *testing.T, department string, req exchange.Request) exchange.Reply {
+func (b *testBus) send(t *testing.T, department string, req bus.Request) bus.Reply {
 	t.Helper()
 	body, err := b.codec.Marshal(schemas.Request, req)
 	if err != nil {
@@ -161,26 +161,26 @@ func (b *bus) send(t *testing.T, department string, req exchange.Request) exchan
 }
 
 // sendRaw sends body as it is, with the request-id and reply-to headers.
-func (b *bus) sendRaw(t *testing.T, department, id string, body []byte) exchange.Reply {
+func (b *testBus) sendRaw(t *testing.T, department, id string, body []byte) bus.Reply {
 	t.Helper()
-	msg, err := b.q.Request(context.Background(), id, kafka.Message{Topic: catalog.RequestTopic(department), Key: []byte(id), Value: body})
+	msg, err := b.q.Request(context.Background(), id, kafka.Message{Topic: bus.RequestTopic(department), Key: []byte(id), Value: body})
 	if err != nil {
 		t.Fatalf("Request %s: %v", id, err)
 	}
-	var reply exchange.Reply
+	var reply bus.Reply
 	if err := b.codec.Unmarshal(context.Background(), msg.Value, &reply); err != nil {
 		t.Fatalf("Unmarshal reply to %s: %v", id, err)
 	}
 	if reply.RequestID != id {
 		t.Fatalf("reply to %s carries request id %q", id, reply.RequestID)
 	}
-	if got := msg.Header(kafka.HeaderRequestID); got != id {
-		t.Errorf("reply to %s has %s header %q", id, kafka.HeaderRequestID, got)
+	if got := msg.Header(bus.HeaderRequestID); got != id {
+		t.Errorf("reply to %s has %s header %q", id, bus.HeaderRequestID, got)
 	}
 	return reply
 }
 
-func wantReplyError(t *testing.T, reply exchange.Reply, kind, code string) {
+func wantReplyError(t *testing.T, reply bus.Reply, kind, code string) {
 	t.Helper()
 	if reply.Error == nil {
 		t.Fatalf("reply has no error (record %x), want %s %s", reply.Record, kind, code)
@@ -198,11 +198,11 @@ func wantReplyError(t *testing.T, reply exchange.Reply, kind, code string) {
 
 // deadLetter waits for the message on department's dead-letter topic whose
 // header key has the value want.
-func (b *bus) deadLetter(t *testing.T, department, key, want string) kafka.Message {
+func (b *testBus) deadLetter(t *testing.T, department, key, want string) kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: b.kcfg.Brokers, Topic: adapters.DeadLetterTopic(department),
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: b.kcfg.Brokers, Topic: bus.DeadLetterTopic(department),
 		Partition: 0, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond, ReadLagInterval: -1})
 	defer r.Close()
 	if err := r.SetOffset(kafkago.FirstOffset); err != nil {
@@ -211,7 +211,7 @@ func (b *bus) deadLetter(t *testing.T, department, key, want string) kafka.Messa
 	for {
 		km, err := r.ReadMessage(ctx)
 		if err != nil {
-			t.Fatalf("no dead letter with %s=%s on %s: %v", key, want, adapters.DeadLetterTopic(department), err)
+			t.Fatalf("no dead letter with %s=%s on %s: %v", key, want, bus.DeadLetterTopic(department), err)
 		}
 		m := kafka.Message{Topic: km.Topic, Key: km.Key, Value: km.Value}
 		for _, h := range km.Headers {
@@ -304,14 +304,14 @@ func TestRuntime(t *testing.T) {
 		if reply.Resource != "population.marriage" {
 			t.Errorf("reply resource %q, want population.marriage", reply.Resource)
 		}
-		m := b.deadLetter(t, population.Department, kafka.HeaderRequestID, "not-served")
+		m := b.deadLetter(t, population.Department, bus.HeaderRequestID, "not-served")
 		if reason := m.Header("govx-dlq-reason"); !strings.Contains(reason, "population.marriage") {
 			t.Errorf("govx-dlq-reason = %q, want it to name the resource", reason)
 		}
-		if src := m.Header("govx-dlq-source"); !strings.HasPrefix(src, catalog.RequestTopic(population.Department)+"/") {
+		if src := m.Header("govx-dlq-source"); !strings.HasPrefix(src, bus.RequestTopic(population.Department)+"/") {
 			t.Errorf("govx-dlq-source = %q", src)
 		}
-		var parked exchange.Request
+		var parked bus.Request
 		if err := b.codec.Unmarshal(context.Background(), m.Value, &parked); err != nil || parked.RequestID != "not-served" {
 			t.Errorf("dead letter holds %+v (%v), want the request as sent", parked, err)
 		}
@@ -328,7 +328,7 @@ func TestRuntime(t *testing.T) {
 			{"not Avro", []byte("this is not avro")},
 			{"empty", nil},
 			{"unknown schema id", []byte{0, 0x7f, 0, 0, 1, 2, 3}},
-			{"a reply instead of a request", mustMarshal(t, b.codec, schemas.Reply, exchange.Reply{RequestID: "x", AnsweredAt: time.Now()})},
+			{"a reply instead of a request", mustMarshal(t, b.codec, schemas.Reply, bus.Reply{RequestID: "x", AnsweredAt: time.Now()})},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				id := "garbage-" + strings.ReplaceAll(tt.name, " ", "-")
@@ -337,14 +337,14 @@ func TestRuntime(t *testing.T) {
 				if reply.Provider != population.Department {
 					t.Errorf("reply provider %q", reply.Provider)
 				}
-				m := b.deadLetter(t, population.Department, kafka.HeaderRequestID, id)
+				m := b.deadLetter(t, population.Department, bus.HeaderRequestID, id)
 				if m.Header("govx-dlq-reason") == "" {
 					t.Error("dead letter without govx-dlq-reason")
 				}
 				if string(m.Value) != string(tt.body) {
 					t.Errorf("dead letter holds %q, want the message as sent %q", m.Value, tt.body)
 				}
-				if m.Header(kafka.HeaderReplyTo) != b.q.ReplyTopic() {
+				if m.Header(bus.HeaderReplyTo) != b.q.ReplyTopic() {
 					t.Error("dead letter lost the original headers")
 				}
 			})
@@ -352,7 +352,7 @@ func TestRuntime(t *testing.T) {
 	})
 
 	t.Run("garbage without reply headers is only dead-lettered", func(t *testing.T) {
-		err := b.prod.Publish(context.Background(), kafka.Message{Topic: catalog.RequestTopic(population.Department),
+		err := b.prod.Publish(context.Background(), kafka.Message{Topic: bus.RequestTopic(population.Department),
 			Value: []byte("orphan"), Headers: []kafka.Header{{Key: "test-marker", Value: []byte("orphan-1")}}})
 		if err != nil {
 			t.Fatal(err)
@@ -366,7 +366,7 @@ func TestRuntime(t *testing.T) {
 	t.Run("request naming no reply topic is only dead-lettered", func(t *testing.T) {
 		req := b.newRequest("no-reply-to", population.ResourceIdentity, known.IDNumber, "name")
 		req.ReplyTo = ""
-		if err := b.prod.Publish(context.Background(), kafka.Message{Topic: catalog.RequestTopic(population.Department),
+		if err := b.prod.Publish(context.Background(), kafka.Message{Topic: bus.RequestTopic(population.Department),
 			Value: mustMarshal(t, b.codec, schemas.Request, req), Headers: []kafka.Header{{Key: "test-marker", Value: []byte("no-reply-to")}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -382,11 +382,11 @@ func TestRuntime(t *testing.T) {
 		body := mustMarshal(t, b.codec, schemas.Request, req)
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		defer cancel()
-		_, err := b.q.Request(ctx, "expired", kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body})
+		_, err := b.q.Request(ctx, "expired", kafka.Message{Topic: bus.RequestTopic(population.Department), Value: body})
 		if govx.ErrorKind(err) != govx.KindTimeout {
 			t.Fatalf("Request past its deadline: %v, want no reply (a timeout)", err)
 		}
-		m := b.deadLetter(t, population.Department, kafka.HeaderRequestID, "expired")
+		m := b.deadLetter(t, population.Department, bus.HeaderRequestID, "expired")
 		if reason := m.Header(adapters.HeaderDLQReason); !strings.Contains(reason, "deadline passed") {
 			t.Errorf("dead letter reason %q, want it to say the deadline passed", reason)
 		}
@@ -489,7 +489,7 @@ func TestRuntimeRepliesToNewReplyTopic(t *testing.T) {
 	req := b.newRequest("from-instance-2", population.ResourceIdentity, known.IDNumber, "name")
 	req.ReplyTo = q2.ReplyTopic()
 	body := mustMarshal(t, b.codec, schemas.Request, req)
-	if _, err := q2.Request(context.Background(), req.RequestID, kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body}); err != nil {
+	if _, err := q2.Request(context.Background(), req.RequestID, kafka.Message{Topic: bus.RequestTopic(population.Department), Value: body}); err != nil {
 		t.Fatalf("request from a new instance: %v", err)
 	}
 }
@@ -591,8 +591,8 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 	b := newBus(t)
 	const dept = "population-load"
 	if err := kafka.EnsureTopics(context.Background(), b.kcfg,
-		kafka.Topic{Name: catalog.RequestTopic(dept), Partitions: 4},
-		kafka.Topic{Name: adapters.DeadLetterTopic(dept), Partitions: 1}); err != nil {
+		kafka.Topic{Name: bus.RequestTopic(dept), Partitions: 4},
+		kafka.Topic{Name: bus.DeadLetterTopic(dept), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	q, err := kafka.NewRequester(context.Background(), b.kcfg, kafka.RequesterConfig{ReplyTopic: "govx.replies.load", Timeout: 90 * time.Second}, b.prod)
@@ -659,7 +659,7 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				id := fmt.Sprintf("load-%d", i)
-				var req exchange.Request
+				var req bus.Request
 				switch kindOf(i) {
 				case found:
 					req = b.newRequest(id, population.ResourceIdentity, b.gen.IDNumber(i%residents), "name")
@@ -670,13 +670,13 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 				}
 				req.ReplyTo = q.ReplyTopic()
 				req.Deadline = req.RequestedAt.Add(2 * time.Minute)
-				msg, err := q.Request(context.Background(), id, kafka.Message{Topic: catalog.RequestTopic(dept), Key: []byte(id),
+				msg, err := q.Request(context.Background(), id, kafka.Message{Topic: bus.RequestTopic(dept), Key: []byte(id),
 					Value: mustMarshal(t, b.codec, schemas.Request, req)})
 				if err != nil {
 					errs <- fmt.Errorf("%s: %w", id, err)
 					return
 				}
-				var reply exchange.Reply
+				var reply bus.Reply
 				if err := b.codec.Unmarshal(context.Background(), msg.Value, &reply); err != nil {
 					errs <- fmt.Errorf("%s: %w", id, err)
 					return
@@ -698,9 +698,9 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 		id := fmt.Sprintf("expired-%d", i)
 		req := b.newRequest(id, population.ResourceIdentity, b.gen.IDNumber(i), "name")
 		req.Deadline = req.RequestedAt.Add(-time.Second)
-		if err := b.prod.Publish(context.Background(), kafka.Message{Topic: catalog.RequestTopic(dept), Key: []byte(id),
+		if err := b.prod.Publish(context.Background(), kafka.Message{Topic: bus.RequestTopic(dept), Key: []byte(id),
 			Value:   mustMarshal(t, b.codec, schemas.Request, req),
-			Headers: []kafka.Header{{Key: kafka.HeaderRequestID, Value: []byte(id)}, {Key: kafka.HeaderReplyTo, Value: []byte(q.ReplyTopic())}}}); err != nil {
+			Headers: []kafka.Header{{Key: bus.HeaderRequestID, Value: []byte(id)}, {Key: bus.HeaderReplyTo, Value: []byte(q.ReplyTopic())}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -758,8 +758,8 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 			}
 		}
 		return n == requests
-	}, kafka.HeaderRequestID)
-	dead := readTopic(t, b, adapters.DeadLetterTopic(dept), func(m map[string][]kafkago.Message) bool {
+	}, bus.HeaderRequestID)
+	dead := readTopic(t, b, bus.DeadLetterTopic(dept), func(m map[string][]kafkago.Message) bool {
 		n := 0
 		for id := range m {
 			if strings.HasPrefix(id, "expired-") {
@@ -767,7 +767,7 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 			}
 		}
 		return n == expired
-	}, kafka.HeaderRequestID)
+	}, bus.HeaderRequestID)
 
 	dups := 0
 	for i := range requests {
@@ -805,7 +805,7 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 // readTopic reads partition 0 of topic from the start until complete says
 // the messages (by the value of header key) are all there, and a second
 // more, to pick up duplicates.
-func readTopic(t *testing.T, b *bus, topic string, complete func(map[string][]kafkago.Message) bool, key string) map[string][]kafkago.Message {
+func readTopic(t *testing.T, b *testBus, topic string, complete func(map[string][]kafkago.Message) bool, key string) map[string][]kafkago.Message {
 	t.Helper()
 	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: b.kcfg.Brokers, Topic: topic, Partition: 0,
 		MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond, ReadLagInterval: -1})

@@ -3,7 +3,7 @@ package casework
 import (
 	"context"
 	"fmt"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/schemas"
@@ -57,13 +57,13 @@ func (s *Service) RecordChanged(ctx context.Context, resource, key, eventType, r
 }
 
 // Changes is the handler, for a kafka.Consumer of the registers' event
-// topics, that records each change event (an exchange.Event, decoded with
+// topics, that records each change event (an bus.Event, decoded with
 // codec) with RecordChanged. An event that does not decode is logged and
 // skipped: it would not decode on a retry either. An error recording it is
 // returned, so the consumer does not commit the message and it comes again.
 func (s *Service) Changes(codec *avro.Codec) kafka.Handler {
 	return func(ctx context.Context, msg kafka.Message) error {
-		var ev exchange.Event
+		var ev bus.Event
 		if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil {
 			s.cfg.Logger.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
 			return nil

@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/internal/outbox"
 	"govx/internal/postgres"
@@ -40,7 +40,7 @@ func MigrationSource() postgres.Source {
 const Schema = "casework"
 
 // Resource is the catalogue-style code case events are published under:
-// they go to the topic exchange.EventTopic(Resource).
+// they go to the topic bus.EventTopic(Resource).
 const Resource = "casework.case"
 
 // EventSubject is the Avro subject of a case event's record.
@@ -95,8 +95,8 @@ func NewOutbox(pool *pgxpool.Pool, codec *avro.Codec, log *slog.Logger) *Outbox 
 }
 
 // add writes the event of a change to a case inside tx.
-func (o *Outbox) add(ctx context.Context, tx pgx.Tx, c exchange.Change) error {
-	m, err := exchange.ChangeMessage(o.codec, DeptServiceCenter, c)
+func (o *Outbox) add(ctx context.Context, tx pgx.Tx, c bus.Change) error {
+	m, err := bus.ChangeMessage(o.codec, DeptServiceCenter, c)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (s *Store) record(ctx context.Context, tx pgx.Tx, c *Case, evs []event, at 
 		if c.Due != nil {
 			rec["due"] = workday.Date(*c.Due)
 		}
-		if err := s.outbox.add(ctx, tx, exchange.Change{Resource: Resource, Subject: EventSubject, Key: c.ID,
+		if err := s.outbox.add(ctx, tx, bus.Change{Resource: Resource, Subject: EventSubject, Key: c.ID,
 			Type: "case." + e.action, Reason: e.detail, Record: rec}); err != nil {
 			return err
 		}

@@ -38,6 +38,7 @@ const (
 	KeyLicenceNumber = "licence_number" // licence number as printed on the licence
 	KeyHolder        = "holder"         // a USCC or an ID number: lists what the holder has
 	KeyDivisionCode  = "division_code"  // 6-digit GB/T 2260 administrative division code
+	KeyReference     = "reference"      // the ordering side's reference of a command, e.g. a case number
 )
 
 // OpenClass is a resource's open-data class, decided separately from its
@@ -55,6 +56,10 @@ const (
 	MethodQuery     = "query"     // one record per request, through the exchange
 	MethodSubscribe = "subscribe" // change events on the resource's event topic
 	MethodBulk      = "bulk"      // whole-dataset transfer
+	// MethodCommand: the resource is an order to the provider (licence.issue),
+	// sent through the exchange with a payload, answered with the record the
+	// order made. It is authorised and audited as a query is.
+	MethodCommand = "command"
 )
 
 // Field is one data item of a resource.
@@ -83,7 +88,7 @@ type Resource struct {
 	Fields         []Field   `json:"fields"`
 	Sharing        Sharing   `json:"sharing"`
 	Conditions     string    `json:"conditions,omitempty"` // for conditional sharing
-	Methods        []string  `json:"methods,omitempty"`    // MethodQuery, MethodSubscribe, MethodBulk
+	Methods        []string  `json:"methods,omitempty"`    // MethodQuery, MethodSubscribe, MethodBulk, MethodCommand
 	OpenClass      OpenClass `json:"open_class,omitempty"`
 	UpdateCycle    string    `json:"update_cycle,omitempty"` // e.g. "real-time", "daily"
 	LegalBasis     string    `json:"legal_basis,omitempty"`
@@ -168,10 +173,6 @@ func ValidCode(s string) bool {
 	}
 	return dot
 }
-
-// RequestTopic is the Kafka topic on which a provider department receives
-// requests.
-func RequestTopic(department string) string { return "govx.requests." + department }
 
 //go:embed migrations/*.sql
 var migrations embed.FS

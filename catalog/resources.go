@@ -47,7 +47,7 @@ var FieldTypes = []string{"string", "boolean", "int", "long", "float", "double",
 	"bytes", "array", "record", "map"}
 
 // KeyTypes are the key types a resource may be looked up by.
-var KeyTypes = []string{KeyIDNumber, KeyUSCC, KeyLicenceNumber, KeyHolder, KeyDivisionCode}
+var KeyTypes = []string{KeyIDNumber, KeyUSCC, KeyLicenceNumber, KeyHolder, KeyDivisionCode, KeyReference}
 
 var (
 	fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
@@ -172,8 +172,8 @@ func (r *Resource) Validate() error {
 		return invalid("invalid_conditions", "only a conditionally shared resource has conditions of sharing")
 	}
 	for i, m := range r.Methods {
-		if m != MethodQuery && m != MethodSubscribe && m != MethodBulk {
-			return invalid("invalid_method", "sharing method %q is not one of query, subscribe, bulk", httpx.Truncate(m, 64))
+		if m != MethodQuery && m != MethodSubscribe && m != MethodBulk && m != MethodCommand {
+			return invalid("invalid_method", "sharing method %q is not one of query, subscribe, bulk, command", httpx.Truncate(m, 64))
 		}
 		if slices.Contains(r.Methods[:i], m) {
 			return invalid("invalid_method", "sharing method %q is listed twice", m)

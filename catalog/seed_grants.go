@@ -17,27 +17,44 @@ const DemoHousehold = "population.household"
 // DemoHouseholdGranted are the fields the demo grant gives the service center.
 var DemoHouseholdGranted = []string{"address", "division_code", "head_name", "household_no"}
 
-// seedGrants gives the service center, unless it already has a grant for the
-// conditional demo resource, an approved one for a year from today.
+// DemoGrant is an approved grant the demo gives the service center for a
+// resource shared on conditions.
+type DemoGrant struct {
+	Resource   string
+	Fields     []string // applied for and granted
+	Purpose    string
+	LegalBasis string
+	Provider   string // the department that approves: the resource's provider
+}
+
+// seedGrants gives the service center its demo grant for the conditional
+// demo resource of this package.
 func seedGrants(ctx context.Context, s *Store) error {
-	const op = "catalog.seedGrants"
+	return SeedGrant(ctx, s, DemoGrant{Resource: DemoHousehold, Fields: DemoHouseholdGranted, Provider: DeptPopulation,
+		Purpose:    "Verify applicants' registered address at the one-stop window instead of asking for a household register booklet",
+		LegalBasis: "《优化营商环境条例》; 国务院关于加快推进政务服务“一网通办”的指导意见"})
+}
+
+// SeedGrant gives the service center, unless it already has a grant for
+// g.Resource, one approved by g.Provider for a year from today. The
+// resource must be in the catalogue.
+func SeedGrant(ctx context.Context, s *Store, g DemoGrant) error {
+	const op = "catalog.SeedGrant"
 	grants := NewGrantStore(s.pool, nil)
-	have, err := grants.Grants(ctx, GrantFilter{Resource: DemoHousehold, Consumer: DeptServiceCenter, Limit: 1})
+	have, err := grants.Grants(ctx, GrantFilter{Resource: g.Resource, Consumer: DeptServiceCenter, Limit: 1})
 	if err != nil || len(have) > 0 {
 		return govx.E(op, err)
 	}
 	now := time.Now()
-	g, err := grants.Apply(ctx, Actor{Subject: "seed:service-center", Dept: DeptServiceCenter}, Application{
-		Resource: DemoHousehold, Fields: DemoHouseholdGranted,
-		Purpose:    "Verify applicants' registered address at the one-stop window instead of asking for a household register booklet",
-		LegalBasis: "《优化营商环境条例》; 国务院关于加快推进政务服务“一网通办”的指导意见",
-		ValidFrom:  workday.Date(now), ValidUntil: workday.Date(now.AddDate(1, 0, 0)),
+	applied, err := grants.Apply(ctx, Actor{Subject: "seed:service-center", Dept: DeptServiceCenter}, Application{
+		Resource: g.Resource, Fields: g.Fields, Purpose: g.Purpose, LegalBasis: g.LegalBasis,
+		ValidFrom: workday.Date(now), ValidUntil: workday.Date(now.AddDate(1, 0, 0)),
 	})
 	if err != nil {
 		return govx.E(op, err)
 	}
-	_, err = grants.UpdateGrant(ctx, g.ID, func(g *Grant) error {
-		return g.Approve(Actor{Subject: "seed:population", Dept: DeptPopulation}, Terms{}, now)
+	_, err = grants.UpdateGrant(ctx, applied.ID, func(gr *Grant) error {
+		return gr.Approve(Actor{Subject: "seed:" + g.Provider, Dept: g.Provider}, Terms{}, now)
 	})
 	return govx.E(op, err)
 }

@@ -41,13 +41,39 @@ func NewClient(base string, hc *http.Client) (*Client, error) {
 // KindUnavailable ("exchange_unavailable").
 func (c *Client) Query(ctx context.Context, token, resource string, q Query) (*Answer, error) {
 	const op = "exchange.Client.Query"
+	var ans Answer
+	if err := c.post(ctx, op, token, resource, q, &ans); err != nil {
+		return nil, err
+	}
+	return &ans, nil
+}
+
+// Command sends an order to the command resource (catalog.MethodCommand)
+// with the bearer token: payload is the order, a wire-format message of
+// the command's order subject, key its reference and purpose what it is
+// for. It returns the provider's record of what the order made, as the
+// exchange answered it in JSON. Errors as Query.
+func (c *Client) Command(ctx context.Context, token, resource, key, purpose string, payload []byte) (json.RawMessage, error) {
+	const op = "exchange.Client.Command"
+	var ans struct {
+		Record json.RawMessage `json:"record"`
+	}
+	if err := c.post(ctx, op, token, resource, Query{Key: key, Purpose: purpose, Payload: payload}, &ans); err != nil {
+		return nil, err
+	}
+	return ans.Record, nil
+}
+
+// post sends q to resource's query endpoint and decodes a 200 answer
+// into v.
+func (c *Client) post(ctx context.Context, op, token, resource string, q Query, v any) error {
 	body, err := json.Marshal(q)
 	if err != nil {
-		return nil, govx.E(op, err)
+		return govx.E(op, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/resources/"+url.PathEscape(resource)+"/query", bytes.NewReader(body))
 	if err != nil {
-		return nil, govx.E(op, err)
+		return govx.E(op, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
@@ -57,26 +83,25 @@ func (c *Client) Query(ctx context.Context, token, resource string, q Query) (*A
 		if errors.Is(err, context.DeadlineExceeded) {
 			kind = govx.KindTimeout
 		}
-		return nil, &govx.Error{Kind: kind, Code: "exchange_unavailable", Op: op, Message: "the exchange could not be reached", Err: err}
+		return &govx.Error{Kind: kind, Code: "exchange_unavailable", Op: op, Message: "the exchange could not be reached", Err: err}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "exchange_unavailable", Op: op, Message: "the exchange's answer broke off", Err: err}
+		return &govx.Error{Kind: govx.KindUnavailable, Code: "exchange_unavailable", Op: op, Message: "the exchange's answer broke off", Err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
 		var eb httpx.ErrorBody
 		if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
-			return nil, &govx.Error{Kind: kindOfStatus(resp.StatusCode), Code: "exchange_error", Op: op,
+			return &govx.Error{Kind: kindOfStatus(resp.StatusCode), Code: "exchange_error", Op: op,
 				Message: "the exchange answered HTTP " + resp.Status}
 		}
-		return nil, &govx.Error{Kind: kindOfStatus(resp.StatusCode), Code: eb.Error.Code, Op: op, Message: eb.Error.Message}
+		return &govx.Error{Kind: kindOfStatus(resp.StatusCode), Code: eb.Error.Code, Op: op, Message: eb.Error.Message}
 	}
-	var ans Answer
-	if err := json.Unmarshal(b, &ans); err != nil {
-		return nil, govx.E(op, err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return govx.E(op, err)
 	}
-	return &ans, nil
+	return nil
 }
 
 // kindOfStatus inverts httpx.StatusOf.

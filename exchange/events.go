@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"govx"
+	"govx/bus"
 	"govx/catalog"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
@@ -22,11 +23,6 @@ import (
 	"govx/internal/kafka"
 	"govx/schemas"
 )
-
-// EventPartitions is how many partitions a resource's event topic gets:
-// events of one record stay in order because they share a key and so a
-// partition.
-const EventPartitions = 4
 
 // EventsConfig configures event subscriptions.
 type EventsConfig struct {
@@ -131,7 +127,7 @@ type subscription struct {
 }
 
 func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := NewRequestID()
+	id := bus.NewRequestID()
 	w.Header().Set("X-Request-Id", id)
 	code := r.PathValue("code")
 	entry := ledger.Entry{RequestID: id, Resource: httpx.Truncate(code, 100)}
@@ -227,10 +223,10 @@ func (e *Events) open(r *http.Request, id, code string, entry *ledger.Entry) (*s
 // cursor is empty. A topic no event has been published on yet is created,
 // so that subscribing does not depend on the provider having started.
 func (e *Events) openTail(ctx context.Context, resource string, cursor Cursor) (*kafka.Tail, error) {
-	topic := EventTopic(resource)
+	topic := bus.EventTopic(resource)
 	tail, err := kafka.OpenTail(ctx, e.cfg.Kafka, topic, cursor, cursor != nil)
 	if govx.ErrorCode(err) == kafka.CodeTopicNotFound {
-		if err := kafka.EnsureTopics(ctx, e.cfg.Kafka, kafka.Topic{Name: topic, Partitions: EventPartitions}); err != nil {
+		if err := kafka.EnsureTopics(ctx, e.cfg.Kafka, kafka.Topic{Name: topic, Partitions: bus.EventPartitions}); err != nil {
 			return nil, eventsUnavailable(err)
 		}
 		tail, err = kafka.OpenTail(ctx, e.cfg.Kafka, topic, cursor, cursor != nil)
@@ -377,7 +373,7 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 // subject is the event's data subject: its key, or the value of the
 // resource's subject field.
 func (e *Events) decode(ctx context.Context, sub *subscription, m kafka.Message) (msg EventMessage, subject string, ok bool) {
-	var ev Event
+	var ev bus.Event
 	if err := e.svc.codec.UnmarshalAs(ctx, schemas.Event, m.Value, &ev); err != nil {
 		e.log.Warn("undecodable event skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
 		return EventMessage{}, "", false

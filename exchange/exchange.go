@@ -2,9 +2,6 @@ package exchange
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,15 +10,14 @@ import (
 	"unicode/utf8"
 
 	"govx"
+	"govx/bus"
 	"govx/catalog"
 	"govx/consent"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/httpx"
-	"govx/internal/kafka"
 	"govx/internal/workday"
-	"govx/schemas"
 )
 
 // Policy is what the exchange needs from the catalogue to decide an
@@ -50,13 +46,6 @@ func (p resourcesOnly) Lookup(ctx context.Context, code, _ string) (*catalog.Res
 	return res, nil, err
 }
 
-// Bus sends a request to a provider and waits for its reply.
-// *kafka.Requester satisfies it.
-type Bus interface {
-	Request(ctx context.Context, id string, m kafka.Message) (kafka.Message, error)
-	ReplyTopic() string
-}
-
 // Codec encodes and decodes Avro wire-format messages. *avro.Codec
 // satisfies it.
 type Codec interface {
@@ -79,7 +68,6 @@ type AuditLog interface {
 var (
 	_ Resources = (*catalog.Store)(nil)
 	_ Policy    = (*catalog.PolicyCache)(nil)
-	_ Bus       = (*kafka.Requester)(nil)
 	_ AuditLog  = (*ledger.Ledger)(nil)
 	_ Codec     = (*avro.Codec)(nil)
 	_ Consents  = (*consent.Cache)(nil)
@@ -122,15 +110,15 @@ func (c *Config) Validate() error {
 type Service struct {
 	cfg    Config
 	policy Policy
-	bus    Bus
+	bus    bus.Requester
 	codec  Codec
 }
 
-func NewService(cfg Config, policy Policy, bus Bus, codec Codec) (*Service, error) {
+func NewService(cfg Config, policy Policy, requester bus.Requester, codec Codec) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, policy: policy, bus: bus, codec: codec}, nil
+	return &Service{cfg: cfg, policy: policy, bus: requester, codec: codec}, nil
 }
 
 // Query is an authorised request for one record of a resource.
@@ -142,6 +130,11 @@ type Query struct {
 	// Consent names the data subject's consent the caller relies on;
 	// without it any active consent that covers the access serves.
 	Consent string `json:"consent,omitempty"`
+	// Payload is a command's order: a wire-format Avro message of the
+	// command's order subject (licence.issue-order for licence.issue),
+	// base64 in JSON. Required by a command resource (catalog.MethodCommand),
+	// refused by any other.
+	Payload []byte `json:"payload,omitempty"`
 }
 
 // Receipt tells the caller what was answered, by whom and when.
@@ -179,13 +172,6 @@ type Access struct {
 	// Personal: some of Fields are personal, so the data subject's
 	// consent decides each record (Service.Consent).
 	Personal bool
-}
-
-// NewRequestID returns a random 128-bit request id in hex.
-func NewRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // Authorize decides whether caller may receive fields (all the resource's
@@ -296,7 +282,9 @@ func (s *Service) Spend(ctx context.Context, c *consent.Consent, requestID strin
 }
 
 // Query checks the caller's right to q, asks the provider over the bus and
-// returns its record. The Decision is filled in as far as the query got,
+// returns its record. A command (catalog.MethodCommand) is decided the
+// same way, scope, sharing class and grant; q carries its order as the
+// payload, and the record is what the order made. The Decision is filled in as far as the query got,
 // whether it succeeded or not.
 func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Claims, q Query, d *Decision) (*Answer, error) {
 	const op = "exchange.Query"
@@ -311,15 +299,31 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	if len(q.Consent) > 64 {
 		return nil, govx.Errorf(govx.KindInvalid, "invalid_consent", "a consent id is at most 64 bytes")
 	}
+	command := slices.Contains(res.Methods, catalog.MethodCommand)
+	switch {
+	case command && len(q.Payload) == 0:
+		return nil, govx.Errorf(govx.KindInvalid, "payload_required", "%s is a command: send the order as the payload", res.Code)
+	case !command && q.Payload != nil:
+		return nil, govx.Errorf(govx.KindInvalid, "payload_not_accepted", "%s is not a command and takes no payload", res.Code)
+	}
 
 	// Personal fields leave only with the data subject's consent. When the
 	// key names the subject it is checked before the provider is asked;
 	// otherwise (a licence by number) the provider is asked for the field
 	// that names the subject too, and the record is held back unless the
 	// subject consented.
+	//
+	// A command is not an access to a data subject's data: an order is
+	// authorised by the ordering department's scope and grant (above), and
+	// the person it concerns asked for it by applying, so no consent is
+	// checked or spent. The record it answers names the holder, who is
+	// recorded as the data subject so that they see the order among the
+	// accesses to their data.
 	var cons *consent.Consent
 	ask, subjectField := fields, ""
-	if catalog.KeyNamesSubject(res.KeyType) {
+	if command {
+		subjectField = res.SubjectField()
+	} else if catalog.KeyNamesSubject(res.KeyType) {
 		d.Subject = q.Key
 		if acc.Personal {
 			if cons, err = s.Consent(ctx, caller, acc, q.Key, q.Purpose, q.Consent, d); err != nil {
@@ -338,46 +342,22 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 	}
 
 	now := time.Now().UTC()
-	req := Request{
-		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: ask, Purpose: q.Purpose,
-		Consumer: caller.Dept, Caller: caller.Subject, ReplyTo: s.bus.ReplyTopic(),
-		RequestedAt: now, Deadline: now.Add(s.cfg.Timeout),
-	}
-	body, err := s.codec.Marshal(schemas.Request, req)
-	if err != nil {
-		return nil, govx.E(op, err)
-	}
 	d.Sent = true
-	msg, err := s.bus.Request(ctx, requestID, kafka.Message{
-		Topic: catalog.RequestTopic(res.Provider), Key: []byte(q.Key), Value: body,
+	reply, err := bus.Call(ctx, s.bus, s.codec, res.Provider, []byte(q.Key), bus.Request{
+		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: ask, Purpose: q.Purpose,
+		Consumer: caller.Dept, Caller: caller.Subject, RequestedAt: now, Deadline: now.Add(s.cfg.Timeout),
+		Payload: q.Payload,
 	})
-	if govx.ErrorCode(err) == kafka.CodeTopicUnknown {
-		// A department whose adapter has never joined the bus has no
-		// request topic yet: the provider is unavailable, not the bus.
-		return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable", Op: op,
-			Message: fmt.Sprintf("the provider %s has no adapter on the bus", res.Provider), Err: err}
-	}
 	if err != nil {
 		return nil, govx.E(op, err)
-	}
-	var reply Reply
-	if err := s.codec.UnmarshalAs(ctx, schemas.Reply, msg.Value, &reply); err != nil {
-		return nil, govx.E(op, err)
-	}
-	if reply.RequestID != requestID {
-		return nil, govx.E(op, fmt.Errorf("reply for %s matched request %s", reply.RequestID, requestID))
-	}
-	if reply.Error != nil {
-		return nil, reply.Error.Err()
-	}
-	if reply.Record == nil {
-		return nil, govx.E(op, fmt.Errorf("provider %s sent neither record nor error", reply.Provider))
 	}
 	var rec map[string]any
 	if err := s.codec.UnmarshalAs(ctx, res.SchemaSubject, reply.Record, &rec); err != nil {
 		return nil, govx.E(op, err)
 	}
-	if subjectField != "" {
+	if command {
+		d.Subject, _ = rec[subjectField].(string)
+	} else if subjectField != "" {
 		subject, _ := rec[subjectField].(string)
 		if cons, err = s.Consent(ctx, caller, acc, subject, q.Purpose, q.Consent, d); err != nil {
 			return nil, err
@@ -415,6 +395,11 @@ func validateKey(keyType, key string) error {
 		// provider checks the type's own format.
 		if key == "" || len(key) > 64 || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 			return govx.Errorf(govx.KindInvalid, "invalid_licence_number", "a licence number is 1 to 64 bytes of UTF-8 without spaces")
+		}
+		return nil
+	case catalog.KeyReference:
+		if key == "" || len(key) > 64 || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			return govx.Errorf(govx.KindInvalid, "invalid_reference", "a reference is 1 to 64 bytes of UTF-8 without spaces")
 		}
 		return nil
 	case catalog.KeyHolder:

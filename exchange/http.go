@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"govx"
+	"govx/bus"
 	"govx/exchange/ledger"
 	"govx/internal/httpx"
 )
@@ -33,7 +34,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.query(w,
 
 func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	requestID := NewRequestID()
+	requestID := bus.NewRequestID()
 	w.Header().Set("X-Request-Id", requestID)
 	code := r.PathValue("code")
 	entry := ledger.Entry{RequestID: requestID, Resource: httpx.Truncate(code, 100)}

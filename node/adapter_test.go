@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
@@ -90,14 +90,14 @@ func TestAdapterAloneServesOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	req := exchange.Request{RequestID: "ops-1", Resource: population.ResourceIdentity,
+	req := bus.Request{RequestID: "ops-1", Resource: population.ResourceIdentity,
 		Key: population.NewGenerator(node.DemoSeed).IDNumber(1), Fields: []string{"name"}, Purpose: "case:ops",
 		Consumer: "service-center", Caller: "ops-test", ReplyTo: q.ReplyTopic(), RequestedAt: now, Deadline: now.Add(30 * time.Second)}
 	body, err := codec.Marshal(schemas.Request, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Request(ctx, req.RequestID, kafka.Message{Topic: catalog.RequestTopic(population.Department), Value: body}); err != nil {
+	if _, err := q.Request(ctx, req.RequestID, kafka.Message{Topic: bus.RequestTopic(population.Department), Value: body}); err != nil {
 		t.Fatal(err)
 	}
 	waitMetrics(t, m.OpsURL()+"/metrics",

@@ -7,7 +7,7 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/internal/kafka"
 )
@@ -50,7 +50,7 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 	}
 	topics := make([]kafka.Topic, len(events))
 	for i, r := range events {
-		topics[i] = kafka.Topic{Name: exchange.EventTopic(r), Partitions: exchange.EventPartitions}
+		topics[i] = kafka.Topic{Name: bus.EventTopic(r), Partitions: bus.EventPartitions}
 	}
 	if err := kafka.EnsureTopics(ctx, kcfg, topics...); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
+	"govx/bus"
 	"govx/casework"
 	"govx/casework/web"
 	"govx/exchange"
@@ -23,9 +24,9 @@ import (
 // startCasework starts the one-window case workflow beside the exchange:
 // it asks the exchange's own query API (at base) like any consumer, with
 // tokens minted for the clerk at the window, records consents through the
-// consent store, and issues licences through the licensing department's
-// adapter. Case events go out through its outbox; change events of the
-// registers flag the cases that relied on the records.
+// consent store, and orders licences through the same API. Case events go
+// out through its outbox; change events of the registers flag the cases
+// that relied on the records.
 func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer,
 	mux *http.ServeMux, verifier *auth.Verifier) error {
 	client, err := exchange.NewClient(base, nil)
@@ -46,7 +47,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return err
 	}
 	outbox := casework.NewOutbox(n.Pool, codec, n.log)
-	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: exchange.EventTopic(casework.Resource), Partitions: exchange.EventPartitions}); err != nil {
+	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: bus.EventTopic(casework.Resource), Partitions: bus.EventPartitions}); err != nil {
 		return err
 	}
 	n.keepRunning(runCtx, "casework outbox relay", func(ctx context.Context) error {
@@ -61,7 +62,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock,
 		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays},
 		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
-			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(n.Requester, codec, licence.IssuerConfig{})}})
+			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec), tokens}})
 	if err != nil {
 		return err
 	}
@@ -93,12 +94,12 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	// company deregistered.
 	var topics []string
 	for _, typ := range licence.Types {
-		topics = append(topics, exchange.EventTopic(licence.Resource(typ)))
+		topics = append(topics, bus.EventTopic(licence.Resource(typ)))
 	}
-	topics = append(topics, exchange.EventTopic(legalentity.ResourceStatus))
+	topics = append(topics, bus.EventTopic(legalentity.ResourceStatus))
 	ts := make([]kafka.Topic, len(topics))
 	for i, t := range topics {
-		ts[i] = kafka.Topic{Name: t, Partitions: exchange.EventPartitions}
+		ts[i] = kafka.Topic{Name: t, Partitions: bus.EventPartitions}
 	}
 	if err := kafka.EnsureTopics(ctx, kcfg, ts...); err != nil {
 		return err
@@ -127,12 +128,20 @@ func issuingAuthority(ctx context.Context, n *Node) (string, error) {
 	return code, err
 }
 
-// licenceIssuer orders licences from the licensing department's adapter
-// over the bus, through the exchange instance's requester.
-type licenceIssuer struct{ *licence.Issuer }
+// licenceIssuer orders licences through the exchange's API, like any
+// consumer, with a token of the ordering department (the case's intake
+// window) for the case workflow's own subject, scoped to licence.issue.
+type licenceIssuer struct {
+	*licence.Issuer
+	tokens func(casework.Actor, []string) (string, error)
+}
 
 func (i licenceIssuer) IssueLicence(ctx context.Context, o casework.LicenceOrder) (casework.IssuedLicence, error) {
-	l, err := i.Issue(ctx, o.Consumer, o.Caller, licence.Order{Reference: o.Reference, Type: o.Type, Variant: o.Variant,
+	token, err := i.tokens(casework.Actor{Subject: o.Caller, Role: casework.System.Role, Dept: o.Consumer}, []string{licence.ResourceIssue})
+	if err != nil {
+		return casework.IssuedLicence{}, err
+	}
+	l, err := i.Issue(ctx, token, licence.Order{Reference: o.Reference, Type: o.Type, Variant: o.Variant,
 		HolderCode: o.HolderCode, HolderName: o.HolderName, AuthorityCode: o.AuthorityCode, Items: o.Items})
 	if err != nil {
 		return casework.IssuedLicence{}, err

@@ -16,9 +16,9 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/casework"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
@@ -393,7 +393,7 @@ func TestCaseFlaggedWhenLicenceRevoked(t *testing.T) {
 func caseEvents(t *testing.T, m *node.Node, caseID, want string) []string {
 	t.Helper()
 	cons, err := kafka.NewConsumer(kafka.Config{Brokers: m.Brokers, ClientID: "test"}, kafka.ConsumerConfig{
-		GroupID: "test-" + caseID + want, Topics: []string{exchange.EventTopic(casework.Resource)}})
+		GroupID: "test-" + caseID + want, Topics: []string{bus.EventTopic(casework.Resource)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +407,7 @@ func caseEvents(t *testing.T, m *node.Node, caseID, want string) []string {
 	var mu sync.Mutex
 	var seen []string
 	cons.Run(ctx, func(_ context.Context, msg kafka.Message) error {
-		var ev exchange.Event
+		var ev bus.Event
 		if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil || ev.Key != caseID {
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"govx/adapters"
+	"govx/bus"
 	"govx/catalog"
 	"govx/catalog/registry"
 	"govx/consent"
@@ -36,7 +37,7 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	topics := make([]kafka.Topic, len(providers))
 	for i, p := range providers {
-		topics[i] = kafka.Topic{Name: catalog.RequestTopic(p), Partitions: requestPartitions}
+		topics[i] = kafka.Topic{Name: bus.RequestTopic(p), Partitions: requestPartitions}
 	}
 	if err := kafka.EnsureTopics(ctx, kcfg, topics...); err != nil {
 		return err
@@ -47,7 +48,7 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	n.onClose(func() { rdb.Close() })
 	req, err := kafka.NewRequester(ctx, kcfg, kafka.RequesterConfig{
-		ReplyTopic: "govx.replies." + n.cfg.Instance, Timeout: n.cfg.Timeout, Logger: n.log}, prod)
+		ReplyTopic: bus.ReplyTopic(n.cfg.Instance), Timeout: n.cfg.Timeout, Logger: n.log}, prod)
 	if err != nil {
 		return err
 	}

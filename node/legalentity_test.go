@@ -10,8 +10,8 @@ import (
 
 	"govx/adapters/legalentity"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/node"
@@ -67,14 +67,14 @@ func TestLegalEntityEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Topic: exchange.EventTopic(legalentity.ResourceStatus),
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Topic: bus.EventTopic(legalentity.ResourceStatus),
 		GroupID: "legalentity-test", StartOffset: kafkago.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	km, err := r.ReadMessage(ctx)
 	if err != nil {
-		t.Fatalf("no event on %s: %v", exchange.EventTopic(legalentity.ResourceStatus), err)
+		t.Fatalf("no event on %s: %v", bus.EventTopic(legalentity.ResourceStatus), err)
 	}
-	var ev exchange.Event
+	var ev bus.Event
 	if err := codec.UnmarshalAs(ctx, schemas.Event, km.Value, &ev); err != nil {
 		t.Fatal(err)
 	}

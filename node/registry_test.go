@@ -12,8 +12,7 @@ import (
 	"github.com/hamba/avro/v2/registry"
 
 	"govx/adapters/population"
-	"govx/catalog"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/auth"
 	"govx/internal/kafka"
 	"govx/node"
@@ -50,7 +49,7 @@ func TestRegistryServesBusSchemas(t *testing.T) {
 	if r := nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(id5, "name")); r.Status != http.StatusOK {
 		t.Fatalf("query: %d %v", r.Status, r.Body)
 	}
-	msg := mustReadOne(t, m, catalog.RequestTopic(population.Department))
+	msg := mustReadOne(t, m, bus.RequestTopic(population.Department))
 	if len(msg) < 5 || msg[0] != 0 {
 		t.Fatalf("not a wire-format message: %x", msg)
 	}
@@ -59,7 +58,7 @@ func TestRegistryServesBusSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetSchema(%d): %v", id, err)
 	}
-	var got exchange.Request
+	var got bus.Request
 	if err := hamba.Unmarshal(s, msg[5:], &got); err != nil {
 		t.Fatal(err)
 	}

@@ -98,8 +98,7 @@ func seedCatalogue(ctx context.Context, pool *pgxpool.Pool, g *Generators) error
 	if err := legalentity.SeedCatalog(ctx, cat); err != nil {
 		return err
 	}
-	dept, resources := licence.Catalog()
-	if err := cat.Publish(ctx, dept, resources...); err != nil {
+	if err := licence.SeedCatalog(ctx, cat); err != nil {
 		return err
 	}
 	for _, k := range g.Licences.PublicKeys() {

@@ -7,7 +7,7 @@ import (
 
 	"govx"
 	"govx/adapters"
-	"govx/exchange"
+	"govx/bus"
 )
 
 // Resource codes the market regulation department serves; each is also the
@@ -19,14 +19,14 @@ const (
 
 // Register mounts the market regulation department's handlers on rt.
 func Register(rt *adapters.Runtime, store *Store) {
-	rt.Handle(ResourceBasic, ResourceBasic, func(ctx context.Context, req *exchange.Request) (any, error) {
+	rt.Handle(ResourceBasic, ResourceBasic, func(ctx context.Context, req *bus.Request) (any, error) {
 		c, err := lookup(ctx, store, req.Key)
 		if err != nil {
 			return nil, err
 		}
 		return basicRecord(c, req.Fields), nil
 	})
-	rt.Handle(ResourceStatus, ResourceStatus, func(ctx context.Context, req *exchange.Request) (any, error) {
+	rt.Handle(ResourceStatus, ResourceStatus, func(ctx context.Context, req *bus.Request) (any, error) {
 		c, err := lookup(ctx, store, req.Key)
 		if err != nil {
 			return nil, err

@@ -15,8 +15,7 @@ import (
 
 	"govx/adapters"
 	"govx/adapters/legalentity"
-	"govx/catalog"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/kafka"
 	"govx/internal/postgres/postgrestest"
 	"govx/schemas"
@@ -74,22 +73,22 @@ var allBasic = []string{"uscc", "name", "entity_type", "legal_representative", "
 	"registered_capital", "established_on", "registration_authority", "registration_authority_code", "address",
 	"division_code", "business_scope", "status", "status_date", "status_reason"}
 
-// bus is an embedded broker, a seeded register and a requester.
-type bus struct {
+// testBus is an embedded broker, a seeded register and a requester.
+type testBus struct {
 	*register
 	kcfg kafka.Config
 	prod *kafka.Producer
 	q    *kafka.Requester
 }
 
-func newBus(t *testing.T, companies int) *bus {
+func newBus(t *testing.T, companies int) *testBus {
 	t.Helper()
 	e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	b := &bus{register: newRegister(t, companies), kcfg: kafka.Config{Brokers: e.Addrs(), ClientID: "legalentity-test"}}
+	b := &testBus{register: newRegister(t, companies), kcfg: kafka.Config{Brokers: e.Addrs(), ClientID: "legalentity-test"}}
 	if b.prod, err = kafka.NewProducer(b.kcfg, kafka.ProducerConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +104,11 @@ func newBus(t *testing.T, companies int) *bus {
 
 // start runs the department's runtime on store, under the name dept, until
 // the test ends.
-func (b *bus) start(t *testing.T, dept string, store *legalentity.Store) {
+func (b *testBus) start(t *testing.T, dept string, store *legalentity.Store) {
 	t.Helper()
 	if err := kafka.EnsureTopics(context.Background(), b.kcfg,
-		kafka.Topic{Name: catalog.RequestTopic(dept), Partitions: 2},
-		kafka.Topic{Name: adapters.DeadLetterTopic(dept), Partitions: 1}); err != nil {
+		kafka.Topic{Name: bus.RequestTopic(dept), Partitions: 2},
+		kafka.Topic{Name: bus.DeadLetterTopic(dept), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -129,20 +128,20 @@ func (b *bus) start(t *testing.T, dept string, store *legalentity.Store) {
 	})
 }
 
-func (b *bus) ask(t *testing.T, dept, id, resource, key string, fields ...string) exchange.Reply {
+func (b *testBus) ask(t *testing.T, dept, id, resource, key string, fields ...string) bus.Reply {
 	t.Helper()
 	now := time.Now().UTC()
-	req := exchange.Request{RequestID: id, Resource: resource, Key: key, Fields: fields, Purpose: "case:2026-000042",
+	req := bus.Request{RequestID: id, Resource: resource, Key: key, Fields: fields, Purpose: "case:2026-000042",
 		Consumer: "service-center", Caller: "clerk-7", ReplyTo: b.q.ReplyTopic(), RequestedAt: now, Deadline: now.Add(30 * time.Second)}
 	body, err := b.codec.Marshal(schemas.Request, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := b.q.Request(context.Background(), id, kafka.Message{Topic: catalog.RequestTopic(dept), Key: []byte(key), Value: body})
+	msg, err := b.q.Request(context.Background(), id, kafka.Message{Topic: bus.RequestTopic(dept), Key: []byte(key), Value: body})
 	if err != nil {
 		t.Fatalf("Request %s: %v", id, err)
 	}
-	var reply exchange.Reply
+	var reply bus.Reply
 	if err := b.codec.Unmarshal(context.Background(), msg.Value, &reply); err != nil || reply.RequestID != id {
 		t.Fatalf("reply to %s: %+v, %v", id, reply, err)
 	}
@@ -262,7 +261,7 @@ func TestAdapterDatabaseDown(t *testing.T) {
 }
 
 // find returns the first of n companies that pred accepts.
-func (b *bus) find(t *testing.T, n int, pred func(legalentity.Company) bool) legalentity.Company {
+func (b *testBus) find(t *testing.T, n int, pred func(legalentity.Company) bool) legalentity.Company {
 	t.Helper()
 	for i := range n {
 		if c := b.gen.Company(i); pred(c) {

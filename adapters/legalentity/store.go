@@ -13,7 +13,7 @@ import (
 
 	"govx"
 	"govx/adapters"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/internal/outbox"
 	"govx/internal/postgres"
@@ -265,7 +265,7 @@ func (s *Store) update(ctx context.Context, op, uscc string, fn func(*Company) (
 		c.USCC, c.Status, c.StatusDate, c.StatusReason, c.UpdatedAt); err != nil {
 		return Company{}, postgres.Translate(op, err, "")
 	}
-	if _, err := s.outbox.Add(ctx, tx, exchange.Change{Resource: ResourceStatus, Subject: ResourceStatus, Key: c.USCC,
+	if _, err := s.outbox.Add(ctx, tx, bus.Change{Resource: ResourceStatus, Subject: ResourceStatus, Key: c.USCC,
 		Type: typ, Reason: c.StatusReason, Record: statusRecord(c, statusFields)}); err != nil {
 		return Company{}, govx.E(op, err)
 	}

@@ -12,8 +12,8 @@ import (
 	"govx"
 	"govx/adapters/legalentity"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/avro"
 	"govx/internal/postgres"
 	"govx/internal/postgres/postgrestest"
@@ -181,7 +181,7 @@ func TestStatusChanges(t *testing.T) {
 	}
 
 	// event returns the only event in the outbox, decoded, and empties it.
-	event := func(t *testing.T) (exchange.Event, map[string]*string) {
+	event := func(t *testing.T) (bus.Event, map[string]*string) {
 		t.Helper()
 		if n := r.outboxLen(t); n != 1 {
 			t.Fatalf("outbox holds %d events, want 1", n)
@@ -193,11 +193,11 @@ func TestStatusChanges(t *testing.T) {
 			Scan(&topic, &key, &value, &eventID); err != nil {
 			t.Fatal(err)
 		}
-		var ev exchange.Event
+		var ev bus.Event
 		if err := r.codec.UnmarshalAs(ctx, schemas.Event, value, &ev); err != nil {
 			t.Fatalf("decode event: %v", err)
 		}
-		if topic != exchange.EventTopic(legalentity.ResourceStatus) || string(key) != ev.Key || eventID != ev.EventID {
+		if topic != bus.EventTopic(legalentity.ResourceStatus) || string(key) != ev.Key || eventID != ev.EventID {
 			t.Errorf("outbox row: topic %s, key %s, event id %s; event %+v", topic, key, eventID, ev)
 		}
 		var rec struct {

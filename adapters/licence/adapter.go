@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"govx/adapters"
-	"govx/exchange"
+	"govx/bus"
 )
 
 // Department is the licensing department's catalogue code.
@@ -40,7 +40,7 @@ func Resource(typ string) string { return "licence." + typ }
 func Register(rt *adapters.Runtime, store *Store) {
 	for _, typ := range Types {
 		res := Resource(typ)
-		rt.Handle(res, res, func(ctx context.Context, req *exchange.Request) (any, error) {
+		rt.Handle(res, res, func(ctx context.Context, req *bus.Request) (any, error) {
 			if err := ValidateNumber(typ, req.Key); err != nil {
 				return nil, err
 			}
@@ -51,7 +51,7 @@ func Register(rt *adapters.Runtime, store *Store) {
 			return record(&l, req.Fields), nil
 		})
 	}
-	rt.Handle(ResourceByHolder, ResourceByHolder, func(ctx context.Context, req *exchange.Request) (any, error) {
+	rt.Handle(ResourceByHolder, ResourceByHolder, func(ctx context.Context, req *bus.Request) (any, error) {
 		if err := ValidateHolder(req.Key); err != nil {
 			return nil, err
 		}

@@ -11,8 +11,7 @@ import (
 
 	"govx/adapters"
 	"govx/adapters/licence"
-	"govx/catalog"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/kafka"
 	"govx/internal/postgres/postgrestest"
 	"govx/schemas"
@@ -65,21 +64,21 @@ type byHolderRecord struct {
 
 var requestSeq atomic.Int64
 
-type bus struct {
+type testBus struct {
 	e    *env
 	kcfg kafka.Config
 	prod *kafka.Producer
 	q    *kafka.Requester
 }
 
-func newBus(t *testing.T, e *env) *bus {
+func newBus(t *testing.T, e *env) *testBus {
 	t.Helper()
 	broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	b := &bus{e: e, kcfg: kafka.Config{Brokers: broker.Addrs(), ClientID: "licence-test"}}
+	b := &testBus{e: e, kcfg: kafka.Config{Brokers: broker.Addrs(), ClientID: "licence-test"}}
 	if b.prod, err = kafka.NewProducer(b.kcfg, kafka.ProducerConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -93,17 +92,17 @@ func newBus(t *testing.T, e *env) *bus {
 }
 
 // start runs the licensing adapter as department on store.
-func (b *bus) start(t *testing.T, department string, store *licence.Store) {
+func (b *testBus) start(t *testing.T, department string, store *licence.Store) {
 	t.Helper()
 	b.run(t, department, func(rt *adapters.Runtime) { licence.Register(rt, store) })
 }
 
 // run runs a runtime for department with the routes register mounts.
-func (b *bus) run(t *testing.T, department string, register func(*adapters.Runtime)) {
+func (b *testBus) run(t *testing.T, department string, register func(*adapters.Runtime)) {
 	t.Helper()
 	if err := kafka.EnsureTopics(context.Background(), b.kcfg,
-		kafka.Topic{Name: catalog.RequestTopic(department), Partitions: 2},
-		kafka.Topic{Name: adapters.DeadLetterTopic(department), Partitions: 1}); err != nil {
+		kafka.Topic{Name: bus.RequestTopic(department), Partitions: 2},
+		kafka.Topic{Name: bus.DeadLetterTopic(department), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -123,28 +122,28 @@ func (b *bus) run(t *testing.T, department string, register func(*adapters.Runti
 	})
 }
 
-func (b *bus) ask(t *testing.T, department, resource, key string, fields ...string) exchange.Reply {
+func (b *testBus) ask(t *testing.T, department, resource, key string, fields ...string) bus.Reply {
 	t.Helper()
 	id := fmt.Sprintf("req-%d", requestSeq.Add(1))
 	now := time.Now().UTC()
-	body, err := b.e.codec.Marshal(schemas.Request, exchange.Request{RequestID: id, Resource: resource, Key: key, Fields: fields,
+	body, err := b.e.codec.Marshal(schemas.Request, bus.Request{RequestID: id, Resource: resource, Key: key, Fields: fields,
 		Purpose: "case:2026-000001", Consumer: "service-center", Caller: "clerk-1", ReplyTo: b.q.ReplyTopic(),
 		RequestedAt: now, Deadline: now.Add(30 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := b.q.Request(context.Background(), id, kafka.Message{Topic: catalog.RequestTopic(department), Key: []byte(id), Value: body})
+	msg, err := b.q.Request(context.Background(), id, kafka.Message{Topic: bus.RequestTopic(department), Key: []byte(id), Value: body})
 	if err != nil {
 		t.Fatalf("Request: %v", err)
 	}
-	var reply exchange.Reply
+	var reply bus.Reply
 	if err := b.e.codec.UnmarshalAs(context.Background(), schemas.Reply, msg.Value, &reply); err != nil {
 		t.Fatal(err)
 	}
 	return reply
 }
 
-func wantReplyError(t *testing.T, r exchange.Reply, kind, code string) {
+func wantReplyError(t *testing.T, r bus.Reply, kind, code string) {
 	t.Helper()
 	if r.Error == nil || r.Error.Kind != kind || r.Error.Code != code || r.Record != nil {
 		t.Fatalf("reply error %+v (record %d bytes), want %s %s", r.Error, len(r.Record), kind, code)

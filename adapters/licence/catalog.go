@@ -1,6 +1,11 @@
 package licence
 
-import "govx/catalog"
+import (
+	"context"
+
+	"govx"
+	"govx/catalog"
+)
 
 // Catalog returns the licensing department and the resources it publishes,
 // for the catalogue. Their schemas are the embedded subjects of the same
@@ -75,5 +80,68 @@ func Catalog() (catalog.Department, []catalog.Resource) {
 		PublishedOn: "2026-01-01", Related: []string{ResourceFoodBusiness, ResourcePharmacy, ResourceConstruction, ResourceRoadTransport},
 		SchemaSubject: ResourceByHolder, Status: "active",
 	})
+	resources = append(resources, issueResource())
 	return dept, resources
+}
+
+// issueResource is the catalogue entry of the licence.issue command: an
+// order goes through the exchange, whose policy decides it as it decides a
+// query (the token's scope names licence.issue, the department holds an
+// approved grant) and whose ledger records it. Its record is the licence
+// issued (licence.issued). Shared on conditions rather than
+// unconditionally: ordering a licence is a power of the department that
+// granted it, which the licensing department approves once per ordering
+// department.
+func issueResource() catalog.Resource {
+	return catalog.Resource{
+		Code: ResourceIssue, Name: "电子证照签发 (Licence issuing order)", Classification: "base/licence/issue", Provider: Department,
+		Summary: "An order to issue an electronic licence a case granted, sent through the exchange with the order (" + SubjectOrder +
+			") as its payload and keyed by the order's reference (the case number); answered with the licence issued and sealed. " +
+			"Orders are idempotent by reference.",
+		Format: "avro", KeyType: catalog.KeyReference, Fields: IssuedFields(),
+		Sharing: catalog.Conditional,
+		Conditions: "For the department that took in and granted the application (the one-stop window); " +
+			"the licensing department approves one grant per ordering department.",
+		Methods: []string{catalog.MethodCommand}, OpenClass: catalog.NotOpen, UpdateCycle: "real-time",
+		LegalBasis:  "《中华人民共和国行政许可法》第三十九条、第四十四条；《国务院关于加快推进电子证照扩大应用领域和全国互通互认的意见》（国办发〔2022〕3号）",
+		PublishedOn: "2026-12-01", Related: []string{ResourceFoodBusiness, ResourcePharmacy, ResourceConstruction, ResourceRoadTransport},
+		SchemaSubject: SubjectIssued, Status: "active",
+	}
+}
+
+// IssuedFields are the fields of a licence.issued record, as the
+// catalogue describes licence.issue.
+func IssuedFields() []catalog.Field {
+	return []catalog.Field{
+		{Name: "reference", Type: "string", Description: "The order's reference"},
+		{Name: "id", Type: "string", Description: "Electronic licence identifier (GB/T 36901 shape)"},
+		{Name: "number", Type: "string", Description: "Licence number as printed"},
+		{Name: "type", Type: "string", Description: "Licence type code"},
+		{Name: "holder_code", Type: "string", Description: "Holder's unified social credit code, or resident ID number of a natural person", Personal: true, Subject: true},
+		{Name: "holder_name", Type: "string", Description: "Holder: company name, or a natural person's name", Personal: true},
+		{Name: "authority", Type: "string", Description: "Issuing authority"},
+		{Name: "authority_code", Type: "string", Description: "Issuing authority's unified social credit code"},
+		{Name: "issue_date", Type: "date", Description: "Date of issue, YYYY-MM-DD"},
+		{Name: "valid_from", Type: "date", Description: "First day of validity, YYYY-MM-DD"},
+		{Name: "valid_until", Type: "date", Description: "Last day of validity, YYYY-MM-DD"},
+		{Name: "items", Type: "map", Description: "Face items, as sealed"},
+		{Name: "seal_key_id", Type: "string", Description: "Key id of the issuing authority's seal"},
+		{Name: "seal", Type: "bytes", Description: "Ed25519 signature over the licence's canonical form"},
+	}
+}
+
+// SeedCatalog publishes the licensing department and its resources, and
+// gives the one-stop window (catalog.DeptServiceCenter) the demo's
+// approved grant to order licences. The legal-entity resources the licence
+// resources name as related must be in the catalogue already.
+func SeedCatalog(ctx context.Context, s *catalog.Store) error {
+	const op = "licence.SeedCatalog"
+	dept, resources := Catalog()
+	if err := s.Publish(ctx, dept, resources...); err != nil {
+		return govx.E(op, err)
+	}
+	res := issueResource()
+	return govx.E(op, catalog.SeedGrant(ctx, s, catalog.DemoGrant{Resource: ResourceIssue, Fields: res.FieldNames(), Provider: Department,
+		Purpose:    "Issue the electronic licences that cases at the one-stop window granted (一窗受理、统一出件)",
+		LegalBasis: "《国务院关于加快推进政务服务标准化规范化便利化的指导意见》（国发〔2022〕5号）"}))
 }

@@ -16,8 +16,8 @@
 // number; revocations are published as "licence.revoked" events through the
 // department's outbox.
 //
-// Licences are issued on order: the case workflow sends an Order over the
-// bus with an Issuer, the department's adapter (RegisterIssuing, the
+// Licences are issued on order: the case workflow sends an Order through
+// the exchange's API with an Issuer, the department's adapter (RegisterIssuing, the
 // licence.issue command) issues it with Store.IssueOrder, once per order
 // reference, announces it as a "licence.issued" event and answers with the
 // sealed licence. Synthetic data comes from Generator, whose holders

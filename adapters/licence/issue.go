@@ -18,16 +18,17 @@ import (
 )
 
 // Issuing on order. The case workflow, once it has granted a licence,
-// orders it from the licensing department over the bus (Issuer, the
+// orders it from the licensing department through the exchange (Issuer, the
 // licence.issue command resource); the department's adapter issues it with
 // Store.IssueOrder. An order names its reference, the ordering side's key
 // for the issuance (the case number): an order retried after a lost reply
 // or a crash gets the licence its first attempt issued, never a second one.
 
 // ResourceIssue is the command resource that takes orders to issue a
-// licence. It is not in the catalogue and the exchange never sends it: an
-// order travels as the payload of a request that only a direct bus client
-// (Issuer) sends.
+// licence. It is in the catalogue (Catalog), shared on conditions: the
+// exchange sends an order, the payload of a request, only for a department
+// whose token names the scope and which holds an approved grant, and
+// records it in its audit ledger like any query.
 const ResourceIssue = "licence.issue"
 
 // Schema subjects of an order and of the answer to it.

@@ -2,6 +2,7 @@ package licence_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,17 +14,19 @@ import (
 	"govx"
 	"govx/adapters"
 	"govx/adapters/licence"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
+	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/schemas"
 )
 
 // issuing is a licensing adapter that takes orders, the real Runtime on
-// the embedded broker, and an Issuer through a real Requester.
+// the embedded broker, and an Issuer through busExchange on a real
+// Requester.
 type issuing struct {
 	e      *env
-	b      *bus
+	b      *testBus
 	issuer *licence.Issuer
 	order  licence.Order // a good order; tests change its reference
 }
@@ -44,10 +47,40 @@ func newIssuing(t *testing.T) *issuing {
 			break
 		}
 	}
-	return &issuing{e: e, b: b, issuer: licence.NewIssuer(b.q, e.codec, licence.IssuerConfig{}),
+	return &issuing{e: e, b: b, issuer: licence.NewIssuer(&busExchange{q: b.q, codec: e.codec, dept: licence.Department, timeout: 10 * time.Second}, e.codec),
 		order: licence.Order{Reference: "2026-000001", Type: licence.TypeFoodBusiness, HolderCode: holder, HolderName: name,
 			AuthorityCode: authority, Variant: 2,
 			Items: map[string]string{"business_type": "餐饮服务经营者", "business_items": "热食类食品制售", "premises": "天河路1号"}}}
+}
+
+// busExchange stands in for the exchange between an Issuer and the
+// licensing adapter: it sends the command over the bus as the exchange
+// does, with bus.Call, and answers the record as the exchange's JSON. It
+// decides nothing; the token is taken for the ordering department, as the
+// exchange reads it from a real token's dept claim. The exchange's own
+// decision of an order is tested in package exchange.
+type busExchange struct {
+	q       bus.Requester
+	codec   *avro.Codec
+	dept    string // the licensing department
+	timeout time.Duration
+}
+
+func (x *busExchange) Command(ctx context.Context, token, resource, key, purpose string, payload []byte) (json.RawMessage, error) {
+	now := time.Now().UTC()
+	ctx, cancel := context.WithTimeout(ctx, x.timeout)
+	defer cancel()
+	reply, err := bus.Call(ctx, x.q, x.codec, x.dept, []byte(key), bus.Request{RequestID: bus.NewRequestID(), Resource: resource,
+		Key: key, Fields: []string{}, Purpose: purpose, Consumer: token, Caller: "svc:casework", RequestedAt: now,
+		Deadline: now.Add(x.timeout), Payload: payload})
+	if err != nil {
+		return nil, err
+	}
+	var rec map[string]any
+	if err := x.codec.UnmarshalAs(ctx, licence.SubjectIssued, reply.Record, &rec); err != nil {
+		return nil, err
+	}
+	return json.Marshal(rec)
 }
 
 func (s *issuing) orderWith(ref string) licence.Order {
@@ -67,7 +100,7 @@ func (s *issuing) count(t *testing.T) int64 {
 }
 
 // events returns the change events in the outbox for licence number.
-func (s *issuing) events(t *testing.T, number string) []exchange.Event {
+func (s *issuing) events(t *testing.T, number string) []bus.Event {
 	t.Helper()
 	ctx := context.Background()
 	rows, err := s.e.pool.Query(ctx, `SELECT topic, value FROM licence.outbox WHERE key = $1 ORDER BY id`, []byte(number))
@@ -75,18 +108,18 @@ func (s *issuing) events(t *testing.T, number string) []exchange.Event {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []exchange.Event
+	var out []bus.Event
 	for rows.Next() {
 		var topic string
 		var value []byte
 		if err := rows.Scan(&topic, &value); err != nil {
 			t.Fatal(err)
 		}
-		var ev exchange.Event
+		var ev bus.Event
 		if err := s.e.codec.UnmarshalAs(ctx, schemas.Event, value, &ev); err != nil {
 			t.Fatal(err)
 		}
-		if topic != exchange.EventTopic(ev.Resource) {
+		if topic != bus.EventTopic(ev.Resource) {
 			t.Errorf("event of %s on topic %s", ev.Resource, topic)
 		}
 		out = append(out, ev)
@@ -99,21 +132,21 @@ func (s *issuing) events(t *testing.T, number string) []exchange.Event {
 
 // raw sends a licence.issue request with payload as it stands, as a bus
 // client other than Issuer could.
-func (s *issuing) raw(t *testing.T, consumer, key string, payload []byte) exchange.Reply {
+func (s *issuing) raw(t *testing.T, consumer, key string, payload []byte) bus.Reply {
 	t.Helper()
 	id := fmt.Sprintf("req-%d", requestSeq.Add(1))
 	now := time.Now().UTC()
-	body, err := s.e.codec.Marshal(schemas.Request, exchange.Request{RequestID: id, Resource: licence.ResourceIssue, Key: key,
+	body, err := s.e.codec.Marshal(schemas.Request, bus.Request{RequestID: id, Resource: licence.ResourceIssue, Key: key,
 		Fields: []string{}, Purpose: "licence.issue:" + key, Consumer: consumer, Caller: "clerk-1", ReplyTo: s.b.q.ReplyTopic(),
 		RequestedAt: now, Deadline: now.Add(30 * time.Second), Payload: payload})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := s.b.q.Request(context.Background(), id, kafka.Message{Topic: catalog.RequestTopic(licence.Department), Key: []byte(id), Value: body})
+	msg, err := s.b.q.Request(context.Background(), id, kafka.Message{Topic: bus.RequestTopic(licence.Department), Key: []byte(id), Value: body})
 	if err != nil {
 		t.Fatalf("Request: %v", err)
 	}
-	var reply exchange.Reply
+	var reply bus.Reply
 	if err := s.e.codec.UnmarshalAs(context.Background(), schemas.Reply, msg.Value, &reply); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +175,7 @@ func TestIssueOrder(t *testing.T) {
 
 	o := s.orderWith("2026-000101")
 	o.ValidFrom = time.Now().UTC().AddDate(0, 0, 3)
-	got, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", o)
+	got, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, o)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -192,7 +225,7 @@ func TestIssueOrder(t *testing.T) {
 	}
 
 	t.Run("retry returns the same licence", func(t *testing.T) {
-		again, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", o)
+		again, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, o)
 		if err != nil {
 			t.Fatalf("retry: %v", err)
 		}
@@ -211,7 +244,7 @@ func TestIssueOrder(t *testing.T) {
 		other := o
 		other.Items = maps.Clone(o.Items)
 		other.Items["premises"] = "天河路2号"
-		_, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", other)
+		_, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, other)
 		wantErr(t, err, govx.KindConflict, "issue_reference_conflict")
 		var ge *govx.Error
 		if !errors.As(err, &ge) {
@@ -219,7 +252,7 @@ func TestIssueOrder(t *testing.T) {
 		}
 		other = o
 		other.Variant = 1
-		_, err = s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", other)
+		_, err = s.issuer.Issue(ctx, catalog.DeptServiceCenter, other)
 		wantErr(t, err, govx.KindConflict, "issue_reference_conflict")
 		if n := s.count(t); n != before+1 {
 			t.Errorf("%d licences after refused orders, want %d", n, before+1)
@@ -235,7 +268,7 @@ func TestIssueOrder(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				iss, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", o)
+				iss, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, o)
 				numbers[i], errs[i] = iss.Number, err
 			})
 		}
@@ -291,7 +324,7 @@ func TestIssueOrderRefused(t *testing.T) {
 	before := s.count(t)
 
 	t.Run("forbidden consumer", func(t *testing.T) {
-		_, err := s.issuer.Issue(ctx, "market-regulation", "svc:market", s.orderWith("2026-000201"))
+		_, err := s.issuer.Issue(ctx, "market-regulation", s.orderWith("2026-000201"))
 		wantErr(t, err, govx.KindForbidden, "issue_forbidden")
 		wantReplyError(t, s.raw(t, "", "2026-000201", s.orderPayload(t, "2026-000201", nil)), "Forbidden", "issue_forbidden")
 	})
@@ -303,7 +336,7 @@ func TestIssueOrderRefused(t *testing.T) {
 		truncated := s.orderPayload(t, "2026-000203", nil)
 		wantReplyError(t, s.raw(t, catalog.DeptServiceCenter, "2026-000203", truncated[:len(truncated)-3]), "Invalid", "invalid_order")
 		// A well-formed message of another record is not an order.
-		other, err := s.e.codec.Marshal(schemas.Event, exchange.Event{EventID: "e", OccurredAt: time.Now()})
+		other, err := s.e.codec.Marshal(schemas.Event, bus.Event{EventID: "e", OccurredAt: time.Now()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,12 +368,12 @@ func TestIssueOrderRefused(t *testing.T) {
 			})
 		}
 		// A refused order does not use up its reference.
-		if _, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith("2026-000206")); err != nil {
+		if _, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, s.orderWith("2026-000206")); err != nil {
 			t.Errorf("a good order under a refused one's reference: %v", err)
 		}
 	})
 	t.Run("bad reference is refused before the bus", func(t *testing.T) {
-		_, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith(strings.Repeat("x", licence.MaxReference+1)))
+		_, err := s.issuer.Issue(ctx, catalog.DeptServiceCenter, s.orderWith(strings.Repeat("x", licence.MaxReference+1)))
 		wantErr(t, err, govx.KindInvalid, "invalid_reference")
 	})
 	if n := s.count(t); n != before+1 {
@@ -355,14 +388,14 @@ func TestIssuerNoAnswer(t *testing.T) {
 	ctx := context.Background()
 	s := newIssuing(t)
 	const silent = "licensing-silent"
-	if err := kafka.EnsureTopics(ctx, s.b.kcfg, kafka.Topic{Name: catalog.RequestTopic(silent), Partitions: 1}); err != nil {
+	if err := kafka.EnsureTopics(ctx, s.b.kcfg, kafka.Topic{Name: bus.RequestTopic(silent), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	is := licence.NewIssuer(s.b.q, s.e.codec, licence.IssuerConfig{Department: silent, Timeout: 300 * time.Millisecond})
-	_, err := is.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith("2026-000301"))
+	is := licence.NewIssuer(&busExchange{q: s.b.q, codec: s.e.codec, dept: silent, timeout: 300 * time.Millisecond}, s.e.codec)
+	_, err := is.Issue(ctx, catalog.DeptServiceCenter, s.orderWith("2026-000301"))
 	wantErr(t, err, govx.KindTimeout, "provider_timeout")
 
-	is = licence.NewIssuer(s.b.q, s.e.codec, licence.IssuerConfig{Department: "licensing-absent"})
-	_, err = is.Issue(ctx, catalog.DeptServiceCenter, "svc:casework", s.orderWith("2026-000302"))
+	is = licence.NewIssuer(&busExchange{q: s.b.q, codec: s.e.codec, dept: "licensing-absent", timeout: 10 * time.Second}, s.e.codec)
+	_, err = is.Issue(ctx, catalog.DeptServiceCenter, s.orderWith("2026-000302"))
 	wantErr(t, err, govx.KindUnavailable, "provider_unavailable")
 }

@@ -14,7 +14,7 @@ import (
 
 	"govx"
 	"govx/adapters"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/outbox"
 	"govx/internal/postgres"
 )
@@ -360,7 +360,7 @@ func (s *Store) Revoke(ctx context.Context, number, reason string) (Licence, err
 		return Licence{}, postgres.Translate(op, err, "")
 	}
 	res := Resource(l.Type)
-	if _, err := s.outbox.Add(ctx, tx, exchange.Change{Resource: res, Subject: res, Key: number,
+	if _, err := s.outbox.Add(ctx, tx, bus.Change{Resource: res, Subject: res, Key: number,
 		Type: EventRevoked, Reason: reason, Record: record(&l, nil)}); err != nil {
 		return Licence{}, err
 	}
@@ -469,7 +469,7 @@ func (s *Store) issue(ctx context.Context, tx pgx.Tx, op string, d Draft) (Licen
 	}
 	if s.outbox != nil {
 		res := Resource(l.Type)
-		if _, err := s.outbox.Add(ctx, tx, exchange.Change{Resource: res, Subject: res, Key: l.Number,
+		if _, err := s.outbox.Add(ctx, tx, bus.Change{Resource: res, Subject: res, Key: l.Number,
 			Type: EventIssued, Record: record(&l, nil)}); err != nil {
 			return Licence{}, err
 		}

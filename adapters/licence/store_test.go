@@ -13,8 +13,8 @@ import (
 	"govx"
 	"govx/adapters"
 	"govx/adapters/licence"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/avro"
 	"govx/internal/postgres/postgrestest"
 	"govx/schemas"
@@ -198,10 +198,10 @@ func TestRevoke(t *testing.T) {
 		t.Fatalf("%d outbox events, want 1", len(events))
 	}
 	res := licence.Resource(valid.Type)
-	if events[0].topic != exchange.EventTopic(res) || string(events[0].key) != valid.Number {
+	if events[0].topic != bus.EventTopic(res) || string(events[0].key) != valid.Number {
 		t.Errorf("event on %s with key %s", events[0].topic, events[0].key)
 	}
-	var ev exchange.Event
+	var ev bus.Event
 	if err := e.codec.UnmarshalAs(ctx, schemas.Event, events[0].value, &ev); err != nil {
 		t.Fatal(err)
 	}

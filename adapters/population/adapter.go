@@ -6,8 +6,8 @@ import (
 
 	"govx"
 	"govx/adapters"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/schemas"
 )
 
@@ -19,7 +19,7 @@ const register = "population register"
 
 // Register mounts the population department's handlers on rt.
 func Register(rt *adapters.Runtime, store *Store) {
-	rt.Handle(ResourceIdentity, schemas.PopulationIdentity, func(ctx context.Context, req *exchange.Request) (any, error) {
+	rt.Handle(ResourceIdentity, schemas.PopulationIdentity, func(ctx context.Context, req *bus.Request) (any, error) {
 		if err := govx.ValidateIDNumber(req.Key); err != nil {
 			return nil, err
 		}

@@ -12,8 +12,8 @@ import (
 
 	"govx/adapters"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/internal/postgres"
@@ -100,7 +100,7 @@ func setupBench(b *testing.B) {
 			return
 		}
 		population.Register(rt, population.NewStore(pool))
-		if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: catalog.RequestTopic(population.Department), Partitions: 8}); err != nil {
+		if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: bus.RequestTopic(population.Department), Partitions: 8}); err != nil {
 			benchEnv.err = err
 			return
 		}
@@ -142,18 +142,18 @@ func (keep) Cleanup(func()) {}
 
 func lookup(ctx context.Context, id, key string) error {
 	now := time.Now().UTC()
-	req := exchange.Request{RequestID: id, Resource: population.ResourceIdentity, Key: key,
+	req := bus.Request{RequestID: id, Resource: population.ResourceIdentity, Key: key,
 		Fields: []string{"name", "sex", "birth_date"}, Purpose: "case:bench", Consumer: "service-center",
 		Caller: "bench", ReplyTo: benchEnv.q.ReplyTopic(), RequestedAt: now, Deadline: now.Add(30 * time.Second)}
 	body, err := benchEnv.codec.Marshal(schemas.Request, req)
 	if err != nil {
 		return err
 	}
-	msg, err := benchEnv.q.Request(ctx, id, kafka.Message{Topic: catalog.RequestTopic(population.Department), Key: []byte(id), Value: body})
+	msg, err := benchEnv.q.Request(ctx, id, kafka.Message{Topic: bus.RequestTopic(population.Department), Key: []byte(id), Value: body})
 	if err != nil {
 		return err
 	}
-	var reply exchange.Reply
+	var reply bus.Reply
 	if err := benchEnv.codec.Unmarshal(ctx, msg.Value, &reply); err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 
 	"govx"
 	"govx/adapters"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/internal/postgres"
 	"govx/schemas"
@@ -75,7 +75,7 @@ func (s *Store) SetStatus(ctx context.Context, outbox *adapters.Outbox, idNumber
 			r.IDNumber, r.Status, r.UpdatedAt); err != nil {
 			return postgres.Translate(op, err, "")
 		}
-		_, err := outbox.Add(ctx, tx, exchange.Change{
+		_, err := outbox.Add(ctx, tx, bus.Change{
 			Resource: ResourceIdentity, Subject: schemas.PopulationIdentity, Key: r.IDNumber,
 			Type: EventStatusChanged, Reason: reason, Record: identityRecord(*r, identityFields),
 		})

@@ -6,8 +6,8 @@ import (
 
 	"govx"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/avro"
 	"govx/internal/postgres/postgrestest"
 	"govx/schemas"
@@ -44,7 +44,7 @@ func TestSetStatus(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT value FROM population.outbox`).Scan(&value); err != nil {
 		t.Fatalf("the change left no event: %v", err)
 	}
-	var ev exchange.Event
+	var ev bus.Event
 	if err := codec.UnmarshalAs(ctx, schemas.Event, value, &ev); err != nil {
 		t.Fatal(err)
 	}

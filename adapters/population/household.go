@@ -8,8 +8,8 @@ import (
 
 	"govx"
 	"govx/adapters"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/postgres"
 )
 
@@ -325,7 +325,7 @@ func householdRecord(h Household, fields []string) map[string]any {
 
 // registerHousehold mounts the population.household handler on rt.
 func registerHousehold(rt *adapters.Runtime, store *Store) {
-	rt.Handle(ResourceHousehold, ResourceHousehold, func(ctx context.Context, req *exchange.Request) (any, error) {
+	rt.Handle(ResourceHousehold, ResourceHousehold, func(ctx context.Context, req *bus.Request) (any, error) {
 		if err := govx.ValidateIDNumber(req.Key); err != nil {
 			return nil, err
 		}

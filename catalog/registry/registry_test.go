@@ -18,9 +18,9 @@ import (
 	hamba "github.com/hamba/avro/v2"
 	hambareg "github.com/hamba/avro/v2/registry"
 
+	"govx/bus"
 	"govx/catalog"
 	"govx/catalog/registry"
-	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/httpx/openapicheck"
@@ -260,7 +260,7 @@ func TestRegistryDecodesBusMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	req := exchange.Request{RequestID: "r-1", Resource: "population.identity", Key: "11010519491231002X",
+	req := bus.Request{RequestID: "r-1", Resource: "population.identity", Key: "11010519491231002X",
 		Fields: []string{"name", "sex"}, Purpose: "case:2026-000123", Consumer: "service-center",
 		Caller: "clerk-7", ReplyTo: "govx.replies.x", RequestedAt: now, Deadline: now.Add(5 * time.Second)}
 	msg, err := codec.Marshal(schemas.Request, req)
@@ -275,7 +275,7 @@ func TestRegistryDecodesBusMessages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetSchema(%d): %v", id, err)
 	}
-	var got exchange.Request
+	var got bus.Request
 	if err := hamba.Unmarshal(s, msg[5:], &got); err != nil {
 		t.Fatalf("decoding with the fetched schema: %v", err)
 	}

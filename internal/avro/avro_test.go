@@ -18,8 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
 	"govx/internal/avro"
 	"govx/internal/postgres/postgrestest"
 	"govx/schemas"
@@ -154,19 +154,19 @@ func TestRoundTrip(t *testing.T) {
 			mustRegister(t, c, s, text)
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		req := exchange.Request{RequestID: "r-1", Resource: "population.identity", Key: "11010519491231002X",
+		req := bus.Request{RequestID: "r-1", Resource: "population.identity", Key: "11010519491231002X",
 			Fields: []string{"name", "sex"}, Purpose: "case:2026-000123", Consumer: "service-center",
 			Caller: "clerk-7", ReplyTo: "govx.replies.x", RequestedAt: now, Deadline: now.Add(5 * time.Second)}
-		var gotReq exchange.Request
+		var gotReq bus.Request
 		if err := avro.NewCodec(store).Unmarshal(ctx, mustMarshal(t, c, schemas.Request, req), &gotReq); err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(gotReq, req) {
 			t.Errorf("Request round trip\n got %+v\nwant %+v", gotReq, req)
 		}
-		reply := exchange.Reply{RequestID: "r-1", Resource: "population.identity", Provider: "population",
-			Error: &exchange.ReplyError{Kind: "NotFound", Code: "resident_not_found", Message: "no resident"}, AnsweredAt: now}
-		var gotReply exchange.Reply
+		reply := bus.Reply{RequestID: "r-1", Resource: "population.identity", Provider: "population",
+			Error: &bus.ReplyError{Kind: "NotFound", Code: "resident_not_found", Message: "no resident"}, AnsweredAt: now}
+		var gotReply bus.Reply
 		if err := avro.NewCodec(store).Unmarshal(ctx, mustMarshal(t, c, schemas.Reply, reply), &gotReply); err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +377,7 @@ func TestGoldenRequest(t *testing.T) {
 		mustRegister(t, c, s, text)
 	}
 	at := time.Date(2026, 3, 1, 9, 30, 0, 123e6, time.UTC)
-	req := exchange.Request{RequestID: "0f8e7d6c", Resource: "population.identity", Key: "11010519491231002X",
+	req := bus.Request{RequestID: "0f8e7d6c", Resource: "population.identity", Key: "11010519491231002X",
 		Fields: []string{"name", "birth_date"}, Purpose: "case:2026-000123", Consumer: "service-center",
 		Caller: "clerk-7", ReplyTo: "govx.replies.exchange-1", RequestedAt: at, Deadline: at.Add(5 * time.Second)}
 	got := mustMarshal(t, c, schemas.Request, req)
@@ -398,7 +398,7 @@ func TestGoldenRequest(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("request envelope bytes changed\n got %x\nwant %x", got, want)
 	}
-	var back exchange.Request
+	var back bus.Request
 	if err := avro.NewCodec(store).Unmarshal(ctx, want, &back); err != nil {
 		t.Fatalf("Unmarshal golden: %v", err)
 	}
@@ -419,7 +419,7 @@ func FuzzUnmarshal(f *testing.F) {
 	}
 	mustRegister(f, c, schemas.Request, text)
 	now := time.Now().UTC()
-	valid := mustMarshal(f, c, schemas.Request, exchange.Request{RequestID: "r", Resource: "a.b", Key: "k",
+	valid := mustMarshal(f, c, schemas.Request, bus.Request{RequestID: "r", Resource: "a.b", Key: "k",
 		Fields: []string{"x"}, RequestedAt: now, Deadline: now})
 	f.Add(valid)
 	f.Add(valid[:5])
@@ -427,7 +427,7 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte{0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var req exchange.Request
+		var req bus.Request
 		err := c.Unmarshal(context.Background(), data, &req)
 		if err != nil && govx.ErrorKind(err) == govx.KindInternal {
 			t.Errorf("Unmarshal(%x) = %v: an outside message caused an internal error", data, err)
@@ -544,11 +544,11 @@ func TestRequestPayloadEvolution(t *testing.T) {
 		t.Fatal("the payload version was taken as the same schema")
 	}
 
-	var got exchange.Request
+	var got bus.Request
 	if err := newCodec.UnmarshalAs(ctx, schemas.Request, want, &got); err != nil {
 		t.Fatalf("v1 request with the current codec: %v", err)
 	}
-	wantNew := exchange.Request{RequestID: old.RequestID, Resource: old.Resource, Key: old.Key, Fields: old.Fields,
+	wantNew := bus.Request{RequestID: old.RequestID, Resource: old.Resource, Key: old.Key, Fields: old.Fields,
 		Purpose: old.Purpose, Consumer: old.Consumer, Caller: old.Caller, ReplyTo: old.ReplyTo,
 		RequestedAt: old.RequestedAt, Deadline: old.Deadline}
 	if !reflect.DeepEqual(got, wantNew) {

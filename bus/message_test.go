@@ -1,4 +1,4 @@
-package exchange_test
+package bus_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"govx"
-	"govx/exchange"
+	"govx/bus"
 	"govx/internal/avro"
 	"govx/schemas"
 )
@@ -89,7 +89,7 @@ func golden(t *testing.T, name string, got []byte) {
 func TestEnvelopesRoundTripGolden(t *testing.T) {
 	c := mustCodec(t)
 	at := time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)
-	req := exchange.Request{
+	req := bus.Request{
 		RequestID: "01JDEMO0000000000000000000", Resource: "population.identity", Key: "110101199003074477",
 		Fields: []string{"name", "birth_date"}, Purpose: "case:2026-000123", Consumer: "service-center",
 		Caller: "svc:window-01", ReplyTo: "govx.replies.exchange-1", RequestedAt: at, Deadline: at.Add(5 * time.Second),
@@ -105,7 +105,7 @@ func TestEnvelopesRoundTripGolden(t *testing.T) {
 		t.Fatalf("schema id = %d, want 1", id)
 	}
 	golden(t, "request.avro", b)
-	var back exchange.Request
+	var back bus.Request
 	if err := c.Unmarshal(context.Background(), b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -118,10 +118,10 @@ func TestEnvelopesRoundTripGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "identity.avro", rec)
-	for _, reply := range []exchange.Reply{
+	for _, reply := range []bus.Reply{
 		{RequestID: req.RequestID, Resource: req.Resource, Provider: "population", Record: rec, AnsweredAt: at},
 		{RequestID: req.RequestID, Resource: req.Resource, Provider: "population", AnsweredAt: at,
-			Error: exchange.NewReplyError(govx.Errorf(govx.KindNotFound, "resident_not_found", "no resident with that ID number"))},
+			Error: bus.NewReplyError(govx.Errorf(govx.KindNotFound, "resident_not_found", "no resident with that ID number"))},
 	} {
 		b, err := c.Marshal(schemas.Reply, reply)
 		if err != nil {
@@ -132,7 +132,7 @@ func TestEnvelopesRoundTripGolden(t *testing.T) {
 			name = "reply-error.avro"
 		}
 		golden(t, name, b)
-		var back exchange.Reply
+		var back bus.Reply
 		if err := c.Unmarshal(context.Background(), b, &back); err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestEnvelopesRoundTripGolden(t *testing.T) {
 func TestReplyErrorKeepsKindAndCode(t *testing.T) {
 	for _, k := range govx.Kinds() {
 		in := &govx.Error{Kind: k, Code: "some_code", Message: "safe", Err: errors.New("secret SQL")}
-		out := exchange.NewReplyError(in)
+		out := bus.NewReplyError(in)
 		if out.Message != "safe" {
 			t.Errorf("%v: message %q leaks the cause or loses the message", k, out.Message)
 		}
@@ -168,16 +168,16 @@ func TestReplyErrorKeepsKindAndCode(t *testing.T) {
 func TestUnmarshalAsRefusesOtherRecords(t *testing.T) {
 	c := mustCodec(t)
 	at := time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)
-	reply, err := c.Marshal(schemas.Reply, exchange.Reply{RequestID: "r", Resource: "population.identity", Provider: "population", AnsweredAt: at})
+	reply, err := c.Marshal(schemas.Reply, bus.Reply{RequestID: "r", Resource: "population.identity", Provider: "population", AnsweredAt: at})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var req exchange.Request
+	var req bus.Request
 	err = c.UnmarshalAs(context.Background(), schemas.Request, reply, &req)
 	if govx.ErrorKind(err) != govx.KindInvalid || govx.ErrorCode(err) != "invalid_message" {
 		t.Fatalf("reply decoded as a request: err = %v, request = %+v", err, req)
 	}
-	var back exchange.Reply
+	var back bus.Reply
 	if err := c.UnmarshalAs(context.Background(), schemas.Reply, reply, &back); err != nil || back.RequestID != "r" {
 		t.Fatalf("reply as a reply: %v %+v", err, back)
 	}

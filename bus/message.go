@@ -1,4 +1,4 @@
-package exchange
+package bus
 
 import (
 	"time"
@@ -7,7 +7,7 @@ import (
 )
 
 // Request is the Avro envelope (schemas/govx.exchange.Request.avsc) the exchange
-// sends to a provider department, and a direct bus client's command.
+// sends to a provider department: a query, or a command with its payload.
 type Request struct {
 	RequestID   string    `avro:"request_id"`
 	Resource    string    `avro:"resource"`
@@ -20,8 +20,8 @@ type Request struct {
 	RequestedAt time.Time `avro:"requested_at"`
 	Deadline    time.Time `avro:"deadline"`
 	// Payload is a command's body (a wire-format message of the command's
-	// own subject); nil for queries. The exchange never sets it: commands
-	// come from direct bus clients (licence.Issuer).
+	// own subject, e.g. licence.issue-order); nil for queries. The exchange
+	// sets it from the caller's payload when the resource is a command.
 	Payload []byte `avro:"payload"`
 }
 
@@ -36,7 +36,7 @@ type Reply struct {
 	AnsweredAt time.Time   `avro:"answered_at"`
 }
 
-// Event is the Avro envelope (schemas/govx.exchange.Event.avsc) of a change
+// Event is the Avro envelope (schemas/govx.bus.Event.avsc) of a change
 // to a record, on the resource's event topic.
 type Event struct {
 	EventID    string    `avro:"event_id"`
@@ -48,9 +48,6 @@ type Event struct {
 	OccurredAt time.Time `avro:"occurred_at"`
 	Record     []byte    `avro:"record"`
 }
-
-// EventTopic is the Kafka topic of a resource's change events.
-func EventTopic(resource string) string { return "govx.events." + resource }
 
 // ReplyError carries a govx error across the bus as kind, code and a
 // caller-safe message.

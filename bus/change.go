@@ -1,4 +1,4 @@
-package exchange
+package bus
 
 import (
 	"time"
@@ -25,7 +25,7 @@ type Change struct {
 // the case workflow encode their changes here, so every event on the bus
 // has one shape.
 func ChangeMessage(codec *avro.Codec, provider string, c Change) (outbox.Message, error) {
-	const op = "exchange.ChangeMessage"
+	const op = "bus.ChangeMessage"
 	var rec []byte
 	if c.Record != nil {
 		var err error

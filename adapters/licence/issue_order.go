@@ -2,16 +2,15 @@ package licence
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 
 	"govx"
 	"govx/adapters"
+	"govx/bus"
 	"govx/catalog"
-	"govx/exchange"
-	"govx/internal/kafka"
-	"govx/schemas"
 )
 
 // Codec encodes and decodes wire-format Avro messages. *avro.Codec
@@ -71,22 +70,22 @@ func (r *orderRecord) order() (Order, error) {
 }
 
 // issuedRecord is the answer to an order as schemas/licence.issued.avsc
-// encodes it.
+// encodes it, and as the exchange answers it in JSON.
 type issuedRecord struct {
-	Reference     string            `avro:"reference"`
-	ID            string            `avro:"id"`
-	Number        string            `avro:"number"`
-	Type          string            `avro:"type"`
-	HolderCode    string            `avro:"holder_code"`
-	HolderName    string            `avro:"holder_name"`
-	Authority     string            `avro:"authority"`
-	AuthorityCode string            `avro:"authority_code"`
-	IssueDate     string            `avro:"issue_date"`
-	ValidFrom     string            `avro:"valid_from"`
-	ValidUntil    string            `avro:"valid_until"`
-	Items         map[string]string `avro:"items"`
-	SealKeyID     string            `avro:"seal_key_id"`
-	Seal          []byte            `avro:"seal"`
+	Reference     string            `avro:"reference" json:"reference"`
+	ID            string            `avro:"id" json:"id"`
+	Number        string            `avro:"number" json:"number"`
+	Type          string            `avro:"type" json:"type"`
+	HolderCode    string            `avro:"holder_code" json:"holder_code"`
+	HolderName    string            `avro:"holder_name" json:"holder_name"`
+	Authority     string            `avro:"authority" json:"authority"`
+	AuthorityCode string            `avro:"authority_code" json:"authority_code"`
+	IssueDate     string            `avro:"issue_date" json:"issue_date"`
+	ValidFrom     string            `avro:"valid_from" json:"valid_from"`
+	ValidUntil    string            `avro:"valid_until" json:"valid_until"`
+	Items         map[string]string `avro:"items" json:"items"`
+	SealKeyID     string            `avro:"seal_key_id" json:"seal_key_id"`
+	Seal          []byte            `avro:"seal" json:"seal"`
 }
 
 func newIssuedRecord(reference string, l *Licence) issuedRecord {
@@ -138,7 +137,7 @@ func RegisterIssuing(rt *adapters.Runtime, store *Store, codec Codec, cfg Issuin
 	if len(consumers) == 0 {
 		consumers = []string{catalog.DeptServiceCenter}
 	}
-	rt.Handle(ResourceIssue, SubjectIssued, func(ctx context.Context, req *exchange.Request) (any, error) {
+	rt.Handle(ResourceIssue, SubjectIssued, func(ctx context.Context, req *bus.Request) (any, error) {
 		if !slices.Contains(consumers, req.Consumer) {
 			return nil, govx.Errorf(govx.KindForbidden, "issue_forbidden", "department %q may not order licences", req.Consumer)
 		}
@@ -168,62 +167,42 @@ func RegisterIssuing(rt *adapters.Runtime, store *Store, codec Codec, cfg Issuin
 	})
 }
 
-// Bus sends a request to a provider and waits for its reply: the
-// request/reply half of the exchange's bus. *kafka.Requester satisfies it.
-type Bus interface {
-	// Request publishes m with id as its request id and waits for the
-	// reply, until ctx ends or the bus's own timeout (KindTimeout).
-	Request(ctx context.Context, id string, m kafka.Message) (kafka.Message, error)
-	// ReplyTopic is where providers send replies to this bus.
-	ReplyTopic() string
+// Exchange sends a command through the exchange's API, as any consumer
+// department does. *exchange.Client satisfies it.
+type Exchange interface {
+	// Command sends payload, the order, to the command resource keyed by
+	// key, for purpose, with the bearer token; it returns the record the
+	// provider answered, in the exchange's JSON. Refusals come back as the
+	// *govx.Error the exchange or the provider stated.
+	Command(ctx context.Context, token, resource, key, purpose string, payload []byte) (json.RawMessage, error)
 }
 
-var _ Bus = (*kafka.Requester)(nil)
-
-// IssuerConfig configures an Issuer.
-type IssuerConfig struct {
-	// Timeout is how long an order waits for the licensing department; it
-	// is also the order's deadline. Default (zero or less) 10s. An order that timed out
-	// may still have been issued: retry it with the same reference.
-	Timeout time.Duration
-	// Department is the licensing department's code; default Department.
-	Department string
-}
-
-// withDefaults fills in the defaults of the fields left zero (or, for the
-// timeout, not positive).
-func (c IssuerConfig) withDefaults() IssuerConfig {
-	if c.Timeout <= 0 {
-		c.Timeout = 10 * time.Second
-	}
-	if c.Department == "" {
-		c.Department = Department
-	}
-	return c
-}
-
-// Issuer orders licences from the licensing department over the bus. It is
-// safe for concurrent use.
+// Issuer orders licences from the licensing department through the
+// exchange: an order is a licence.issue request that the exchange
+// authorises (scope, grant) and records in its audit ledger like any
+// query. It is safe for concurrent use.
 type Issuer struct {
-	bus   Bus
+	ex    Exchange
 	codec Codec
-	cfg   IssuerConfig
 }
 
-// NewIssuer returns an Issuer sending through bus, with codec holding the
-// request, reply, order and issued schemas (schemas.RegisterAll).
-func NewIssuer(bus Bus, codec Codec, cfg IssuerConfig) *Issuer {
-	return &Issuer{bus: bus, codec: codec, cfg: cfg.withDefaults()}
+// NewIssuer returns an Issuer sending through ex, with codec holding the
+// order schema (schemas.RegisterAll).
+func NewIssuer(ex Exchange, codec Codec) *Issuer {
+	return &Issuer{ex: ex, codec: codec}
 }
 
-// Issue orders the licence o describes on behalf of department consumer
-// and caller (the subject of the caller's token), and returns the licence
-// issued: the one issued before if an order with o.Reference was already
-// taken. The department's refusals come back as its *govx.Error (kind and
-// code as RegisterIssuing and Store.IssueOrder say); a department that
+// Issue orders the licence o describes with token, a token of the
+// ordering department whose scope names licence.issue, and returns the
+// licence issued: the one issued before if an order with o.Reference was
+// already taken. The exchange's refusals (scope_missing, grant_required,
+// …) and the department's (kind and code as RegisterIssuing and
+// Store.IssueOrder say) come back as their *govx.Error; a department that
 // does not answer in time is KindTimeout ("provider_timeout"), one whose
 // adapter never joined the bus KindUnavailable ("provider_unavailable").
-func (is *Issuer) Issue(ctx context.Context, consumer, caller string, o Order) (Issued, error) {
+// An order that timed out may still have been issued: retry it with the
+// same reference.
+func (is *Issuer) Issue(ctx context.Context, token string, o Order) (Issued, error) {
 	const op = "licence.Issuer.Issue"
 	if err := validateReference(o.Reference); err != nil {
 		return Issued{}, govx.E(op, err)
@@ -232,43 +211,13 @@ func (is *Issuer) Issue(ctx context.Context, consumer, caller string, o Order) (
 	if err != nil {
 		return Issued{}, govx.E(op, err)
 	}
-	id := exchange.NewRequestID()
-	now := time.Now().UTC()
-	body, err := is.codec.Marshal(schemas.Request, exchange.Request{
-		RequestID: id, Resource: ResourceIssue, Key: o.Reference, Fields: []string{}, Purpose: "licence.issue:" + o.Reference,
-		Consumer: consumer, Caller: caller, ReplyTo: is.bus.ReplyTopic(), RequestedAt: now, Deadline: now.Add(is.cfg.Timeout),
-		Payload: payload,
-	})
+	raw, err := is.ex.Command(ctx, token, ResourceIssue, o.Reference, "licence.issue:"+o.Reference, payload)
 	if err != nil {
 		return Issued{}, govx.E(op, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, is.cfg.Timeout)
-	defer cancel()
-	// Keyed by reference: the retries of one order land on one partition.
-	msg, err := is.bus.Request(ctx, id, kafka.Message{Topic: catalog.RequestTopic(is.cfg.Department), Key: []byte(o.Reference), Value: body})
-	if govx.ErrorCode(err) == kafka.CodeTopicUnknown {
-		return Issued{}, &govx.Error{Kind: govx.KindUnavailable, Code: "provider_unavailable", Op: op,
-			Message: fmt.Sprintf("the licensing department %s has no adapter on the bus", is.cfg.Department), Err: err}
-	}
-	if err != nil {
-		return Issued{}, govx.E(op, err)
-	}
-	var reply exchange.Reply
-	if err := is.codec.UnmarshalAs(ctx, schemas.Reply, msg.Value, &reply); err != nil {
-		return Issued{}, govx.E(op, err)
-	}
-	if reply.RequestID != id {
-		return Issued{}, govx.E(op, fmt.Errorf("reply for %s matched request %s", reply.RequestID, id))
-	}
-	if reply.Error != nil {
-		return Issued{}, reply.Error.Err()
-	}
-	if reply.Record == nil {
-		return Issued{}, govx.E(op, fmt.Errorf("provider %s sent neither record nor error", reply.Provider))
 	}
 	var rec issuedRecord
-	if err := is.codec.UnmarshalAs(ctx, SubjectIssued, reply.Record, &rec); err != nil {
-		return Issued{}, govx.E(op, err)
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return Issued{}, govx.E(op, fmt.Errorf("the licence issued does not decode: %w", err))
 	}
 	iss, err := rec.issued()
 	if err != nil {
