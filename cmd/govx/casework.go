@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
@@ -41,7 +38,7 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: a.Subject, Dept: a.Dept, Role: role,
 			Scopes: scopes, TTL: 2 * time.Minute})
 	}
-	authority, err := issuingAuthority(ctx, m)
+	authority, err := licence.NewStore(m.Pool, nil).DefaultAuthority(ctx)
 	if err != nil {
 		return err
 	}
@@ -115,19 +112,6 @@ func (m *Main) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		})
 	})
 	return nil
-}
-
-// issuingAuthority is the market regulation authority that issues the
-// food business licences of approved cases: the first with an active seal
-// key in the licence register.
-func issuingAuthority(ctx context.Context, m *Main) (string, error) {
-	var code string
-	err := m.Pool.QueryRow(ctx, `SELECT authority_code FROM licence.issuer_keys WHERE retired_at IS NULL
-		ORDER BY (authority LIKE '%市场监督管理局%') DESC, authority_code LIMIT 1`).Scan(&code)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil // no register seeded: approved cases wait for issuing
-	}
-	return code, err
 }
 
 // licenceIssuer orders licences from the licensing department's adapter
