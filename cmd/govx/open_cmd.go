@@ -44,11 +44,11 @@ func (m *Main) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	// when anonymous, in the limiter every instance shares through Redis.
 	// A busy key leases up to 100 ms of its rate (at most 100 tokens, a
 	// tenth of its burst) per Redis call; see ratelimit.Config.Lease.
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: m.log, Lease: 100 * time.Millisecond})
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Logger: m.log, Lease: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	keys, err := apikeys.New(apikeys.NewStore(m.Pool), lim, m.Key, verifier, apikeys.Config{Issuer: Issuer, Log: m.log})
+	keys, err := apikeys.New(apikeys.NewStore(m.Pool), lim, m.Key, verifier, apikeys.Config{Issuer: Issuer, Logger: m.log})
 	if err != nil {
 		return err
 	}

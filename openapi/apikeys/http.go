@@ -47,11 +47,11 @@ func (s *Service) Mount(mux *http.ServeMux) {
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Mount(mux)
-	mux.HandleFunc("/", httpx.NotFound(s.cfg.Log))
+	mux.HandleFunc("/", httpx.NotFound(s.cfg.Logger))
 	return s.Middleware(mux)
 }
 
-func (s *Service) fail(w http.ResponseWriter, err error) { httpx.WriteError(w, s.cfg.Log, "", err) }
+func (s *Service) fail(w http.ResponseWriter, err error) { httpx.WriteError(w, s.cfg.Logger, "", err) }
 
 func (s *Service) caller(r *http.Request) (Caller, error) {
 	if c, ok := CallerFrom(r.Context()); ok {
@@ -277,7 +277,7 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		status := httpx.StatusOf(err)
 		if status >= 500 {
-			s.cfg.Log.Error("token request failed", "err", err)
+			s.cfg.Logger.Error("token request failed", "err", err)
 		}
 		oauthFail(w, status, "server_error", govx.ErrorMessage(err))
 		return
