@@ -43,14 +43,6 @@ func (s *Service) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /open/v1/token", s.token)
 }
 
-// Handler is the key and token endpoints alone, behind Middleware.
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.Mount(mux)
-	mux.HandleFunc("/", httpx.NotFound(s.cfg.Logger))
-	return s.Middleware(mux)
-}
-
 func (s *Service) fail(w http.ResponseWriter, err error) { httpx.WriteError(w, s.cfg.Logger, "", err) }
 
 func (s *Service) caller(r *http.Request) (Caller, error) {

@@ -152,9 +152,6 @@ func New(store *Store, limiter *ratelimit.Limiter, key *auth.Key, staff httpx.Ve
 		status: newStatusCache(cfg.StatusTTL, 10_000)}, nil
 }
 
-// Store is the registry the service uses.
-func (s *Service) Store() *Store { return s.store }
-
 // LimitOf returns the limit of key k: its own, its tier's, or, for a tier
 // no longer configured, the registered tier's.
 func (s *Service) LimitOf(k *Key) ratelimit.Limit {
