@@ -14,33 +14,34 @@ import (
 	"time"
 
 	"govx"
+	"govx/internal/metrics"
 )
 
-// metrics are a runtime's counters by resource, for operators. A resource
+// counters are a runtime's metrics by resource, for operators. A resource
 // the runtime does not serve is counted as "none", so that what callers
 // send cannot grow the label set.
-type metrics struct {
+type counters struct {
 	mu         sync.Mutex
 	requests   map[string]int64    // resource
 	errors     map[[2]string]int64 // resource, kind
 	deadLetter map[[2]string]int64 // resource, code
 
-	buckets [len(latencyBounds) + 1]atomic.Int64
-	sumNs   atomic.Int64
+	latency *metrics.Histogram
 
 	inFlight        atomic.Int64
 	publishRetries  atomic.Int64
 	publishFailures atomic.Int64
 }
 
-var latencyBounds = [...]time.Duration{
+var latencyBounds = []time.Duration{
 	500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
 	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
 	250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second,
 }
 
-func newMetrics() metrics {
-	return metrics{requests: map[string]int64{}, errors: map[[2]string]int64{}, deadLetter: map[[2]string]int64{}}
+func newCounters() counters {
+	return counters{requests: map[string]int64{}, errors: map[[2]string]int64{}, deadLetter: map[[2]string]int64{},
+		latency: metrics.NewHistogram(latencyBounds...)}
 }
 
 func label(resource string) string {
@@ -50,22 +51,20 @@ func label(resource string) string {
 	return resource
 }
 
-func (m *metrics) observe(resource string, d time.Duration) {
+func (m *counters) observe(resource string, d time.Duration) {
 	m.mu.Lock()
 	m.requests[label(resource)]++
 	m.mu.Unlock()
-	i := sort.Search(len(latencyBounds), func(i int) bool { return d <= latencyBounds[i] })
-	m.buckets[i].Add(1)
-	m.sumNs.Add(int64(d))
+	m.latency.Observe(d)
 }
 
-func (m *metrics) countError(resource string, err error) {
+func (m *counters) countError(resource string, err error) {
 	m.mu.Lock()
 	m.errors[[2]string{label(resource), govx.ErrorKind(err).String()}]++
 	m.mu.Unlock()
 }
 
-func (m *metrics) countDeadLetter(resource, code string) {
+func (m *counters) countDeadLetter(resource, code string) {
 	m.mu.Lock()
 	m.deadLetter[[2]string{label(resource), code}]++
 	m.mu.Unlock()
@@ -124,17 +123,7 @@ func WriteMetrics(w io.Writer, rts ...*Runtime) error {
 	fmt.Fprintln(bw, "# HELP govx_adapter_request_seconds Time from taking a request to its answer being acknowledged.")
 	fmt.Fprintln(bw, "# TYPE govx_adapter_request_seconds histogram")
 	for _, rt := range rts {
-		m := &rt.metrics
-		d := rt.cfg.Department
-		var cum int64
-		for i, b := range latencyBounds {
-			cum += m.buckets[i].Load()
-			fmt.Fprintf(bw, "govx_adapter_request_seconds_bucket{department=%q,le=\"%g\"} %d\n", d, b.Seconds(), cum)
-		}
-		cum += m.buckets[len(latencyBounds)].Load()
-		fmt.Fprintf(bw, "govx_adapter_request_seconds_bucket{department=%q,le=\"+Inf\"} %d\n", d, cum)
-		fmt.Fprintf(bw, "govx_adapter_request_seconds_sum{department=%q} %g\n", d, float64(m.sumNs.Load())/1e9)
-		fmt.Fprintf(bw, "govx_adapter_request_seconds_count{department=%q} %d\n", d, cum)
+		rt.metrics.latency.WriteText(bw, "govx_adapter_request_seconds", fmt.Sprintf("department=%q", rt.cfg.Department))
 	}
 	gauge := func(name, help, typ string, v func(*Runtime) int64) {
 		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)

@@ -101,7 +101,7 @@ type Runtime struct {
 
 	running atomic.Bool
 	Stats   Stats
-	metrics metrics
+	metrics counters
 }
 
 // Stats are the runtime's totals; Metrics has them by resource.
@@ -116,7 +116,7 @@ func New(cfg Config, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, kcfg: kcfg, codec: codec, prod: prod, routes: map[string]route{}, metrics: newMetrics()}, nil
+	return &Runtime{cfg: cfg, kcfg: kcfg, codec: codec, prod: prod, routes: map[string]route{}, metrics: newCounters()}, nil
 }
 
 // Department is the department this runtime answers for.

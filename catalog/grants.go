@@ -274,6 +274,67 @@ func DecideGrant(grants []Grant, today string) (*Grant, string) {
 	return nil, "grant_required"
 }
 
+// Entitlement is what a department may have of a resource: the fields, and
+// the rule that decided.
+type Entitlement struct {
+	Fields []string // sorted, no duplicates
+	// Rule names the rule that allowed or refused the access:
+	// "unconditional" or "grant:<id>", or the refusal's code.
+	Rule string
+}
+
+// Entitle is the sharing rule, the one place it is written: which of
+// fields (all the department may have when empty) department dept may
+// have of res, holding grants for it (see DecideGrant), on date today. An
+// unconditional resource gives every field; a conditional one the fields
+// of the grant in force; a resource that is not shareable none. Refusals
+// are Forbidden with the code grant_required, grant_revoked, grant_expired,
+// not_shareable or field_not_granted; a field res does not have is Invalid,
+// unknown_field. Entitlement.Rule is filled in as far as the decision got,
+// refused or not.
+func Entitle(res *Resource, dept string, grants []Grant, today string, fields []string) (Entitlement, error) {
+	var e Entitlement
+	var granted []string // nil: every field
+	switch res.Sharing {
+	case Unconditional:
+		e.Rule = "unconditional"
+	case Conditional:
+		var g *Grant
+		g, e.Rule = DecideGrant(grants, today)
+		switch {
+		case g != nil:
+			granted = g.GrantedFields
+		case e.Rule == "grant_revoked":
+			return e, govx.Errorf(govx.KindForbidden, e.Rule, "%s is shared on conditions and the grant of %s was revoked", res.Code, dept)
+		case e.Rule == "grant_expired":
+			return e, govx.Errorf(govx.KindForbidden, e.Rule, "%s is shared on conditions and the grant of %s has expired; apply again", res.Code, dept)
+		default:
+			e.Rule = "grant_required"
+			return e, govx.Errorf(govx.KindForbidden, e.Rule, "%s is shared on conditions; %s needs an approved grant in force (POST /v1/catalog/grants)", res.Code, dept)
+		}
+	default:
+		e.Rule = "not_shareable"
+		return e, govx.Errorf(govx.KindForbidden, e.Rule, "%s is not shareable", res.Code)
+	}
+	if len(fields) == 0 {
+		fields = granted
+		if fields == nil {
+			fields = res.FieldNames()
+		}
+	}
+	for _, f := range fields {
+		if !res.HasField(f) {
+			return e, govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, httpx.Truncate(f, 64))
+		}
+		if granted != nil && !slices.Contains(granted, f) {
+			e.Rule = "field_not_granted"
+			return e, govx.Errorf(govx.KindForbidden, e.Rule, "the grant of %s for %s does not include field %q (granted: %s)", dept, res.Code, f, strings.Join(granted, ", "))
+		}
+	}
+	e.Fields = slices.Compact(slices.Sorted(slices.Values(fields)))
+	return e, nil
+}
+
 // GrantStore keeps grants and their history in PostgreSQL. Every change is
 // one transaction that also records its event; after it commits the
 // OnChange hooks hear of the resource, so caches of the access policy drop

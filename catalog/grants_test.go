@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -276,6 +277,56 @@ func TestDecideGrant(t *testing.T) {
 			g, rule := catalog.DecideGrant(tc.grants, "2026-03-15")
 			if rule != tc.rule || (g != nil) != strings.HasPrefix(tc.rule, "grant:") {
 				t.Errorf("DecideGrant = %v, %q; want %q", g, rule, tc.rule)
+			}
+		})
+	}
+}
+
+func TestEntitle(t *testing.T) {
+	res := func(sharing catalog.Sharing) *catalog.Resource {
+		return &catalog.Resource{Code: "population.household", Sharing: sharing,
+			Fields: []catalog.Field{{Name: "head"}, {Name: "members"}, {Name: "address"}}}
+	}
+	granted := []catalog.Grant{{ID: 7, Status: catalog.GrantApproved, GrantedFrom: "2026-03-01", GrantedUntil: "2026-03-31",
+		GrantedFields: []string{"head", "address"}}}
+	for _, tc := range []struct {
+		name    string
+		sharing catalog.Sharing
+		grants  []catalog.Grant
+		fields  []string
+		want    []string
+		rule    string
+		code    string // of the refusal
+	}{
+		{"unconditional, every field", catalog.Unconditional, nil, nil, []string{"address", "head", "members"}, "unconditional", ""},
+		{"unconditional, named fields sorted once", catalog.Unconditional, nil, []string{"members", "head", "members"}, []string{"head", "members"}, "unconditional", ""},
+		{"unconditional, unknown field", catalog.Unconditional, nil, []string{"salary"}, nil, "unconditional", "unknown_field"},
+		{"conditional, the granted fields", catalog.Conditional, granted, nil, []string{"address", "head"}, "grant:7", ""},
+		{"conditional, a granted field", catalog.Conditional, granted, []string{"head"}, []string{"head"}, "grant:7", ""},
+		{"conditional, a field not granted", catalog.Conditional, granted, []string{"head", "members"}, nil, "field_not_granted", "field_not_granted"},
+		{"conditional, unknown field", catalog.Conditional, granted, []string{"salary"}, nil, "grant:7", "unknown_field"},
+		{"conditional, no grant", catalog.Conditional, nil, []string{"head"}, nil, "grant_required", "grant_required"},
+		{"conditional, not valid yet", catalog.Conditional, []catalog.Grant{{ID: 8, Status: catalog.GrantApproved, GrantedFrom: "2026-04-01", GrantedUntil: "2026-04-30", GrantedFields: []string{"head"}}}, nil, nil, "grant_required", "grant_required"},
+		{"conditional, revoked", catalog.Conditional, []catalog.Grant{{ID: 8, Status: catalog.GrantRevoked, GrantedFields: []string{"head"}}}, nil, nil, "grant_revoked", "grant_revoked"},
+		{"conditional, expired", catalog.Conditional, []catalog.Grant{{ID: 8, Status: catalog.GrantExpired, GrantedFields: []string{"head"}}}, nil, nil, "grant_expired", "grant_expired"},
+		{"conditional, lapsed", catalog.Conditional, []catalog.Grant{{ID: 8, Status: catalog.GrantApproved, GrantedFrom: "2026-01-01", GrantedUntil: "2026-03-14", GrantedFields: []string{"head"}}}, nil, nil, "grant_expired", "grant_expired"},
+		{"not shareable", catalog.NotShareable, granted, []string{"head"}, nil, "not_shareable", "not_shareable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := catalog.Entitle(res(tc.sharing), "tax", tc.grants, "2026-03-15", tc.fields)
+			code := ""
+			if err != nil {
+				code = govx.ErrorCode(err)
+			}
+			if code != tc.code || e.Rule != tc.rule || !slices.Equal(e.Fields, tc.want) {
+				t.Fatalf("Entitle = %+v, %v; want %v, %q, refusal %q", e, err, tc.want, tc.rule, tc.code)
+			}
+			wantKind := govx.KindForbidden
+			if tc.code == "unknown_field" {
+				wantKind = govx.KindInvalid
+			}
+			if err != nil && govx.ErrorKind(err) != wantKind {
+				t.Errorf("kind = %v, want %v", govx.ErrorKind(err), wantKind)
 			}
 		})
 	}

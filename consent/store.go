@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -154,16 +153,17 @@ func (s *Store) create(ctx context.Context, caller *auth.Claims, r *Request, now
 	return c, nil
 }
 
-// entitled checks that consumer may have it's resource and fields at all.
+// entitled checks that consumer may have it's resource and fields at all,
+// by the catalogue's sharing rule (catalog.Entitle). A refusal of the rule
+// is answered as consumer_not_entitled: a consent cannot widen access.
 func (s *Store) entitled(ctx context.Context, consumer, subjectType string, it *Item, now time.Time) error {
 	res, grants, err := s.entitlement.Lookup(ctx, it.Resource, consumer)
 	if err != nil {
 		return err
 	}
-	for _, f := range it.Fields {
-		if !res.HasField(f) {
-			return govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, httpx.Truncate(f, 64))
-		}
+	_, err = catalog.Entitle(res, consumer, grants, workday.Date(now), it.Fields)
+	if govx.ErrorCode(err) == "unknown_field" {
+		return err
 	}
 	if !res.ConsentRequired {
 		return govx.Errorf(govx.KindInvalid, "consent_not_needed", "%s holds no personal data: it needs no consent", res.Code)
@@ -172,29 +172,10 @@ func (s *Store) entitled(ctx context.Context, consumer, subjectType string, it *
 	case res.KeyType == catalog.KeyIDNumber && subjectType != Person, res.KeyType == catalog.KeyUSCC && subjectType != Company:
 		return govx.Errorf(govx.KindInvalid, "subject_mismatch", "%s is about %s records; the data subject is a %s", res.Code, res.KeyType, subjectType)
 	}
-	switch res.Sharing {
-	case catalog.Unconditional:
-		return nil
-	case catalog.Conditional:
-		g, _ := catalog.DecideGrant(grants, workday.Date(now))
-		if g == nil {
-			return govx.Errorf(govx.KindForbidden, "consumer_not_entitled",
-				"%s is shared on conditions and %s holds no grant in force for it: a consent cannot stand in for the grant", res.Code, consumer)
-		}
-		fields := it.Fields
-		if len(fields) == 0 {
-			fields = res.FieldNames()
-		}
-		for _, f := range fields {
-			if !slices.Contains(g.GrantedFields, f) {
-				return govx.Errorf(govx.KindForbidden, "consumer_not_entitled",
-					"%s's grant for %s does not include field %s: name only granted fields (%s)", consumer, res.Code, f, strings.Join(g.GrantedFields, ", "))
-			}
-		}
-		return nil
-	default:
-		return govx.Errorf(govx.KindForbidden, "consumer_not_entitled", "%s is not shareable: no consent can make it so", res.Code)
+	if govx.ErrorKind(err) == govx.KindForbidden {
+		return govx.Errorf(govx.KindForbidden, "consumer_not_entitled", "%s: a consent cannot widen what the catalogue shares", govx.ErrorMessage(err))
 	}
+	return err
 }
 
 const consentColumns = `id, subject, subject_type, consumer, case_id, items, purpose_code, purpose, valid_from, valid_until,

@@ -30,22 +30,6 @@ type Policy interface {
 	Lookup(ctx context.Context, code, dept string) (*catalog.Resource, []catalog.Grant, error)
 }
 
-// Resources finds resources in the catalogue. *catalog.Store satisfies it.
-type Resources interface {
-	Resource(ctx context.Context, code string) (*catalog.Resource, error)
-}
-
-// ResourcesOnly is a Policy from a catalogue without grants: conditional
-// resources are then always refused (grant_required).
-func ResourcesOnly(r Resources) Policy { return resourcesOnly{r} }
-
-type resourcesOnly struct{ r Resources }
-
-func (p resourcesOnly) Lookup(ctx context.Context, code, _ string) (*catalog.Resource, []catalog.Grant, error) {
-	res, err := p.r.Resource(ctx, code)
-	return res, nil, err
-}
-
 // Codec encodes and decodes Avro wire-format messages. *avro.Codec
 // satisfies it.
 type Codec interface {
@@ -66,11 +50,10 @@ type AuditLog interface {
 }
 
 var (
-	_ Resources = (*catalog.Store)(nil)
-	_ Policy    = (*catalog.PolicyCache)(nil)
-	_ AuditLog  = (*ledger.Ledger)(nil)
-	_ Codec     = (*avro.Codec)(nil)
-	_ Consents  = (*consent.Cache)(nil)
+	_ Policy   = (*catalog.PolicyCache)(nil)
+	_ AuditLog = (*ledger.Ledger)(nil)
+	_ Codec    = (*avro.Codec)(nil)
+	_ Consents = (*consent.Cache)(nil)
 )
 
 // Config configures the exchange.
@@ -195,27 +178,10 @@ func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code strin
 	if !caller.HasScope(res.Code) {
 		return nil, govx.Errorf(govx.KindForbidden, "scope_missing", "the token's scope does not include %s", res.Code)
 	}
-	var granted []string // nil: every field
-	switch res.Sharing {
-	case catalog.Unconditional:
-		d.Rule = "unconditional"
-	case catalog.Conditional:
-		today := workday.Date(s.cfg.Now())
-		g, rule := catalog.DecideGrant(grants, today)
-		d.Rule = rule
-		if g == nil {
-			switch rule {
-			case "grant_revoked":
-				return nil, govx.Errorf(govx.KindForbidden, rule, "%s is shared on conditions and your department's grant was revoked", res.Code)
-			case "grant_expired":
-				return nil, govx.Errorf(govx.KindForbidden, rule, "%s is shared on conditions and your department's grant has expired; apply again", res.Code)
-			}
-			return nil, govx.Errorf(govx.KindForbidden, "grant_required", "%s is shared on conditions; your department needs an approved grant in force (POST /v1/catalog/grants)", res.Code)
-		}
-		granted = g.GrantedFields
-	default:
-		d.Rule = "not_shareable"
-		return nil, govx.Errorf(govx.KindForbidden, "not_shareable", "%s is not shareable", res.Code)
+	e, err := catalog.Entitle(res, caller.Dept, grants, workday.Date(s.cfg.Now()), fields)
+	d.Rule = e.Rule
+	if err != nil {
+		return nil, err
 	}
 	if purpose == "" {
 		return nil, govx.Errorf(govx.KindInvalid, "purpose_required", "state the purpose the data is used for, e.g. case:<id>")
@@ -226,22 +192,7 @@ func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code strin
 	if strings.IndexFunc(purpose, unicode.IsControl) >= 0 {
 		return nil, govx.Errorf(govx.KindInvalid, "purpose_invalid", "purpose holds control characters")
 	}
-	if len(fields) == 0 {
-		fields = granted
-		if fields == nil {
-			fields = res.FieldNames()
-		}
-	}
-	for _, f := range fields {
-		if !res.HasField(f) {
-			return nil, govx.Errorf(govx.KindInvalid, "unknown_field", "%s has no field %q", res.Code, httpx.Truncate(f, 64))
-		}
-		if granted != nil && !slices.Contains(granted, f) {
-			d.Rule = "field_not_granted"
-			return nil, govx.Errorf(govx.KindForbidden, "field_not_granted", "your department's grant for %s does not include field %q (granted: %s)", res.Code, f, strings.Join(granted, ", "))
-		}
-	}
-	fields = slices.Compact(slices.Sorted(slices.Values(fields)))
+	fields = e.Fields
 	d.Fields = fields
 	return &Access{Resource: res, Fields: fields, Rule: d.Rule, Personal: res.Personal(fields)}, nil
 }

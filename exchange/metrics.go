@@ -9,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"govx/internal/metrics"
 )
 
 // Metrics counts queries by status and their latency, for operators
@@ -18,19 +19,18 @@ import (
 type Metrics struct {
 	mu       sync.Mutex
 	byStatus map[int]int64
-	buckets  [len(latencyBounds) + 1]atomic.Int64
-	sumMicro atomic.Int64
+	latency  *metrics.Histogram
 	gauges   map[string]func() float64
 }
 
-var latencyBounds = [...]time.Duration{
+var latencyBounds = []time.Duration{
 	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
 	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 	500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second,
 }
 
 func NewMetrics() *Metrics {
-	return &Metrics{byStatus: map[int]int64{}, gauges: map[string]func() float64{}}
+	return &Metrics{byStatus: map[int]int64{}, latency: metrics.NewHistogram(latencyBounds...), gauges: map[string]func() float64{}}
 }
 
 // Gauge registers a value read at every scrape.
@@ -47,9 +47,7 @@ func (m *Metrics) observe(status int, d time.Duration) {
 	m.mu.Lock()
 	m.byStatus[status]++
 	m.mu.Unlock()
-	i := sort.Search(len(latencyBounds), func(i int) bool { return d <= latencyBounds[i] })
-	m.buckets[i].Add(1)
-	m.sumMicro.Add(d.Microseconds())
+	m.latency.Observe(d)
 }
 
 // ServeHTTP writes the metrics in the Prometheus text format.
@@ -79,15 +77,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	m.mu.Unlock()
 
 	fmt.Fprintln(bw, "# TYPE govx_exchange_query_seconds histogram")
-	var cum int64
-	for i, b := range latencyBounds {
-		cum += m.buckets[i].Load()
-		fmt.Fprintf(bw, "govx_exchange_query_seconds_bucket{le=\"%g\"} %d\n", b.Seconds(), cum)
-	}
-	cum += m.buckets[len(latencyBounds)].Load()
-	fmt.Fprintf(bw, "govx_exchange_query_seconds_bucket{le=\"+Inf\"} %d\n", cum)
-	fmt.Fprintf(bw, "govx_exchange_query_seconds_sum %g\n", float64(m.sumMicro.Load())/1e6)
-	fmt.Fprintf(bw, "govx_exchange_query_seconds_count %d\n", cum)
+	m.latency.WriteText(bw, "govx_exchange_query_seconds", "")
 	for _, n := range names {
 		fmt.Fprintf(bw, "# TYPE %s gauge\n%s %g\n", n, n, gauges[n])
 	}

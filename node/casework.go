@@ -2,12 +2,9 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
@@ -42,7 +39,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: a.Subject, Dept: a.Dept, Role: role,
 			Scopes: scopes, TTL: 2 * time.Minute})
 	}
-	authority, err := issuingAuthority(ctx, n)
+	authority, err := licence.NewStore(n.Pool, nil).DefaultAuthority(ctx)
 	if err != nil {
 		return err
 	}
@@ -113,19 +110,6 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return cons.Run(ctx, svc.Changes(codec))
 	})
 	return nil
-}
-
-// issuingAuthority is the market regulation authority that issues the
-// food business licences of approved cases: the first with an active seal
-// key in the licence register.
-func issuingAuthority(ctx context.Context, n *Node) (string, error) {
-	var code string
-	err := n.Pool.QueryRow(ctx, `SELECT authority_code FROM licence.issuer_keys WHERE retired_at IS NULL
-		ORDER BY (authority LIKE '%市场监督管理局%') DESC, authority_code LIMIT 1`).Scan(&code)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil // no register seeded: approved cases wait for issuing
-	}
-	return code, err
 }
 
 // licenceIssuer orders licences through the exchange's API, like any

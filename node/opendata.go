@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"govx/adapters/licence"
 	"govx/catalog"
 	"govx/internal/httpx"
@@ -46,15 +44,15 @@ func (n *Node) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	// when anonymous, in the limiter every instance shares through Redis.
 	// A busy key leases up to 100 ms of its rate (at most 100 tokens, a
 	// tenth of its burst) per Redis call; see ratelimit.Config.Lease.
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Log: n.log, Lease: 100 * time.Millisecond})
+	lim, err := ratelimit.New(rdb, ratelimit.Config{Logger: n.log, Lease: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	keys, err := apikeys.New(apikeys.NewStore(n.Pool), lim, n.Key, verifier, apikeys.Config{Issuer: Issuer, Log: n.log})
+	keys, err := apikeys.New(apikeys.NewStore(n.Pool), lim, n.Key, verifier, apikeys.Config{Issuer: Issuer, Logger: n.log})
 	if err != nil {
 		return err
 	}
-	sources := licenceSources(n.Pool)
+	sources := licence.OpenSources(n.Pool)
 	if n.cfg.Demo && slices.Contains(n.cfg.Adapters, licence.Department) {
 		// The licensing department opens its food business licences once;
 		// it publishes a new version with POST /open/v1/sources/{code}/publish.
@@ -114,39 +112,6 @@ func loadSecret(path string) ([]byte, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return b, os.WriteFile(path, b, 0o600)
-}
-
-// licenceSource opens a licence type's register as open data: each
-// licence held by a company, with its holder, issuer, dates and effective
-// status — never the seal, the face items or a natural person's licence.
-type licenceSource struct {
-	store *licence.Store
-	typ   string
-}
-
-func (s licenceSource) Columns() []openapi.Column {
-	return []openapi.Column{{Name: "number", Type: openapi.Text}, {Name: "holder_name", Type: openapi.Text},
-		{Name: "holder_code", Type: openapi.Text}, {Name: "authority", Type: openapi.Text},
-		{Name: "issue_date", Type: openapi.Date}, {Name: "valid_from", Type: openapi.Date},
-		{Name: "valid_until", Type: openapi.Date}, {Name: "status", Type: openapi.Text}}
-}
-
-func (s licenceSource) Rows(ctx context.Context, yield func([]string) error) error {
-	return s.store.EachPublic(ctx, s.typ, func(l licence.Licence) error {
-		return yield([]string{l.Number, l.HolderName, l.HolderCode, l.Authority, l.IssueDate.Format(time.DateOnly),
-			l.ValidFrom.Format(time.DateOnly), l.ValidUntil.Format(time.DateOnly), l.Status})
-	})
-}
-
-// licenceSources are the licence register's open-data sources, by
-// catalogue resource.
-func licenceSources(pool *pgxpool.Pool) map[string]openapi.Source {
-	store := licence.NewStore(pool, nil)
-	out := map[string]openapi.Source{}
-	for _, typ := range licence.Types {
-		out[licence.Resource(typ)] = licenceSource{store: store, typ: typ}
-	}
-	return out
 }
 
 // seedOpenData publishes the demo air-quality readings once.

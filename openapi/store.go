@@ -176,9 +176,6 @@ func NewStore(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool, versions: map[versionKey]*Version{}, latest: map[string]latestEntry{}}
 }
 
-// Pool is the store's database pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // PutDataset creates the dataset id published by department publisher, or
 // updates its description. Only its publisher may change it.
 func (s *Store) PutDataset(ctx context.Context, publisher, id string, m Meta) (*Dataset, error) {

@@ -9,6 +9,7 @@ import (
 
 	"govx"
 	"govx/adapters/population"
+	"govx/internal/splitmix"
 )
 
 // Values of Company.Type, as stored.
@@ -97,11 +98,11 @@ func NewGenerator(seed int64, pop *population.Generator, residents int) *Generat
 	g := &Generator{pop: pop, residents: residents}
 	s := uint64(seed) ^ 0x6c6567616c // a different stream from population's for the same seed
 	for r := range g.keys {
-		s += golden
-		g.keys[r] = mix64(s)
+		s += splitmix.Golden
+		g.keys[r] = splitmix.Mix64(s)
 	}
-	s += golden
-	g.salt = mix64(s)
+	s += splitmix.Golden
+	g.salt = splitmix.Mix64(s)
 	return g
 }
 
@@ -113,7 +114,7 @@ type core struct {
 	repID    string
 	div      int // index into divs
 	est      time.Time
-	rng      rng
+	rng      splitmix.RNG
 	orgValue int
 }
 
@@ -121,22 +122,22 @@ func (g *Generator) core(i int) core {
 	if i < 0 || i >= orgSpace {
 		panic(fmt.Sprintf("legalentity: company index %d outside [0, %d)", i, orgSpace))
 	}
-	c := core{rng: rng{mix64(g.salt ^ uint64(i))}, orgValue: g.permute(uint64(i))}
+	c := core{rng: splitmix.RNG{State: splitmix.Mix64(g.salt ^ uint64(i))}, orgValue: g.permute(uint64(i))}
 	r := &c.rng
-	c.kind = &kinds[kindPicker.pick(r.next())]
+	c.kind = &kinds[kindPicker.pick(r.Next())]
 	var earliest time.Time
 	c.rep, c.repID, earliest = g.representative(r, c.kind.since)
 	// Most register where the representative's ID number says they are
 	// from; the rest where the people are.
-	if d, ok := divIndex[c.repID[:6]]; ok && r.intn(10) < 7 {
+	if d, ok := divIndex[c.repID[:6]]; ok && r.Intn(10) < 7 {
 		c.div = d
 	} else {
-		c.div = divPicker.pick(r.next())
+		c.div = divPicker.pick(r.Next())
 	}
 	// More entities were founded each year than the year before: the
 	// density of the date grows linearly towards the end of the history.
 	span := int(registerEnd.Sub(earliest).Hours() / 24)
-	c.est = earliest.AddDate(0, 0, int(float64(span+1)*math.Sqrt(r.float())))
+	c.est = earliest.AddDate(0, 0, int(float64(span+1)*math.Sqrt(r.Float64())))
 	if c.est.After(registerEnd) {
 		c.est = registerEnd
 	}
@@ -146,10 +147,10 @@ func (g *Generator) core(i int) core {
 // representative picks a resident who was 18 by the end of the history and
 // returns them with the earliest date an entity of theirs can be founded
 // on: the later of since and their 18th birthday.
-func (g *Generator) representative(r *rng, since time.Time) (int, string, time.Time) {
+func (g *Generator) representative(r *splitmix.RNG, since time.Time) (int, string, time.Time) {
 	j := 0
 	for attempt := 0; attempt < 64; attempt++ {
-		j = r.intn(g.residents)
+		j = r.Intn(g.residents)
 		id := g.pop.IDNumber(j)
 		if e := earliestFor(id, since); !e.After(registerEnd) {
 			return j, id, e
@@ -243,11 +244,11 @@ func (g *Generator) Company(i int) Company {
 		StatusDate:          c.est,
 	}
 	if len(c.kind.capital) > 0 {
-		co.RegisteredCapital = c.kind.capital[r.intn(len(c.kind.capital))] * 10_000
+		co.RegisteredCapital = c.kind.capital[r.Intn(len(c.kind.capital))] * 10_000
 	}
-	ind := &industries[r.intn(len(industries))]
+	ind := &industries[r.Intn(len(industries))]
 	if c.kind.typ == TypeIndividualBusiness {
-		shop := &shops[r.intn(len(shops))]
+		shop := &shops[r.Intn(len(shops))]
 		co.Name = individualName(r, div, rep.Name, shop)
 		co.Address = shopAddress(r, div)
 		co.BusinessScope = scope(r, shop.scopes, nil, c.est)
@@ -261,27 +262,27 @@ func (g *Generator) Company(i int) Company {
 	}
 	// Some leave business: individual businesses more often than companies.
 	days := int(registerEnd.Sub(c.est).Hours() / 24)
-	if u := r.intn(1000); days > 0 && u >= c.kind.stay {
-		co.StatusDate = c.est.AddDate(0, 0, 1+r.intn(days))
+	if u := r.Intn(1000); days > 0 && u >= c.kind.stay {
+		co.StatusDate = c.est.AddDate(0, 0, 1+r.Intn(days))
 		if u >= c.kind.stay+(1000-c.kind.stay)*3/4 {
-			co.Status, co.StatusReason = StatusRevoked, revokeReasons[r.intn(len(revokeReasons))]
+			co.Status, co.StatusReason = StatusRevoked, revokeReasons[r.Intn(len(revokeReasons))]
 		} else {
-			co.Status, co.StatusReason = StatusDeregistered, c.kind.closing[r.intn(len(c.kind.closing))]
+			co.Status, co.StatusReason = StatusDeregistered, c.kind.closing[r.Intn(len(c.kind.closing))]
 		}
 	}
-	co.UpdatedAt = co.StatusDate.Add(time.Duration(9*3600+r.intn(8*3600)) * time.Second)
+	co.UpdatedAt = co.StatusDate.Add(time.Duration(9*3600+r.Intn(8*3600)) * time.Second)
 	return co
 }
 
-func companyName(r *rng, div *division, k *entityKind, ind *industry) string {
+func companyName(r *splitmix.RNG, div *division, k *entityKind, ind *industry) string {
 	var b strings.Builder
 	b.Grow(64)
 	b.WriteString(div.city)
 	writeTradeName(&b, r)
-	b.WriteString(ind.terms[r.intn(len(ind.terms))])
+	b.WriteString(ind.terms[r.Intn(len(ind.terms))])
 	switch k.typ {
 	case TypeLimitedLiability:
-		if r.intn(10) == 0 {
+		if r.Intn(10) == 0 {
 			b.WriteString("有限责任公司")
 		} else {
 			b.WriteString("有限公司")
@@ -293,18 +294,18 @@ func companyName(r *rng, div *division, k *entityKind, ind *industry) string {
 		b.WriteString(div.branch)
 		b.WriteString("分公司")
 	case TypeSoleProprietorship:
-		b.WriteString(soleSuffixes[r.intn(len(soleSuffixes))])
+		b.WriteString(soleSuffixes[r.Intn(len(soleSuffixes))])
 	case TypePartnership:
 		b.WriteString("合伙企业（有限合伙）")
 	}
 	return b.String()
 }
 
-func individualName(r *rng, div *division, repName string, s *shop) string {
+func individualName(r *splitmix.RNG, div *division, repName string, s *shop) string {
 	var b strings.Builder
 	b.Grow(64)
 	b.WriteString(div.local)
-	if r.intn(4) == 0 {
+	if r.Intn(4) == 0 {
 		// 张记: the owner's surname. Two-character surnames are rare
 		// enough that the first character will do.
 		_, n := firstRune(repName)
@@ -313,7 +314,7 @@ func individualName(r *rng, div *division, repName string, s *shop) string {
 	} else {
 		writeTradeName(&b, r)
 	}
-	b.WriteString(s.names[r.intn(len(s.names))])
+	b.WriteString(s.names[r.Intn(len(s.names))])
 	return b.String()
 }
 
@@ -328,9 +329,9 @@ func firstRune(s string) (rune, int) {
 
 // writeTradeName writes a two-character trade name (字号) of auspicious
 // characters, e.g. 鑫源.
-func writeTradeName(b *strings.Builder, r *rng) {
-	x := r.intn(len(tradeChars))
-	y := r.intn(len(tradeChars) - 1)
+func writeTradeName(b *strings.Builder, r *splitmix.RNG) {
+	x := r.Intn(len(tradeChars))
+	y := r.Intn(len(tradeChars) - 1)
 	if y >= x {
 		y++
 	}
@@ -338,37 +339,37 @@ func writeTradeName(b *strings.Builder, r *rng) {
 	b.WriteString(tradeChars[y])
 }
 
-func officeAddress(r *rng, div *division) string {
+func officeAddress(r *splitmix.RNG, div *division) string {
 	a := make([]byte, 0, 128)
 	a = append(a, div.Name...)
-	a = append(a, officeStreets[r.intn(len(officeStreets))]...)
-	a = strconv.AppendInt(a, int64(1+r.intn(999)), 10)
+	a = append(a, officeStreets[r.Intn(len(officeStreets))]...)
+	a = strconv.AppendInt(a, int64(1+r.Intn(999)), 10)
 	a = append(a, "号"...)
-	switch r.intn(3) {
+	switch r.Intn(3) {
 	case 0:
-		a = strconv.AppendInt(a, int64(1+r.intn(12)), 10)
+		a = strconv.AppendInt(a, int64(1+r.Intn(12)), 10)
 		a = append(a, "幢"...)
 	case 1:
-		a = append(a, towers[r.intn(len(towers))]...)
+		a = append(a, towers[r.Intn(len(towers))]...)
 	}
-	floor := 1 + r.intn(28)
+	floor := 1 + r.Intn(28)
 	a = strconv.AppendInt(a, int64(floor), 10)
 	a = append(a, "层"...)
-	a = strconv.AppendInt(a, int64(floor*100+1+r.intn(30)), 10)
+	a = strconv.AppendInt(a, int64(floor*100+1+r.Intn(30)), 10)
 	a = append(a, "室"...)
 	return string(a)
 }
 
-func shopAddress(r *rng, div *division) string {
+func shopAddress(r *splitmix.RNG, div *division) string {
 	a := make([]byte, 0, 128)
 	a = append(a, div.Name...)
-	a = append(a, shopStreets[r.intn(len(shopStreets))]...)
-	a = strconv.AppendInt(a, int64(1+r.intn(480)), 10)
+	a = append(a, shopStreets[r.Intn(len(shopStreets))]...)
+	a = strconv.AppendInt(a, int64(1+r.Intn(480)), 10)
 	a = append(a, "号"...)
-	if r.intn(2) == 0 {
+	if r.Intn(2) == 0 {
 		a = append(a, "一层商铺"...)
 	} else {
-		a = strconv.AppendInt(a, int64(1+r.intn(20)), 10)
+		a = strconv.AppendInt(a, int64(1+r.Intn(20)), 10)
 		a = append(a, "号门面"...)
 	}
 	return string(a)
@@ -377,8 +378,8 @@ func shopAddress(r *rng, div *division) string {
 // scope writes a business scope (经营范围) of three to six items of own and
 // one of general, in the form of the time: since the 2021 reform of
 // business registration scopes are lists of standard items under 一般项目.
-func scope(r *rng, own, general []string, est time.Time) string {
-	n := 3 + r.intn(4)
+func scope(r *splitmix.RNG, own, general []string, est time.Time) string {
+	n := 3 + r.Intn(4)
 	if n > len(own) {
 		n = len(own)
 	}
@@ -388,12 +389,12 @@ func scope(r *rng, own, general []string, est time.Time) string {
 	}
 	items := make([]string, 0, n+1)
 	for k := 0; k < n; k++ {
-		p := k + r.intn(len(own)-k)
+		p := k + r.Intn(len(own)-k)
 		idx[k], idx[p] = idx[p], idx[k]
 		items = append(items, own[idx[k]])
 	}
-	if len(general) > 0 && r.intn(2) == 0 {
-		g := general[r.intn(len(general))]
+	if len(general) > 0 && r.Intn(2) == 0 {
+		g := general[r.Intn(len(general))]
 		dup := false
 		for _, it := range items {
 			dup = dup || it == g
@@ -431,33 +432,10 @@ func (g *Generator) feistel(x uint64) uint64 {
 	const mask = 1<<half - 1
 	hi, lo := x>>half, x&mask
 	for r := range feistelRounds {
-		hi, lo = lo, hi^(mix64(lo^g.keys[r])&mask)
+		hi, lo = lo, hi^(splitmix.Mix64(lo^g.keys[r])&mask)
 	}
 	return hi<<half | lo
 }
-
-// Randomness, as in the population generator.
-
-const golden = 0x9e3779b97f4a7c15
-
-func mix64(z uint64) uint64 {
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-type rng struct{ s uint64 }
-
-func (r *rng) next() uint64 {
-	r.s += golden
-	return mix64(r.s)
-}
-
-// intn returns a number in [0, n), n < 2^32.
-func (r *rng) intn(n int) int { return int((r.next() >> 32) * uint64(n) >> 32) }
-
-// float returns a number in [0, 1).
-func (r *rng) float() float64 { return float64(r.next()>>11) / (1 << 53) }
 
 // picker draws an index by weight through a table of 4096 slots.
 type picker struct{ slot [4096]uint16 }

@@ -14,6 +14,7 @@ import (
 	"govx"
 	"govx/catalog"
 	"govx/internal/auth"
+	"govx/internal/splitmix"
 )
 
 // Holders names holder i of some register: the code it is known by (a
@@ -76,7 +77,7 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		cfg.AsOf = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	cfg.AsOf = cfg.AsOf.UTC().Truncate(24 * time.Hour)
-	g := &Generator{cfg: cfg, salt: mix64(uint64(cfg.Seed) + golden), asOfD: int(cfg.AsOf.Unix() / 86400)}
+	g := &Generator{cfg: cfg, salt: splitmix.Hash(uint64(cfg.Seed)), asOfD: int(cfg.AsOf.Unix() / 86400)}
 	created := time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, a := range authorities {
 		var s [8]byte
@@ -182,7 +183,7 @@ func (g *Generator) Unsealed(i int) Licence {
 	if i < 0 || i >= Capacity {
 		panic(fmt.Sprintf("licence: index %d outside [0, %d)", i, Capacity))
 	}
-	r := rng{mix64(g.salt ^ uint64(i))}
+	r := rng{splitmix.RNG{State: splitmix.Mix64(g.salt ^ uint64(i))}}
 	d := &divisions[r.intn(len(divisions))]
 	var typ string
 	switch u := r.intn(100); {
@@ -455,7 +456,7 @@ func Authorities() []Authority {
 // authorityCode makes the unified social credit code of a government body
 // (registration authority 1, type 1) in division div.
 func authorityCode(div string, n int) string {
-	body := "0" + pad(int(mix64(uint64(n)+0xa5a5)%10_000_000), 7)
+	body := "0" + pad(int(splitmix.Mix64(uint64(n)+0xa5a5)%10_000_000), 7)
 	check, err := govx.OrgCodeCheckChar(body)
 	if err != nil {
 		panic(err)
@@ -468,17 +469,9 @@ func authorityCode(div string, n int) string {
 	return first17 + string(c)
 }
 
-const golden = 0x9e3779b97f4a7c15
+// rng is SplitMix64 drawing numbers in a range by remainder (unlike the
+// other registers' generators, which multiply): the demo's licences were
+// made so and must stay as they are.
+type rng struct{ splitmix.RNG }
 
-func mix64(z uint64) uint64 {
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
-// rng is splitmix64: small, fast and good enough for synthetic data.
-type rng struct{ s uint64 }
-
-func (r *rng) next() uint64 { r.s += golden; return mix64(r.s) }
-
-func (r *rng) intn(n int) int { return int(r.next() % uint64(n)) }
+func (r *rng) intn(n int) int { return int(r.Next() % uint64(n)) }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"embed"
 	"encoding/json"
+	"errors"
 	"runtime"
 	"sync"
 	"time"
@@ -196,6 +197,21 @@ func (s *Store) PutIssuerKeys(ctx context.Context, keys []IssuerKey) error {
 		return err
 	}
 	return postgres.Translate("licence.Store.PutIssuerKeys", tx.Commit(ctx), "")
+}
+
+// DefaultAuthority is the authority that issues the licences the one
+// window orders without naming one: a market regulation bureau (市场监督管理局,
+// which issues food business licences) with an active seal key, or else
+// any authority with one; the lowest code among equals. It is "" when the
+// register holds no active seal key (nothing seeded yet).
+func (s *Store) DefaultAuthority(ctx context.Context) (string, error) {
+	var code string
+	err := s.pool.QueryRow(ctx, `SELECT authority_code FROM licence.issuer_keys WHERE retired_at IS NULL
+		ORDER BY (authority LIKE '%市场监督管理局%') DESC, authority_code LIMIT 1`).Scan(&code)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return code, postgres.Translate("licence.Store.DefaultAuthority", err, "")
 }
 
 func putIssuerKeys(ctx context.Context, tx pgx.Tx, keys []IssuerKey) error {

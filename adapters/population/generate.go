@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"strconv"
 	"time"
+
+	"govx/internal/splitmix"
 )
 
 // Values of Resident.Sex and Resident.Status, as stored.
@@ -57,11 +59,11 @@ func NewGenerator(seed int64) *Generator {
 	g := &Generator{}
 	s := uint64(seed)
 	for r := range g.keys {
-		s += golden
-		g.keys[r] = mix64(s)
+		s += splitmix.Golden
+		g.keys[r] = splitmix.Mix64(s)
 	}
-	s += golden
-	g.salt = mix64(s)
+	s += splitmix.Golden
+	g.salt = splitmix.Mix64(s)
 	return g
 }
 
@@ -84,16 +86,16 @@ func (g *Generator) Resident(i int) Resident {
 	var id [18]byte
 	loc.format(&id)
 	div := &divisions[loc.division]
-	r := rng{mix64(g.salt ^ uint64(i))}
+	r := splitmix.RNG{State: splitmix.Mix64(g.salt ^ uint64(i))}
 
 	male := loc.seq%2 == 1
 	sex := SexFemale
 	if male {
 		sex = SexMale
 	}
-	ethnicity := ethnicPickers[div.people].pick(r.next())
+	ethnicity := ethnicPickers[div.people].pick(r.Next())
 	status := StatusNormal
-	switch u := r.intn(1000); {
+	switch u := r.Intn(1000); {
 	case u >= 990:
 		status = StatusDeceased
 	case u >= 960:
@@ -108,7 +110,7 @@ func (g *Generator) Resident(i int) Resident {
 		Address:      makeAddress(&r, div),
 		DivisionCode: div.code,
 		Status:       status,
-		UpdatedAt:    time.Unix(updatedFrom+int64(r.intn(updatedSpan)), 0).UTC(),
+		UpdatedAt:    time.Unix(updatedFrom+int64(r.Intn(updatedSpan)), 0).UTC(),
 	}
 }
 
@@ -182,7 +184,7 @@ func (g *Generator) decode(p int) location {
 	dayOfYear, slot := off/slots, off%slots
 	year := firstBirthYear + y
 	month, day := monthDay(year, dayOfYear)
-	offset := int(mix64(g.salt^uint64(c)<<20^uint64(dayOfYear)) % 999)
+	offset := int(splitmix.Mix64(g.salt^uint64(c)<<20^uint64(dayOfYear)) % 999)
 	return location{
 		division: d,
 		year:     year, month: month, day: day,
@@ -252,7 +254,7 @@ func (g *Generator) feistel(x uint64) uint64 {
 	hiW, loW := uint(lay.hiBits), uint(lay.loBits)
 	hi, lo := x>>loW, x&(1<<loW-1)
 	for r := range feistelRounds {
-		hi, lo = lo, hi^(mix64(lo^g.keys[r])&(1<<hiW-1))
+		hi, lo = lo, hi^(splitmix.Mix64(lo^g.keys[r])&(1<<hiW-1))
 		hiW, loW = loW, hiW
 	}
 	return hi<<loW | lo
@@ -287,7 +289,7 @@ func monthDay(year, dayOfYear int) (month, day int) {
 
 // Names.
 
-func makeName(r *rng, ethnicity string, male bool, birthYear int) string {
+func makeName(r *splitmix.RNG, ethnicity string, male bool, birthYear int) string {
 	var b [64]byte
 	name := b[:0]
 	switch ethnicity {
@@ -296,14 +298,14 @@ func makeName(r *rng, ethnicity string, male bool, birthYear int) string {
 		if male {
 			own = turkicMaleNames
 		}
-		self := r.intn(len(own))
+		self := r.Intn(len(own))
 		var father int
 		if male { // a son seldom bears his father's name
-			if father = r.intn(len(turkicMaleNames) - 1); father >= self {
+			if father = r.Intn(len(turkicMaleNames) - 1); father >= self {
 				father++
 			}
 		} else {
-			father = r.intn(len(turkicMaleNames))
+			father = r.Intn(len(turkicMaleNames))
 		}
 		name = append(name, own[self]...)
 		name = append(name, "·"...)
@@ -314,33 +316,33 @@ func makeName(r *rng, ethnicity string, male bool, birthYear int) string {
 		if male {
 			second = tibetanMaleSecond
 		}
-		name = append(name, r.of(tibetanFirstParts)...)
-		name = append(name, r.of(second)...)
+		name = append(name, of(r, tibetanFirstParts)...)
+		name = append(name, of(r, second)...)
 		return string(name)
 	case "蒙古族":
-		if r.intn(2) == 0 {
+		if r.Intn(2) == 0 {
 			if male {
-				return r.of(mongolianMaleNames)
+				return of(r, mongolianMaleNames)
 			}
-			return r.of(mongolianFemaleNames)
+			return of(r, mongolianFemaleNames)
 		}
 	case "回族":
-		name = append(name, huiSurnamePicker.pick(r.next())...)
+		name = append(name, huiSurnamePicker.pick(r.Next())...)
 		return string(appendGivenName(name, r, male, birthYear))
 	case "朝鲜族":
-		name = append(name, koreanSurnamePicker.pick(r.next())...)
+		name = append(name, koreanSurnamePicker.pick(r.Next())...)
 		return string(appendGivenName(name, r, male, birthYear))
 	case "壮族":
-		name = append(name, zhuangSurnamePicker.pick(r.next())...)
+		name = append(name, zhuangSurnamePicker.pick(r.Next())...)
 		return string(appendGivenName(name, r, male, birthYear))
 	}
-	name = append(name, surnamePicker.pick(r.next())...)
+	name = append(name, surnamePicker.pick(r.Next())...)
 	return string(appendGivenName(name, r, male, birthYear))
 }
 
 // appendGivenName appends a Han given name fitting the sex and generation.
-func appendGivenName(name []byte, r *rng, male bool, birthYear int) []byte {
-	u := r.intn(100)
+func appendGivenName(name []byte, r *splitmix.RNG, male bool, birthYear int) []byte {
+	u := r.Intn(100)
 	if birthYear < 1975 {
 		full, chars := olderFemaleNames, olderFemaleChars
 		if male {
@@ -348,9 +350,9 @@ func appendGivenName(name []byte, r *rng, male bool, birthYear int) []byte {
 		}
 		switch {
 		case u < 45:
-			return append(name, r.of(full)...)
+			return append(name, of(r, full)...)
 		case u < 70:
-			return append(name, r.of(chars)...)
+			return append(name, of(r, chars)...)
 		}
 		return appendTwo(name, r, chars)
 	}
@@ -359,15 +361,15 @@ func appendGivenName(name []byte, r *rng, male bool, birthYear int) []byte {
 		chars = youngerMaleChars
 	}
 	if u < 25 {
-		return append(name, r.of(chars)...)
+		return append(name, of(r, chars)...)
 	}
 	return appendTwo(name, r, chars)
 }
 
 // appendTwo appends two different characters of chars.
-func appendTwo(name []byte, r *rng, chars []string) []byte {
-	a := r.intn(len(chars))
-	b := r.intn(len(chars) - 1)
+func appendTwo(name []byte, r *splitmix.RNG, chars []string) []byte {
+	a := r.Intn(len(chars))
+	b := r.Intn(len(chars) - 1)
 	if b >= a {
 		b++
 	}
@@ -376,61 +378,41 @@ func appendTwo(name []byte, r *rng, chars []string) []byte {
 
 // Addresses.
 
-func makeAddress(r *rng, div *division) string {
+func makeAddress(r *splitmix.RNG, div *division) string {
 	var b [160]byte
 	a := append(b[:0], div.address...)
-	a = append(a, r.of(streets)...)
+	a = append(a, of(r, streets)...)
 	if div.lanes {
 		// Shanghai: 延安路1200弄18号502室
-		a = strconv.AppendInt(a, int64(1+r.intn(1500)), 10)
+		a = strconv.AppendInt(a, int64(1+r.Intn(1500)), 10)
 		a = append(a, "弄"...)
-		a = strconv.AppendInt(a, int64(1+r.intn(60)), 10)
+		a = strconv.AppendInt(a, int64(1+r.Intn(60)), 10)
 		a = append(a, "号"...)
-		a = appendRoom(a, r, 1+r.intn(18))
+		a = appendRoom(a, r, 1+r.Intn(18))
 		return string(a)
 	}
-	a = strconv.AppendInt(a, int64(1+r.intn(480)), 10)
+	a = strconv.AppendInt(a, int64(1+r.Intn(480)), 10)
 	a = append(a, "号"...)
-	if r.intn(10) < 7 { // most live in a compound of numbered blocks
-		a = strconv.AppendInt(a, int64(1+r.intn(28)), 10)
+	if r.Intn(10) < 7 { // most live in a compound of numbered blocks
+		a = strconv.AppendInt(a, int64(1+r.Intn(28)), 10)
 		a = append(a, "栋"...)
-		a = strconv.AppendInt(a, int64(1+r.intn(6)), 10)
+		a = strconv.AppendInt(a, int64(1+r.Intn(6)), 10)
 		a = append(a, "单元"...)
-		a = appendRoom(a, r, 1+r.intn(32))
+		a = appendRoom(a, r, 1+r.Intn(32))
 	}
 	return string(a)
 }
 
 // appendRoom appends a flat number such as 1203室: floor, then two digits.
-func appendRoom(a []byte, r *rng, floor int) []byte {
+func appendRoom(a []byte, r *splitmix.RNG, floor int) []byte {
 	a = strconv.AppendInt(a, int64(floor), 10)
-	a = append(a, '0', byte('1'+r.intn(4)))
+	a = append(a, '0', byte('1'+r.Intn(4)))
 	return append(a, "室"...)
 }
 
-// Randomness.
+// Randomness: SplitMix64, seeded per resident so residents are independent.
 
-const golden = 0x9e3779b97f4a7c15
-
-// mix64 is the SplitMix64 finaliser: a bijective, well-mixing hash.
-func mix64(z uint64) uint64 {
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-// rng is SplitMix64, seeded per resident so residents are independent.
-type rng struct{ s uint64 }
-
-func (r *rng) next() uint64 {
-	r.s += golden
-	return mix64(r.s)
-}
-
-// intn returns a number in [0, n), n < 2^32.
-func (r *rng) intn(n int) int { return int((r.next() >> 32) * uint64(n) >> 32) }
-
-func (r *rng) of(list []string) string { return list[r.intn(len(list))] }
+func of(r *splitmix.RNG, list []string) string { return list[r.Intn(len(list))] }
 
 // picker draws from weighted values in constant time through a table of
 // 4096 slots, each value holding slots in proportion to its weight (at

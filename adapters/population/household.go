@@ -11,6 +11,7 @@ import (
 	"govx/bus"
 	"govx/catalog"
 	"govx/internal/postgres"
+	"govx/internal/splitmix"
 )
 
 // ResourceHousehold is the population department's household resource; its
@@ -76,8 +77,8 @@ func (g *Generator) Households(from, n int, fn func(Household) bool) {
 		}
 		o := byDivision[r.DivisionCode]
 		if o == nil {
-			rr := rng{mix64(g.salt ^ 0x686f757365686f6c ^ uint64(i))} // "househol"
-			o = &open{first: i, want: 1 + rr.intn(5)}
+			rr := splitmix.RNG{State: splitmix.Mix64(g.salt ^ 0x686f757365686f6c ^ uint64(i))} // "househol"
+			o = &open{first: i, want: 1 + rr.Intn(5)}
 			byDivision[r.DivisionCode] = o
 			order = append(order, r.DivisionCode)
 		}

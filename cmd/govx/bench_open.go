@@ -24,6 +24,7 @@ import (
 	"govx/internal/auth"
 	"govx/internal/postgres"
 	"govx/internal/ratelimit"
+	"govx/internal/splitmix"
 	"govx/node"
 	"govx/openapi/apikeys"
 )
@@ -43,7 +44,7 @@ func benchOpenCSV(rows int) io.Reader {
 		for i := range rows {
 			// Columns drawn from independent bits of a hash of the row, so
 			// that no filter value correlates with another column's order.
-			h := splitmix64(uint64(i))
+			h := splitmix.Hash(uint64(i))
 			pm := (h >> 8) % 3000
 			b = fmt.Appendf(b, "%d,ST%04d,%s,2026-%02d-%02d,%d.%d,%t\n", i, (h>>20)%5000, benchOpenDistricts[h%8],
 				1+(h>>40)%12, 1+(h>>48)%28, pm/10, pm%10, (h>>56)%13 != 0)
@@ -58,13 +59,6 @@ func benchOpenCSV(rows int) io.Reader {
 		pw.Close()
 	}()
 	return pr
-}
-
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
 }
 
 // OpenBenchResult is what one page run measured.

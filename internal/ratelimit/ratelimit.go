@@ -93,8 +93,8 @@ type Config struct {
 	// at once and spend them here for up to this long (see lease.go):
 	// never past the shared budget, at most one lease of tokens per
 	// instance lost when unspent. Zero decides every request in Redis.
-	Lease time.Duration
-	Log   *slog.Logger
+	Lease  time.Duration
+	Logger *slog.Logger
 }
 
 // Validate fills in defaults.
@@ -111,8 +111,8 @@ func (c *Config) Validate() error {
 	if c.LocalKeys == 0 {
 		c.LocalKeys = 100_000
 	}
-	if c.Log == nil {
-		c.Log = slog.Default()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return nil
 }
@@ -151,7 +151,7 @@ func New(rdb *redis.Client, cfg Config) (*Limiter, error) {
 // the request allowed.
 func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Result {
 	if err := lim.Validate(); err != nil {
-		l.cfg.Log.Error("ratelimit: invalid limit", "key", key, "limit", lim.String(), "err", err)
+		l.cfg.Logger.Error("ratelimit: invalid limit", "key", key, "limit", lim.String(), "err", err)
 		return Result{Allowed: true, Limit: lim, Remaining: 0, Degraded: true}
 	}
 	if l.rdb == nil {
@@ -186,7 +186,7 @@ func (l *Limiter) logDown(err error) {
 		return
 	}
 	l.loggedAt = time.Now()
-	l.cfg.Log.Warn("ratelimit: redis unavailable, limiting per instance", "err", err, "cooldown", l.cfg.Cooldown)
+	l.cfg.Logger.Warn("ratelimit: redis unavailable, limiting per instance", "err", err, "cooldown", l.cfg.Cooldown)
 }
 
 // redisDecide spends cost tokens of key in Redis, all or none.

@@ -43,15 +43,7 @@ func (s *Service) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /open/v1/token", s.token)
 }
 
-// Handler is the key and token endpoints alone, behind Middleware.
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.Mount(mux)
-	mux.HandleFunc("/", httpx.NotFound(s.cfg.Log))
-	return s.Middleware(mux)
-}
-
-func (s *Service) fail(w http.ResponseWriter, err error) { httpx.WriteError(w, s.cfg.Log, "", err) }
+func (s *Service) fail(w http.ResponseWriter, err error) { httpx.WriteError(w, s.cfg.Logger, "", err) }
 
 func (s *Service) caller(r *http.Request) (Caller, error) {
 	if c, ok := CallerFrom(r.Context()); ok {
@@ -277,7 +269,7 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		status := httpx.StatusOf(err)
 		if status >= 500 {
-			s.cfg.Log.Error("token request failed", "err", err)
+			s.cfg.Logger.Error("token request failed", "err", err)
 		}
 		oauthFail(w, status, "server_error", govx.ErrorMessage(err))
 		return

@@ -63,7 +63,7 @@ type Config struct {
 	// another instance revoked; default 5s.
 	StatusTTL time.Duration
 	Now       func() time.Time
-	Log       *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Validate checks c and fills in defaults.
@@ -114,8 +114,8 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Log == nil {
-		c.Log = slog.Default()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return nil
 }
@@ -151,9 +151,6 @@ func New(store *Store, limiter *ratelimit.Limiter, key *auth.Key, staff httpx.Ve
 	return &Service{store: store, limiter: limiter, key: key, verifier: v, staff: staff, cfg: cfg,
 		status: newStatusCache(cfg.StatusTTL, 10_000)}, nil
 }
-
-// Store is the registry the service uses.
-func (s *Service) Store() *Store { return s.store }
 
 // LimitOf returns the limit of key k: its own, its tier's, or, for a tier
 // no longer configured, the registered tier's.
@@ -415,12 +412,12 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		setHeaders(w.Header(), res)
 		if !res.Allowed {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, ratelimit.Seconds(res.RetryAfter))))
-			httpx.WriteErrorStatus(w, s.cfg.Log, "", http.StatusTooManyRequests, govx.Errorf(govx.KindUnavailable, CodeRateLimited,
+			httpx.WriteErrorStatus(w, s.cfg.Logger, "", http.StatusTooManyRequests, govx.Errorf(govx.KindUnavailable, CodeRateLimited,
 				"rate limit of %s exceeded; retry after %s", describe(c.Limit), res.RetryAfter.Round(time.Millisecond)))
 			return
 		}
 		if idErr != nil {
-			httpx.WriteError(w, s.cfg.Log, "", idErr)
+			httpx.WriteError(w, s.cfg.Logger, "", idErr)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))

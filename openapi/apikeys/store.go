@@ -215,18 +215,9 @@ func (s *Store) Keys(ctx context.Context, f Filter) ([]Key, error) {
 	return out, postgres.Translate(op, rows.Err(), "")
 }
 
-// Authenticate returns the key id if secret is its secret. A wrong id or
+// checkSecret returns k if secret is its secret. A wrong id (k nil) or
 // secret is api_key_invalid; a revoked key is api_key_revoked, and only
 // once the secret matched, so revocation is no oracle for guessed ids.
-func (s *Store) Authenticate(ctx context.Context, id, secret string) (*Key, error) {
-	const op = "apikeys.Store.Authenticate"
-	k, err := s.Key(ctx, id)
-	if err != nil && govx.ErrorKind(err) != govx.KindNotFound {
-		return nil, govx.E(op, err)
-	}
-	return checkSecret(op, k, secret)
-}
-
 func checkSecret(op string, k *Key, secret string) (*Key, error) {
 	want := make([]byte, sha256.Size)
 	if k != nil {
