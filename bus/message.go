@@ -36,7 +36,7 @@ type Reply struct {
 	AnsweredAt time.Time   `avro:"answered_at"`
 }
 
-// Event is the Avro envelope (schemas/govx.bus.Event.avsc) of a change
+// Event is the Avro envelope (schemas/govx.exchange.Event.avsc) of a change
 // to a record, on the resource's event topic.
 type Event struct {
 	EventID    string    `avro:"event_id"`

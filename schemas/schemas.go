@@ -25,7 +25,7 @@ var FS embed.FS
 const (
 	Request            = "govx.exchange.Request"
 	Reply              = "govx.exchange.Reply"
-	Event              = "govx.bus.Event"
+	Event              = "govx.exchange.Event"
 	PopulationIdentity = "population.identity"
 )
 
