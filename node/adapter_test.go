@@ -38,7 +38,7 @@ func getBody(t *testing.T, url string) (int, string) {
 // address.
 func TestAdapterAloneServesOps(t *testing.T) {
 	cfg := nodetest.Config(t)
-	cfg.Exchange = false
+	cfg.Exchange, cfg.Casework = false, false
 	cfg.OpsAddr = "127.0.0.1:0"
 	m := nodetest.Start(t, cfg)
 	if m.OpsURL() == "" || m.URL() != "" {

@@ -531,7 +531,7 @@ func TestCaseVerificationPendingWhileProviderDown(t *testing.T) {
 
 	// The department's adapter comes back, in a process of its own.
 	acfg := cfg
-	acfg.DataDir, acfg.Exchange, acfg.Migrate, acfg.Demo = t.TempDir(), false, false, false
+	acfg.DataDir, acfg.Exchange, acfg.Casework, acfg.Migrate, acfg.Demo = t.TempDir(), false, false, false, false
 	acfg.EmbeddedKafka, acfg.KafkaBrokers = false, m.Brokers
 	acfg.Adapters = []string{legalentity.Department}
 	nodetest.Start(t, acfg)
