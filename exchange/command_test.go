@@ -137,8 +137,12 @@ func TestCommandThroughTheExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h, err := exchange.NewHandler(exchange.HandlerConfig{Service: svc, Verifier: v, Audit: l, Metrics: exchange.NewMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/resources/{code}/query", exchange.NewHandler(svc, v, l, exchange.NewMetrics()))
+	mux.Handle("POST /v1/resources/{code}/query", h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	client, err := exchange.NewClient(srv.URL, nil)

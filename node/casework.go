@@ -79,7 +79,10 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return err
 	}
 	mux.Handle(ui.Prefix(), ui)
-	cw := casework.NewHandler(svc, verifier, n.log)
+	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	for _, p := range []string{"/v1/cases", "/v1/cases/", "/v1/case-items", "/v1/review-queue", "/v1/supervision", "/v1/progress/"} {
 		mux.Handle(p, cw)
 	}

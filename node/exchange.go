@@ -96,12 +96,20 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	metrics.Gauge("govx_policy_cache_misses_total", func() float64 { return float64(policy.Stats.Misses.Load()) })
 	metrics.Gauge("govx_consent_cache_hits_total", func() float64 { return float64(consents.Stats.Hits.Load()) })
 	metrics.Gauge("govx_consent_cache_misses_total", func() float64 { return float64(consents.Stats.Misses.Load()) })
+	query, err := exchange.NewHandler(exchange.HandlerConfig{Service: svc, Verifier: verifier, Audit: audit, Metrics: metrics})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	n.mux = mux
-	mux.Handle("POST /v1/resources/{code}/query", exchange.NewHandler(svc, verifier, audit, metrics))
+	mux.Handle("POST /v1/resources/{code}/query", query)
 	mux.Handle("GET /v1/openapi.json", document(exchange.OpenAPI()))
 	mux.Handle("/", httpx.NotFound(n.log))
-	mux.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: n.log}))
+	cat, err := catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/v1/catalog/", cat)
 	if err := n.mountOpenData(ctx, mux, store, verifier, rdb); err != nil {
 		return err
 	}
@@ -124,15 +132,28 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	mux.Handle("GET /v1/resources/{code}/events", events)
-	ch := consent.NewHandler(n.Consents, verifier, n.log)
+	ch, err := consent.NewHandler(consent.HandlerConfig{Store: n.Consents, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	mux.Handle("/v1/consents", ch)
 	mux.Handle("/v1/consents/", ch)
 	mux.Handle("GET /v1/subjects/{subject}/consents", ch)
-	mux.Handle("GET /v1/subjects/{subject}/accesses", ledger.NewSubjectHandler(audit, verifier, n.log))
-	ah := ledger.NewHandler(n.Pool, verifier, n.log)
+	sh, err := ledger.NewSubjectHandler(ledger.SubjectHandlerConfig{Ledger: audit, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /v1/subjects/{subject}/accesses", sh)
+	ah, err := ledger.NewHandler(ledger.HandlerConfig{Pool: n.Pool, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	mux.Handle("/v1/audit", ah)
 	mux.Handle("/v1/audit/", ah)
-	gh := catalog.NewGrantsHandler(grants, verifier, n.log)
+	gh, err := catalog.NewGrantsHandler(catalog.GrantsHandlerConfig{Grants: grants, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	mux.Handle("/v1/catalog/grants", gh)
 	mux.Handle("/v1/catalog/grants/", gh)
 
