@@ -123,7 +123,10 @@ func TestCommandThroughTheExchange(t *testing.T) {
 	}
 	provider := &issuing{codec: codec}
 	pool := postgrestest.NewMigrated(t, ledger.MigrationSource())
-	l := ledger.New(pool, ledger.Config{})
+	l, err := ledger.New(ledger.Config{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(l.Close)
 	svc, err := exchange.NewService(exchange.Config{}, issuePolicy{}, provider, codec)
 	if err != nil {

@@ -54,9 +54,12 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	n.Requester = req
 	n.onClose(func() { req.Close() })
-	audit := ledger.New(n.Pool, ledger.Config{Logger: n.log})
+	audit, err := ledger.New(ledger.Config{Pool: n.Pool, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	n.onClose(audit.Close)
-	if err := audit.StartCheckpoints(n.Key, ledger.CheckpointConfig{Interval: n.cfg.CheckpointInterval, Logger: n.log}); err != nil {
+	if err := audit.StartCheckpoints(ledger.CheckpointConfig{Key: n.Key, Interval: n.cfg.CheckpointInterval, Logger: n.log}); err != nil {
 		return err
 	}
 	// A change to a resource or a grant reaches every exchange instance's
