@@ -438,7 +438,11 @@ func TestHTTPChangeInvalidatesPolicy(t *testing.T) {
 	s, pool := mustSeeded(t)
 	rdb := redistest.New(t)
 	c, _ := newPolicy(t, s, catalog.NewGrantStore(pool, nil), rdb)
-	s.OnChange(catalog.NewInvalidator(rdb, nil).ResourceChanged)
+	inv, err := catalog.NewInvalidator(catalog.InvalidatorConfig{Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.OnChange(inv.ResourceChanged)
 	a := newAPI(t, s)
 	if _, _, err := c.Lookup(ctx, "population.identity", catalog.DeptServiceCenter); err != nil {
 		t.Fatal(err)

@@ -56,7 +56,10 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	rdb := redistest.New(t)
-	policy := catalog.NewPolicyCache(cat, catalog.NewGrantStore(pool, nil), rdb, catalog.PolicyConfig{})
+	policy, err := catalog.NewPolicyCache(catalog.PolicyConfig{Store: cat, Grants: catalog.NewGrantStore(pool, nil), Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(policy.Close)
 	key, err := auth.GenerateKey()
 	if err != nil {

@@ -64,11 +64,17 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	// A change to a resource or a grant reaches every exchange instance's
 	// policy cache through Redis within the second.
-	inv := catalog.NewInvalidator(rdb, n.log)
+	inv, err := catalog.NewInvalidator(catalog.InvalidatorConfig{Redis: rdb, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	store.OnChange(inv.ResourceChanged)
 	grants := catalog.NewGrantStore(n.Pool, nil)
 	grants.OnChange(inv.ResourceChanged)
-	policy := catalog.NewPolicyCache(store, grants, rdb, catalog.PolicyConfig{Logger: n.log})
+	policy, err := catalog.NewPolicyCache(catalog.PolicyConfig{Store: store, Grants: grants, Redis: rdb, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	n.onClose(policy.Close)
 	n.onClose(grants.ExpireEvery(time.Minute, n.log))
 	// Consents: a revocation reaches every instance's cache the same way.
@@ -76,7 +82,10 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	n.Consents = consent.NewStore(n.Pool, n.ConsentKey, policy, n.log)
-	consents := consent.NewCache(n.Consents, rdb, consent.CacheConfig{Logger: n.log})
+	consents, err := consent.NewCache(consent.CacheConfig{Store: n.Consents, Redis: rdb, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	n.onClose(consents.Close)
 	announce := consent.Announcer(rdb, n.log)
 	n.Consents.OnChange = func(ctx context.Context, subject string) {
