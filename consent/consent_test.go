@@ -65,7 +65,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{pool: pool, store: consent.NewStore(pool, key, policy, nil), rdb: rdb, policy: policy, key: key}
+	store, err := consent.NewStore(consent.StoreConfig{Pool: pool, Key: key, Entitlement: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{pool: pool, store: store, rdb: rdb, policy: policy, key: key}
 }
 
 func identityRequest(subject string) consent.Request {

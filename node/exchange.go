@@ -81,7 +81,9 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	if n.ConsentKey, err = auth.LoadOrCreateKey(filepath.Join(n.cfg.DataDir, "keys", "consent")); err != nil {
 		return err
 	}
-	n.Consents = consent.NewStore(n.Pool, n.ConsentKey, policy, n.log)
+	if n.Consents, err = consent.NewStore(consent.StoreConfig{Pool: n.Pool, Key: n.ConsentKey, Entitlement: policy, Logger: n.log}); err != nil {
+		return err
+	}
 	consents, err := consent.NewCache(consent.CacheConfig{Store: n.Consents, Redis: rdb, Logger: n.log})
 	if err != nil {
 		return err
