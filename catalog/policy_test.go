@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"govx"
+	"govx/bus"
 	"govx/catalog"
 	"govx/exchange"
 	"govx/internal/auth"
@@ -172,7 +173,13 @@ func BenchmarkDecision(b *testing.B) {
 	rdb := redistest.New(b)
 	g := catalog.NewGrantStore(pool, nil)
 	c, _ := newPolicy(b, s, g, rdb)
-	svc, err := exchange.NewService(exchange.Config{}, c, nil, nil)
+	// Authorize never reaches the bus: a requester and codec that are
+	// never called.
+	var unused struct {
+		bus.Requester
+		exchange.Codec
+	}
+	svc, err := exchange.NewService(exchange.Config{Policy: c, Requester: unused, Codec: unused})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func TestCommandThroughTheExchange(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Close)
-	svc, err := exchange.NewService(exchange.Config{}, issuePolicy{}, provider, codec)
+	svc, err := exchange.NewService(exchange.Config{Policy: issuePolicy{}, Requester: provider, Codec: codec})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,8 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		consents.Forget(subject) // this instance at once, the others through Redis
 		announce(ctx, subject)
 	}
-	svc, err := exchange.NewService(exchange.Config{Timeout: n.cfg.Timeout, Logger: n.log, Consents: consents}, policy, req, codec)
+	svc, err := exchange.NewService(exchange.Config{Policy: policy, Requester: req, Codec: codec,
+		Timeout: n.cfg.Timeout, Logger: n.log, Consents: consents})
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	mux.Handle("/registry/", reg)
-	events, err := exchange.NewEvents(svc, verifier, audit, exchange.EventsConfig{Kafka: kcfg, Logger: n.log,
+	events, err := exchange.NewEvents(exchange.EventsConfig{Service: svc, Verifier: verifier, Audit: audit, Kafka: kcfg, Logger: n.log,
 		MaxSubscriptions: n.cfg.MaxSubscriptions, Heartbeat: n.cfg.EventHeartbeat})
 	if err != nil {
 		return err
