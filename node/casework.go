@@ -56,10 +56,10 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	if err != nil {
 		return fmt.Errorf("case deadlines (GOVX_HOLIDAYS, GOVX_WORKDAYS): %w", err)
 	}
-	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock,
-		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays},
-		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
-			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec), tokens}})
+	svc, err := casework.NewService(casework.Config{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
+		Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec), tokens},
+		AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock,
+		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays})
 	if err != nil {
 		return err
 	}
