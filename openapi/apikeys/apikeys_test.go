@@ -79,7 +79,7 @@ func (e *env) instance(cfg apikeys.Config, rdb *redis.Client) *instance {
 		}
 		e.t.Cleanup(func() { rdb.Close() })
 	}
-	lim, err := ratelimit.New(rdb, ratelimit.Config{})
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -545,7 +545,7 @@ func TestOperator(t *testing.T) {
 
 func TestClientAddr(t *testing.T) {
 	e := newEnv(t)
-	lim, _ := ratelimit.New(nil, ratelimit.Config{})
+	lim, _ := ratelimit.New(ratelimit.Config{})
 	svc, err := apikeys.New(e.store, lim, e.key, nil, apikeys.Config{Issuer: issuer,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	if err != nil {
