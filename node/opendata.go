@@ -48,7 +48,8 @@ func (n *Node) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	if err != nil {
 		return err
 	}
-	keys, err := apikeys.New(apikeys.NewStore(n.Pool), lim, n.Key, verifier, apikeys.Config{Issuer: Issuer, Logger: n.log})
+	keys, err := apikeys.New(apikeys.Config{Store: apikeys.NewStore(n.Pool), Limiter: lim, Key: n.Key, Staff: verifier,
+		Issuer: Issuer, Logger: n.log})
 	if err != nil {
 		return err
 	}
