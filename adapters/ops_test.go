@@ -190,7 +190,7 @@ func TestRuntimeRedeliversWhenReplyFails(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	newRuntime := func(prod *kafka.Producer) *adapters.Runtime {
-		rt, err := adapters.New(adapters.Config{Department: dept, Partitions: 1, PublishAttempts: 2, Logger: log}, b.kcfg, b.codec, prod)
+		rt, err := adapters.New(adapters.Config{Kafka: b.kcfg, Codec: b.codec, Producer: prod, Department: dept, Partitions: 1, PublishAttempts: 2, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,8 +33,15 @@ import (
 // code and message the caller receives. ctx ends at the request's deadline.
 type HandlerFunc func(ctx context.Context, req *bus.Request) (any, error)
 
-// Config configures a department's runtime.
+// Config is what a department's runtime needs and how it consumes.
 type Config struct {
+	// Kafka is the broker the requests come from (required).
+	Kafka kafka.Config
+	// Codec decodes requests and encodes replies (required).
+	Codec *avro.Codec
+	// Producer sends replies and dead letters (required).
+	Producer *kafka.Producer
+
 	Department  string // department code; requests come on bus.RequestTopic(Department)
 	GroupID     string // default "govx.adapter.<department>"
 	Partitions  int    // of the request topic when it is created; default 8
@@ -47,12 +54,19 @@ type Config struct {
 	// backoff from 100 ms; default 5. When all fail, Run returns an error
 	// with the request uncommitted.
 	PublishAttempts int
-	Logger          *slog.Logger
+	Logger          *slog.Logger // default slog.Default()
 }
 
+// Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
 	if c.Department == "" {
 		return govx.Errorf(govx.KindInvalid, "config_invalid", "adapter: department is required")
+	}
+	if c.Codec == nil || c.Producer == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "adapter: a runtime needs a Codec and a Producer")
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		return err
 	}
 	if c.GroupID == "" {
 		c.GroupID = "govx.adapter." + c.Department
@@ -112,11 +126,12 @@ type Stats struct {
 	LatencyNs  atomic.Int64 // summed handling time
 }
 
-func New(cfg Config, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) (*Runtime, error) {
+// New returns a department's runtime; register its handlers, then Run it.
+func New(cfg Config) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, kcfg: kcfg, codec: codec, prod: prod, routes: map[string]route{}, metrics: newCounters()}, nil
+	return &Runtime{cfg: cfg, kcfg: cfg.Kafka, codec: cfg.Codec, prod: cfg.Producer, routes: map[string]route{}, metrics: newCounters()}, nil
 }
 
 // Department is the department this runtime answers for.

@@ -126,7 +126,7 @@ func (b *testBus) start(t *testing.T, department string, store *population.Store
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt, err := adapters.New(adapters.Config{Department: department, Partitions: partitions, Logger: log}, b.kcfg, b.codec, b.prod)
+	rt, err := adapters.New(adapters.Config{Kafka: b.kcfg, Codec: b.codec, Producer: b.prod, Department: department, Partitions: partitions, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,8 +616,8 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rt, err := adapters.New(adapters.Config{Department: dept, Partitions: 4, MaxInFlight: 32,
-			ShutdownTimeout: shutdown, PublishAttempts: 2, Logger: log}, b.kcfg, b.codec, prod)
+		rt, err := adapters.New(adapters.Config{Kafka: b.kcfg, Codec: b.codec, Producer: prod, Department: dept, Partitions: 4, MaxInFlight: 32,
+			ShutdownTimeout: shutdown, PublishAttempts: 2, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}

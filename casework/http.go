@@ -46,6 +46,23 @@ type handler struct {
 	limiter  *ratelimit.Local
 }
 
+// HandlerConfig is what the case workflow's JSON API needs.
+type HandlerConfig struct {
+	Service  *Service
+	Verifier httpx.Verifier
+	Logger   *slog.Logger // default slog.Default()
+}
+
+func (c *HandlerConfig) Validate() error {
+	if c.Service == nil || c.Verifier == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "casework: a handler needs a Service and a Verifier")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
 // NewHandler serves the case workflow's JSON API: the window's intake
 // and acceptance, the back office's review, the supervisor's figures,
 // each under the govx JWT with the role the step needs, and the public
@@ -55,11 +72,12 @@ type handler struct {
 // A change answers 412 case_changed when the If-Match version is not the
 // case's current one. An Idempotency-Key (or form_id) makes a repeated
 // POST answer what the first did; keys are the caller's own.
-func NewHandler(svc *Service, verifier httpx.Verifier, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
+func NewHandler(cfg HandlerConfig) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	h := &handler{svc: svc, verifier: verifier, log: log, mux: http.NewServeMux(), limiter: ratelimit.NewLocal(50_000)}
+	log := cfg.Logger
+	h := &handler{svc: cfg.Service, verifier: cfg.Verifier, log: log, mux: http.NewServeMux(), limiter: ratelimit.NewLocal(50_000)}
 	h.mux.HandleFunc("GET /v1/case-items", h.items)
 	h.mux.HandleFunc("GET /v1/cases/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -75,7 +93,7 @@ func NewHandler(svc *Service, verifier httpx.Verifier, log *slog.Logger) http.Ha
 	h.mux.HandleFunc("GET /v1/progress/{id}", h.progress)
 	h.mux.HandleFunc("POST /v1/progress/{id}/rating", h.rate)
 	h.mux.HandleFunc("/", httpx.NotFound(log))
-	return h
+	return h, nil
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

@@ -69,8 +69,17 @@ type Issuer interface {
 	IssueLicence(ctx context.Context, o LicenceOrder) (IssuedLicence, error)
 }
 
-// Config configures the case workflow.
+// Config is what the case workflow works through and how it keeps time.
 type Config struct {
+	// The parts of govx the case workflow works through. Store, Exchange,
+	// Tokens and Consents are required.
+	Store    *Store
+	Exchange Exchange
+	Tokens   Tokens
+	Consents Consents
+	Seals    Seals  // nil: licence seals are not checked (shown as unchecked)
+	Issuer   Issuer // nil: approved licence cases wait for issuing
+
 	Items    *Catalogue // default NewCatalogue(DemoItems())
 	Calendar *workday.Calendar
 	// WarnDays: a case turns yellow when this many working days or fewer
@@ -96,10 +105,14 @@ type Config struct {
 	// approved cases.
 	AuthorityCode string
 	Now           func() time.Time
-	Logger        *slog.Logger
+	Logger        *slog.Logger // default slog.Default()
 }
 
+// Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
+	if c.Store == nil || c.Exchange == nil || c.Tokens == nil || c.Consents == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "casework: a store, the exchange, tokens and consents are needed")
+	}
 	if c.Items == nil {
 		items, err := NewCatalogue(DemoItems())
 		if err != nil {
@@ -160,25 +173,13 @@ type Service struct {
 	clock    *Clock
 }
 
-// Deps are the parts of govx the case workflow works through.
-type Deps struct {
-	Store    *Store
-	Exchange Exchange
-	Tokens   Tokens
-	Consents Consents
-	Seals    Seals  // nil: licence seals are not checked (shown as unchecked)
-	Issuer   Issuer // nil: approved licence cases wait for issuing
-}
-
-func NewService(cfg Config, d Deps) (*Service, error) {
+// NewService returns the case workflow; Run runs its background work.
+func NewService(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if d.Store == nil || d.Exchange == nil || d.Tokens == nil || d.Consents == nil {
-		return nil, govx.Errorf(govx.KindInvalid, "config_invalid", "casework: a store, the exchange, tokens and consents are needed")
-	}
-	return &Service{cfg: cfg, store: d.Store, exchange: d.Exchange, tokens: d.Tokens, consents: d.Consents, seals: d.Seals,
-		issuer: d.Issuer, clock: &Clock{cal: cfg.Calendar, warnDays: cfg.WarnDays, supplementDays: cfg.SupplementDays,
+	return &Service{cfg: cfg, store: cfg.Store, exchange: cfg.Exchange, tokens: cfg.Tokens, consents: cfg.Consents, seals: cfg.Seals,
+		issuer: cfg.Issuer, clock: &Clock{cal: cfg.Calendar, warnDays: cfg.WarnDays, supplementDays: cfg.SupplementDays,
 			recheck: cfg.RecheckAfter}}, nil
 }
 

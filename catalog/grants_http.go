@@ -34,14 +34,32 @@ type grantsHandler struct {
 	mux      *http.ServeMux
 }
 
+// GrantsHandlerConfig is what the grants API needs.
+type GrantsHandlerConfig struct {
+	Grants   *GrantStore
+	Verifier httpx.Verifier
+	Logger   *slog.Logger // default slog.Default()
+}
+
+func (c *GrantsHandlerConfig) Validate() error {
+	if c.Grants == nil || c.Verifier == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "catalog: a grants handler needs Grants and a Verifier")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
 // NewGrantsHandler serves the grants API under /v1/catalog/grants: apply,
 // list, read, approve, reject, revoke, and the overdue list for
 // supervision. Every call needs a bearer token naming a department.
-func NewGrantsHandler(grants *GrantStore, verifier httpx.Verifier, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
+func NewGrantsHandler(cfg GrantsHandlerConfig) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	h := &grantsHandler{grants: grants, verifier: verifier, log: log, mux: http.NewServeMux()}
+	log := cfg.Logger
+	h := &grantsHandler{grants: cfg.Grants, verifier: cfg.Verifier, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /v1/catalog/grants", h.apply)
 	h.mux.HandleFunc("GET /v1/catalog/grants", h.list)
 	h.mux.HandleFunc("GET /v1/catalog/grants/overdue", h.overdue)
@@ -54,7 +72,7 @@ func NewGrantsHandler(grants *GrantStore, verifier httpx.Verifier, log *slog.Log
 	h.mux.HandleFunc("POST /v1/catalog/grants/{id}/reject", h.reject)
 	h.mux.HandleFunc("POST /v1/catalog/grants/{id}/revoke", h.revoke)
 	h.mux.HandleFunc("/", httpx.NotFound(log))
-	return h
+	return h, nil
 }
 
 func (h *grantsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

@@ -350,7 +350,11 @@ func newGrantsAPI(t *testing.T) (*grantsAPI, *catalog.GrantStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(catalog.NewGrantsHandler(g, v, nil))
+	h, err := catalog.NewGrantsHandler(catalog.GrantsHandlerConfig{Grants: g, Verifier: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	doc, err := openapicheck.Load(catalog.GrantsOpenAPI())
 	if err != nil {

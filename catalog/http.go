@@ -58,10 +58,9 @@ type handler struct {
 // route but the OpenAPI document needs a valid bearer token. Only a
 // resource's provider department (the token's dept claim) may register,
 // update or retire it; only role admin may create or change departments.
-// It panics without a Store or a Verifier: that is a wiring mistake.
-func NewHandler(cfg HandlerConfig) http.Handler {
+func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
-		panic(err)
+		return nil, err
 	}
 	h := &handler{cfg: cfg, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/catalog/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -78,7 +77,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	h.mux.HandleFunc("GET /v1/catalog/departments/{code}", h.authed(h.department))
 	h.mux.HandleFunc("PUT /v1/catalog/departments/{code}", h.authed(h.putDepartment))
 	h.mux.HandleFunc("/", httpx.NotFound(cfg.Logger))
-	return h
+	return h, nil
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

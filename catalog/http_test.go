@@ -42,7 +42,11 @@ func newAPI(t *testing.T, s *catalog.Store) *api {
 	// Mounted as cmd/govx mounts them: the department keys route is part
 	// of the catalogue API's document.
 	mux := http.NewServeMux()
-	mux.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: s, Verifier: v, MaxBody: 16 << 10}))
+	h, err := catalog.NewHandler(catalog.HandlerConfig{Store: s, Verifier: v, MaxBody: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/v1/catalog/", h)
 	mux.Handle(catalog.KeysPath, catalog.NewKeysHandler(s))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -434,7 +438,11 @@ func TestHTTPChangeInvalidatesPolicy(t *testing.T) {
 	s, pool := mustSeeded(t)
 	rdb := redistest.New(t)
 	c, _ := newPolicy(t, s, catalog.NewGrantStore(pool, nil), rdb)
-	s.OnChange(catalog.NewInvalidator(rdb, nil).ResourceChanged)
+	inv, err := catalog.NewInvalidator(catalog.InvalidatorConfig{Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.OnChange(inv.ResourceChanged)
 	a := newAPI(t, s)
 	if _, _, err := c.Lookup(ctx, "population.identity", catalog.DeptServiceCenter); err != nil {
 		t.Fatal(err)

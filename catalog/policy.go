@@ -26,8 +26,16 @@ import (
 // stays warm while Redis is fine.) MaxAge bounds an entry whose
 // invalidation never reached Redis.
 
-// PolicyConfig tunes the cache. Zero members take the defaults.
+// PolicyConfig is what the cache reads from and how it trusts what it
+// holds. Store, Grants and Redis are required; zero tuning members take
+// the defaults.
 type PolicyConfig struct {
+	Store  *Store
+	Grants *GrantStore
+	// Redis carries the invalidations (InvalidationChannel) and the pings
+	// that prove they arrive.
+	Redis *redis.Client
+
 	PingInterval time.Duration // default 100ms
 	TrustWindow  time.Duration // default 500ms
 	MaxAge       time.Duration // default 1 minute
@@ -36,7 +44,11 @@ type PolicyConfig struct {
 	Logger       *slog.Logger
 }
 
-func (c *PolicyConfig) defaults() {
+// Validate checks c and fills in defaults.
+func (c *PolicyConfig) Validate() error {
+	if c.Store == nil || c.Grants == nil || c.Redis == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "catalog: a policy cache needs a Store, Grants and Redis")
+	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 100 * time.Millisecond
 	}
@@ -55,6 +67,7 @@ func (c *PolicyConfig) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return nil
 }
 
 // InvalidationChannel is the Redis channel policy changes are announced on;
@@ -91,15 +104,18 @@ type PolicyCache struct {
 }
 
 // NewPolicyCache starts the cache's subscription; Close stops it.
-func NewPolicyCache(store *Store, grants *GrantStore, rdb *redis.Client, cfg PolicyConfig) *PolicyCache {
-	cfg.defaults()
-	c := &PolicyCache{store: store, grants: grants, rdb: rdb, cfg: cfg,
+func NewPolicyCache(cfg PolicyConfig) (*PolicyCache, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rdb := cfg.Redis
+	c := &PolicyCache{store: cfg.Store, grants: cfg.Grants, rdb: rdb, cfg: cfg,
 		resources: map[string]resEntry{}, byDept: map[string]map[string]grantEntry{}}
 	c.watch = redis.NewWatch(rdb, redis.WatchConfig{
 		Channel: InvalidationChannel(rdb), PingInterval: cfg.PingInterval, TrustWindow: cfg.TrustWindow,
 		ClientName: cfg.ClientName, Logger: cfg.Logger, OnMessage: c.invalidate, OnReset: c.flush,
 	})
-	return c
+	return c, nil
 }
 
 // Close stops the subscription.
@@ -212,8 +228,29 @@ type Invalidator struct {
 	announce func(ctx context.Context, code string)
 }
 
-func NewInvalidator(rdb *redis.Client, log *slog.Logger) *Invalidator {
-	return &Invalidator{announce: rdb.Announcer(InvalidationChannel(rdb), log)}
+// InvalidatorConfig is what an Invalidator needs.
+type InvalidatorConfig struct {
+	Redis  *redis.Client // required: the announcements' channel
+	Logger *slog.Logger  // default slog.Default()
+}
+
+// Validate checks c and fills in defaults.
+func (c *InvalidatorConfig) Validate() error {
+	if c.Redis == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "catalog: an invalidator needs Redis")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// NewInvalidator announces on cfg.Redis's InvalidationChannel.
+func NewInvalidator(cfg InvalidatorConfig) (*Invalidator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Invalidator{announce: cfg.Redis.Announcer(InvalidationChannel(cfg.Redis), cfg.Logger)}, nil
 }
 
 // ResourceChanged tells every cache that resource code, or a grant of it,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"govx"
+	"govx/bus"
 	"govx/catalog"
 	"govx/exchange"
 	"govx/internal/auth"
@@ -23,7 +24,10 @@ func newPolicy(tb testing.TB, s *catalog.Store, g *catalog.GrantStore, rdb *redi
 	var b [6]byte
 	rand.Read(b[:])
 	name := "govx-policy-test-" + hex.EncodeToString(b[:])
-	c := catalog.NewPolicyCache(s, g, rdb, catalog.PolicyConfig{ClientName: name})
+	c, err := catalog.NewPolicyCache(catalog.PolicyConfig{Store: s, Grants: g, Redis: rdb, ClientName: name})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	tb.Cleanup(c.Close)
 	deadline := time.Now().Add(5 * time.Second)
 	for !c.Trusted() {
@@ -76,7 +80,10 @@ func TestPolicyCacheInvalidation(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.New(t)
 	g := catalog.NewGrantStore(pool, nil)
-	inv := catalog.NewInvalidator(rdb, nil)
+	inv, err := catalog.NewInvalidator(catalog.InvalidatorConfig{Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
 	g.OnChange(inv.ResourceChanged)
 	a, _ := newPolicy(t, s, g, rdb)
 	b, _ := newPolicy(t, s, g, rdb)
@@ -166,7 +173,13 @@ func BenchmarkDecision(b *testing.B) {
 	rdb := redistest.New(b)
 	g := catalog.NewGrantStore(pool, nil)
 	c, _ := newPolicy(b, s, g, rdb)
-	svc, err := exchange.NewService(exchange.Config{}, c, nil, nil)
+	// Authorize never reaches the bus: a requester and codec that are
+	// never called.
+	var unused struct {
+		bus.Requester
+		exchange.Codec
+	}
+	svc, err := exchange.NewService(exchange.Config{Policy: c, Requester: unused, Codec: unused})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,7 +28,10 @@ func BenchmarkCacheCheck(b *testing.B) {
 			}
 		}
 	}
-	cache := consent.NewCache(e.store, e.rdb, consent.CacheConfig{})
+	cache, err := consent.NewCache(consent.CacheConfig{Store: e.store, Redis: e.rdb})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer cache.Close()
 	for !cache.Trusted() {
 		time.Sleep(10 * time.Millisecond)

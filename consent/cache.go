@@ -15,12 +15,39 @@ import (
 // on; a message is a data subject.
 func InvalidationChannel(rdb *redis.Client) string { return rdb.Key("consent:changed") }
 
-// CacheConfig tunes a Cache; zero members take the defaults.
+// CacheConfig is what a Cache reads from and how long it keeps what it
+// holds. Store and Redis are required; zero tuning members take the
+// defaults.
 type CacheConfig struct {
+	Store *Store
+	// Redis carries the invalidations (InvalidationChannel) and the pings
+	// that prove they arrive.
+	Redis *redis.Client
+
 	MaxAge     time.Duration // default 1 minute: bounds an entry whose invalidation never reached Redis
 	MaxEntries int           // data subjects held; default 200 000, past it the cache starts over
 	ClientName string        // of the subscription's connection; default govx-consent
-	Logger     *slog.Logger
+	Logger     *slog.Logger  // default slog.Default()
+}
+
+// Validate checks c and fills in defaults.
+func (c *CacheConfig) Validate() error {
+	if c.Store == nil || c.Redis == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "consent: a cache needs a Store and Redis")
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = time.Minute
+	}
+	if c.MaxEntries <= 0 {
+		c.MaxEntries = 200_000
+	}
+	if c.ClientName == "" {
+		c.ClientName = "govx-consent"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
 }
 
 // Cache answers the exchange's consent checks from memory: one entry per
@@ -46,20 +73,16 @@ type cacheEntry struct {
 	at       time.Time
 }
 
-func NewCache(store *Store, rdb *redis.Client, cfg CacheConfig) *Cache {
-	if cfg.MaxAge <= 0 {
-		cfg.MaxAge = time.Minute
+// NewCache starts the cache's subscription; Close stops it.
+func NewCache(cfg CacheConfig) (*Cache, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.MaxEntries <= 0 {
-		cfg.MaxEntries = 200_000
-	}
-	if cfg.ClientName == "" {
-		cfg.ClientName = "govx-consent"
-	}
-	c := &Cache{store: store, cfg: cfg, entries: map[string]cacheEntry{}}
+	rdb := cfg.Redis
+	c := &Cache{store: cfg.Store, cfg: cfg, entries: map[string]cacheEntry{}}
 	c.watch = redis.NewWatch(rdb, redis.WatchConfig{Channel: InvalidationChannel(rdb), ClientName: cfg.ClientName,
 		Logger: cfg.Logger, OnMessage: c.invalidate, OnReset: c.flush})
-	return c
+	return c, nil
 }
 
 func (c *Cache) Close() { c.watch.Close() }

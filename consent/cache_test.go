@@ -15,7 +15,10 @@ import (
 
 func newCache(t *testing.T, store *consent.Store, rdb *redis.Client) *consent.Cache {
 	t.Helper()
-	c := consent.NewCache(store, rdb, consent.CacheConfig{})
+	c, err := consent.NewCache(consent.CacheConfig{Store: store, Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(c.Close)
 	deadline := time.Now().Add(5 * time.Second)
 	for !c.Trusted() {
@@ -87,7 +90,10 @@ func TestUntrustedCacheReadsTheStore(t *testing.T) {
 	// Nothing listens there: the subscription can never prove freshness.
 	dead := &redis.Client{Client: goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1}), Prefix: e.rdb.Prefix}
 	t.Cleanup(func() { dead.Close() })
-	cache := consent.NewCache(e.store, dead, consent.CacheConfig{})
+	cache, err := consent.NewCache(consent.CacheConfig{Store: e.store, Redis: dead})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(cache.Close)
 	c, err := e.store.Create(ctx, clerk, identityRequest(person))
 	if err != nil {

@@ -56,13 +56,20 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	rdb := redistest.New(t)
-	policy := catalog.NewPolicyCache(cat, catalog.NewGrantStore(pool, nil), rdb, catalog.PolicyConfig{})
+	policy, err := catalog.NewPolicyCache(catalog.PolicyConfig{Store: cat, Grants: catalog.NewGrantStore(pool, nil), Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(policy.Close)
 	key, err := auth.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{pool: pool, store: consent.NewStore(pool, key, policy, nil), rdb: rdb, policy: policy, key: key}
+	store, err := consent.NewStore(consent.StoreConfig{Pool: pool, Key: key, Entitlement: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{pool: pool, store: store, rdb: rdb, policy: policy, key: key}
 }
 
 func identityRequest(subject string) consent.Request {

@@ -28,16 +28,34 @@ type handler struct {
 	mux      *http.ServeMux
 }
 
+// HandlerConfig is what the consent API needs.
+type HandlerConfig struct {
+	Store    *Store
+	Verifier httpx.Verifier
+	Logger   *slog.Logger // default slog.Default()
+}
+
+func (c *HandlerConfig) Validate() error {
+	if c.Store == nil || c.Verifier == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "consent: a handler needs a Store and a Verifier")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
 // NewHandler serves the consent API: record a consent (a clerk at the
 // window, or the data subject), read it and its history (the subject or
 // the consumer), revoke, pause or resume it (the subject only), list a
 // subject's consents (the subject only), verify an artefact (anyone) and
 // the artefact keys as a JWKS.
-func NewHandler(store *Store, verifier httpx.Verifier, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
+func NewHandler(cfg HandlerConfig) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	h := &handler{store: store, verifier: verifier, log: log, mux: http.NewServeMux()}
+	log := cfg.Logger
+	h := &handler{store: cfg.Store, verifier: cfg.Verifier, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /v1/consents", h.create)
 	h.mux.HandleFunc("GET /v1/consents/keys", h.keys)
 	h.mux.HandleFunc("GET /v1/consents/openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +68,7 @@ func NewHandler(store *Store, verifier httpx.Verifier, log *slog.Logger) http.Ha
 	h.mux.HandleFunc("POST /v1/consents/{id}/{action}", h.change)
 	h.mux.HandleFunc("GET /v1/subjects/{subject}/consents", h.ofSubject)
 	h.mux.HandleFunc("/", httpx.NotFound(log))
-	return h
+	return h, nil
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

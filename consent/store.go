@@ -49,11 +49,34 @@ type Store struct {
 	OnChange func(ctx context.Context, subject string)
 }
 
-func NewStore(pool *pgxpool.Pool, key *auth.Key, entitlement Entitlement, log *slog.Logger) *Store {
-	if log == nil {
-		log = slog.Default()
+// StoreConfig is what a Store needs.
+type StoreConfig struct {
+	Pool *pgxpool.Pool
+	// Key signs the consents' artefacts; it must hold its private half.
+	Key *auth.Key
+	// Entitlement decides whether a consent would widen access
+	// (catalog.Entitle over the consumer's grants).
+	Entitlement Entitlement
+	Logger      *slog.Logger // default slog.Default()
+}
+
+// Validate checks c and fills in defaults.
+func (c *StoreConfig) Validate() error {
+	if c.Pool == nil || c.Key == nil || c.Entitlement == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "consent: a store needs a Pool, a Key and an Entitlement")
 	}
-	return &Store{pool: pool, key: key, entitlement: entitlement, log: log, Now: time.Now}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// NewStore returns a Store; its clock is time.Now.
+func NewStore(cfg StoreConfig) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Store{pool: cfg.Pool, key: cfg.Key, entitlement: cfg.Entitlement, log: cfg.Logger, Now: time.Now}, nil
 }
 
 // Key is the key the store signs artefacts with.

@@ -123,9 +123,12 @@ func TestCommandThroughTheExchange(t *testing.T) {
 	}
 	provider := &issuing{codec: codec}
 	pool := postgrestest.NewMigrated(t, ledger.MigrationSource())
-	l := ledger.New(pool, ledger.Config{})
+	l, err := ledger.New(ledger.Config{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(l.Close)
-	svc, err := exchange.NewService(exchange.Config{}, issuePolicy{}, provider, codec)
+	svc, err := exchange.NewService(exchange.Config{Policy: issuePolicy{}, Requester: provider, Codec: codec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +140,12 @@ func TestCommandThroughTheExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h, err := exchange.NewHandler(exchange.HandlerConfig{Service: svc, Verifier: v, Audit: l, Metrics: exchange.NewMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/resources/{code}/query", exchange.NewHandler(svc, v, l, exchange.NewMetrics()))
+	mux.Handle("POST /v1/resources/{code}/query", h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	client, err := exchange.NewClient(srv.URL, nil)

@@ -24,8 +24,13 @@ import (
 	"govx/schemas"
 )
 
-// EventsConfig configures event subscriptions.
+// EventsConfig is what event subscriptions need and how many are served.
 type EventsConfig struct {
+	// Service decides each subscription and each event (required).
+	Service  *Service
+	Verifier httpx.Verifier // required
+	// Audit records every subscription and delivered event (required).
+	Audit AuditLog
 	Kafka kafka.Config
 	// MaxSubscriptions bounds the subscriptions one exchange instance
 	// serves at once; more are refused with 503 too_many_subscriptions.
@@ -34,10 +39,14 @@ type EventsConfig struct {
 	// proxies keep it open and a dead client is noticed. Access is checked
 	// again at every heartbeat.
 	Heartbeat time.Duration // default 15s
-	Logger    *slog.Logger
+	Logger    *slog.Logger  // default slog.Default()
 }
 
+// Validate checks c and fills in defaults.
 func (c *EventsConfig) Validate() error {
+	if c.Service == nil || c.Verifier == nil || c.Audit == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "exchange: events need a Service, a Verifier and an Audit log")
+	}
 	if err := c.Kafka.Validate(); err != nil {
 		return err
 	}
@@ -87,12 +96,12 @@ type Events struct {
 // Handler under "GET /v1/resources/{code}/events" and call Close when the
 // server shuts down (http.Server.RegisterOnShutdown): open streams keep a
 // server's Shutdown waiting otherwise.
-func NewEvents(svc *Service, verifier httpx.Verifier, audit AuditLog, cfg EventsConfig) (*Events, error) {
+func NewEvents(cfg EventsConfig) (*Events, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	base, cancel := context.WithCancel(context.Background())
-	return &Events{svc: svc, verifier: verifier, audit: audit, cfg: cfg, log: cfg.Logger,
+	return &Events{svc: cfg.Service, verifier: cfg.Verifier, audit: cfg.Audit, cfg: cfg, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.MaxSubscriptions), base: base, close: cancel}, nil
 }
 

@@ -56,13 +56,21 @@ var (
 	_ Consents = (*consent.Cache)(nil)
 )
 
-// Config configures the exchange.
+// Config is what the exchange needs and how it brokers.
 type Config struct {
+	// Policy decides who may have which fields (required).
+	Policy Policy
+	// Requester carries a query to its provider and brings the reply back
+	// (required).
+	Requester bus.Requester
+	// Codec encodes the requests and decodes the replies (required).
+	Codec Codec
+
 	// Timeout is how long a query waits for the provider.
 	Timeout time.Duration // default 5s
 	// MaxBody is the largest query body accepted.
-	MaxBody int64 // default 64 KiB
-	Logger  *slog.Logger
+	MaxBody int64        // default 64 KiB
+	Logger  *slog.Logger // default slog.Default()
 	// Now is the clock grants and consents are judged by; default time.Now.
 	Now func() time.Time
 	// Consents decides consent to personal fields. Nil refuses every
@@ -70,7 +78,11 @@ type Config struct {
 	Consents Consents
 }
 
+// Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
+	if c.Policy == nil || c.Requester == nil || c.Codec == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "exchange: a service needs a Policy, a Requester and a Codec")
+	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
 	}
@@ -97,11 +109,12 @@ type Service struct {
 	codec  Codec
 }
 
-func NewService(cfg Config, policy Policy, requester bus.Requester, codec Codec) (*Service, error) {
+// NewService returns the broker.
+func NewService(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, policy: policy, bus: requester, codec: codec}, nil
+	return &Service{cfg: cfg, policy: cfg.Policy, bus: cfg.Requester, codec: cfg.Codec}, nil
 }
 
 // Query is an authorised request for one record of a resource.

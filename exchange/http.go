@@ -24,10 +24,31 @@ type Handler struct {
 	metrics  *Metrics
 }
 
-// NewHandler returns the query handler.
-func NewHandler(svc *Service, verifier httpx.Verifier, audit AuditLog, metrics *Metrics) *Handler {
-	return &Handler{svc: svc, verifier: verifier, audit: audit, log: svc.cfg.Logger,
-		maxBody: svc.cfg.MaxBody, metrics: metrics}
+// HandlerConfig is what the query handler needs.
+type HandlerConfig struct {
+	Service  *Service
+	Verifier httpx.Verifier
+	// Audit records every answer and refusal before it is written.
+	Audit   AuditLog
+	Metrics *Metrics // nil counts nothing
+}
+
+func (c *HandlerConfig) Validate() error {
+	if c.Service == nil || c.Verifier == nil || c.Audit == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "exchange: a handler needs a Service, a Verifier and an Audit log")
+	}
+	return nil
+}
+
+// NewHandler returns the query handler. It logs and limits bodies as its
+// Service is configured to.
+func NewHandler(cfg HandlerConfig) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	svc := cfg.Service
+	return &Handler{svc: svc, verifier: cfg.Verifier, audit: cfg.Audit, log: svc.cfg.Logger,
+		maxBody: svc.cfg.MaxBody, metrics: cfg.Metrics}, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.query(w, r) }

@@ -19,7 +19,7 @@ var ReferenceAdapters = []string{population.Department, legalentity.Department, 
 // startAdapter runs a department's reference adapter and the relay of its
 // change-event outbox until Close; both are restarted if they fail.
 func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) error {
-	rt, err := adapters.New(adapters.Config{Department: dept, Partitions: requestPartitions, Logger: n.log}, kcfg, codec, prod)
+	rt, err := adapters.New(adapters.Config{Kafka: kcfg, Codec: codec, Producer: prod, Department: dept, Partitions: requestPartitions, Logger: n.log})
 	if err != nil {
 		return err
 	}

@@ -56,10 +56,10 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	if err != nil {
 		return fmt.Errorf("case deadlines (GOVX_HOLIDAYS, GOVX_WORKDAYS): %w", err)
 	}
-	svc, err := casework.NewService(casework.Config{AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock,
-		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays},
-		casework.Deps{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
-			Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec), tokens}})
+	svc, err := casework.NewService(casework.Config{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
+		Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec), tokens},
+		AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock,
+		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays})
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,10 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return err
 	}
 	mux.Handle(ui.Prefix(), ui)
-	cw := casework.NewHandler(svc, verifier, n.log)
+	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	for _, p := range []string{"/v1/cases", "/v1/cases/", "/v1/case-items", "/v1/review-queue", "/v1/supervision", "/v1/progress/"} {
 		mux.Handle(p, cw)
 	}

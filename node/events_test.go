@@ -37,7 +37,11 @@ func offerMethods(t *testing.T, m *node.Node, cfg node.Config, code string, meth
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	catalog.NewInvalidator(rdb, nil).ResourceChanged(ctx, code)
+	inv, err := catalog.NewInvalidator(catalog.InvalidatorConfig{Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.ResourceChanged(ctx, code)
 	// The exchange drops its cached copy when the announcement arrives,
 	// well within the one-second bound.
 	time.Sleep(300 * time.Millisecond)

@@ -54,33 +54,48 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	n.Requester = req
 	n.onClose(func() { req.Close() })
-	audit := ledger.New(n.Pool, ledger.Config{Logger: n.log})
+	audit, err := ledger.New(ledger.Config{Pool: n.Pool, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	n.onClose(audit.Close)
-	if err := audit.StartCheckpoints(n.Key, ledger.CheckpointConfig{Interval: n.cfg.CheckpointInterval, Logger: n.log}); err != nil {
+	if err := audit.StartCheckpoints(ledger.CheckpointConfig{Key: n.Key, Interval: n.cfg.CheckpointInterval, Logger: n.log}); err != nil {
 		return err
 	}
 	// A change to a resource or a grant reaches every exchange instance's
 	// policy cache through Redis within the second.
-	inv := catalog.NewInvalidator(rdb, n.log)
+	inv, err := catalog.NewInvalidator(catalog.InvalidatorConfig{Redis: rdb, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	store.OnChange(inv.ResourceChanged)
 	grants := catalog.NewGrantStore(n.Pool, nil)
 	grants.OnChange(inv.ResourceChanged)
-	policy := catalog.NewPolicyCache(store, grants, rdb, catalog.PolicyConfig{Logger: n.log})
+	policy, err := catalog.NewPolicyCache(catalog.PolicyConfig{Store: store, Grants: grants, Redis: rdb, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	n.onClose(policy.Close)
 	n.onClose(grants.ExpireEvery(time.Minute, n.log))
 	// Consents: a revocation reaches every instance's cache the same way.
 	if n.ConsentKey, err = auth.LoadOrCreateKey(filepath.Join(n.cfg.DataDir, "keys", "consent")); err != nil {
 		return err
 	}
-	n.Consents = consent.NewStore(n.Pool, n.ConsentKey, policy, n.log)
-	consents := consent.NewCache(n.Consents, rdb, consent.CacheConfig{Logger: n.log})
+	if n.Consents, err = consent.NewStore(consent.StoreConfig{Pool: n.Pool, Key: n.ConsentKey, Entitlement: policy, Logger: n.log}); err != nil {
+		return err
+	}
+	consents, err := consent.NewCache(consent.CacheConfig{Store: n.Consents, Redis: rdb, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	n.onClose(consents.Close)
 	announce := consent.Announcer(rdb, n.log)
 	n.Consents.OnChange = func(ctx context.Context, subject string) {
 		consents.Forget(subject) // this instance at once, the others through Redis
 		announce(ctx, subject)
 	}
-	svc, err := exchange.NewService(exchange.Config{Timeout: n.cfg.Timeout, Logger: n.log, Consents: consents}, policy, req, codec)
+	svc, err := exchange.NewService(exchange.Config{Policy: policy, Requester: req, Codec: codec,
+		Timeout: n.cfg.Timeout, Logger: n.log, Consents: consents})
 	if err != nil {
 		return err
 	}
@@ -96,12 +111,20 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	metrics.Gauge("govx_policy_cache_misses_total", func() float64 { return float64(policy.Stats.Misses.Load()) })
 	metrics.Gauge("govx_consent_cache_hits_total", func() float64 { return float64(consents.Stats.Hits.Load()) })
 	metrics.Gauge("govx_consent_cache_misses_total", func() float64 { return float64(consents.Stats.Misses.Load()) })
+	query, err := exchange.NewHandler(exchange.HandlerConfig{Service: svc, Verifier: verifier, Audit: audit, Metrics: metrics})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	n.mux = mux
-	mux.Handle("POST /v1/resources/{code}/query", exchange.NewHandler(svc, verifier, audit, metrics))
+	mux.Handle("POST /v1/resources/{code}/query", query)
 	mux.Handle("GET /v1/openapi.json", document(exchange.OpenAPI()))
 	mux.Handle("/", httpx.NotFound(n.log))
-	mux.Handle("/v1/catalog/", catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: n.log}))
+	cat, err := catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/v1/catalog/", cat)
 	if err := n.mountOpenData(ctx, mux, store, verifier, rdb); err != nil {
 		return err
 	}
@@ -118,21 +141,34 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		return err
 	}
 	mux.Handle("/registry/", reg)
-	events, err := exchange.NewEvents(svc, verifier, audit, exchange.EventsConfig{Kafka: kcfg, Logger: n.log,
+	events, err := exchange.NewEvents(exchange.EventsConfig{Service: svc, Verifier: verifier, Audit: audit, Kafka: kcfg, Logger: n.log,
 		MaxSubscriptions: n.cfg.MaxSubscriptions, Heartbeat: n.cfg.EventHeartbeat})
 	if err != nil {
 		return err
 	}
 	mux.Handle("GET /v1/resources/{code}/events", events)
-	ch := consent.NewHandler(n.Consents, verifier, n.log)
+	ch, err := consent.NewHandler(consent.HandlerConfig{Store: n.Consents, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	mux.Handle("/v1/consents", ch)
 	mux.Handle("/v1/consents/", ch)
 	mux.Handle("GET /v1/subjects/{subject}/consents", ch)
-	mux.Handle("GET /v1/subjects/{subject}/accesses", ledger.NewSubjectHandler(audit, verifier, n.log))
-	ah := ledger.NewHandler(n.Pool, verifier, n.log)
+	sh, err := ledger.NewSubjectHandler(ledger.SubjectHandlerConfig{Ledger: audit, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /v1/subjects/{subject}/accesses", sh)
+	ah, err := ledger.NewHandler(ledger.HandlerConfig{Pool: n.Pool, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	mux.Handle("/v1/audit", ah)
 	mux.Handle("/v1/audit/", ah)
-	gh := catalog.NewGrantsHandler(grants, verifier, n.log)
+	gh, err := catalog.NewGrantsHandler(catalog.GrantsHandlerConfig{Grants: grants, Verifier: verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	mux.Handle("/v1/catalog/grants", gh)
 	mux.Handle("/v1/catalog/grants/", gh)
 

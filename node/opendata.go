@@ -44,11 +44,12 @@ func (n *Node) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 	// when anonymous, in the limiter every instance shares through Redis.
 	// A busy key leases up to 100 ms of its rate (at most 100 tokens, a
 	// tenth of its burst) per Redis call; see ratelimit.Config.Lease.
-	lim, err := ratelimit.New(rdb, ratelimit.Config{Logger: n.log, Lease: 100 * time.Millisecond})
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Logger: n.log, Lease: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	keys, err := apikeys.New(apikeys.NewStore(n.Pool), lim, n.Key, verifier, apikeys.Config{Issuer: Issuer, Logger: n.log})
+	keys, err := apikeys.New(apikeys.Config{Store: apikeys.NewStore(n.Pool), Limiter: lim, Key: n.Key, Staff: verifier,
+		Issuer: Issuer, Logger: n.log})
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func (b *testBus) start(t *testing.T, dept string, store *legalentity.Store) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt, err := adapters.New(adapters.Config{Department: dept, Partitions: 2, Logger: log}, b.kcfg, b.codec, b.prod)
+	rt, err := adapters.New(adapters.Config{Kafka: b.kcfg, Codec: b.codec, Producer: b.prod, Department: dept, Partitions: 2, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

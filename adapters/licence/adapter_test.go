@@ -106,7 +106,7 @@ func (b *testBus) run(t *testing.T, department string, register func(*adapters.R
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt, err := adapters.New(adapters.Config{Department: department, Partitions: 2, Logger: log}, b.kcfg, b.e.codec, b.prod)
+	rt, err := adapters.New(adapters.Config{Kafka: b.kcfg, Codec: b.e.codec, Producer: b.prod, Department: department, Partitions: 2, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,8 +93,8 @@ func setupBench(b *testing.B) {
 			benchEnv.err = err
 			return
 		}
-		rt, err := adapters.New(adapters.Config{Department: population.Department,
-			Logger: slog.New(slog.DiscardHandler)}, kcfg, codec, aprod)
+		rt, err := adapters.New(adapters.Config{Kafka: kcfg, Codec: codec, Producer: aprod, Department: population.Department,
+			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			benchEnv.err = err
 			return

@@ -161,7 +161,7 @@ func auditCheckpoint(ctx context.Context, cfg node.Config, export bool, stdout i
 	}
 	defer pool.Close()
 	if !export {
-		cp, err := ledger.NewCheckpointer(pool, key, ledger.CheckpointConfig{Logger: cfg.Logger})
+		cp, err := ledger.NewCheckpointer(ledger.CheckpointConfig{Pool: pool, Key: key, Logger: cfg.Logger})
 		if err != nil {
 			return err
 		}

@@ -24,8 +24,8 @@ import (
 	"govx/node"
 )
 
-// BenchResult is what one bench run measured.
-type BenchResult struct {
+// benchResult is what one bench run measured.
+type benchResult struct {
 	Lookups     int
 	Errors      int
 	FirstError  string
@@ -36,28 +36,28 @@ type BenchResult struct {
 	Concurrency int
 }
 
-func (r BenchResult) PerSecond() float64 { return float64(r.Lookups) / r.Elapsed.Seconds() }
+func (r benchResult) PerSecond() float64 { return float64(r.Lookups) / r.Elapsed.Seconds() }
 
-// BenchPurpose is the purpose of the bench's lookups and of the consents
+// benchPurpose is the purpose of the bench's lookups and of the consents
 // it records for them.
-const BenchPurpose = "bench"
+const benchPurpose = "bench"
 
-// Bench runs authorised population lookups against url at the given
+// bench runs authorised population lookups against url at the given
 // concurrency for d or n lookups (0: no limit), whichever ends first, each
 // for a random resident of subjects. Personal
 // fields are asked for when personal is set (the residents must have
-// consented: BenchConsents), else only fields needing no consent.
-func Bench(ctx context.Context, url, token string, concurrency int, d time.Duration, n int, subjects []string, personal bool) (BenchResult, error) {
+// consented: benchConsents), else only fields needing no consent.
+func bench(ctx context.Context, url, token string, concurrency int, d time.Duration, n int, subjects []string, personal bool) (benchResult, error) {
 	fields := benchFields(personal)
 	endpoint := url + "/v1/resources/population.identity/query"
 	run := runLoad(ctx, concurrency, d, n, 7, &http.Transport{}, func(rng *rand.Rand) *http.Request {
-		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, subjects[rng.IntN(len(subjects))], fields, BenchPurpose)
+		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, subjects[rng.IntN(len(subjects))], fields, benchPurpose)
 		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		return req
 	})
-	res := BenchResult{Lookups: len(run.lat), Errors: run.errors, FirstError: run.firstErr, Elapsed: run.elapsed, Concurrency: concurrency}
+	res := benchResult{Lookups: len(run.lat), Errors: run.errors, FirstError: run.firstErr, Elapsed: run.elapsed, Concurrency: concurrency}
 	if len(run.lat) == 0 {
 		return res, fmt.Errorf("no lookup succeeded (%d errors, first: %s)", run.errors, run.firstErr)
 	}
@@ -140,21 +140,21 @@ func benchFields(personal bool) string {
 	return `["status","division_code"]`
 }
 
-// BenchOnce looks up each of subjects once, concurrency at a time.
-func BenchOnce(ctx context.Context, url, token string, concurrency int, subjects []string, personal bool) error {
+// benchOnce looks up each of subjects once, concurrency at a time.
+func benchOnce(ctx context.Context, url, token string, concurrency int, subjects []string, personal bool) error {
 	return forEach(concurrency, subjects, func(s string) error {
-		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, s, benchFields(personal), BenchPurpose)
+		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, s, benchFields(personal), benchPurpose)
 		return postExpect(ctx, url+"/v1/resources/population.identity/query", token, body, http.StatusOK)
 	})
 }
 
-// BenchConsents records, as the service center's clerk, each subject's
+// benchConsents records, as the service center's clerk, each subject's
 // consent to the bench's lookups for the next d, 16 at a time.
-func BenchConsents(ctx context.Context, url, clerkToken string, subjects []string, d time.Duration) error {
+func benchConsents(ctx context.Context, url, clerkToken string, subjects []string, d time.Duration) error {
 	until := time.Now().Add(d).UTC().Format(time.RFC3339)
 	return forEach(16, subjects, func(s string) error {
 		body := fmt.Sprintf(`{"subject":%q,"purpose_code":%q,"purpose":"load benchmark","valid_until":%q,`+
-			`"resources":[{"resource":"population.identity","fields":["name","birth_date","status"]}]}`, s, BenchPurpose, until)
+			`"resources":[{"resource":"population.identity","fields":["name","birth_date","status"]}]}`, s, benchPurpose, until)
 		return postExpect(ctx, url+"/v1/consents", clerkToken, body, http.StatusCreated)
 	})
 }
@@ -265,7 +265,7 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 			return err
 		}
 		start := time.Now()
-		if err := BenchConsents(ctx, *url, clerk, subjects, *dur+*warm+10*time.Minute); err != nil {
+		if err := benchConsents(ctx, *url, clerk, subjects, *dur+*warm+10*time.Minute); err != nil {
 			return fmt.Errorf("%w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 		}
 		if !*asJSON {
@@ -275,15 +275,15 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 	// Every subject is looked up once before measuring, so each run starts
 	// from the same state: the provider's rows and the exchange's caches
 	// warm, as they are for a working window.
-	if err := BenchOnce(ctx, *url, tok, *conc, subjects, *personal); err != nil {
+	if err := benchOnce(ctx, *url, tok, *conc, subjects, *personal); err != nil {
 		return fmt.Errorf("warm-up: %w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 	}
 	if *warm > 0 {
-		if _, err := Bench(ctx, *url, tok, *conc, *warm, 0, subjects, *personal); err != nil {
+		if _, err := bench(ctx, *url, tok, *conc, *warm, 0, subjects, *personal); err != nil {
 			return fmt.Errorf("warm-up: %w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 		}
 	}
-	res, err := Bench(ctx, *url, tok, *conc, *dur, 0, subjects, *personal)
+	res, err := bench(ctx, *url, tok, *conc, *dur, 0, subjects, *personal)
 	if err != nil {
 		return err
 	}

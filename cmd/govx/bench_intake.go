@@ -19,14 +19,14 @@ import (
 	"govx/node"
 )
 
-// BenchIntakeItem is the item `govx bench-intake` opens: a food business
+// benchIntakeItem is the item `govx bench-intake` opens: a food business
 // licence renewal, whose intake verifies three materials through the
 // exchange (the company's registration, its representative's identity
 // and the current licence, with its issuer seal).
-const BenchIntakeItem = "food-business-renewal"
+const benchIntakeItem = "food-business-renewal"
 
-// IntakeResult is what one intake run measured.
-type IntakeResult struct {
+// intakeResult is what one intake run measured.
+type intakeResult struct {
 	Cases         int
 	Errors        int
 	FirstError    string
@@ -36,17 +36,17 @@ type IntakeResult struct {
 	Concurrency   int
 }
 
-func (r IntakeResult) PerSecond() float64 { return float64(r.Cases) / r.Elapsed.Seconds() }
+func (r intakeResult) PerSecond() float64 { return float64(r.Cases) / r.Elapsed.Seconds() }
 
-// BenchIntake opens n renewal cases through POST /v1/cases at url, as the
+// benchIntake opens n renewal cases through POST /v1/cases at url, as the
 // clerk whose token it is, with concurrency in flight, each for a random
 // one of applicants. Only answers 201 with all three verifications done
 // count; the run stops at n requests or after limit.
-func BenchIntake(ctx context.Context, url, token string, concurrency, n int, limit time.Duration, applicants []node.IntakeApplicant) (IntakeResult, error) {
+func benchIntake(ctx context.Context, url, token string, concurrency, n int, limit time.Duration, applicants []node.IntakeApplicant) (intakeResult, error) {
 	endpoint := url + "/v1/cases"
 	run := runLoad(ctx, concurrency, limit, n, 11, &http.Transport{}, func(rng *rand.Rand) *http.Request {
 		a := applicants[rng.IntN(len(applicants))]
-		body, _ := json.Marshal(casework.OpenInput{Item: BenchIntakeItem, LicenceNumber: a.Licence.Number,
+		body, _ := json.Marshal(casework.OpenInput{Item: benchIntakeItem, LicenceNumber: a.Licence.Number,
 			Applicant: casework.Party{USCC: a.Company.USCC, Company: a.Company.Name, RepIDNumber: a.Company.RepresentativeID,
 				RepName: a.Company.LegalRepresentative}})
 		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(string(body)))
@@ -54,7 +54,7 @@ func BenchIntake(ctx context.Context, url, token string, concurrency, n int, lim
 		req.Header.Set("Content-Type", "application/json")
 		return req
 	})
-	res := IntakeResult{Cases: len(run.lat), Errors: run.errors, FirstError: run.firstErr, Elapsed: run.elapsed, Concurrency: concurrency}
+	res := intakeResult{Cases: len(run.lat), Errors: run.errors, FirstError: run.firstErr, Elapsed: run.elapsed, Concurrency: concurrency}
 	if len(run.lat) == 0 {
 		return res, fmt.Errorf("no case opened (%d errors, first: %s)", run.errors, run.firstErr)
 	}
@@ -66,7 +66,7 @@ func BenchIntake(ctx context.Context, url, token string, concurrency, n int, lim
 // went through the exchange: a run that measured failed verifications
 // would measure the wrong thing.
 func checkIntake(ctx context.Context, url, token string, a node.IntakeApplicant) error {
-	body, _ := json.Marshal(casework.OpenInput{Item: BenchIntakeItem, LicenceNumber: a.Licence.Number,
+	body, _ := json.Marshal(casework.OpenInput{Item: benchIntakeItem, LicenceNumber: a.Licence.Number,
 		Applicant: casework.Party{USCC: a.Company.USCC, RepIDNumber: a.Company.RepresentativeID}})
 	req, err := http.NewRequestWithContext(ctx, "POST", url+"/v1/cases", strings.NewReader(string(body)))
 	if err != nil {
@@ -128,11 +128,11 @@ func runBenchIntake(ctx context.Context, cfg node.Config, args []string, stdout,
 		return fmt.Errorf("%w %s", err, hint)
 	}
 	if *warm > 0 {
-		if _, err := BenchIntake(ctx, *url, tok, *conc, *warm, *limit, applicants); err != nil {
+		if _, err := benchIntake(ctx, *url, tok, *conc, *warm, *limit, applicants); err != nil {
 			return fmt.Errorf("warm-up: %w %s", err, hint)
 		}
 	}
-	res, err := BenchIntake(ctx, *url, tok, *conc, *n, *limit, applicants)
+	res, err := benchIntake(ctx, *url, tok, *conc, *n, *limit, applicants)
 	if err != nil {
 		return err
 	}
@@ -140,11 +140,11 @@ func runBenchIntake(ctx context.Context, cfg node.Config, args []string, stdout,
 		return json.NewEncoder(stdout).Encode(map[string]any{
 			"cases": res.Cases, "errors": res.Errors, "first_error": res.FirstError, "seconds": res.Elapsed.Seconds(),
 			"per_second": res.PerSecond(), "p50_ms": ms(res.P50), "p95_ms": ms(res.P95), "p99_ms": ms(res.P99), "max_ms": ms(res.Max),
-			"concurrency": res.Concurrency, "item": BenchIntakeItem})
+			"concurrency": res.Concurrency, "item": benchIntakeItem})
 	}
 	host, _ := os.Hostname()
 	fmt.Fprintf(stdout, "govx bench-intake: %d %s cases opened (3 verifications each) in %.1fs at %d in flight (%s, %d CPUs, %s)\n",
-		res.Cases, BenchIntakeItem, res.Elapsed.Seconds(), res.Concurrency, host, runtime.NumCPU(), runtime.Version())
+		res.Cases, benchIntakeItem, res.Elapsed.Seconds(), res.Concurrency, host, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(stdout, "  cases/s     %.1f\n  p50         %.2f ms\n  p95         %.2f ms\n  p99         %.2f ms\n  max         %.2f ms\n  errors      %d\n",
 		res.PerSecond(), ms(res.P50), ms(res.P95), ms(res.P99), ms(res.Max), res.Errors)
 	if res.Errors > 0 {

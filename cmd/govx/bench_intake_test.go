@@ -39,11 +39,11 @@ func BenchmarkIntake(b *testing.B) {
 	if err := checkIntake(ctx, m.URL(), tok, applicants[0]); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := BenchIntake(ctx, m.URL(), tok, 8, 40, time.Minute, applicants); err != nil {
+	if _, err := benchIntake(ctx, m.URL(), tok, 8, 40, time.Minute, applicants); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	res, err := BenchIntake(ctx, m.URL(), tok, 8, b.N, time.Hour, applicants)
+	res, err := benchIntake(ctx, m.URL(), tok, 8, b.N, time.Hour, applicants)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)

@@ -29,8 +29,8 @@ import (
 	"govx/openapi/apikeys"
 )
 
-// BenchOpenDataset is the dataset `govx bench-open` queries.
-const BenchOpenDataset = "bench-air-quality"
+// benchOpenDataset is the dataset `govx bench-open` queries.
+const benchOpenDataset = "bench-air-quality"
 
 var benchOpenDistricts = []string{"Futian", "Nanshan", "Luohu", "Baoan", "Longgang", "Yantian", "Longhua", "Pingshan"}
 
@@ -61,8 +61,8 @@ func benchOpenCSV(rows int) io.Reader {
 	return pr
 }
 
-// OpenBenchResult is what one page run measured.
-type OpenBenchResult struct {
+// openBenchResult is what one page run measured.
+type openBenchResult struct {
 	Pages, Errors int
 	NotModified   int
 	Elapsed       time.Duration
@@ -71,37 +71,37 @@ type OpenBenchResult struct {
 	FirstError    string
 }
 
-func (r OpenBenchResult) PerSecond() float64 { return float64(r.Pages) / r.Elapsed.Seconds() }
+func (r openBenchResult) PerSecond() float64 { return float64(r.Pages) / r.Elapsed.Seconds() }
 
-// BenchOpenPages asks for 100-row pages of the benchmark dataset filtered
+// benchOpenPages asks for 100-row pages of the benchmark dataset filtered
 // by a district and a lower pm25 bound drawn at random (2,400 distinct
 // queries), sorted by pm25 descending, at concurrency for d.
-func BenchOpenPages(ctx context.Context, base, apiKey string, concurrency int, d time.Duration) OpenBenchResult {
+func benchOpenPages(ctx context.Context, base, apiKey string, concurrency int, d time.Duration) openBenchResult {
 	run := runLoad(ctx, concurrency, d, 0, uint64(time.Now().UnixNano()), &http.Transport{DisableCompression: true}, func(rng *rand.Rand) *http.Request {
 		q := url.Values{"filter": {"district:eq:" + benchOpenDistricts[rng.IntN(len(benchOpenDistricts))],
 			"pm25:gte:" + strconv.Itoa(rng.IntN(300))}, "sort": {"-pm25"}, "limit": {"100"}}
-		req, _ := http.NewRequest("GET", base+"/open/v1/datasets/"+BenchOpenDataset+"/records?"+q.Encode(), nil)
+		req, _ := http.NewRequest("GET", base+"/open/v1/datasets/"+benchOpenDataset+"/records?"+q.Encode(), nil)
 		req.Header.Set("X-API-Key", apiKey)
 		return req
 	})
-	res := OpenBenchResult{Pages: len(run.lat), Errors: run.errors, Elapsed: run.elapsed, FirstError: run.firstErr}
+	res := openBenchResult{Pages: len(run.lat), Errors: run.errors, Elapsed: run.elapsed, FirstError: run.firstErr}
 	if len(run.lat) > 0 {
 		res.P50, res.P95, res.P99, res.Max = run.at(50), run.at(95), run.at(99), run.lat[len(run.lat)-1]
 	}
 	return res
 }
 
-// ExportResult is what the export run measured.
-type ExportResult struct {
+// exportResult is what the export run measured.
+type exportResult struct {
 	Bytes                        int64
 	Elapsed                      time.Duration
 	RSSBefore, RSSPeak, RSSAfter int64 // bytes; 0 when the server's process is unknown
 }
 
-// BenchOpenExport downloads the full CSV export while sampling the server
+// benchOpenExport downloads the full CSV export while sampling the server
 // process's resident memory.
-func BenchOpenExport(ctx context.Context, base, apiKey string, pid int) (ExportResult, error) {
-	var res ExportResult
+func benchOpenExport(ctx context.Context, base, apiKey string, pid int) (exportResult, error) {
+	var res exportResult
 	res.RSSBefore = rssOf(pid)
 	done := make(chan struct{})
 	peak := make(chan int64, 1)
@@ -119,7 +119,7 @@ func BenchOpenExport(ctx context.Context, base, apiKey string, pid int) (ExportR
 			}
 		}
 	}()
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/open/v1/datasets/"+BenchOpenDataset+"/export?format=csv", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/open/v1/datasets/"+benchOpenDataset+"/export?format=csv", nil)
 	req.Header.Set("X-API-Key", apiKey)
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	t0 := time.Now()
@@ -201,7 +201,7 @@ func listenerPID(port int) int {
 // ensureBenchDataset publishes the benchmark dataset through the API when
 // the running program does not have it yet.
 func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows int, stdout io.Writer) error {
-	resp, err := http.Get(base + "/open/v1/datasets/" + BenchOpenDataset)
+	resp, err := http.Get(base + "/open/v1/datasets/" + benchOpenDataset)
 	if err != nil {
 		return err
 	}
@@ -235,14 +235,14 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 		return nil
 	}
 	meta := `{"title":"Benchmark air-quality readings","description":"Synthetic readings for govx bench-open (generator 3).","theme":"environment","licence":"CC-BY-4.0"}`
-	if err := call("PUT", "/open/v1/datasets/"+BenchOpenDataset, "application/json", strings.NewReader(meta)); err != nil {
+	if err := call("PUT", "/open/v1/datasets/"+benchOpenDataset, "application/json", strings.NewReader(meta)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "uploading %d rows to %s ...\n", rows, BenchOpenDataset)
+	fmt.Fprintf(stdout, "uploading %d rows to %s ...\n", rows, benchOpenDataset)
 	t0 := time.Now()
 	// The publisher declares the index its readers' usual query needs:
 	// district equality, then pm25 order.
-	if err := call("POST", "/open/v1/datasets/"+BenchOpenDataset+"/versions?index=district,pm25", "text/csv", benchOpenCSV(rows)); err != nil {
+	if err := call("POST", "/open/v1/datasets/"+benchOpenDataset+"/versions?index=district,pm25", "text/csv", benchOpenCSV(rows)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "  uploaded in %.1fs\n", time.Since(t0).Seconds())
@@ -302,9 +302,9 @@ func runBenchOpen(ctx context.Context, cfg node.Config, args []string, stdout, _
 		return err
 	}
 	if *warm > 0 {
-		BenchOpenPages(ctx, *base, apiKey, *conc, *warm)
+		benchOpenPages(ctx, *base, apiKey, *conc, *warm)
 	}
-	r := BenchOpenPages(ctx, *base, apiKey, *conc, *dur)
+	r := benchOpenPages(ctx, *base, apiKey, *conc, *dur)
 	host, _ := os.Hostname()
 	fmt.Fprintf(stdout, "govx bench-open: %d filtered 100-row pages in %.1fs at %d in flight (%s, %d CPUs, %s)\n",
 		r.Pages, r.Elapsed.Seconds(), *conc, host, runtime.NumCPU(), runtime.Version())
@@ -319,7 +319,7 @@ func runBenchOpen(ctx context.Context, cfg node.Config, args []string, stdout, _
 	if !*export {
 		return nil
 	}
-	e, err := BenchOpenExport(ctx, *base, apiKey, *pid)
+	e, err := benchOpenExport(ctx, *base, apiKey, *pid)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func BenchmarkLookup(b *testing.B) {
 	for i := range subjects {
 		subjects[i] = gen.IDNumber(i)
 	}
-	if err := BenchConsents(context.Background(), m.URL(), clerk, subjects, time.Hour); err != nil {
+	if err := benchConsents(context.Background(), m.URL(), clerk, subjects, time.Hour); err != nil {
 		b.Fatal(err)
 	}
 	for _, personal := range []bool{false, true} {
@@ -55,11 +55,11 @@ func BenchmarkLookup(b *testing.B) {
 			name = "no-personal-fields"
 		}
 		b.Run(name, func(b *testing.B) {
-			if _, err := Bench(context.Background(), m.URL(), tok, 32, time.Minute, 500, subjects, personal); err != nil {
+			if _, err := bench(context.Background(), m.URL(), tok, 32, time.Minute, 500, subjects, personal); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			res, err := Bench(context.Background(), m.URL(), tok, 32, time.Hour, b.N, subjects, personal)
+			res, err := bench(context.Background(), m.URL(), tok, 32, time.Hour, b.N, subjects, personal)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)

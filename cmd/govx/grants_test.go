@@ -139,7 +139,11 @@ func TestGrantsAcrossInstances(t *testing.T) {
 	if _, err := m1.Pool.Exec(ctx, `UPDATE catalog.resources SET status = 'retired' WHERE code = 'population.identity'`); err != nil {
 		t.Fatal(err)
 	}
-	catalog.NewInvalidator(rdb, nil).ResourceChanged(ctx, "population.identity")
+	inv, err := catalog.NewInvalidator(catalog.InvalidatorConfig{Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.ResourceChanged(ctx, "population.identity")
 	refusedWithin(t, time.Second, "resource_not_found", 404, func(m *node.Node) nodetest.Response {
 		return nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(want.IDNumber, "name"))
 	}, func(r nodetest.Response) bool { return r.Status == 200 }, m1, m2)

@@ -232,8 +232,11 @@ func Checkpoints(ctx context.Context, pool *pgxpool.Pool) ([]Checkpoint, error) 
 	return out, nil
 }
 
-// CheckpointConfig tunes the Checkpointer.
+// CheckpointConfig is what a Checkpointer needs, and how often it signs.
 type CheckpointConfig struct {
+	Pool *pgxpool.Pool // required (StartCheckpoints fills in the ledger's)
+	// Key signs the checkpoints; required, with its private half.
+	Key *auth.Key
 	// Interval between checkpoints; 0 means DefaultCheckpointInterval.
 	Interval time.Duration
 	// Every, when positive, also takes a checkpoint as soon as the head has
@@ -248,6 +251,10 @@ type CheckpointConfig struct {
 // Validate checks c and fills in defaults.
 func (c *CheckpointConfig) Validate() error {
 	switch {
+	case c.Pool == nil:
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: the checkpointer needs a Pool")
+	case c.Key == nil || len(c.Key.Private) != ed25519.PrivateKeySize:
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: the checkpointer needs a private Ed25519 key")
 	case c.Interval < 0:
 		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: checkpoint Interval must not be negative")
 	case c.Every < 0:
@@ -280,16 +287,12 @@ type Checkpointer struct {
 	cfg  CheckpointConfig
 }
 
-// NewCheckpointer returns a Checkpointer signing with key, which must hold
-// its private half.
-func NewCheckpointer(pool *pgxpool.Pool, key *auth.Key, cfg CheckpointConfig) (*Checkpointer, error) {
+// NewCheckpointer returns a Checkpointer signing with cfg.Key.
+func NewCheckpointer(cfg CheckpointConfig) (*Checkpointer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if key == nil || len(key.Private) != ed25519.PrivateKeySize {
-		return nil, govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: the checkpointer needs a private Ed25519 key")
-	}
-	return &Checkpointer{pool: pool, key: key, cfg: cfg}, nil
+	return &Checkpointer{pool: cfg.Pool, key: cfg.Key, cfg: cfg}, nil
 }
 
 // Checkpoint signs the current head and stores the checkpoint in one
@@ -421,10 +424,14 @@ func (cp *Checkpointer) Run(ctx context.Context) error {
 }
 
 // StartCheckpoints runs a Checkpointer beside l, signing the chain head
-// with key as cfg says, until l is closed. Every exchange instance starts
-// one; they agree through the database on who signs which head.
-func (l *Ledger) StartCheckpoints(key *auth.Key, cfg CheckpointConfig) error {
-	cp, err := NewCheckpointer(l.pool, key, cfg)
+// with cfg.Key as cfg says, until l is closed; cfg.Pool defaults to l's.
+// Every exchange instance starts one; they agree through the database on
+// who signs which head.
+func (l *Ledger) StartCheckpoints(cfg CheckpointConfig) error {
+	if cfg.Pool == nil {
+		cfg.Pool = l.pool
+	}
+	cp, err := NewCheckpointer(cfg)
 	if err != nil {
 		return err
 	}

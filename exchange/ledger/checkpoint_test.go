@@ -31,13 +31,16 @@ type cpFixture struct {
 func newCPFixture(t *testing.T) *cpFixture {
 	t.Helper()
 	pool := postgrestest.NewMigrated(t, MigrationSource())
-	l := New(pool, Config{MaxBatch: 16})
+	l, err := New(Config{Pool: pool, MaxBatch: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(l.Close)
 	key, err := auth.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := NewCheckpointer(pool, key, CheckpointConfig{})
+	cp, err := NewCheckpointer(CheckpointConfig{Pool: pool, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +185,7 @@ func TestLatestCheckpointNone(t *testing.T) {
 // still form one chain.
 func TestCheckpointersOfSeveralInstances(t *testing.T) {
 	f := newCPFixture(t)
-	other, err := NewCheckpointer(f.pool, f.key, CheckpointConfig{})
+	other, err := NewCheckpointer(CheckpointConfig{Pool: f.pool, Key: f.key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +382,7 @@ func TestParseCheckpointRejects(t *testing.T) {
 
 func TestCheckpointerRunEveryEntries(t *testing.T) {
 	f := newCPFixture(t)
-	cp, err := NewCheckpointer(f.pool, f.key, CheckpointConfig{Interval: time.Hour, Every: 5, Poll: 10 * time.Millisecond})
+	cp, err := NewCheckpointer(CheckpointConfig{Pool: f.pool, Key: f.key, Interval: time.Hour, Every: 5, Poll: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,10 +412,14 @@ func TestCheckpointerRunEveryEntries(t *testing.T) {
 
 func TestNewCheckpointerNeedsAPrivateKey(t *testing.T) {
 	key, _ := auth.GenerateKey()
-	if _, err := NewCheckpointer(nil, auth.PublicKey(key.Public), CheckpointConfig{}); govx.ErrorCode(err) != "config_invalid" {
+	pool := new(pgxpool.Pool) // never used: the config is refused first
+	if _, err := NewCheckpointer(CheckpointConfig{Pool: pool, Key: auth.PublicKey(key.Public)}); govx.ErrorCode(err) != "config_invalid" {
 		t.Errorf("err = %v, want config_invalid", err)
 	}
-	if _, err := NewCheckpointer(nil, key, CheckpointConfig{Every: -1}); govx.ErrorCode(err) != "config_invalid" {
+	if _, err := NewCheckpointer(CheckpointConfig{Key: key}); govx.ErrorCode(err) != "config_invalid" {
+		t.Errorf("without a Pool: err = %v, want config_invalid", err)
+	}
+	if _, err := NewCheckpointer(CheckpointConfig{Pool: pool, Key: key, Every: -1}); govx.ErrorCode(err) != "config_invalid" {
 		t.Errorf("err = %v, want config_invalid", err)
 	}
 }
@@ -420,7 +427,7 @@ func TestNewCheckpointerNeedsAPrivateKey(t *testing.T) {
 // Checkpoints started beside a ledger sign its head and stop with it.
 func TestStartCheckpointsStopsWithTheLedger(t *testing.T) {
 	f := newCPFixture(t)
-	if err := f.l.StartCheckpoints(f.key, CheckpointConfig{Interval: time.Hour, Every: 3, Poll: 10 * time.Millisecond}); err != nil {
+	if err := f.l.StartCheckpoints(CheckpointConfig{Key: f.key, Interval: time.Hour, Every: 3, Poll: 10 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	f.append(3)
@@ -438,7 +445,7 @@ func TestStartCheckpointsStopsWithTheLedger(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	f.l.Close()
-	if err := f.l.StartCheckpoints(f.key, CheckpointConfig{}); govx.ErrorCode(err) != "audit_unavailable" {
+	if err := f.l.StartCheckpoints(CheckpointConfig{Key: f.key}); govx.ErrorCode(err) != "audit_unavailable" {
 		t.Errorf("StartCheckpoints after Close = %v, want audit_unavailable", err)
 	}
 }

@@ -129,10 +129,25 @@ func (e *Entry) hash(prev []byte) []byte {
 	return h.Sum(nil)
 }
 
-// Config tunes the group commit.
+// Config is what a Ledger needs, and how it group-commits.
 type Config struct {
-	MaxBatch int // entries per transaction; default 512
-	Logger   *slog.Logger
+	Pool     *pgxpool.Pool // required: the database holding exchange.audit
+	MaxBatch int           // entries per transaction; default 512
+	Logger   *slog.Logger  // default slog.Default()
+}
+
+// Validate checks c and fills in defaults.
+func (c *Config) Validate() error {
+	if c.Pool == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: a Ledger needs a Pool")
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 512
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
 }
 
 // Ledger appends audit entries to PostgreSQL. Appends from concurrent
@@ -158,16 +173,14 @@ type pending struct {
 	errc chan error
 }
 
-func New(pool *pgxpool.Pool, cfg Config) *Ledger {
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 512
+// New starts a Ledger's writer; Close stops it.
+func New(cfg Config) (*Ledger, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	l := &Ledger{pool: pool, cfg: cfg, in: make(chan *pending, 4096), quit: make(chan struct{}), done: make(chan struct{})}
+	l := &Ledger{pool: cfg.Pool, cfg: cfg, in: make(chan *pending, 4096), quit: make(chan struct{}), done: make(chan struct{})}
 	go l.run()
-	return l
+	return l, nil
 }
 
 var errClosed = &govx.Error{Kind: govx.KindUnavailable, Code: "audit_unavailable", Message: "the audit ledger is closed"}

@@ -16,7 +16,10 @@ import (
 func mustLedger(t *testing.T) (*ledger.Ledger, *pgxpool.Pool) {
 	t.Helper()
 	pool := postgrestest.NewMigrated(t, ledger.MigrationSource())
-	l := ledger.New(pool, ledger.Config{MaxBatch: 16})
+	l, err := ledger.New(ledger.Config{Pool: pool, MaxBatch: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(l.Close)
 	return l, pool
 }

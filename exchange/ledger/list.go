@@ -170,21 +170,39 @@ type handler struct {
 	mux      *http.ServeMux
 }
 
+// HandlerConfig is what the operator's view of the ledger needs.
+type HandlerConfig struct {
+	Pool     *pgxpool.Pool
+	Verifier httpx.Verifier
+	Logger   *slog.Logger // default slog.Default()
+}
+
+func (c *HandlerConfig) Validate() error {
+	if c.Pool == nil || c.Verifier == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: a handler needs a Pool and a Verifier")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
 // NewHandler serves the operator's view of the audit ledger:
 // GET /v1/audit (role operator; newest first, paged with ?before=<seq>;
 // ID numbers masked) and its document at GET /v1/audit/openapi.json.
-func NewHandler(pool *pgxpool.Pool, verifier httpx.Verifier, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
+func NewHandler(cfg HandlerConfig) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	h := &handler{pool: pool, verifier: verifier, log: log, mux: http.NewServeMux()}
+	log := cfg.Logger
+	h := &handler{pool: cfg.Pool, verifier: cfg.Verifier, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/audit", h.list)
 	h.mux.HandleFunc("GET /v1/audit/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPIDoc)
 	})
 	h.mux.HandleFunc("/", httpx.NotFound(log))
-	return h
+	return h, nil
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

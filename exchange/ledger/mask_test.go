@@ -119,7 +119,11 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(ledger.NewHandler(pool, v, nil))
+	h, err := ledger.NewHandler(ledger.HandlerConfig{Pool: pool, Verifier: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	doc, err := openapicheck.Load(ledger.OpenAPI())
 	if err != nil {

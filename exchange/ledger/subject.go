@@ -61,13 +61,31 @@ func (l *Ledger) Accesses(ctx context.Context, subject string, before int64, lim
 	return out, postgres.Translate(op, err, "")
 }
 
+// SubjectHandlerConfig is what the data subject's access view needs.
+type SubjectHandlerConfig struct {
+	Ledger   *Ledger
+	Verifier httpx.Verifier
+	Logger   *slog.Logger // default slog.Default()
+}
+
+func (c *SubjectHandlerConfig) Validate() error {
+	if c.Ledger == nil || c.Verifier == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "ledger: a subject handler needs a Ledger and a Verifier")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
 // NewSubjectHandler serves GET /v1/subjects/{subject}/accesses: a data
 // subject, signed in as themselves, lists every access to their data.
 // No one else may (403 not_data_subject).
-func NewSubjectHandler(l *Ledger, verifier httpx.Verifier, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
+func NewSubjectHandler(cfg SubjectHandlerConfig) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
+	l, verifier, log := cfg.Ledger, cfg.Verifier, cfg.Logger
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := httpx.Authenticate(r, verifier)
 		if err != nil {
@@ -106,5 +124,5 @@ func NewSubjectHandler(l *Ledger, verifier httpx.Verifier, log *slog.Logger) htt
 			page["next"] = "?before=" + strconv.FormatInt(out[len(out)-1].Seq, 10) + "&limit=" + strconv.Itoa(limit)
 		}
 		httpx.WriteJSON(w, http.StatusOK, page)
-	})
+	}), nil
 }

@@ -12,7 +12,8 @@ import (
 
 func leasingLimiter(t *testing.T, rdb *redis.Client, cfg ratelimit.Config) *ratelimit.Limiter {
 	t.Helper()
-	l, err := ratelimit.New(rdb, cfg)
+	cfg.Redis = rdb
+	l, err := ratelimit.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,9 @@ type Result struct {
 
 // Config configures a Limiter.
 type Config struct {
+	// Redis holds the shared budgets, under its prefix + "ratelimit:".
+	// nil leaves only the local limiter (a single instance without Redis).
+	Redis *redis.Client
 	// Timeout bounds one Redis decision; default 200ms.
 	Timeout time.Duration
 	// Cooldown is how long the limiter stays local after Redis failed;
@@ -94,7 +97,7 @@ type Config struct {
 	// never past the shared budget, at most one lease of tokens per
 	// instance lost when unspent. Zero decides every request in Redis.
 	Lease  time.Duration
-	Logger *slog.Logger
+	Logger *slog.Logger // default slog.Default()
 }
 
 // Validate fills in defaults.
@@ -135,14 +138,13 @@ type Limiter struct {
 	loggedAt  time.Time
 }
 
-// New returns a limiter on rdb; keys live under rdb's prefix + "ratelimit:".
-// rdb may be nil, which leaves only the local limiter (a single instance
-// without Redis).
-func New(rdb *redis.Client, cfg Config) (*Limiter, error) {
+// New returns a limiter on cfg.Redis; keys live under its prefix +
+// "ratelimit:". Without Redis only the local limiter decides.
+func New(cfg Config) (*Limiter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, govx.E("ratelimit.New", err)
 	}
-	return &Limiter{rdb: rdb, cfg: cfg, local: NewLocal(cfg.LocalKeys), leases: &leases{max: cfg.LocalKeys, m: map[string]*lease{}}}, nil
+	return &Limiter{rdb: cfg.Redis, cfg: cfg, local: NewLocal(cfg.LocalKeys), leases: &leases{max: cfg.LocalKeys, m: map[string]*lease{}}}, nil
 }
 
 // Allow decides one request of key under lim. It never fails: when Redis

@@ -17,7 +17,7 @@ import (
 
 func mustLimiter(tb testing.TB, rdb *redis.Client) *ratelimit.Limiter {
 	tb.Helper()
-	l, err := ratelimit.New(rdb, ratelimit.Config{})
+	l, err := ratelimit.New(ratelimit.Config{Redis: rdb})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestRedisDown(t *testing.T) {
 func TestCancelledCaller(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.New(t)
-	l, err := ratelimit.New(rdb, ratelimit.Config{Cooldown: 50 * time.Millisecond})
+	l, err := ratelimit.New(ratelimit.Config{Redis: rdb, Cooldown: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

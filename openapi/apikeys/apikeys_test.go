@@ -79,12 +79,13 @@ func (e *env) instance(cfg apikeys.Config, rdb *redis.Client) *instance {
 		}
 		e.t.Cleanup(func() { rdb.Close() })
 	}
-	lim, err := ratelimit.New(rdb, ratelimit.Config{})
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cfg.Issuer = issuer
-	svc, err := apikeys.New(e.store, lim, e.key, e.staff, cfg)
+	cfg.Store, cfg.Limiter, cfg.Key, cfg.Staff = e.store, lim, e.key, e.staff
+	svc, err := apikeys.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -545,8 +546,8 @@ func TestOperator(t *testing.T) {
 
 func TestClientAddr(t *testing.T) {
 	e := newEnv(t)
-	lim, _ := ratelimit.New(nil, ratelimit.Config{})
-	svc, err := apikeys.New(e.store, lim, e.key, nil, apikeys.Config{Issuer: issuer,
+	lim, _ := ratelimit.New(ratelimit.Config{})
+	svc, err := apikeys.New(apikeys.Config{Store: e.store, Limiter: lim, Key: e.key, Issuer: issuer,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	if err != nil {
 		t.Fatal(err)
@@ -577,18 +578,29 @@ func TestClientAddr(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
+	key, err := auth.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Never used: Validate only checks that they are there.
+	store, lim := apikeys.NewStore(nil), new(ratelimit.Limiter)
 	for _, tt := range []struct {
 		name string
 		cfg  apikeys.Config
 		ok   bool
+		bare bool // without a store, limiter and key
 	}{
-		{"defaults", apikeys.Config{Issuer: issuer}, true},
-		{"no issuer", apikeys.Config{}, false},
-		{"bad anonymous", apikeys.Config{Issuer: issuer, Anonymous: ratelimit.Limit{Rate: 1}}, false},
-		{"tier named registered", apikeys.Config{Issuer: issuer, Tiers: map[string]ratelimit.Limit{"registered": ratelimit.PerSecond(1, 1)}}, false},
-		{"long token", apikeys.Config{Issuer: issuer, TokenTTL: 2 * time.Hour}, false},
+		{"defaults", apikeys.Config{Issuer: issuer}, true, false},
+		{"no store, limiter or key", apikeys.Config{Issuer: issuer}, false, true},
+		{"no issuer", apikeys.Config{}, false, false},
+		{"bad anonymous", apikeys.Config{Issuer: issuer, Anonymous: ratelimit.Limit{Rate: 1}}, false, false},
+		{"tier named registered", apikeys.Config{Issuer: issuer, Tiers: map[string]ratelimit.Limit{"registered": ratelimit.PerSecond(1, 1)}}, false, false},
+		{"long token", apikeys.Config{Issuer: issuer, TokenTTL: 2 * time.Hour}, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if !tt.bare {
+				tt.cfg.Store, tt.cfg.Limiter, tt.cfg.Key = store, lim, key
+			}
 			err := tt.cfg.Validate()
 			if (err == nil) != tt.ok {
 				t.Fatalf("Validate = %v", err)

@@ -39,8 +39,17 @@ var (
 	DefaultPartner    = ratelimit.PerSecond(1000, 2000)
 )
 
-// Config configures a Service.
+// Config is what a Service needs and the limits it applies.
 type Config struct {
+	Store   *Store             // required
+	Limiter *ratelimit.Limiter // required
+	// Key signs client-credentials tokens (the deployment's auth key);
+	// required.
+	Key *auth.Key
+	// Staff, which may be nil, verifies the deployment's own tokens: those
+	// with role "operator" may list, limit and revoke keys. Operator
+	// tokens minted for audience govx-open work as well.
+	Staff httpx.Verifier
 	// Issuer is the iss of the tokens minted for keys; required.
 	Issuer string
 	// Anonymous is the limit per client address of callers without a
@@ -63,13 +72,16 @@ type Config struct {
 	// another instance revoked; default 5s.
 	StatusTTL time.Duration
 	Now       func() time.Time
-	Logger    *slog.Logger
+	Logger    *slog.Logger // default slog.Default()
 }
 
 // Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
 	invalid := func(format string, args ...any) error {
 		return govx.Errorf(govx.KindInvalid, "config_invalid", "apikeys: "+format, args...)
+	}
+	if c.Store == nil || c.Limiter == nil || c.Key == nil {
+		return invalid("Store, Limiter and Key are required")
 	}
 	if c.Issuer == "" {
 		return invalid("Issuer is required")
@@ -132,23 +144,17 @@ type Service struct {
 	status   *statusCache
 }
 
-// New returns the service. key signs client-credentials tokens (the
-// deployment's auth key). staff, which may be nil, verifies the
-// deployment's own tokens: those with role "operator" may list, limit and
-// revoke keys. Operator tokens minted for audience govx-open work as well.
-func New(store *Store, limiter *ratelimit.Limiter, key *auth.Key, staff httpx.Verifier, cfg Config) (*Service, error) {
+// New returns the service.
+func New(cfg Config) (*Service, error) {
 	const op = "apikeys.New"
 	if err := cfg.Validate(); err != nil {
 		return nil, govx.E(op, err)
 	}
-	if store == nil || limiter == nil || key == nil {
-		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "config_invalid", "apikeys: store, limiter and key are required"))
-	}
-	v, err := auth.NewVerifier(auth.Config{Issuer: cfg.Issuer, Audience: Audience, Now: cfg.Now}, key)
+	v, err := auth.NewVerifier(auth.Config{Issuer: cfg.Issuer, Audience: Audience, Now: cfg.Now}, cfg.Key)
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
-	return &Service{store: store, limiter: limiter, key: key, verifier: v, staff: staff, cfg: cfg,
+	return &Service{store: cfg.Store, limiter: cfg.Limiter, key: cfg.Key, verifier: v, staff: cfg.Staff, cfg: cfg,
 		status: newStatusCache(cfg.StatusTTL, 10_000)}, nil
 }
 
