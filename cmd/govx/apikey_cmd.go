@@ -110,12 +110,8 @@ func runAPIKey(ctx context.Context, cfg node.Config, args []string, stdout, _ io
 		fmt.Fprintf(stdout, "%s revoked at %s\n", k.ID, k.RevokedAt.Format(time.RFC3339))
 		return nil
 	default: // set-limit
-		var c apikeys.Config
-		c.Issuer = node.Issuer
-		if err := c.Validate(); err != nil {
-			return err
-		}
-		if _, ok := c.Tiers[tier]; !ok && tier != apikeys.TierRegistered {
+		// The node's service runs with the default tiers.
+		if _, ok := apikeys.DefaultTiers()[tier]; !ok && tier != apikeys.TierRegistered {
 			return fmt.Errorf("tier %q is not configured (registered, partner)", tier)
 		}
 		var lim *ratelimit.Limit

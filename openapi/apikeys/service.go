@@ -39,6 +39,11 @@ var (
 	DefaultPartner    = ratelimit.PerSecond(1000, 2000)
 )
 
+// DefaultTiers are the further tiers when Config.Tiers is nil.
+func DefaultTiers() map[string]ratelimit.Limit {
+	return map[string]ratelimit.Limit{"partner": DefaultPartner}
+}
+
 // Config is what a Service needs and the limits it applies.
 type Config struct {
 	Store   *Store             // required
@@ -96,7 +101,7 @@ func (c *Config) Validate() error {
 		c.Operator = c.Registered
 	}
 	if c.Tiers == nil {
-		c.Tiers = map[string]ratelimit.Limit{"partner": DefaultPartner}
+		c.Tiers = DefaultTiers()
 	}
 	for name, lim := range map[string]ratelimit.Limit{TierAnonymous: c.Anonymous, TierRegistered: c.Registered, "operator": c.Operator} {
 		if err := lim.Validate(); err != nil {
