@@ -34,7 +34,7 @@ Run:
   adapter licensing   the licensing department's adapter (electronic licences) alone
 
 Tools:
-  migrate             apply database migrations
+  migrate             apply database migrations, register the bus schemas
   seed                register the catalogue and fill the empty registers
                       (--residents N --companies N --licences N; --demo)
   token               mint a development token signed with the local key

@@ -6,18 +6,27 @@ import (
 	"fmt"
 	"io"
 
+	"govx/catalog"
+	"govx/internal/avro"
 	"govx/internal/postgres"
 	"govx/node"
+	"govx/schemas"
 )
 
-// runMigrate is `govx migrate`.
+// runMigrate is `govx migrate`: the database schema, and the bus schemas in
+// the schema registry. Registering them here, as the database owner, lets
+// an adapter run as a role that only reads the registry (every node still
+// registers them at start, which finds them there).
 func runMigrate(ctx context.Context, cfg node.Config, _ []string, _, _ io.Writer) error {
 	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	return node.Migrate(ctx, pool, cfg.Logger)
+	if err := node.Migrate(ctx, pool, cfg.Logger); err != nil {
+		return err
+	}
+	return schemas.RegisterAll(ctx, avro.NewCodec(catalog.NewStore(pool)))
 }
 
 // runSeed is `govx seed`: the demo catalogue plus registers of any size.
