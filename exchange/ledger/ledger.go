@@ -74,7 +74,7 @@ type Entry struct {
 	ProviderSignature []byte
 	ReplyDigest       []byte
 	PrevHash          []byte
-	Hash        []byte
+	Hash              []byte
 }
 
 // sanitize makes every text field storable: PostgreSQL text holds neither
