@@ -25,6 +25,7 @@ type counters struct {
 	requests   map[string]int64    // resource
 	errors     map[[2]string]int64 // resource, kind
 	deadLetter map[[2]string]int64 // resource, code
+	refused    map[string]int64    // reason (a fixed set of codes)
 
 	latency *metrics.Histogram
 
@@ -41,7 +42,7 @@ var latencyBounds = []time.Duration{
 
 func newCounters() counters {
 	return counters{requests: map[string]int64{}, errors: map[[2]string]int64{}, deadLetter: map[[2]string]int64{},
-		latency: metrics.NewHistogram(latencyBounds...)}
+		refused: map[string]int64{}, latency: metrics.NewHistogram(latencyBounds...)}
 }
 
 func label(resource string) string {
@@ -64,6 +65,12 @@ func (m *counters) countError(resource string, err error) {
 	m.mu.Unlock()
 }
 
+func (m *counters) countRefused(reason string) {
+	m.mu.Lock()
+	m.refused[reason]++
+	m.mu.Unlock()
+}
+
 func (m *counters) countDeadLetter(resource, code string) {
 	m.mu.Lock()
 	m.deadLetter[[2]string{label(resource), code}]++
@@ -80,12 +87,17 @@ func WriteMetrics(w io.Writer, rts ...*Runtime) error {
 		requests   map[string]int64
 		errors     map[[2]string]int64
 		deadLetter map[[2]string]int64
+		refused    map[string]int64
 	}
 	snaps := make([]snap, len(rts))
 	for i, rt := range rts {
 		m := &rt.metrics
-		s := snap{dept: rt.cfg.Department, requests: map[string]int64{}, errors: map[[2]string]int64{}, deadLetter: map[[2]string]int64{}}
+		s := snap{dept: rt.cfg.Department, requests: map[string]int64{}, errors: map[[2]string]int64{}, deadLetter: map[[2]string]int64{},
+			refused: map[string]int64{}}
 		m.mu.Lock()
+		for k, v := range m.refused {
+			s.refused[k] = v
+		}
 		for k, v := range m.requests {
 			s.requests[k] = v
 		}
@@ -118,6 +130,13 @@ func WriteMetrics(w io.Writer, rts ...*Runtime) error {
 	for _, s := range snaps {
 		for _, k := range sortedPairs(s.deadLetter) {
 			fmt.Fprintf(bw, "govx_adapter_dead_letters_total{department=%q,resource=%q,reason=%q} %d\n", s.dept, k[0], k[1], s.deadLetter[k])
+		}
+	}
+	fmt.Fprintln(bw, "# HELP govx_adapter_refused_total Requests an adapter refused unanswered (unsigned, unknown key, tampered, expired, replayed, bad reply topic), by reason.")
+	fmt.Fprintln(bw, "# TYPE govx_adapter_refused_total counter")
+	for _, s := range snaps {
+		for _, r := range sortedKeys(s.refused) {
+			fmt.Fprintf(bw, "govx_adapter_refused_total{department=%q,reason=%q} %d\n", s.dept, r, s.refused[r])
 		}
 	}
 	fmt.Fprintln(bw, "# HELP govx_adapter_request_seconds Time from taking a request to its answer being acknowledged.")

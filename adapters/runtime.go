@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,23 @@ type Config struct {
 	// with the request uncommitted.
 	PublishAttempts int
 	Logger          *slog.Logger // default slog.Default()
+
+	// Verifier checks that each request is signed by an exchange instance
+	// (a bus key of bus.ExchangeDepartment in the catalogue). A request
+	// that is unsigned, signed by an unknown or retired key, tampered
+	// with, past its deadline, replayed within it or naming a reply topic
+	// outside govx.replies.* is refused: dead-lettered with its reason,
+	// counted (govx_adapter_refused_total) and never answered. Nil accepts
+	// unsigned requests, for tests of handlers alone; a department on a
+	// shared bus always sets it.
+	Verifier *bus.Verifier
+	// Signer signs every reply with the department's key, which the
+	// exchange checks against the catalogue; nil sends replies unsigned.
+	Signer *bus.Signer
+	// MaxDeadline is the furthest ahead a signed request's deadline may
+	// be (default 5 minutes): request ids are remembered until their
+	// deadline to refuse replays, so a deadline bounds the memory.
+	MaxDeadline time.Duration
 }
 
 // Validate checks c and fills in defaults.
@@ -86,8 +104,27 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.MaxDeadline <= 0 {
+		c.MaxDeadline = 5 * time.Minute
+	}
 	return nil
 }
+
+// Codes of the refusals of requests the runtime does not answer, beside
+// the bus's signature codes (bus.CodeUnsigned, bus.CodeUnknownKey,
+// bus.CodeTampered, bus.CodeKeyRetired).
+const (
+	CodeDeadlinePassed = "deadline_passed" // the request is past its deadline (expired)
+	CodeReplayed       = "replayed"        // a request with its id was taken within its deadline
+	CodeBadReplyTo     = "bad_reply_to"    // the reply topic is not an exchange instance's (govx.replies.*)
+	CodeDeadlineTooFar = "deadline_too_far"
+	// CodeOrderUnsigned is the error a command's caller gets when its
+	// order is not signed by the ordering (consumer) department.
+	CodeOrderUnsigned = "order_unsigned"
+)
+
+// replyTopicPrefix is where every reply topic is (bus.ReplyTopic).
+const replyTopicPrefix = "govx.replies."
 
 // Dead-letter headers: the reason in words, its stable code, and where the
 // message came from (topic/partition/offset).
@@ -100,6 +137,9 @@ const (
 type route struct {
 	subject string
 	fn      HandlerFunc
+	// orderScope, when set, is what the consumer department's signature
+	// on the request's payload must be over (RequireSignedOrders).
+	orderScope string
 }
 
 // Runtime runs one department's adapter. Run may be called again after it
@@ -116,6 +156,7 @@ type Runtime struct {
 	running atomic.Bool
 	Stats   Stats
 	metrics counters
+	seen    seenIDs
 }
 
 // Stats are the runtime's totals; Metrics has them by resource.
@@ -159,6 +200,21 @@ func (rt *Runtime) Handle(resource, subject string, fn HandlerFunc) {
 	rt.mu.Unlock()
 }
 
+// RequireSignedOrders makes the command resource (already routed with
+// Handle) honour an order only when the request's consumer department
+// signed its payload (bus.Signer.SignDetached over scope, the order's
+// subject, and the payload), in addition to the exchange's signature on
+// the request. An order without a valid signature is answered with
+// KindForbidden (CodeOrderUnsigned). A runtime without a Verifier checks
+// no signatures, of requests or orders.
+func (rt *Runtime) RequireSignedOrders(resource, scope string) {
+	rt.mu.Lock()
+	r := rt.routes[resource]
+	r.orderScope = scope
+	rt.routes[resource] = r
+	rt.mu.Unlock()
+}
+
 // Run consumes requests until ctx is cancelled; requests in flight then are
 // finished within ShutdownTimeout or left uncommitted for redelivery, and
 // Run returns nil. It returns an error when the broker fails for longer than
@@ -190,7 +246,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 
 // handle answers one request. It returns an error only when the answer (or
 // dead letter) could not be published: the request is then redelivered.
-func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
+func (rt *Runtime) handle(ctx context.Context, m kafka.Message) (err error) {
 	start := time.Now()
 	rt.Stats.Requests.Add(1)
 	rt.metrics.inFlight.Add(1)
@@ -203,9 +259,20 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 	}()
 	replyTo := m.Header(bus.HeaderReplyTo)
 	id := m.Header(bus.HeaderRequestID)
+	if rt.cfg.Verifier != nil {
+		// Nothing is taken from a request that an exchange instance did
+		// not sign, and nothing from its unsigned headers.
+		if _, err := rt.cfg.Verifier.Verify(ctx, m, bus.ExchangeDepartment); err != nil {
+			if govx.ErrorKind(err) == govx.KindUnavailable {
+				return err // the catalogue is down: redeliver once it is back
+			}
+			return rt.refuse(ctx, m, govx.ErrorCode(err), err)
+		}
+		replyTo, id = "", ""
+	}
 
 	var req bus.Request
-	err := rt.codec.UnmarshalAs(ctx, schemas.Request, m.Value, &req)
+	err = rt.codec.UnmarshalAs(ctx, schemas.Request, m.Value, &req)
 	if err == nil && (req.RequestID == "" || req.Resource == "" || req.Deadline.IsZero() || (req.ReplyTo == "" && replyTo == "")) {
 		// Without these a request could be neither answered nor judged.
 		err = govx.Errorf(govx.KindInvalid, "invalid_request", "the request lacks its id, resource, deadline or reply topic")
@@ -223,6 +290,10 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 	if req.ReplyTo == "" {
 		req.ReplyTo = replyTo
 	}
+	if !strings.HasPrefix(req.ReplyTo, replyTopicPrefix) || len(req.ReplyTo) == len(replyTopicPrefix) {
+		return rt.refuse(ctx, m, CodeBadReplyTo, govx.Errorf(govx.KindForbidden, CodeBadReplyTo,
+			"reply topic %q is not an exchange instance's (%s*)", req.ReplyTo, replyTopicPrefix))
+	}
 	rt.mu.RLock()
 	r, ok := rt.routes[req.Resource]
 	rt.mu.RUnlock()
@@ -230,12 +301,31 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		resource = req.Resource
 	}
 	reply := bus.Reply{RequestID: req.RequestID, Resource: req.Resource, Provider: rt.cfg.Department}
-	if time.Now().After(req.Deadline) {
+	now := time.Now()
+	if now.After(req.Deadline) {
 		// The caller has given up and would drop an answer; the request is
 		// parked so that it is still accounted for.
-		return rt.deadLetter(ctx, m, resource, "deadline_passed",
-			govx.Errorf(govx.KindTimeout, "deadline_passed", "deadline passed (%s) before the request was handled",
+		return rt.refuse(ctx, m, CodeDeadlinePassed,
+			govx.Errorf(govx.KindTimeout, CodeDeadlinePassed, "deadline passed (%s) before the request was handled",
 				req.Deadline.UTC().Format(time.RFC3339Nano)))
+	}
+	if rt.cfg.Verifier != nil {
+		if req.Deadline.Sub(now) > rt.cfg.MaxDeadline {
+			return rt.refuse(ctx, m, CodeDeadlineTooFar, govx.Errorf(govx.KindInvalid, CodeDeadlineTooFar,
+				"the deadline is more than %v ahead", rt.cfg.MaxDeadline))
+		}
+		// A signed request is taken once: its id is remembered until its
+		// deadline, after which it would be refused as expired anyway.
+		if !rt.seen.add(req.RequestID, req.Deadline, now) {
+			return rt.refuse(ctx, m, CodeReplayed, govx.Errorf(govx.KindForbidden, CodeReplayed,
+				"request %s was already taken", req.RequestID))
+		}
+		defer func() {
+			if err != nil {
+				// Not answered: the redelivery must be taken.
+				rt.seen.forget(req.RequestID)
+			}
+		}()
 	}
 	if !ok {
 		err := govx.Errorf(govx.KindNotFound, "resource_not_served", "%s does not serve %s", rt.cfg.Department, req.Resource)
@@ -246,6 +336,15 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) error {
 		rt.metrics.countError("", err)
 		reply.Error = bus.NewReplyError(err)
 		return rt.reply(ctx, m, req.ReplyTo, reply)
+	}
+	if r.orderScope != "" {
+		if err := rt.checkOrder(ctx, m, &req, r.orderScope); err != nil {
+			rt.metrics.countRefused(CodeOrderUnsigned)
+			rt.Stats.Errors.Add(1)
+			rt.metrics.countError(resource, err)
+			reply.Error = bus.NewReplyError(err)
+			return rt.reply(ctx, m, req.ReplyTo, reply)
+		}
 	}
 	hctx, cancel := context.WithDeadline(ctx, req.Deadline)
 	rec, err := r.fn(hctx, &req)
@@ -296,8 +395,12 @@ func (rt *Runtime) reply(ctx context.Context, m kafka.Message, topic string, rep
 		rt.cfg.Logger.Error("encode reply", "request_id", reply.RequestID, "err", err)
 		return nil
 	}
-	err = rt.publish(ctx, "reply", kafka.Message{Topic: topic, Key: []byte(reply.RequestID), Value: body,
-		Headers: []kafka.Header{{Key: bus.HeaderRequestID, Value: []byte(reply.RequestID)}}})
+	msg := kafka.Message{Topic: topic, Key: []byte(reply.RequestID), Value: body,
+		Headers: []kafka.Header{{Key: bus.HeaderRequestID, Value: []byte(reply.RequestID)}}}
+	if rt.cfg.Signer != nil {
+		rt.cfg.Signer.Sign(&msg)
+	}
+	err = rt.publish(ctx, "reply", msg)
 	if err != nil && ctx.Err() == nil && kafka.IsUnknownTopic(err) {
 		rt.cfg.Logger.Warn("reply topic unknown; request dead-lettered", "department", rt.cfg.Department,
 			"request_id", reply.RequestID, "topic", topic)
@@ -305,6 +408,73 @@ func (rt *Runtime) reply(ctx context.Context, m kafka.Message, topic string, rep
 			govx.Errorf(govx.KindNotFound, "reply_topic_unknown", "reply topic %q does not exist", topic))
 	}
 	return err
+}
+
+// refuse parks m unanswered with the reason code and counts the refusal.
+func (rt *Runtime) refuse(ctx context.Context, m kafka.Message, code string, reason error) error {
+	if err := rt.deadLetter(ctx, m, "", code, reason); err != nil {
+		return err
+	}
+	rt.metrics.countRefused(code)
+	rt.cfg.Logger.Warn("adapter refused a request", "department", rt.cfg.Department, "reason", code,
+		"source", fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset))
+	return nil
+}
+
+// checkOrder checks the consumer department's signature on req's payload.
+func (rt *Runtime) checkOrder(ctx context.Context, m kafka.Message, req *bus.Request, scope string) error {
+	if rt.cfg.Verifier == nil {
+		return nil // a runtime that checks no signatures (tests of handlers alone)
+	}
+	kid, sig := bus.PayloadSignature(m)
+	if err := rt.cfg.Verifier.VerifyDetached(ctx, req.Consumer, kid, scope, req.Payload, sig); err != nil {
+		if govx.ErrorKind(err) == govx.KindUnavailable {
+			return err
+		}
+		return &govx.Error{Kind: govx.KindForbidden, Code: CodeOrderUnsigned,
+			Message: fmt.Sprintf("the order is not signed by the ordering department %s (%s)", req.Consumer, govx.ErrorCode(err)), Err: err}
+	}
+	return nil
+}
+
+// seenIDs are the ids of the signed requests taken, each until its
+// deadline. They are kept in memory, per process: a replay within the
+// deadline window (seconds) to another instance of the department would
+// be answered again, but only to the reply topic the exchange signed, whose
+// requester drops a second reply; what this refuses is a request handled
+// twice by one instance, for instance an order taken twice.
+type seenIDs struct {
+	mu      sync.Mutex
+	m       map[string]time.Time
+	sweepAt int
+}
+
+// add records id until until; false if it is already recorded.
+func (s *seenIDs) add(id string, until, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m, s.sweepAt = map[string]time.Time{}, 1024
+	}
+	if t, ok := s.m[id]; ok && now.Before(t) {
+		return false
+	}
+	if len(s.m) >= s.sweepAt {
+		for k, t := range s.m {
+			if !now.Before(t) {
+				delete(s.m, k)
+			}
+		}
+		s.sweepAt = max(1024, 2*len(s.m))
+	}
+	s.m[id] = until
+	return true
+}
+
+func (s *seenIDs) forget(id string) {
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
 }
 
 // deadLetter parks m with the reason; code is its stable name, resource the

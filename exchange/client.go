@@ -51,14 +51,16 @@ func (c *Client) Query(ctx context.Context, token, resource string, q Query) (*A
 // Command sends an order to the command resource (catalog.MethodCommand)
 // with the bearer token: payload is the order, a wire-format message of
 // the command's order subject, key its reference and purpose what it is
-// for. It returns the provider's record of what the order made, as the
-// exchange answered it in JSON. Errors as Query.
-func (c *Client) Command(ctx context.Context, token, resource, key, purpose string, payload []byte) (json.RawMessage, error) {
+// for; keyID and sig the ordering department's bus signature on the
+// payload ("" and nil for none). It returns the provider's record of what
+// the order made, as the exchange answered it in JSON. Errors as Query.
+func (c *Client) Command(ctx context.Context, token, resource, key, purpose string, payload []byte, keyID string, sig []byte) (json.RawMessage, error) {
 	const op = "exchange.Client.Command"
 	var ans struct {
 		Record json.RawMessage `json:"record"`
 	}
-	if err := c.post(ctx, op, token, resource, Query{Key: key, Purpose: purpose, Payload: payload}, &ans); err != nil {
+	q := Query{Key: key, Purpose: purpose, Payload: payload, PayloadKeyID: keyID, PayloadSignature: sig}
+	if err := c.post(ctx, op, token, resource, q, &ans); err != nil {
 		return nil, err
 	}
 	return ans.Record, nil

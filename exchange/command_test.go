@@ -178,7 +178,7 @@ func TestCommandThroughTheExchange(t *testing.T) {
 	}
 
 	t.Run("refused without the scope", func(t *testing.T) {
-		_, err := client.Command(ctx, token(catalog.DeptServiceCenter, "licence.food-business"), "licence.issue", "2026-000001", "licence.issue:2026-000001", order)
+		_, err := client.Command(ctx, token(catalog.DeptServiceCenter, "licence.food-business"), "licence.issue", "2026-000001", "licence.issue:2026-000001", order, "", nil)
 		if govx.ErrorKind(err) != govx.KindForbidden || govx.ErrorCode(err) != "scope_missing" {
 			t.Fatalf("err = %v (%s), want Forbidden scope_missing (403)", err, govx.ErrorCode(err))
 		}
@@ -190,19 +190,19 @@ func TestCommandThroughTheExchange(t *testing.T) {
 		}
 	})
 	t.Run("refused without a grant", func(t *testing.T) {
-		_, err := client.Command(ctx, token("tax", "licence.issue"), "licence.issue", "2026-000002", "licence.issue:2026-000002", order)
+		_, err := client.Command(ctx, token("tax", "licence.issue"), "licence.issue", "2026-000002", "licence.issue:2026-000002", order, "", nil)
 		if govx.ErrorCode(err) != "grant_required" {
 			t.Fatalf("err = %v, want grant_required", err)
 		}
 	})
 	t.Run("refused without an order", func(t *testing.T) {
-		_, err := client.Command(ctx, token(catalog.DeptServiceCenter, "licence.issue"), "licence.issue", "2026-000003", "licence.issue:2026-000003", nil)
+		_, err := client.Command(ctx, token(catalog.DeptServiceCenter, "licence.issue"), "licence.issue", "2026-000003", "licence.issue:2026-000003", nil, "", nil)
 		if govx.ErrorCode(err) != "payload_required" {
 			t.Fatalf("err = %v, want payload_required", err)
 		}
 	})
 	t.Run("allowed and recorded", func(t *testing.T) {
-		raw, err := client.Command(ctx, token(catalog.DeptServiceCenter, "licence.issue"), "licence.issue", "2026-000001", "licence.issue:2026-000001", order)
+		raw, err := client.Command(ctx, token(catalog.DeptServiceCenter, "licence.issue"), "licence.issue", "2026-000001", "licence.issue:2026-000001", order, "", nil)
 		if err != nil {
 			t.Fatalf("Command: %v", err)
 		}

@@ -76,6 +76,13 @@ type Config struct {
 	// Consents decides consent to personal fields. Nil refuses every
 	// access to personal fields (consent_required).
 	Consents Consents
+	// Signer signs every request this instance sends (bus.ExchangeDepartment's
+	// key); adapters refuse unsigned requests. Replies checks that each
+	// reply is signed by the resource's provider, refusing any other
+	// (bus.CodeReplyUnverified). Nil for either only in tests of
+	// unsigned buses.
+	Signer  *bus.Signer
+	Replies *bus.Verifier
 }
 
 // Validate checks c and fills in defaults.
@@ -131,6 +138,12 @@ type Query struct {
 	// base64 in JSON. Required by a command resource (catalog.MethodCommand),
 	// refused by any other.
 	Payload []byte `json:"payload,omitempty"`
+	// PayloadSignature and PayloadKeyID are the ordering department's
+	// signature on Payload (bus.Signer.SignDetached over the order's
+	// subject and bytes) and its key id: a provider may honour an order
+	// only when its own caller signed it (licence.issue does).
+	PayloadSignature []byte `json:"payload_signature,omitempty"`
+	PayloadKeyID     string `json:"payload_key_id,omitempty"`
 }
 
 // Receipt tells the caller what was answered, by whom and when.
@@ -157,6 +170,9 @@ type Decision struct {
 	Sent     bool   // the request went to the provider
 	Subject  string // the data subject, once known
 	Consent  string // the consent that allowed the access
+	// Reply is the provider's signature on its reply and the reply's
+	// digest, once a signed reply was verified.
+	Reply bus.Signature
 }
 
 // Access is an allowed access: the resource and the fields the caller may
@@ -307,11 +323,15 @@ func (s *Service) Query(ctx context.Context, requestID string, caller *auth.Clai
 
 	now := time.Now().UTC()
 	d.Sent = true
+	opt := bus.CallOptions{Signer: s.cfg.Signer, Verifier: s.cfg.Replies, Signature: &d.Reply}
+	if command && q.PayloadSignature != nil {
+		opt.Headers = bus.PayloadSignatureHeaders(q.PayloadKeyID, q.PayloadSignature)
+	}
 	reply, err := bus.Call(ctx, s.bus, s.codec, res.Provider, []byte(q.Key), bus.Request{
 		RequestID: requestID, Resource: res.Code, Key: q.Key, Fields: ask, Purpose: q.Purpose,
 		Consumer: caller.Dept, Caller: caller.Subject, RequestedAt: now, Deadline: now.Add(s.cfg.Timeout),
 		Payload: q.Payload,
-	})
+	}, opt)
 	if err != nil {
 		return nil, govx.E(op, err)
 	}

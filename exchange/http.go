@@ -102,6 +102,7 @@ func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *led
 	ans, err := h.svc.Query(r.Context(), requestID, claims, q, &d)
 	entry.Provider, entry.Fields, entry.Rule, *sent = d.Provider, d.Fields, d.Rule, d.Sent
 	entry.ConsentID, entry.DataSubject = d.Consent, httpx.Truncate(d.Subject, 64)
+	entry.ProviderKeyID, entry.ProviderSignature, entry.ReplyDigest = d.Reply.KeyID, d.Reply.Signature, d.Reply.Digest
 	return ans, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/bus"
+	"govx/catalog"
 	"govx/internal/avro"
 	"govx/internal/kafka"
 )
@@ -19,7 +20,17 @@ var ReferenceAdapters = []string{population.Department, legalentity.Department, 
 // startAdapter runs a department's reference adapter and the relay of its
 // change-event outbox until Close; both are restarted if they fail.
 func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) error {
-	rt, err := adapters.New(adapters.Config{Kafka: kcfg, Codec: codec, Producer: prod, Department: dept, Partitions: requestPartitions, Logger: n.log})
+	store0 := catalog.NewStore(n.Pool)
+	signer, err := n.busSigner(ctx, store0, dept, dept)
+	if err != nil {
+		return err
+	}
+	verifier, err := n.busVerifier(store0)
+	if err != nil {
+		return err
+	}
+	rt, err := adapters.New(adapters.Config{Kafka: kcfg, Codec: codec, Producer: prod, Department: dept, Partitions: requestPartitions, Logger: n.log,
+		Signer: signer, Verifier: verifier})
 	if err != nil {
 		return err
 	}

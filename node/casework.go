@@ -11,6 +11,7 @@ import (
 	"govx/bus"
 	"govx/casework"
 	"govx/casework/web"
+	"govx/catalog"
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/avro"
@@ -43,6 +44,12 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	if err != nil {
 		return err
 	}
+	// Licence orders are signed by the case workflow's own key, published
+	// under the intake window's department (the orders' consumer).
+	orderSigner, err := n.busSigner(ctx, catalog.NewStore(n.Pool), catalog.DeptServiceCenter, "casework")
+	if err != nil {
+		return err
+	}
 	outbox := casework.NewOutbox(n.Pool, codec, n.log)
 	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: bus.EventTopic(casework.Resource), Partitions: bus.EventPartitions}); err != nil {
 		return err
@@ -57,7 +64,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return fmt.Errorf("case deadlines (GOVX_HOLIDAYS, GOVX_WORKDAYS): %w", err)
 	}
 	svc, err := casework.NewService(casework.Config{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
-		Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec), tokens},
+		Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec, orderSigner), tokens},
 		AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock,
 		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays})
 	if err != nil {

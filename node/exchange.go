@@ -94,8 +94,17 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 		consents.Forget(subject) // this instance at once, the others through Redis
 		announce(ctx, subject)
 	}
+	signer, err := n.busSigner(ctx, store, bus.ExchangeDepartment, "exchange-"+n.cfg.Instance)
+	if err != nil {
+		return err
+	}
+	busVerifier, err := n.busVerifier(store)
+	if err != nil {
+		return err
+	}
 	svc, err := exchange.NewService(exchange.Config{Policy: policy, Requester: req, Codec: codec,
-		Timeout: n.cfg.Timeout, Logger: n.log, Consents: consents})
+		Timeout: n.cfg.Timeout, Logger: n.log, Consents: consents,
+		Signer: signer, Replies: busVerifier})
 	if err != nil {
 		return err
 	}

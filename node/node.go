@@ -17,6 +17,7 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/casework"
 	"govx/catalog"
 	"govx/consent"
@@ -72,6 +73,8 @@ type Node struct {
 	PopulationOutbox *adapters.Outbox
 	LegalEntity      *adapters.Runtime
 	Licence          *adapters.Runtime
+	// BusVerifier checks bus signatures against the catalogue's keys.
+	BusVerifier *bus.Verifier
 
 	runtimes []*adapters.Runtime // every adapter runtime started, for health and metrics
 	opsURL   string

@@ -165,6 +165,9 @@ func RegisterIssuing(rt *adapters.Runtime, store *Store, codec Codec, cfg Issuin
 		}
 		return newIssuedRecord(o.Reference, &l), nil
 	})
+	// The order must be the ordering department's own: signed by it over
+	// the order's subject and bytes (Issuer signs what it sends).
+	rt.RequireSignedOrders(ResourceIssue, SubjectOrder)
 }
 
 // Exchange sends a command through the exchange's API, as any consumer
@@ -173,8 +176,10 @@ type Exchange interface {
 	// Command sends payload, the order, to the command resource keyed by
 	// key, for purpose, with the bearer token; it returns the record the
 	// provider answered, in the exchange's JSON. Refusals come back as the
-	// *govx.Error the exchange or the provider stated.
-	Command(ctx context.Context, token, resource, key, purpose string, payload []byte) (json.RawMessage, error)
+	// *govx.Error the exchange or the provider stated. keyID and sig are
+	// the ordering department's bus signature on the payload, carried to
+	// the provider ("" and nil for none).
+	Command(ctx context.Context, token, resource, key, purpose string, payload []byte, keyID string, sig []byte) (json.RawMessage, error)
 }
 
 // Issuer orders licences from the licensing department through the
@@ -182,14 +187,17 @@ type Exchange interface {
 // authorises (scope, grant) and records in its audit ledger like any
 // query. It is safe for concurrent use.
 type Issuer struct {
-	ex    Exchange
-	codec Codec
+	ex     Exchange
+	codec  Codec
+	signer *bus.Signer
 }
 
 // NewIssuer returns an Issuer sending through ex, with codec holding the
-// order schema (schemas.RegisterAll).
-func NewIssuer(ex Exchange, codec Codec) *Issuer {
-	return &Issuer{ex: ex, codec: codec}
+// order schema (schemas.RegisterAll), signing each order with signer, a
+// bus key of the ordering department (the licensing adapter honours no
+// unsigned order; nil sends them unsigned, for tests of unsigned buses).
+func NewIssuer(ex Exchange, codec Codec, signer *bus.Signer) *Issuer {
+	return &Issuer{ex: ex, codec: codec, signer: signer}
 }
 
 // Issue orders the licence o describes with token, a token of the
@@ -211,7 +219,12 @@ func (is *Issuer) Issue(ctx context.Context, token string, o Order) (Issued, err
 	if err != nil {
 		return Issued{}, govx.E(op, err)
 	}
-	raw, err := is.ex.Command(ctx, token, ResourceIssue, o.Reference, "licence.issue:"+o.Reference, payload)
+	var kid string
+	var sig []byte
+	if is.signer != nil {
+		kid, sig = is.signer.KeyID(), is.signer.SignDetached(SubjectOrder, payload)
+	}
+	raw, err := is.ex.Command(ctx, token, ResourceIssue, o.Reference, "licence.issue:"+o.Reference, payload, kid, sig)
 	if err != nil {
 		return Issued{}, govx.E(op, err)
 	}

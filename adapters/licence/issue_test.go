@@ -47,7 +47,7 @@ func newIssuing(t *testing.T) *issuing {
 			break
 		}
 	}
-	return &issuing{e: e, b: b, issuer: licence.NewIssuer(&busExchange{q: b.q, codec: e.codec, dept: licence.Department, timeout: 10 * time.Second}, e.codec),
+	return &issuing{e: e, b: b, issuer: licence.NewIssuer(&busExchange{q: b.q, codec: e.codec, dept: licence.Department, timeout: 10 * time.Second}, e.codec, nil),
 		order: licence.Order{Reference: "2026-000001", Type: licence.TypeFoodBusiness, HolderCode: holder, HolderName: name,
 			AuthorityCode: authority, Variant: 2,
 			Items: map[string]string{"business_type": "餐饮服务经营者", "business_items": "热食类食品制售", "premises": "天河路1号"}}}
@@ -66,13 +66,13 @@ type busExchange struct {
 	timeout time.Duration
 }
 
-func (x *busExchange) Command(ctx context.Context, token, resource, key, purpose string, payload []byte) (json.RawMessage, error) {
+func (x *busExchange) Command(ctx context.Context, token, resource, key, purpose string, payload []byte, _ string, _ []byte) (json.RawMessage, error) {
 	now := time.Now().UTC()
 	ctx, cancel := context.WithTimeout(ctx, x.timeout)
 	defer cancel()
 	reply, err := bus.Call(ctx, x.q, x.codec, x.dept, []byte(key), bus.Request{RequestID: bus.NewRequestID(), Resource: resource,
 		Key: key, Fields: []string{}, Purpose: purpose, Consumer: token, Caller: "svc:casework", RequestedAt: now,
-		Deadline: now.Add(x.timeout), Payload: payload})
+		Deadline: now.Add(x.timeout), Payload: payload}, bus.CallOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -391,11 +391,11 @@ func TestIssuerNoAnswer(t *testing.T) {
 	if err := kafka.EnsureTopics(ctx, s.b.kcfg, kafka.Topic{Name: bus.RequestTopic(silent), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	is := licence.NewIssuer(&busExchange{q: s.b.q, codec: s.e.codec, dept: silent, timeout: 300 * time.Millisecond}, s.e.codec)
+	is := licence.NewIssuer(&busExchange{q: s.b.q, codec: s.e.codec, dept: silent, timeout: 300 * time.Millisecond}, s.e.codec, nil)
 	_, err := is.Issue(ctx, catalog.DeptServiceCenter, s.orderWith("2026-000301"))
 	wantErr(t, err, govx.KindTimeout, "provider_timeout")
 
-	is = licence.NewIssuer(&busExchange{q: s.b.q, codec: s.e.codec, dept: "licensing-absent", timeout: 10 * time.Second}, s.e.codec)
+	is = licence.NewIssuer(&busExchange{q: s.b.q, codec: s.e.codec, dept: "licensing-absent", timeout: 10 * time.Second}, s.e.codec, nil)
 	_, err = is.Issue(ctx, catalog.DeptServiceCenter, s.orderWith("2026-000302"))
 	wantErr(t, err, govx.KindUnavailable, "provider_unavailable")
 }

@@ -67,8 +67,14 @@ type Entry struct {
 	// DataSubject is whose data: the ID number or USCC the record is
 	// about (the key, or a licence's holder); "" if unknown.
 	DataSubject string
-	PrevHash    []byte
-	Hash        []byte
+	// ProviderKeyID, ProviderSignature and ReplyDigest are the provider's
+	// bus signature on its reply (govx/bus) and the SHA-256 of the reply's
+	// bytes; empty when no signed reply was verified.
+	ProviderKeyID     string
+	ProviderSignature []byte
+	ReplyDigest       []byte
+	PrevHash          []byte
+	Hash              []byte
 }
 
 // sanitize makes every text field storable: PostgreSQL text holds neither
@@ -77,7 +83,7 @@ type Entry struct {
 // entries with it.
 func (e *Entry) sanitize() {
 	for _, f := range []*string{&e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
-		&e.SubjectKey, &e.Purpose, &e.Outcome, &e.Code, &e.Rule, &e.ConsentID, &e.DataSubject} {
+		&e.SubjectKey, &e.Purpose, &e.Outcome, &e.Code, &e.Rule, &e.ConsentID, &e.DataSubject, &e.ProviderKeyID} {
 		*f = postgres.Storable(*f)
 	}
 	if e.Fields != nil {
@@ -119,7 +125,15 @@ func (e *Entry) hash(prev []byte) []byte {
 	// The rule came later (migration 002), consent and data subject later
 	// still (003): an entry without them hashes as entries written before
 	// they existed did, so those still verify.
-	if e.ConsentID != "" || e.DataSubject != "" {
+	// The provider's signature later again (005), on the same terms.
+	if e.ProviderKeyID != "" || e.ProviderSignature != nil || e.ReplyDigest != nil {
+		put(e.Rule)
+		put(e.ConsentID)
+		put(e.DataSubject)
+		put(e.ProviderKeyID)
+		put(string(e.ProviderSignature))
+		put(string(e.ReplyDigest))
+	} else if e.ConsentID != "" || e.DataSubject != "" {
 		put(e.Rule)
 		put(e.ConsentID)
 		put(e.DataSubject)
@@ -272,7 +286,8 @@ func (l *Ledger) commit(batch []*pending) {
 }
 
 var auditColumns = []string{"seq", "at", "request_id", "caller", "consumer", "resource", "provider",
-	"subject_key", "fields", "purpose", "outcome", "code", "status", "rule", "consent_id", "data_subject", "prev_hash", "hash"}
+	"subject_key", "fields", "purpose", "outcome", "code", "status", "rule", "consent_id", "data_subject",
+	"provider_key_id", "provider_signature", "reply_digest", "prev_hash", "hash"}
 
 func (l *Ledger) write(batch []*pending) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -304,7 +319,8 @@ func (l *Ledger) write(batch []*pending) error {
 		e.Hash = e.hash(prev)
 		prev = e.Hash
 		rows[i] = []any{e.Seq, e.At, e.RequestID, e.Caller, e.Consumer, e.Resource, e.Provider,
-			e.SubjectKey, e.Fields, e.Purpose, e.Outcome, e.Code, e.Status, e.Rule, e.ConsentID, e.DataSubject, e.PrevHash, e.Hash}
+			e.SubjectKey, e.Fields, e.Purpose, e.Outcome, e.Code, e.Status, e.Rule, e.ConsentID, e.DataSubject,
+			e.ProviderKeyID, e.ProviderSignature, e.ReplyDigest, e.PrevHash, e.Hash}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"exchange", "audit"}, auditColumns, pgx.CopyFromRows(rows)); err != nil {
 		return err
@@ -384,7 +400,8 @@ func VerifyWith(ctx context.Context, pool *pgxpool.Pool, cfg VerifyConfig) (*Ver
 	for rows.Next() {
 		var e Entry
 		if err := rows.Scan(&e.Seq, &e.At, &e.RequestID, &e.Caller, &e.Consumer, &e.Resource, &e.Provider,
-			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule, &e.ConsentID, &e.DataSubject, &e.PrevHash, &e.Hash); err != nil {
+			&e.SubjectKey, &e.Fields, &e.Purpose, &e.Outcome, &e.Code, &e.Status, &e.Rule, &e.ConsentID, &e.DataSubject,
+			&e.ProviderKeyID, &e.ProviderSignature, &e.ReplyDigest, &e.PrevHash, &e.Hash); err != nil {
 			return nil, postgres.Translate(op, err, "")
 		}
 		rep.Checked++

@@ -1,0 +1,235 @@
+package node_test
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	hamba "github.com/hamba/avro/v2"
+	"github.com/hamba/avro/v2/registry"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"govx/adapters"
+	"govx/adapters/licence"
+	"govx/adapters/population"
+	"govx/bus"
+	"govx/catalog"
+	"govx/internal/auth"
+	"govx/internal/kafka"
+	"govx/node"
+	"govx/node/nodetest"
+	"govx/schemas"
+)
+
+// The forged-envelope attack: a request built from the registry's own
+// schema, as an outsider with the broker's address and the public registry
+// would, naming service-center as the consumer and written straight to a
+// department's request topic. Unsigned, signed with a key the catalogue
+// does not know, tampered with, expired, replayed or sent to a reply topic
+// that is not an exchange's, it is dead-lettered with its reason and never
+// answered; a licence order needs the ordering department's signature too.
+func TestForgedEnvelopesAreRefused(t *testing.T) {
+	ctx := context.Background()
+	cfg := nodetest.Config(t)
+	cfg.Adapters = []string{population.Department, licence.Department}
+	m := nodetest.Start(t, cfg)
+
+	// The outsider's envelope, from the registry over HTTP.
+	reg, err := registry.NewClient(m.URL() + "/registry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := reg.GetLatestSchemaInfo(ctx, schemas.Request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelope := func(id, resource, key, replyTo string, deadline time.Time, payload []byte) []byte {
+		now := time.Now().UTC()
+		body, err := hamba.Marshal(info.Schema, map[string]any{
+			"request_id": id, "resource": resource, "key": key, "fields": []string{"name", "address", "birth_date"},
+			"purpose": "case:forged", "consumer": catalog.DeptServiceCenter, "caller": "svc:window-01", "reply_to": replyTo,
+			"requested_at": now, "deadline": deadline, "payload": payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []byte{0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(out[1:], uint32(info.ID))
+		return append(out, body...)
+	}
+	kcfg := kafka.Config{Brokers: m.Brokers, ClientID: "forger"}
+	outsiderReplies, insiderReplies := bus.ReplyTopic("forger"), bus.ReplyTopic("replay-test")
+	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: outsiderReplies, Partitions: 1}, kafka.Topic{Name: insiderReplies, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafkago.Writer{Addr: kafkago.TCP(m.Brokers...), AllowAutoTopicCreation: false, RequiredAcks: kafkago.RequireAll}
+	defer w.Close()
+	write := func(msg kafka.Message) {
+		t.Helper()
+		km := kafkago.Message{Topic: msg.Topic, Key: msg.Key, Value: msg.Value}
+		for _, h := range msg.Headers {
+			km.Headers = append(km.Headers, kafkago.Header{Key: h.Key, Value: h.Value})
+		}
+		if err := w.WriteMessages(ctx, km); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The exchange instance's own key, for the cases an insider signs,
+	// and a key no catalogue lists.
+	exKey, err := auth.LoadOrCreateKey(filepath.Join(cfg.DataDir, "keys", "bus", "exchange-"+cfg.Instance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exSigner, _ := bus.NewSigner(bus.ExchangeDepartment, exKey)
+	strangerKey, _ := auth.GenerateKey()
+	stranger, _ := bus.NewSigner(bus.ExchangeDepartment, strangerKey)
+
+	resident := population.NewGenerator(node.DemoSeed).IDNumber(7)
+	topic := bus.RequestTopic(population.Department)
+	soon := func() time.Time { return time.Now().Add(time.Minute) }
+	msg := func(id, replyTo string, deadline time.Time) kafka.Message {
+		return kafka.Message{Topic: topic, Key: []byte(id), Value: envelope(id, population.ResourceIdentity, resident, replyTo, deadline, nil)}
+	}
+
+	want := map[string]string{} // request id → dead-letter code
+	// Unsigned.
+	write(msg("forged-unsigned", outsiderReplies, soon()))
+	want["forged-unsigned"] = bus.CodeUnsigned
+	// Signed by a key the catalogue does not publish.
+	m1 := msg("forged-unknown-key", outsiderReplies, soon())
+	stranger.Sign(&m1)
+	write(m1)
+	want["forged-unknown-key"] = bus.CodeUnknownKey
+	// Signed by the exchange, then altered.
+	m2 := msg("forged-tampered", outsiderReplies, soon())
+	exSigner.Sign(&m2)
+	m2.Value = envelope("forged-tampered", population.ResourceIdentity, population.NewGenerator(node.DemoSeed).IDNumber(8), outsiderReplies, soon(), nil)
+	write(m2)
+	want["forged-tampered"] = bus.CodeTampered
+	// Signed, but past its deadline.
+	m3 := msg("forged-expired", outsiderReplies, time.Now().Add(-time.Second))
+	exSigner.Sign(&m3)
+	write(m3)
+	want["forged-expired"] = adapters.CodeDeadlinePassed
+	// Signed, with a reply topic outside govx.replies.*.
+	m4 := msg("forged-reply-to", "govx.events.population.identity", soon())
+	exSigner.Sign(&m4)
+	write(m4)
+	want["forged-reply-to"] = adapters.CodeBadReplyTo
+	// Signed and sent twice: answered once, then refused as a replay.
+	m5 := msg("forged-replayed", insiderReplies, soon())
+	exSigner.Sign(&m5)
+	write(m5)
+	write(m5)
+	// A licence order straight to the licensing department, unsigned.
+	order := envelope("forged-order", licence.ResourceIssue, "forged-ref-1", outsiderReplies, soon(), []byte{0, 0, 0, 0, 1})
+	write(kafka.Message{Topic: bus.RequestTopic(licence.Department), Key: []byte("forged-order"), Value: order})
+
+	got := readDeadLetters(t, m, bus.DeadLetterTopic(population.Department), len(want)+1)
+	for id, code := range want {
+		if got[id] != code {
+			t.Errorf("%s: dead-letter code %q, want %q", id, got[id], code)
+		}
+	}
+	if got["forged-replayed"] != adapters.CodeReplayed {
+		t.Errorf("replayed request: dead-letter code %q, want %q", got["forged-replayed"], adapters.CodeReplayed)
+	}
+	if lic := readDeadLetters(t, m, bus.DeadLetterTopic(licence.Department), 1); lic["forged-order"] != bus.CodeUnsigned {
+		t.Errorf("licence order: dead letters %v", lic)
+	}
+	// Every refusal was handled before the replay's refusal was parked;
+	// only the one genuine request was answered.
+	if n := topicSize(t, m, outsiderReplies); n != 0 {
+		t.Errorf("%d replies reached the forger's reply topic", n)
+	}
+	if r := readOne(t, m, insiderReplies); r.Header(bus.HeaderSigner) != population.Department {
+		t.Errorf("the genuine request's reply is signed by %q", r.Header(bus.HeaderSigner))
+	}
+	if n := topicSize(t, m, insiderReplies); n != 1 {
+		t.Errorf("%d replies to the replayed request, want 1", n)
+	}
+	var orders int
+	if err := m.Pool.QueryRow(ctx, `SELECT count(*) FROM licence.issue_orders WHERE reference LIKE 'forged-%'`).Scan(&orders); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 0 {
+		t.Errorf("%d licences issued on forged orders", orders)
+	}
+
+	resp, err := http.Get(m.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{
+		`govx_adapter_refused_total{department="population",reason="unsigned"} 1`,
+		`govx_adapter_refused_total{department="population",reason="replayed"} 1`,
+		`govx_adapter_refused_total{department="licensing",reason="unsigned"} 1`,
+	} {
+		if !strings.Contains(string(body), line) {
+			t.Errorf("metrics lack %s", line)
+		}
+	}
+}
+
+// readDeadLetters reads n dead letters of topic: request id (the message
+// key) → dead-letter code.
+func readDeadLetters(t *testing.T, m *node.Node, topic string, n int) map[string]string {
+	t.Helper()
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	for len(out) < n {
+		msg, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("dead letters of %s after %v: %v", topic, out, err)
+		}
+		for _, h := range msg.Headers {
+			if h.Key == adapters.HeaderDLQCode {
+				out[string(msg.Key)] = string(h.Value)
+			}
+		}
+	}
+	return out
+}
+
+// readOne reads the first message of partition 0 of topic.
+func readOne(t *testing.T, m *node.Node, topic string) kafka.Message {
+	t.Helper()
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msg, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatalf("no message on %s: %v", topic, err)
+	}
+	out := kafka.Message{Topic: msg.Topic, Value: msg.Value}
+	for _, h := range msg.Headers {
+		out.Headers = append(out.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	return out
+}
+
+// topicSize is how many messages partition 0 of topic holds.
+func topicSize(t *testing.T, m *node.Node, topic string) int64 {
+	t.Helper()
+	conn, err := kafkago.DialLeader(context.Background(), "tcp", m.Brokers[0], topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	first, last, err := conn.ReadOffsets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return last - first
+}
