@@ -27,7 +27,8 @@ type changeHooks struct {
 // OnChange registers f to be called after every committed change of a
 // resource (register, update, retire), with the resource's code. Hooks run
 // synchronously, in registration order, on the goroutine that made the
-// change, with a context that is not cancelled when the caller's is: a
+// change (and after a department is put, with DepartmentChange and its
+// code), with a context that is not cancelled when the caller's is: a
 // cache must be invalidated even if the client went away. A hook must not
 // block for long; it cannot undo the change.
 func (s *Store) OnChange(f func(ctx context.Context, code string)) {

@@ -179,7 +179,8 @@ func TestHTTPResources(t *testing.T) {
 		}{
 			{"duplicate code", lic, licence("licence.food-business"), 409, "resource_exists"},
 			{"another department's resource", pop, licence("licence.drugs"), 403, "not_provider"},
-			{"unknown department", a.token("tax", "service"), bad(func(r *catalog.Resource) { r.Provider = "tax" }), 404, "department_not_found"},
+			{"unknown department", a.token("tax", "service"), bad(func(r *catalog.Resource) { r.Provider = "tax" }), 403, "department_unknown"},
+			{"a citizen's token", a.token("tax", "citizen"), licence("licence.drugs"), 403, "person_not_department"},
 			{"malformed date", lic, bad(func(r *catalog.Resource) { r.PublishedOn = "2024-02-30" }), 400, "invalid_date"},
 			{"unknown open class", lic, bad(func(r *catalog.Resource) { r.OpenClass = "public" }), 400, "invalid_open_class"},
 			{"unknown sharing", lic, bad(func(r *catalog.Resource) { r.Sharing = "sometimes" }), 400, "invalid_sharing"},

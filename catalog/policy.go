@@ -97,6 +97,8 @@ type PolicyCache struct {
 	resources map[string]resEntry
 	byDept    map[string]map[string]grantEntry // code → consumer → grants
 	entries   int
+	depts     map[string]bool // the catalogue's departments; nil until read
+	deptsAt   time.Time
 	gen       atomic.Uint64 // bumped by every invalidation and flush
 	watch     *redis.Watch
 
@@ -203,6 +205,7 @@ func (c *PolicyCache) invalidate(code string) {
 	c.gen.Add(1)
 	delete(c.resources, code)
 	delete(c.byDept, code)
+	c.depts = nil // departments change rarely: any announcement rereads them
 	c.mu.Unlock()
 	c.Stats.Invalidations.Add(1)
 }
@@ -218,6 +221,7 @@ func (c *PolicyCache) clearLocked() {
 	c.gen.Add(1)
 	c.resources = map[string]resEntry{}
 	c.byDept = map[string]map[string]grantEntry{}
+	c.depts = nil
 	c.entries = 0
 }
 

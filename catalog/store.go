@@ -32,8 +32,17 @@ func (s *Store) PutDepartment(ctx context.Context, d Department) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO catalog.departments (code, name, contact) VALUES ($1,$2,$3)
 		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, contact = EXCLUDED.contact`,
 		d.Code, d.Name, d.Contact)
-	return postgres.Translate(op, err, "department_not_found")
+	if err != nil {
+		return postgres.Translate(op, err, "department_not_found")
+	}
+	// Caches of the department list (PolicyCache) reread it.
+	s.changed(ctx, DepartmentChange+d.Code)
+	return nil
 }
+
+// DepartmentChange prefixes the code a change hook (OnChange) is called
+// with when a department, not a resource, changed.
+const DepartmentChange = "department:"
 
 func departmentNotFound(op, code string) error {
 	return &govx.Error{Kind: govx.KindNotFound, Code: "department_not_found", Op: op,

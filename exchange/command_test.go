@@ -113,6 +113,11 @@ func (issuePolicy) Lookup(_ context.Context, code, dept string) (*catalog.Resour
 	return res, grants, nil
 }
 
+// DepartmentExists knows the two departments of the test.
+func (issuePolicy) DepartmentExists(_ context.Context, code string) (bool, error) {
+	return code == catalog.DeptServiceCenter || code == "licensing" || code == "tax", nil
+}
+
 // An order is a request to the exchange like a query: refused without the
 // scope or the grant, and recorded in the ledger either way.
 func TestCommandThroughTheExchange(t *testing.T) {

@@ -26,8 +26,11 @@ import (
 // can decide (approved, revoked, expired; see catalog.DecideGrant).
 // *catalog.PolicyCache satisfies it. Implementations are safe for
 // concurrent use; the returned values are not modified by the exchange.
+// DepartmentExists (catalog.Departments) tells whether a token's
+// department is one the catalogue holds.
 type Policy interface {
 	Lookup(ctx context.Context, code, dept string) (*catalog.Resource, []catalog.Grant, error)
+	catalog.Departments
 }
 
 // Codec encodes and decodes Avro wire-format messages. *avro.Codec
@@ -200,9 +203,8 @@ func (s *Service) Authorize(ctx context.Context, caller *auth.Claims, code strin
 		return nil, govx.E(op, err)
 	}
 	d.Provider = res.Provider
-	if caller.Dept == "" {
-		// Every access must be traceable to a department, not just a token.
-		return nil, govx.Errorf(govx.KindForbidden, "department_missing", "the token names no department (dept claim)")
+	if err := catalog.ActAs(ctx, s.policy, caller); err != nil {
+		return nil, govx.E(op, err)
 	}
 	if !caller.HasScope(res.Code) {
 		return nil, govx.Errorf(govx.KindForbidden, "scope_missing", "the token's scope does not include %s", res.Code)

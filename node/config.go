@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"govx/internal/auth"
 )
 
 // Config is everything a node needs. Only cmd/govx reads flags and the
@@ -58,6 +60,14 @@ type Config struct {
 	// the public one) when set.
 	PprofAddr string
 
+	// OIDC, when its Issuer is set, makes the exchange and the window
+	// accept the tokens of the government's OpenID Connect provider beside
+	// those of the node's own key (which `govx up` and the tools use).
+	OIDC auth.OIDCConfig
+	// TokenMaxLifetime is the longest life a token may claim (exp - iat);
+	// 0 means auth.DefaultMaxLifetime (24 h).
+	TokenMaxLifetime time.Duration
+
 	Logger *slog.Logger
 }
 
@@ -94,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.OIDC.Enabled() && c.OIDC.Logger == nil {
+		c.OIDC.Logger = c.Logger
 	}
 	return nil
 }

@@ -108,7 +108,12 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	if err != nil {
 		return err
 	}
-	verifier, err := auth.NewVerifier(auth.Config{Issuer: Issuer, Audience: Audience}, n.Key)
+	vcfg := auth.Config{Issuer: Issuer, Audience: Audience, MaxLifetime: n.cfg.TokenMaxLifetime}
+	if n.cfg.OIDC.Enabled() {
+		oidc := n.cfg.OIDC
+		vcfg.OIDC = &oidc
+	}
+	verifier, err := auth.NewVerifier(vcfg, n.Key)
 	if err != nil {
 		return err
 	}

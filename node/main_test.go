@@ -85,6 +85,8 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 	wrongAud := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, Audience: "someone-else"})
 	noScope := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"legal-entity.basic"}})
 	noDept := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, Dept: "-"})
+	unknownDept := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity", "legal-entity.basic"}, Dept: "no-such-department"})
+	citizen := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, Role: auth.RoleCitizen})
 	wrongCheck := id[:17] + string("0123456789X"[(strings.IndexByte("0123456789X", id[17])+1)%11])
 	unknownResident := "110101190001010014" // valid check digit, never seeded (born 1900)
 	nodetest.Consent(t, m, id, "case:test-1", population.ResourceIdentity)
@@ -106,6 +108,10 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 		{"wrong audience", url, wrongAud, nodetest.Query(id), 401, "token_invalid"},
 		{"scope missing", url, noScope, nodetest.Query(id), 403, "scope_missing"},
 		{"no department", url, noDept, nodetest.Query(id), 403, "department_missing"},
+		{"department not in the catalogue", url, unknownDept, nodetest.Query(id), 403, "department_unknown"},
+		{"unconditional resource, department not in the catalogue", m.URL() + "/v1/resources/legal-entity.basic/query", unknownDept,
+			[]byte(`{"key":"91440300MA5FXXXX1Y","purpose":"case:test-1"}`), 403, "department_unknown"},
+		{"a citizen's token with a department and a scope", url, citizen, nodetest.Query(id), 403, "person_not_department"},
 		{"unknown resource", m.URL() + "/v1/resources/population.nothing/query", good, nodetest.Query(id), 404, "resource_not_found"},
 		{"hostile resource code", m.URL() + "/v1/resources/%27%3B%20DROP%20TABLE%20x%3B--/query?x=%00", good, nodetest.Query(id), 404, "resource_not_found"},
 		{"wrong check digit", url, good, nodetest.Query(wrongCheck), 400, "invalid_id_number"},

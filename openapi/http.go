@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"govx"
+	"govx/catalog"
 	"govx/internal/auth"
 	"govx/internal/httpx"
 )
@@ -34,6 +35,9 @@ const DefaultMaxUpload = 1 << 30
 type Config struct {
 	Store    *Store
 	Verifier httpx.Verifier // checks publishers' tokens
+	// Departments says which departments a publisher's token may name
+	// (catalog.ActAs); required.
+	Departments catalog.Departments
 	// Resources and Sources serve publishing from a department's own
 	// system: Sources maps a catalogue resource code to its Source.
 	Resources Resources
@@ -54,8 +58,8 @@ type Config struct {
 }
 
 func (c *Config) Validate() error {
-	if c.Store == nil || c.Verifier == nil {
-		return govx.Errorf(govx.KindInvalid, "config_invalid", "openapi: a handler needs a Store and a Verifier")
+	if c.Store == nil || c.Verifier == nil || c.Departments == nil {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "openapi: a handler needs a Store, a Verifier and Departments")
 	}
 	if len(c.CursorKey) == 0 {
 		c.CursorKey = make([]byte, 32)
@@ -134,6 +138,10 @@ func (h *handler) publisher(next func(http.ResponseWriter, *http.Request, *auth.
 		}
 		if c.Dept == "" || (c.Role != "service" && c.Role != "steward") {
 			h.fail(w, govx.Errorf(govx.KindForbidden, "publisher_only", "publishing needs a department token with role service or steward"))
+			return
+		}
+		if err := catalog.ActAs(r.Context(), h.cfg.Departments, c); err != nil {
+			h.fail(w, err)
 			return
 		}
 		next(w, r, c)

@@ -48,8 +48,10 @@ func newAPI(t *testing.T) *api {
 	pool := postgrestest.NewMigrated(t, catalog.MigrationSource(), openapi.MigrationSource())
 	cs := catalog.NewStore(pool)
 	ctx := context.Background()
-	if err := cs.PutDepartment(ctx, catalog.Department{Code: "licensing", Name: "Licensing"}); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"licensing", "market-regulation", "health", "environment"} {
+		if err := cs.PutDepartment(ctx, catalog.Department{Code: d, Name: d}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := cs.PutResources(ctx, catalog.Resource{Code: "licence.shops", Name: "Shop licences", Provider: "licensing", KeyType: "licence_number",
 		Fields: []catalog.Field{{Name: "holder", Type: "string"}}, Sharing: catalog.Unconditional, OpenClass: catalog.Open, SchemaSubject: "licence.shops"},
@@ -72,7 +74,7 @@ func newAPI(t *testing.T) *api {
 	}
 	var limited atomic.Int64
 	src := fixedSource{rows: [][]string{{"L-1", "Acme Ltd", "2025-01-02"}, {"L-2", "Beta Co", ""}}}
-	h, err := openapi.NewHandler(openapi.Config{Store: openapi.NewStore(pool), Verifier: v, Resources: cs,
+	h, err := openapi.NewHandler(openapi.Config{Store: openapi.NewStore(pool), Verifier: v, Departments: cs, Resources: cs,
 		Sources:   map[string]openapi.Source{"licence.shops": src, "licence.secret": src},
 		MaxUpload: 4 << 10,
 		Limit: func(next http.Handler) http.Handler {
@@ -155,6 +157,10 @@ func TestOpenDataAPI(t *testing.T) {
 
 	if r := a.do("PUT", "/open/v1/datasets/shops", "/open/v1/datasets/{id}", a.token("market-regulation", "citizen"), strings.NewReader(meta)); r.status != 403 {
 		t.Fatalf("citizen PUT = %d, want 403", r.status)
+	}
+	// A token's department must be one the catalogue holds.
+	if r := a.do("PUT", "/open/v1/datasets/shops", "/open/v1/datasets/{id}", a.token("no-such-department", "service"), strings.NewReader(meta)); r.status != 403 || r.code(t) != "department_unknown" {
+		t.Fatalf("unknown department's PUT = %d %s, want 403 department_unknown", r.status, r.body)
 	}
 	if r := a.do("PUT", "/open/v1/datasets/shops", "/open/v1/datasets/{id}", pub, strings.NewReader(meta)); r.status != 201 {
 		t.Fatalf("PUT = %d %s", r.status, r.body)

@@ -15,7 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"govx/internal/auth"
 	"govx/node"
 )
 
@@ -155,7 +157,59 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return fmt.Errorf("unknown command %q; run 'govx help'", args[0])
 	}
-	return cmd(ctx, baseConfig(stderr), args[1:], stdout, stderr)
+	cfg := baseConfig(stderr)
+	var err error
+	if cfg.OIDC, cfg.TokenMaxLifetime, err = tokenConfig(); err != nil {
+		return err
+	}
+	return cmd(ctx, cfg, args[1:], stdout, stderr)
+}
+
+// tokenConfig reads which tokens the exchange accepts besides the local
+// key's: GOVX_OIDC_ISSUER, GOVX_OIDC_AUDIENCE (the client id),
+// GOVX_OIDC_CLAIMS (a claim mapping, as JSON or the path of a JSON file),
+// GOVX_OIDC_LEEWAY (clock skew) and GOVX_TOKEN_MAX_LIFETIME.
+func tokenConfig() (auth.OIDCConfig, time.Duration, error) {
+	var c auth.OIDCConfig
+	dur := func(name string) (time.Duration, error) {
+		v := os.Getenv(name)
+		if v == "" {
+			return 0, nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("%s=%q is not a positive duration such as 60s", name, v)
+		}
+		return d, nil
+	}
+	life, err := dur("GOVX_TOKEN_MAX_LIFETIME")
+	if err != nil {
+		return c, 0, err
+	}
+	c.Issuer = os.Getenv("GOVX_OIDC_ISSUER")
+	if c.Issuer == "" {
+		return c, life, nil
+	}
+	c.Audience = os.Getenv("GOVX_OIDC_AUDIENCE")
+	if c.Leeway, err = dur("GOVX_OIDC_LEEWAY"); err != nil {
+		return c, 0, err
+	}
+	if m := strings.TrimSpace(os.Getenv("GOVX_OIDC_CLAIMS")); m != "" {
+		data := []byte(m)
+		if !strings.HasPrefix(m, "{") {
+			if data, err = os.ReadFile(m); err != nil {
+				return c, 0, fmt.Errorf("GOVX_OIDC_CLAIMS: %w", err)
+			}
+		}
+		if c.Claims, err = auth.ParseClaimMapping(data); err != nil {
+			return c, 0, fmt.Errorf("GOVX_OIDC_CLAIMS: %w", err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, 0, fmt.Errorf("GOVX_OIDC_ISSUER: %w", err)
+	}
+	c.Logger = nil // the node's
+	return c, life, nil
 }
 
 // errUsage is what a command refuses its arguments with; the message says

@@ -18,6 +18,7 @@ type cache struct {
 
 type cacheEntry struct {
 	claims *Claims
+	gen    uint64 // of the OIDC provider's keys that verified it; 0 for the local keys
 	exp    time.Time
 }
 
@@ -27,30 +28,30 @@ func newCache(max int) *cache {
 
 // get returns a copy of the claims cached under key, if they have not
 // expired by now.
-func (c *cache) get(key [sha256.Size]byte, now time.Time) (*Claims, bool) {
+func (c *cache) get(key [sha256.Size]byte, now time.Time) (*Claims, uint64, bool) {
 	c.mu.RLock()
 	e, ok := c.m[key]
 	c.mu.RUnlock()
 	if !ok {
-		return nil, false
+		return nil, 0, false
 	}
 	if !now.Before(e.exp) {
 		c.mu.Lock()
 		delete(c.m, key)
 		c.mu.Unlock()
-		return nil, false
+		return nil, 0, false
 	}
-	return e.claims.clone(), true
+	return e.claims.clone(), e.gen, true
 }
 
 // put caches claims, which the cache then owns, until exp.
-func (c *cache) put(key [sha256.Size]byte, claims *Claims, exp, now time.Time) {
+func (c *cache) put(key [sha256.Size]byte, claims *Claims, gen uint64, exp, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
 		c.evict(now)
 	}
-	c.m[key] = cacheEntry{claims: claims, exp: exp}
+	c.m[key] = cacheEntry{claims: claims, gen: gen, exp: exp}
 }
 
 func (c *cache) evict(now time.Time) {

@@ -59,3 +59,15 @@ func cloneDate(d *jwt.NumericDate) *jwt.NumericDate {
 	cp := *d
 	return &cp
 }
+
+// The roles of a person acting for themselves: a resident (citizen) or a
+// company's legal representative (legal_person). Such a token speaks for
+// its subject alone, never for a department.
+const (
+	RoleCitizen     = "citizen"
+	RoleLegalPerson = "legal_person"
+)
+
+// Person reports whether the token is a person's (RoleCitizen or
+// RoleLegalPerson).
+func (c *Claims) Person() bool { return c.Role == RoleCitizen || c.Role == RoleLegalPerson }

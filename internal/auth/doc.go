@@ -11,6 +11,17 @@
 // key, which also shuts out "alg: none" and the classic confusion attack in
 // which a token is HMAC-signed with the verifier's public key as the secret.
 //
+// Before any signature is checked, the raw JSON of the header and claims
+// must be unambiguous (no member twice, exp/nbf/iat numbers, no "crit"),
+// and a token may not claim to live longer than Config.MaxLifetime (24 h
+// by default).
+//
+// With Config.OIDC, the Verifier also accepts tokens of an OpenID Connect
+// provider (RS256, ES256 or EdDSA, as its JWKS publishes), fetching its
+// discovery document and keys on first use, when they grow old and when a
+// token names a key it does not know, at a bounded rate. ClaimMapping turns
+// the provider's claims into govx's department, role and scopes.
+//
 // Verify is on the path of every request, so it keeps a bounded cache of
 // tokens it has already verified, keyed by the SHA-256 of the token (the
 // cache never holds a usable bearer credential) and never served after the

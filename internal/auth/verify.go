@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -29,6 +30,9 @@ const (
 	MaxLeeway = 5 * time.Minute
 	// DefaultCacheSize is the number of verified tokens a Verifier keeps.
 	DefaultCacheSize = 10000
+	// DefaultMaxLifetime bounds exp - iat (or, without iat, exp - now):
+	// a token signed to live for a century is a leaked key's gift.
+	DefaultMaxLifetime = 24 * time.Hour
 	// MaxTokenSize is the longest token Verify will parse; govx tokens are a
 	// few hundred bytes, and parsing is not free.
 	MaxTokenSize = 8 << 10
@@ -42,7 +46,13 @@ type Config struct {
 	// CacheSize bounds the cache of verified tokens; 0 means
 	// DefaultCacheSize, negative disables the cache.
 	CacheSize int
-	Now       func() time.Time // the clock; nil means time.Now
+	// MaxLifetime is the longest life a token may claim, exp - iat (exp -
+	// now without iat); 0 means DefaultMaxLifetime.
+	MaxLifetime time.Duration
+	Now         func() time.Time // the clock; nil means time.Now
+	// OIDC, when it names an issuer, also accepts that OpenID Connect
+	// provider's tokens, with their claims mapped to govx's.
+	OIDC *OIDCConfig
 }
 
 // Validate checks c and fills in defaults. It may be called more than once.
@@ -57,6 +67,19 @@ func (c *Config) Validate() error {
 		return invalid("Audience is required")
 	case c.Leeway > MaxLeeway:
 		return invalid("Leeway is over " + MaxLeeway.String())
+	case c.MaxLifetime < 0:
+		return invalid("MaxLifetime must not be negative")
+	}
+	if c.OIDC.Enabled() {
+		if err := c.OIDC.Validate(); err != nil {
+			return err
+		}
+		if c.OIDC.Issuer == c.Issuer {
+			return invalid("the OIDC issuer must differ from the local Issuer")
+		}
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = DefaultMaxLifetime
 	}
 	if c.Leeway == 0 {
 		c.Leeway = DefaultLeeway
@@ -73,12 +96,14 @@ func (c *Config) Validate() error {
 // Verifier checks tokens against a fixed set of public keys. It is safe for
 // concurrent use.
 type Verifier struct {
-	now    func() time.Time
-	parser *jwt.Parser
-	keys   map[string]ed25519.PublicKey
-	single ed25519.PublicKey // the only key, used for tokens without kid; nil with several keys
-	jwks   []byte
-	cache  *cache // nil when disabled
+	now     func() time.Time
+	maxLife time.Duration
+	parser  *jwt.Parser
+	oidc    *provider // nil without an OIDC provider
+	keys    map[string]ed25519.PublicKey
+	single  ed25519.PublicKey // the only key, used for tokens without kid; nil with several keys
+	jwks    []byte
+	cache   *cache // nil when disabled
 }
 
 // NewVerifier returns a Verifier that accepts tokens signed by any of keys.
@@ -96,8 +121,9 @@ func NewVerifier(cfg Config, keys ...*Key) (*Verifier, error) {
 		return nil, invalid("at least one key is required")
 	}
 	v := &Verifier{
-		now:  cfg.Now,
-		keys: make(map[string]ed25519.PublicKey, len(keys)),
+		now:     cfg.Now,
+		maxLife: cfg.MaxLifetime,
+		keys:    make(map[string]ed25519.PublicKey, len(keys)),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 			jwt.WithIssuer(cfg.Issuer),
@@ -142,6 +168,9 @@ func NewVerifier(cfg Config, keys ...*Key) (*Verifier, error) {
 	if cfg.CacheSize > 0 {
 		v.cache = newCache(cfg.CacheSize)
 	}
+	if cfg.OIDC.Enabled() {
+		v.oidc = newProvider(*cfg.OIDC, cfg.Now)
+	}
 	return v, nil
 }
 
@@ -174,11 +203,20 @@ func (v *Verifier) keyFunc(t *jwt.Token) (any, error) {
 	return pub, nil
 }
 
-// Verify checks token's signature and claims and returns its claims. Errors
-// are *govx.Error of KindUnauthenticated with code CodeTokenMissing,
-// CodeTokenExpired or CodeTokenInvalid; the jwt error is kept as the cause.
-// The claims returned are the caller's own to modify.
+// Verify is VerifyContext without a context: a fetch of an OIDC
+// provider's keys it needs is bounded by OIDCConfig.FetchTimeout alone.
 func (v *Verifier) Verify(token string) (*Claims, error) {
+	return v.VerifyContext(context.Background(), token)
+}
+
+// VerifyContext checks token's signature and claims and returns its claims.
+// A token whose iss is the OIDC provider's is checked against the
+// provider's keys, fetched within ctx when needed, and its claims mapped;
+// any other against the local keys. Errors are *govx.Error of
+// KindUnauthenticated with code CodeTokenMissing, CodeTokenExpired or
+// CodeTokenInvalid; the cause is kept. The claims returned are the caller's
+// own to modify.
+func (v *Verifier) VerifyContext(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
 		return nil, unauthenticated(CodeTokenMissing, "token is missing", nil)
 	}
@@ -189,18 +227,39 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	var sum [sha256.Size]byte
 	if v.cache != nil {
 		sum = sha256.Sum256([]byte(token))
-		if c, ok := v.cache.get(sum, now); ok {
+		// A provider's token is served from the cache only while the keys
+		// that verified it are the provider's current ones.
+		if c, gen, ok := v.cache.get(sum, now); ok && (gen == 0 || (v.oidc != nil && v.oidc.current(ctx, now) == gen)) {
 			return c, nil
 		}
 	}
-	claims := new(Claims)
-	if _, err := v.parser.ParseWithClaims(token, claims, v.keyFunc); err != nil {
+	iss, err := shape(token)
+	if err != nil {
 		return nil, classify(err)
+	}
+	var claims *Claims
+	var gen uint64
+	if v.oidc != nil && iss == v.oidc.cfg.Issuer {
+		if claims, gen, err = v.oidc.verify(ctx, token, now); err != nil {
+			return nil, err
+		}
+	} else {
+		claims = new(Claims)
+		if _, err := v.parser.ParseWithClaims(token, claims, v.keyFunc); err != nil {
+			return nil, classify(err)
+		}
+	}
+	exp := claims.ExpiresAt.Time
+	if claims.IssuedAt != nil && exp.Sub(claims.IssuedAt.Time) > v.maxLife {
+		return nil, unauthenticated(CodeTokenInvalid, "token lives longer than "+v.maxLife.String()+" (exp - iat)", nil)
+	}
+	if claims.IssuedAt == nil && exp.Sub(now) > v.maxLife {
+		return nil, unauthenticated(CodeTokenInvalid, "token expires more than "+v.maxLife.String()+" from now", nil)
 	}
 	// A token accepted only thanks to the leeway after exp is not cached:
 	// the cache serves nothing at or after exp.
-	if v.cache != nil && now.Before(claims.ExpiresAt.Time) {
-		v.cache.put(sum, claims.clone(), claims.ExpiresAt.Time, now)
+	if v.cache != nil && now.Before(exp) {
+		v.cache.put(sum, claims.clone(), gen, exp, now)
 	}
 	return claims, nil
 }
@@ -221,7 +280,12 @@ var otherClaimErrs = []error{
 // them, are only reported for tokens that were signed by one of our keys.
 func classify(err error) error {
 	invalid := func(msg string) error { return unauthenticated(CodeTokenInvalid, msg, err) }
+	var se *shapeError
 	switch {
+	case errors.As(err, &se):
+		return invalid(se.msg)
+	case errors.Is(err, errAlgMismatch):
+		return invalid("token algorithm does not match its signing key")
 	case errors.Is(err, errUnknownKey):
 		return invalid("token signing key is unknown")
 	case errors.Is(err, errNoKid):

@@ -5,6 +5,7 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -131,11 +132,22 @@ type Verifier interface {
 
 var _ Verifier = (*auth.Verifier)(nil)
 
+// ContextVerifier is a Verifier that may fetch keys (an OpenID Connect
+// provider's) within the request's context.
+type ContextVerifier interface {
+	VerifyContext(ctx context.Context, token string) (*auth.Claims, error)
+}
+
+var _ ContextVerifier = (*auth.Verifier)(nil)
+
 // Authenticate returns the verified claims of r's bearer token.
 func Authenticate(r *http.Request, v Verifier) (*auth.Claims, error) {
 	tok, err := auth.BearerToken(r)
 	if err != nil {
 		return nil, err
+	}
+	if cv, ok := v.(ContextVerifier); ok {
+		return cv.VerifyContext(r.Context(), tok)
 	}
 	return v.Verify(tok)
 }
