@@ -38,7 +38,7 @@ func getBody(t *testing.T, url string) (int, string) {
 // address.
 func TestAdapterAloneServesOps(t *testing.T) {
 	cfg := nodetest.Config(t)
-	cfg.Exchange = false
+	cfg.Exchange, cfg.Casework = false, false
 	cfg.OpsAddr = "127.0.0.1:0"
 	m := nodetest.Start(t, cfg)
 	if m.OpsURL() == "" || m.URL() != "" {
@@ -70,7 +70,7 @@ func TestAdapterAloneServesOps(t *testing.T) {
 
 	// A request through the bus shows in the metrics.
 	ctx := context.Background()
-	kcfg := kafka.Config{Brokers: m.Brokers, ClientID: "ops-test"}
+	kcfg := nodetest.Kafka(t, m, kafka.PrincipalAdmin)
 	prod, err := kafka.NewProducer(kcfg, kafka.ProducerConfig{})
 	if err != nil {
 		t.Fatal(err)
