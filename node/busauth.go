@@ -62,12 +62,13 @@ func (n *Node) embeddedCredentials() (kafka.Credentials, error) {
 }
 
 // KafkaConfig is how the component connecting as principal reaches the
-// brokers: with KafkaUser when the Config sets one, else with principal's
-// own password, else (no credentials at all) PLAINTEXT.
+// brokers: on the embedded broker with principal's own password; on
+// external ones with KafkaUser when the Config sets one, else with
+// principal's own password, else (no credentials at all) PLAINTEXT.
 func (n *Node) KafkaConfig(principal string) (kafka.Config, error) {
 	cfg := kafka.Config{Brokers: n.Brokers, ClientID: "govx-" + principal, TLS: n.cfg.KafkaTLS}
 	switch {
-	case n.cfg.KafkaUser != "":
+	case n.cfg.KafkaUser != "" && !n.cfg.EmbeddedKafka:
 		cfg.User, cfg.Password = n.cfg.KafkaUser, n.cfg.KafkaPassword
 		return cfg, nil
 	case len(n.kafkaCreds) > 0:

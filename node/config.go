@@ -33,7 +33,10 @@ type Config struct {
 	KafkaUser        string
 	KafkaPassword    string
 	KafkaCredentials kafka.Credentials
-	KafkaTLS         *tls.Config // TLS to external brokers when set
+	// KafkaCredentialsFile is read into KafkaCredentials when that is
+	// empty (a JSON object of passwords by principal).
+	KafkaCredentialsFile string
+	KafkaTLS             *tls.Config // TLS to external brokers when set
 
 	HTTPAddr string // exchange API; port 0 picks one
 	// Event subscriptions: at most MaxSubscriptions at once per instance

@@ -142,6 +142,11 @@ func (n *Node) start(ctx context.Context) (err error) {
 	}
 
 	n.Brokers, n.kafkaCreds = n.cfg.KafkaBrokers, n.cfg.KafkaCredentials
+	if len(n.kafkaCreds) == 0 && n.cfg.KafkaCredentialsFile != "" && !n.cfg.EmbeddedKafka {
+		if n.kafkaCreds, err = kafka.ReadCredentials(n.cfg.KafkaCredentialsFile); err != nil {
+			return fmt.Errorf("kafka credentials (GOVX_KAFKA_CREDENTIALS): %w", err)
+		}
+	}
 	if n.cfg.EmbeddedKafka {
 		// SASL and ACLs on, as in production: each component is a
 		// principal of its own.
