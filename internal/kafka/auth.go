@@ -219,10 +219,11 @@ const (
 
 // explain tells a refused password from a broker that is gone: the broker
 // closes the connection of a client it does not authenticate, which
-// kafka-go's transport reports as an unexpected EOF. One dial with the
-// credentials says which it was.
+// kafka-go's transport reports as an unexpected EOF or a broker not
+// available. One dial with the credentials says which it was.
 func (c Config) explain(ctx context.Context, err error) error {
-	if !errors.Is(err, io.ErrUnexpectedEOF) || c.User == "" || len(c.Brokers) == 0 {
+	if err == nil || c.User == "" || len(c.Brokers) == 0 || errors.Is(err, context.Canceled) ||
+		!(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, kafkago.BrokerNotAvailable)) {
 		return err
 	}
 	d, derr := c.dialer()
