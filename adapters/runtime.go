@@ -87,7 +87,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if c.GroupID == "" {
-		c.GroupID = "govx.adapter." + c.Department
+		c.GroupID = bus.AdapterGroup(c.Department)
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 8

@@ -70,7 +70,7 @@ func TestAdapterAloneServesOps(t *testing.T) {
 
 	// A request through the bus shows in the metrics.
 	ctx := context.Background()
-	kcfg := kafka.Config{Brokers: m.Brokers, ClientID: "ops-test"}
+	kcfg := nodetest.Kafka(t, m, kafka.PrincipalAdmin)
 	prod, err := kafka.NewProducer(kcfg, kafka.ProducerConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,15 @@ var ReferenceAdapters = []string{population.Department, legalentity.Department, 
 
 // startAdapter runs a department's reference adapter and the relay of its
 // change-event outbox until Close; both are restarted if they fail.
-func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer) error {
+func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, codec *avro.Codec) error {
+	kcfg, err := n.KafkaConfig(bus.AdapterPrincipal(dept))
+	if err != nil {
+		return err
+	}
+	prod, err := n.producer(kcfg)
+	if err != nil {
+		return err
+	}
 	store0 := catalog.NewStore(n.Pool)
 	signer, err := n.busSigner(ctx, store0, dept, dept)
 	if err != nil {
@@ -35,19 +43,16 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 		return err
 	}
 	var outbox *adapters.Outbox
-	var events []string // resources whose change events the department publishes
 	switch dept {
 	case population.Department:
 		store := population.NewStore(n.Pool)
 		population.Register(rt, store)
 		outbox = store.Outbox(codec, n.log)
 		n.Population, n.PopulationOutbox = rt, outbox
-		events = []string{population.ResourceIdentity}
 	case legalentity.Department:
 		outbox = legalentity.NewOutbox(n.Pool, codec, n.log)
 		legalentity.Register(rt, legalentity.NewStore(n.Pool, outbox))
 		n.LegalEntity = rt
-		events = []string{legalentity.ResourceStatus}
 	case licence.Department:
 		outbox = adapters.NewOutbox(n.Pool, licence.Schema, licence.Department, codec, n.log)
 		store := licence.NewStore(n.Pool, outbox)
@@ -55,10 +60,8 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 		// Approved cases at the one-stop window order licences over the bus.
 		licence.RegisterIssuing(rt, store, codec, licence.IssuingConfig{})
 		n.Licence = rt
-		for _, typ := range licence.Types {
-			events = append(events, licence.Resource(typ))
-		}
 	}
+	events := adapterEvents(dept) // resources whose change events the department publishes
 	topics := make([]kafka.Topic, len(events))
 	for i, r := range events {
 		topics[i] = kafka.Topic{Name: bus.EventTopic(r), Partitions: bus.EventPartitions}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/bus"
 	"govx/casework"
@@ -25,8 +24,19 @@ import (
 // consent store, and orders licences through the same API. Case events go
 // out through its outbox; change events of the registers flag the cases
 // that relied on the records.
-func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer,
+//
+// It connects to the bus as its own principal; the exchange's (xcfg)
+// creates the event topics it reads, as the exchange may.
+func (n *Node) startCasework(ctx, runCtx context.Context, base string, xcfg kafka.Config, codec *avro.Codec,
 	mux *http.ServeMux, verifier *auth.Verifier) error {
+	kcfg, err := n.KafkaConfig(bus.CaseworkPrincipal)
+	if err != nil {
+		return err
+	}
+	prod, err := n.producer(kcfg)
+	if err != nil {
+		return err
+	}
 	client, err := exchange.NewClient(base, nil)
 	if err != nil {
 		return err
@@ -100,19 +110,18 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	// Records the cases relied on that change: a licence revoked, a
 	// company deregistered.
 	var topics []string
-	for _, typ := range licence.Types {
-		topics = append(topics, bus.EventTopic(licence.Resource(typ)))
+	for _, r := range caseworkWatched() {
+		topics = append(topics, bus.EventTopic(r))
 	}
-	topics = append(topics, bus.EventTopic(legalentity.ResourceStatus))
 	ts := make([]kafka.Topic, len(topics))
 	for i, t := range topics {
 		ts[i] = kafka.Topic{Name: t, Partitions: bus.EventPartitions}
 	}
-	if err := kafka.EnsureTopics(ctx, kcfg, ts...); err != nil {
+	if err := kafka.EnsureTopics(ctx, xcfg, ts...); err != nil {
 		return err
 	}
 	n.keepRunning(runCtx, "casework event consumer", func(ctx context.Context) error {
-		cons, err := kafka.NewConsumer(kcfg, kafka.ConsumerConfig{GroupID: "govx-casework", Topics: topics, MaxInFlight: 8, Logger: n.log})
+		cons, err := kafka.NewConsumer(kcfg, kafka.ConsumerConfig{GroupID: bus.CaseworkGroup, Topics: topics, MaxInFlight: 8, Logger: n.log})
 		if err != nil {
 			return err
 		}

@@ -392,7 +392,7 @@ func TestCaseFlaggedWhenLicenceRevoked(t *testing.T) {
 // arrives for the case, and returns the types seen for it.
 func caseEvents(t *testing.T, m *node.Node, caseID, want string) []string {
 	t.Helper()
-	cons, err := kafka.NewConsumer(kafka.Config{Brokers: m.Brokers, ClientID: "test"}, kafka.ConsumerConfig{
+	cons, err := kafka.NewConsumer(nodetest.Kafka(t, m, kafka.PrincipalAdmin), kafka.ConsumerConfig{
 		GroupID: "test-" + caseID + want, Topics: []string{bus.EventTopic(casework.Resource)}})
 	if err != nil {
 		t.Fatal(err)
@@ -532,7 +532,7 @@ func TestCaseVerificationPendingWhileProviderDown(t *testing.T) {
 	// The department's adapter comes back, in a process of its own.
 	acfg := cfg
 	acfg.DataDir, acfg.Exchange, acfg.Casework, acfg.Migrate, acfg.Demo = t.TempDir(), false, false, false, false
-	acfg.EmbeddedKafka, acfg.KafkaBrokers = false, m.Brokers
+	acfg.EmbeddedKafka, acfg.KafkaBrokers, acfg.KafkaCredentials = false, m.Brokers, m.KafkaCredentials()
 	acfg.Adapters = []string{legalentity.Department}
 	nodetest.Start(t, acfg)
 	deadline := time.Now().Add(30 * time.Second)

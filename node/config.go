@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"govx/internal/auth"
+	"govx/internal/kafka"
 )
 
 // Config is everything a node needs. Only cmd/govx reads flags and the
@@ -23,6 +25,19 @@ type Config struct {
 	KafkaBrokers  []string // external brokers; empty with EmbeddedKafka
 	EmbeddedKafka bool
 	KafkaPort     int // of the embedded broker; 0 picks one
+	// Credentials on external brokers (SASL SCRAM-SHA-512). Each component
+	// connects as its own principal (bus.ExchangePrincipal, AdapterPrincipal,
+	// CaseworkPrincipal) with its password from KafkaCredentials; KafkaUser
+	// and KafkaPassword, when set, are used by every component of the
+	// process instead. Neither means PLAINTEXT. The embedded broker makes
+	// its principals itself and keeps them in <DataDir>/kafka/credentials.json.
+	KafkaUser        string
+	KafkaPassword    string
+	KafkaCredentials kafka.Credentials
+	// KafkaCredentialsFile is read into KafkaCredentials when that is
+	// empty (a JSON object of passwords by principal).
+	KafkaCredentialsFile string
+	KafkaTLS             *tls.Config // TLS to external brokers when set
 
 	HTTPAddr string // exchange API; port 0 picks one
 	// Event subscriptions: at most MaxSubscriptions at once per instance
@@ -84,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.EmbeddedKafka && len(c.KafkaBrokers) == 0 && (c.Exchange || len(c.Adapters) > 0) {
 		return errors.New("no Kafka brokers (GOVX_KAFKA_BROKERS)")
+	}
+	if (c.KafkaUser == "") != (c.KafkaPassword == "") {
+		return errors.New("a Kafka user needs its password and a password its user (GOVX_KAFKA_USER, GOVX_KAFKA_PASSWORD)")
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = "127.0.0.1:8080"

@@ -27,7 +27,15 @@ import (
 // and schema registry, consents and the data subject's view, the audit
 // ledger, open data, the case workflow and its pages, keys, health and
 // metrics.
-func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *catalog.Store, codec *avro.Codec, prod *kafka.Producer) error {
+func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *avro.Codec) error {
+	kcfg, err := n.KafkaConfig(bus.ExchangePrincipal(n.cfg.Instance))
+	if err != nil {
+		return err
+	}
+	prod, err := n.producer(kcfg)
+	if err != nil {
+		return err
+	}
 	// Every provider's request topic exists from the start, so a department
 	// whose adapter is down looks like what it is: a provider that does not
 	// answer in time.
@@ -192,7 +200,7 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	n.httpURL = "http://" + ln.Addr().String()
 	if n.cfg.Casework {
-		if err := n.startCasework(ctx, n.runCtx, n.httpURL, kcfg, codec, prod, mux, verifier); err != nil {
+		if err := n.startCasework(ctx, n.runCtx, n.httpURL, kcfg, codec, mux, verifier); err != nil {
 			ln.Close()
 			return err
 		}

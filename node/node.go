@@ -66,6 +66,7 @@ type Node struct {
 	Pool       *pgxpool.Pool
 	Codec      *avro.Codec // Avro wire format, schemas through the catalogue
 	Brokers    []string
+	kafkaCreds kafka.Credentials // by principal
 	Requester  *kafka.Requester
 	Population *adapters.Runtime
 	// PopulationOutbox holds the population department's change events
@@ -143,16 +144,26 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return err
 	}
 
-	n.Brokers = n.cfg.KafkaBrokers
+	n.Brokers, n.kafkaCreds = n.cfg.KafkaBrokers, n.cfg.KafkaCredentials
+	if len(n.kafkaCreds) == 0 && n.cfg.KafkaCredentialsFile != "" && !n.cfg.EmbeddedKafka {
+		if n.kafkaCreds, err = kafka.ReadCredentials(n.cfg.KafkaCredentialsFile); err != nil {
+			return fmt.Errorf("kafka credentials (GOVX_KAFKA_CREDENTIALS): %w", err)
+		}
+	}
 	if n.cfg.EmbeddedKafka {
-		b, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Port: n.cfg.KafkaPort, DataDir: filepath.Join(n.cfg.DataDir, "kafka")})
+		// SASL and ACLs on, as in production: each component is a
+		// principal of its own.
+		if n.kafkaCreds, err = n.embeddedCredentials(); err != nil {
+			return fmt.Errorf("embedded kafka credentials: %w", err)
+		}
+		b, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Port: n.cfg.KafkaPort, DataDir: filepath.Join(n.cfg.DataDir, "kafka"),
+			AdminPassword: n.kafkaCreds[kafka.PrincipalAdmin], Users: n.embeddedUsers(n.kafkaCreds)})
 		if err != nil {
 			return fmt.Errorf("%w (is another govx up running? choose another port with --kafka-port)", err)
 		}
 		n.onClose(b.Close)
 		n.Brokers = b.Addrs()
 	}
-	kcfg := kafka.Config{Brokers: n.Brokers, ClientID: "govx-" + n.cfg.Instance}
 
 	if n.Pool, err = postgres.Open(ctx, postgres.Config{URL: n.cfg.PostgresURL, MaxConns: 32}); err != nil {
 		return err
@@ -177,15 +188,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if !n.cfg.Exchange && len(n.cfg.Adapters) == 0 {
 		return nil
 	}
-	prod, err := kafka.NewProducer(kcfg, kafka.ProducerConfig{})
-	if err != nil {
-		return err
-	}
-	n.onClose(func() { prod.Close() })
-
 	// Validate admits only the departments with a reference adapter.
 	for _, dept := range n.cfg.Adapters {
-		if err := n.startAdapter(ctx, runCtx, dept, kcfg, codec, prod); err != nil {
+		if err := n.startAdapter(ctx, runCtx, dept, codec); err != nil {
 			return err
 		}
 	}
@@ -199,11 +204,21 @@ func (n *Node) start(ctx context.Context) (err error) {
 		servePprof(n.cfg.PprofAddr, n.log)
 	}
 	if n.cfg.Exchange {
-		if err := n.startExchange(ctx, kcfg, store, codec, prod); err != nil {
+		if err := n.startExchange(ctx, store, codec); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// producer is a producer connecting as kcfg says, closed with the node.
+func (n *Node) producer(kcfg kafka.Config) (*kafka.Producer, error) {
+	prod, err := kafka.NewProducer(kcfg, kafka.ProducerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	n.onClose(func() { prod.Close() })
+	return prod, nil
 }
 
 // keepRunning runs fn until Close. A consumer that fails (the broker gone

@@ -88,7 +88,7 @@ func TestRegistryServesBusSchemas(t *testing.T) {
 // its own.
 func mustReadOne(t *testing.T, m *node.Node, topic string) []byte {
 	t.Helper()
-	c, err := kafka.NewConsumer(kafka.Config{Brokers: m.Brokers, ClientID: "registry-test"},
+	c, err := kafka.NewConsumer(nodetest.Kafka(t, m, kafka.PrincipalAdmin),
 		kafka.ConsumerConfig{GroupID: "registry-test", Topics: []string{topic}})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"govx/consent"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
+	"govx/internal/kafka"
 	"govx/internal/redis"
 	"govx/node"
 	"govx/node/nodetest"
@@ -29,6 +30,8 @@ func TestGrantsAcrossInstances(t *testing.T) {
 	cfg2 := cfg
 	cfg2.Instance, cfg2.HTTPAddr = "test-2", "127.0.0.1:0"
 	cfg2.EmbeddedKafka, cfg2.KafkaBrokers = false, m1.Brokers
+	// The first node's broker knows its own instance's principal only.
+	cfg2.KafkaUser, cfg2.KafkaPassword = kafka.PrincipalAdmin, m1.KafkaCredentials()[kafka.PrincipalAdmin]
 	cfg2.Migrate, cfg2.Demo, cfg2.Adapters = false, false, nil
 	m2 := nodetest.Start(t, cfg2)
 	ctx := context.Background()

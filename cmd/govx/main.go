@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -64,7 +65,14 @@ Environment:
   GOVX_DATA           data folder: signing key, embedded broker   (.govx)
   GOVX_POSTGRES_URL   PostgreSQL   (postgres://postgres@127.0.0.1:54329/govx?sslmode=disable)
   GOVX_REDIS_URL      Redis        (redis://127.0.0.1:63799/0)
-  GOVX_KAFKA_BROKERS  comma-separated Kafka brokers (govx up embeds one)
+  GOVX_KAFKA_BROKERS  comma-separated Kafka brokers (govx up embeds one, with SASL and
+                      ACLs on and its principals in GOVX_DATA/kafka/credentials.json)
+  GOVX_KAFKA_USER     the process's Kafka principal (SASL SCRAM-SHA-512), e.g.
+                      exchange-<instance>, adapter-<department>, casework
+  GOVX_KAFKA_PASSWORD its password
+  GOVX_KAFKA_CREDENTIALS  instead of the two above: a JSON file (mode 0600) of
+                      passwords by principal; each component uses its own
+  GOVX_KAFKA_TLS      true: TLS to the brokers, verified against the system roots
   GOVX_HTTP_ADDR      exchange API address                        (127.0.0.1:8080)
   GOVX_OPS_ADDR       adapter's /healthz and /metrics             (127.0.0.1:9090)
   GOVX_INSTANCE       exchange instance name, one per replica     (exchange-1)
@@ -118,13 +126,28 @@ func baseConfig(stderr io.Writer) node.Config {
 		PostgresURL:  env("GOVX_POSTGRES_URL", "postgres://postgres@127.0.0.1:54329/govx?sslmode=disable"),
 		RedisURL:     env("GOVX_REDIS_URL", "redis://127.0.0.1:63799/0"),
 		KafkaBrokers: brokers,
-		HTTPAddr:     env("GOVX_HTTP_ADDR", "127.0.0.1:8080"),
-		Instance:     env("GOVX_INSTANCE", "exchange-1"),
-		Logger:       newLogger(stderr),
-		Holidays:     list(os.Getenv("GOVX_HOLIDAYS")),
-		Workdays:     list(os.Getenv("GOVX_WORKDAYS")),
-		CaseWarnDays: warn,
+		// Broker credentials: from the environment or a file, never
+		// from the compose file itself.
+		KafkaUser:            os.Getenv("GOVX_KAFKA_USER"),
+		KafkaPassword:        os.Getenv("GOVX_KAFKA_PASSWORD"),
+		KafkaCredentialsFile: os.Getenv("GOVX_KAFKA_CREDENTIALS"),
+		KafkaTLS:             kafkaTLS(os.Getenv("GOVX_KAFKA_TLS")),
+		HTTPAddr:             env("GOVX_HTTP_ADDR", "127.0.0.1:8080"),
+		Instance:             env("GOVX_INSTANCE", "exchange-1"),
+		Logger:               newLogger(stderr),
+		Holidays:             list(os.Getenv("GOVX_HOLIDAYS")),
+		Workdays:             list(os.Getenv("GOVX_WORKDAYS")),
+		CaseWarnDays:         warn,
 	}
+}
+
+// kafkaTLS is the TLS configuration GOVX_KAFKA_TLS asks for: none unless
+// it is true.
+func kafkaTLS(v string) *tls.Config {
+	if on, _ := strconv.ParseBool(v); !on {
+		return nil
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12}
 }
 
 // commands are govx's subcommands, each in the file named for its group.

@@ -68,6 +68,10 @@ func NewConsumer(cfg Config, cc ConsumerConfig) (*Consumer, error) {
 	if cc.Logger == nil {
 		cc.Logger = slog.Default()
 	}
+	dialer, err := cfg.dialer()
+	if err != nil {
+		return nil, err
+	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		GroupID:           cc.GroupID,
@@ -83,7 +87,7 @@ func NewConsumer(cfg Config, cc ConsumerConfig) (*Consumer, error) {
 		JoinGroupBackoff:  500 * time.Millisecond,
 		StartOffset:       kafkago.FirstOffset,
 		ReadLagInterval:   -1,
-		Dialer:            &kafkago.Dialer{ClientID: cfg.ClientID, Timeout: 10 * time.Second},
+		Dialer:            dialer,
 	})
 	return &Consumer{r: r, cfg: cc, log: cc.Logger, pending: map[int]*partitionOffsets{}}, nil
 }

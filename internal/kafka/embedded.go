@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // EmbeddedConfig configures the embedded Kafka-protocol broker of `govx up`.
@@ -12,6 +13,12 @@ type EmbeddedConfig struct {
 	Port       int    // on 127.0.0.1; 0 picks a free port
 	DataDir    string // persist topics, offsets and groups here; "" keeps them in memory
 	SyncWrites bool   // fsync every produced batch
+	// AdminPassword, when set, makes the broker require SASL
+	// SCRAM-SHA-512 from every client and enforce ACLs: PrincipalAdmin
+	// with this password is its superuser, and Users are the other
+	// principals, each allowed its ACLs and nothing else.
+	AdminPassword string
+	Users         []User
 }
 
 // Embedded is a single-node Kafka-protocol broker in this process. Clients
@@ -33,6 +40,26 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
+	if cfg.AdminPassword != "" {
+		opts = append(opts, kfake.EnableSASL(), kfake.EnableACLs(),
+			kfake.Superuser(scramSHA512, PrincipalAdmin, cfg.AdminPassword))
+		for _, u := range cfg.Users {
+			if u.Name == "" || u.Password == "" || u.Name == PrincipalAdmin {
+				return nil, fmt.Errorf("embedded kafka: user %q needs a name of its own and a password", u.Name)
+			}
+			acls := make([]kfake.ACL, len(u.ACLs))
+			for i, a := range u.ACLs {
+				ka, err := kfakeACL(a)
+				if err != nil {
+					return nil, err
+				}
+				acls[i] = ka
+			}
+			opts = append(opts, kfake.User(scramSHA512, u.Name, u.Password, acls...))
+		}
+	} else if len(cfg.Users) > 0 {
+		return nil, fmt.Errorf("embedded kafka: users need SASL (an admin password)")
+	}
 	if cfg.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
 	}
@@ -41,6 +68,36 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
 	return &Embedded{c: c}, nil
+}
+
+const scramSHA512 = "SCRAM-SHA-512"
+
+func kfakeACL(a ACL) (kfake.ACL, error) {
+	k := kfake.ACL{Name: a.Name, Allow: true, Pattern: kmsg.ACLResourcePatternTypeLiteral}
+	if a.Prefixed {
+		k.Pattern = kmsg.ACLResourcePatternTypePrefixed
+	}
+	switch a.Resource {
+	case ResourceTopic:
+		k.Resource = kmsg.ACLResourceTypeTopic
+	case ResourceGroup:
+		k.Resource = kmsg.ACLResourceTypeGroup
+	default:
+		return k, fmt.Errorf("embedded kafka: ACL on %q", a.Resource)
+	}
+	switch a.Operation {
+	case OpRead:
+		k.Operation = kmsg.ACLOperationRead
+	case OpWrite:
+		k.Operation = kmsg.ACLOperationWrite
+	case OpCreate:
+		k.Operation = kmsg.ACLOperationCreate
+	case OpDescribe:
+		k.Operation = kmsg.ACLOperationDescribe
+	default:
+		return k, fmt.Errorf("embedded kafka: ACL operation %q", a.Operation)
+	}
+	return k, nil
 }
 
 // Addrs are the broker's listen addresses (host:port).

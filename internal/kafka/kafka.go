@@ -9,6 +9,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -52,10 +53,18 @@ func (m *Message) Header(key string) string {
 	return ""
 }
 
-// Config says where the brokers are.
+// Config says where the brokers are and who this client is to them.
 type Config struct {
 	Brokers  []string
 	ClientID string // default "govx"
+	// User and Password authenticate every connection with SASL
+	// SCRAM-SHA-512 as that principal; without a User the connection is
+	// PLAINTEXT. TLS, when set, encrypts the connections (and is what a
+	// broker outside the host needs: SCRAM keeps the password off the
+	// wire, not the messages).
+	User     string
+	Password string
+	TLS      *tls.Config
 }
 
 func (c *Config) Validate() error {
@@ -64,6 +73,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClientID == "" {
 		c.ClientID = "govx"
+	}
+	if c.User != "" && c.Password == "" {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "kafka: principal %s has no password", c.User)
 	}
 	return nil
 }
@@ -81,7 +93,10 @@ func EnsureTopics(ctx context.Context, cfg Config, topics ...Topic) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	client, err := cfg.client()
+	if err != nil {
+		return err
+	}
 	req := &kafkago.CreateTopicsRequest{}
 	for _, t := range topics {
 		p := t.Partitions
@@ -91,16 +106,19 @@ func EnsureTopics(ctx context.Context, cfg Config, topics ...Topic) error {
 		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t.Name, NumPartitions: p, ReplicationFactor: -1})
 	}
 	var resp *kafkago.CreateTopicsResponse
-	err := retry(ctx, func() error {
+	err = retry(ctx, func() error {
 		var err error
 		resp, err = client.CreateTopics(ctx, req)
 		return err
 	})
 	if err != nil {
-		return unavailable(op, err)
+		return unavailable(op, cfg.explain(ctx, err))
 	}
 	for name, terr := range resp.Errors {
 		if terr != nil && !errors.Is(terr, kafkago.TopicAlreadyExists) {
+			if rerr := refused(op, terr); rerr != nil {
+				return rerr
+			}
 			return govx.E(op, fmt.Errorf("create topic %s: %w", name, terr))
 		}
 	}
@@ -129,6 +147,9 @@ func retry(ctx context.Context, fn func() error) error {
 func unavailable(op string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
+	}
+	if rerr := refused(op, err); rerr != nil {
+		return rerr
 	}
 	return &govx.Error{Kind: govx.KindUnavailable, Code: "bus_unavailable", Op: op, Message: "the message bus is unavailable", Err: err}
 }

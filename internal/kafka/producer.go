@@ -39,6 +39,10 @@ func NewProducer(cfg Config, pc ProducerConfig) (*Producer, error) {
 	if pc.WriteTimeout == 0 {
 		pc.WriteTimeout = 10 * time.Second
 	}
+	tr, err := cfg.transport()
+	if err != nil {
+		return nil, err
+	}
 	w := &kafkago.Writer{
 		Addr:         kafkago.TCP(cfg.Brokers...),
 		Balancer:     &kafkago.Hash{},
@@ -51,7 +55,7 @@ func NewProducer(cfg Config, pc ProducerConfig) (*Producer, error) {
 		// Metadata is cached per process; a topic another process has just
 		// created (a new exchange instance's reply topic) is seen after at
 		// most this long. Publish retries meanwhile.
-		Transport: &kafkago.Transport{ClientID: cfg.ClientID, IdleTimeout: 5 * time.Minute, MetadataTTL: time.Second},
+		Transport: tr,
 	}
 	return &Producer{w: w}, nil
 }

@@ -65,9 +65,16 @@ func NewRequester(ctx context.Context, cfg Config, rc RequesterConfig, prod *Pro
 	}
 	// Resolve the end offset now, before any request is sent: a reader told
 	// "LastOffset" resolves it lazily and could skip a fast reply.
-	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	client, err := cfg.client()
+	if err != nil {
+		return nil, err
+	}
+	dialer, err := cfg.dialer()
+	if err != nil {
+		return nil, err
+	}
 	var end int64
-	err := retry(ctx, func() error {
+	err = retry(ctx, func() error {
 		resp, err := client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
 			Topics: map[string][]kafkago.OffsetRequest{rc.ReplyTopic: {kafkago.LastOffsetOf(0)}},
 		})
@@ -82,7 +89,7 @@ func NewRequester(ctx context.Context, cfg Config, rc RequesterConfig, prod *Pro
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable("kafka.NewRequester", err)
+		return nil, unavailable("kafka.NewRequester", cfg.explain(ctx, err))
 	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:         cfg.Brokers,
@@ -93,7 +100,7 @@ func NewRequester(ctx context.Context, cfg Config, rc RequesterConfig, prod *Pro
 		MaxWait:         250 * time.Millisecond,
 		ReadLagInterval: -1,
 		QueueCapacity:   1000,
-		Dialer:          &kafkago.Dialer{ClientID: cfg.ClientID, Timeout: 10 * time.Second},
+		Dialer:          dialer,
 	})
 	if err := r.SetOffset(end); err != nil {
 		r.Close()

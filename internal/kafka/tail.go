@@ -45,9 +45,16 @@ func OpenTail(ctx context.Context, cfg Config, topic string, from map[int]int64,
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	client, err := cfg.client()
+	if err != nil {
+		return nil, err
+	}
+	dialer, err := cfg.dialer()
+	if err != nil {
+		return nil, err
+	}
 	var parts []int
-	err := retry(ctx, func() error {
+	err = retry(ctx, func() error {
 		md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 		if err != nil {
 			return err
@@ -71,7 +78,7 @@ func OpenTail(ctx context.Context, cfg Config, topic string, from map[int]int64,
 			Message: fmt.Sprintf("topic %s does not exist", topic), Err: err}
 	}
 	if err != nil {
-		return nil, unavailable(op, err)
+		return nil, unavailable(op, cfg.explain(ctx, err))
 	}
 	sort.Ints(parts)
 	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
@@ -123,7 +130,7 @@ func OpenTail(ctx context.Context, cfg Config, topic string, from map[int]int64,
 			MaxWait:         250 * time.Millisecond,
 			ReadLagInterval: -1,
 			QueueCapacity:   64,
-			Dialer:          &kafkago.Dialer{ClientID: cfg.ClientID, Timeout: 10 * time.Second},
+			Dialer:          dialer,
 		})
 		if err := r.SetOffset(start[p]); err != nil {
 			r.Close()

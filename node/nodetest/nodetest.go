@@ -12,6 +12,7 @@ import (
 	"govx/catalog"
 	"govx/consent"
 	"govx/internal/auth"
+	"govx/internal/kafka"
 	"govx/internal/postgres/postgrestest"
 	"govx/internal/redis/redistest"
 	"govx/node"
@@ -234,4 +235,16 @@ func NormalResidents(n int) []string {
 		}
 	}
 	return out
+}
+
+// Kafka is how a test reaches m's broker as principal (kafka.PrincipalAdmin
+// to watch or act on any topic).
+func Kafka(t testing.TB, m *node.Node, principal string) kafka.Config {
+	t.Helper()
+	cfg, err := m.KafkaConfig(principal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ClientID = "test"
+	return cfg
 }

@@ -1,0 +1,87 @@
+package bus
+
+import "govx/internal/kafka"
+
+// Who may speak on the bus. Every service connects as a principal of its
+// own (SASL SCRAM-SHA-512) and the broker allows it the ACLs below and
+// nothing else; the admin principal (kafka.PrincipalAdmin) is the
+// superuser that creates users and ACLs and is used by no service. The
+// embedded broker of `govx up` is set up from these functions, and so is
+// the one-shot job that sets up Apache Kafka: change them here, and the
+// README's table with them.
+
+// ExchangePrincipal is the principal of the exchange instance named
+// instance.
+func ExchangePrincipal(instance string) string { return "exchange-" + instance }
+
+// AdapterPrincipal is the principal of the department's adapter.
+func AdapterPrincipal(department string) string { return "adapter-" + department }
+
+// CaseworkPrincipal is the principal of the one-stop window's case
+// workflow.
+const CaseworkPrincipal = "casework"
+
+// CaseworkEventTopic is the event topic the case workflow writes (through
+// its outbox relay): the events of resource casework.case.
+var CaseworkEventTopic = EventTopic("casework.case")
+
+// ExchangeACLs: an exchange instance alone writes requests (to any
+// provider), alone reads its own reply topic, and reads every resource's
+// events (which it serves to subscribers through its own API, audited).
+// It may create the topics it writes or reads.
+func ExchangeACLs(instance string) []kafka.ACL {
+	return []kafka.ACL{
+		{Resource: kafka.ResourceTopic, Name: RequestTopic(""), Prefixed: true, Operation: kafka.OpWrite},
+		{Resource: kafka.ResourceTopic, Name: RequestTopic(""), Prefixed: true, Operation: kafka.OpCreate},
+		{Resource: kafka.ResourceTopic, Name: ReplyTopic(instance), Operation: kafka.OpRead},
+		{Resource: kafka.ResourceTopic, Name: ReplyTopic(instance), Operation: kafka.OpCreate},
+		{Resource: kafka.ResourceTopic, Name: EventTopic(""), Prefixed: true, Operation: kafka.OpRead},
+		{Resource: kafka.ResourceTopic, Name: EventTopic(""), Prefixed: true, Operation: kafka.OpCreate},
+	}
+}
+
+// AdapterACLs: department D's adapter alone reads D's request topic (in
+// its consumer group), writes replies (to whichever instance asked), the
+// change events of the resources it provides and its dead letters.
+func AdapterACLs(department string, eventResources []string) []kafka.ACL {
+	acls := []kafka.ACL{
+		{Resource: kafka.ResourceTopic, Name: RequestTopic(department), Operation: kafka.OpRead},
+		{Resource: kafka.ResourceTopic, Name: RequestTopic(department), Operation: kafka.OpCreate},
+		{Resource: kafka.ResourceGroup, Name: AdapterGroup(department), Operation: kafka.OpRead},
+		{Resource: kafka.ResourceTopic, Name: ReplyTopic(""), Prefixed: true, Operation: kafka.OpWrite},
+		{Resource: kafka.ResourceTopic, Name: DeadLetterTopic(department), Operation: kafka.OpWrite},
+		{Resource: kafka.ResourceTopic, Name: DeadLetterTopic(department), Operation: kafka.OpCreate},
+	}
+	for _, r := range eventResources {
+		acls = append(acls,
+			kafka.ACL{Resource: kafka.ResourceTopic, Name: EventTopic(r), Operation: kafka.OpWrite},
+			kafka.ACL{Resource: kafka.ResourceTopic, Name: EventTopic(r), Operation: kafka.OpCreate})
+	}
+	return acls
+}
+
+// CaseworkGroup is the consumer group in which the case workflow reads
+// register changes.
+const CaseworkGroup = "govx-casework"
+
+// CaseworkACLs: the case workflow writes its own cases' events, and reads
+// the change events of the resources its cases rely on (watched), in its
+// own group. It reads no request or reply.
+//
+// The reads are to move behind the exchange's event subscription, where
+// they are audited like any other; until then they are limited to the
+// resources named here.
+func CaseworkACLs(watched []string) []kafka.ACL {
+	acls := []kafka.ACL{
+		{Resource: kafka.ResourceTopic, Name: CaseworkEventTopic, Operation: kafka.OpWrite},
+		{Resource: kafka.ResourceTopic, Name: CaseworkEventTopic, Operation: kafka.OpCreate},
+		{Resource: kafka.ResourceGroup, Name: CaseworkGroup, Operation: kafka.OpRead},
+	}
+	for _, r := range watched {
+		acls = append(acls, kafka.ACL{Resource: kafka.ResourceTopic, Name: EventTopic(r), Operation: kafka.OpRead})
+	}
+	return acls
+}
+
+// AdapterGroup is the consumer group of a department's adapters.
+func AdapterGroup(department string) string { return "govx.adapter." + department }
