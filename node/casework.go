@@ -15,6 +15,8 @@ import (
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
+	"govx/internal/ratelimit"
+	"govx/internal/redis"
 	"govx/internal/workday"
 )
 
@@ -25,7 +27,7 @@ import (
 // out through its outbox; change events of the registers flag the cases
 // that relied on the records.
 func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafka.Config, codec *avro.Codec, prod *kafka.Producer,
-	mux *http.ServeMux, verifier *auth.Verifier) error {
+	mux *http.ServeMux, verifier *auth.Verifier, rdb *redis.Client) error {
 	client, err := exchange.NewClient(base, nil)
 	if err != nil {
 		return err
@@ -66,7 +68,14 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	n.Casework = svc
 	// The clerks', reviewers' and supervisors' pages, and the applicants'
 	// progress lookup.
-	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc}
+	// The public lookup, asked through the page or the JSON API, on any
+	// instance, spends from one budget per address and per case number.
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	guard := casework.NewProgressGuard(lim)
+	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Progress: guard}
 	if n.cfg.Demo {
 		wcfg.DemoUsers = web.DefaultDemoUsers()
 		wcfg.Mint = func(u web.DemoUser) (string, error) {
@@ -79,7 +88,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 		return err
 	}
 	mux.Handle(ui.Prefix(), ui)
-	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log})
+	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log, Guard: guard})
 	if err != nil {
 		return err
 	}

@@ -178,7 +178,7 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 	}
 	n.httpURL = "http://" + ln.Addr().String()
 	if n.cfg.Casework {
-		if err := n.startCasework(ctx, n.runCtx, n.httpURL, kcfg, codec, prod, mux, verifier); err != nil {
+		if err := n.startCasework(ctx, n.runCtx, n.httpURL, kcfg, codec, prod, mux, verifier, rdb); err != nil {
 			ln.Close()
 			return err
 		}
