@@ -76,7 +76,10 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, kcfg kafk
 	}
 	guard := casework.NewProgressGuard(lim)
 	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Progress: guard}
-	if n.cfg.Demo {
+	wcfg.SecureCookies = n.cfg.secureCookies()
+	// The one-click demo sign-in: `govx up` only, and the UI offers it to
+	// loopback visitors only.
+	if n.cfg.DemoLogin {
 		wcfg.DemoUsers = web.DefaultDemoUsers()
 		wcfg.Mint = func(u web.DemoUser) (string, error) {
 			return n.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: u.Subject,

@@ -182,4 +182,3 @@ func TestProgressGuessingAcrossInstances(t *testing.T) {
 		}
 	})
 }
-
