@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -33,17 +32,12 @@ func OpenAPI() []byte { return openAPI }
 // of 1,000 characters, is a few kilobytes.
 const maxBody = 16 << 10
 
-// ProgressLimit is how often one client address may look up progress or
-// rate a case: enough for an applicant, too slow to guess the last four
-// characters of a case's applicant (10,000 or more tries).
-var ProgressLimit = ratelimit.PerMinute(30, 20)
-
 type handler struct {
 	svc      *Service
 	verifier httpx.Verifier
 	log      *slog.Logger
 	mux      *http.ServeMux
-	limiter  *ratelimit.Local
+	guard    *ProgressGuard
 }
 
 // HandlerConfig is what the case workflow's JSON API needs.
@@ -51,11 +45,18 @@ type HandlerConfig struct {
 	Service  *Service
 	Verifier httpx.Verifier
 	Logger   *slog.Logger // default slog.Default()
+	// Guard limits the public progress lookup and rating; instances
+	// share it through Redis, and the progress page spends from the same
+	// one. nil means a limiter of this handler alone.
+	Guard *ProgressGuard
 }
 
 func (c *HandlerConfig) Validate() error {
 	if c.Service == nil || c.Verifier == nil {
 		return govx.Errorf(govx.KindInvalid, "config_invalid", "casework: a handler needs a Service and a Verifier")
+	}
+	if c.Guard == nil {
+		c.Guard = NewProgressGuard(nil)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -77,7 +78,7 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 		return nil, err
 	}
 	log := cfg.Logger
-	h := &handler{svc: cfg.Service, verifier: cfg.Verifier, log: log, mux: http.NewServeMux(), limiter: ratelimit.NewLocal(50_000)}
+	h := &handler{svc: cfg.Service, verifier: cfg.Verifier, log: log, mux: http.NewServeMux(), guard: cfg.Guard}
 	h.mux.HandleFunc("GET /v1/case-items", h.items)
 	h.mux.HandleFunc("GET /v1/cases/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -420,20 +421,15 @@ func (h *handler) supervision(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-// allow spends one of the client address's progress lookups. The address
-// is the connection's: a header naming another could be forged.
+// allow spends one of the client address's and one of the case number's
+// progress lookups (ProgressGuard).
 func (h *handler) allow(w http.ResponseWriter, r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	res := h.limiter.Allow(host, ProgressLimit, time.Now())
-	if res.Allowed {
+	wait, err := h.guard.Allow(r.Context(), r, r.PathValue("id"))
+	if err == nil {
 		return true
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, ratelimit.Seconds(res.RetryAfter))))
-	httpx.WriteErrorStatus(w, h.log, "", http.StatusTooManyRequests,
-		govx.Errorf(govx.KindUnavailable, "rate_limited", "too many lookups from your address; try again in a minute"))
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, ratelimit.Seconds(wait))))
+	httpx.WriteErrorStatus(w, h.log, "", http.StatusTooManyRequests, err)
 	return false
 }
 

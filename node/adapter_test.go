@@ -20,9 +20,18 @@ import (
 	"govx/schemas"
 )
 
-func getBody(t *testing.T, url string) (int, string) {
+func getBody(t *testing.T, url string, token ...string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range token {
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,21 +109,22 @@ func TestAdapterAloneServesOps(t *testing.T) {
 	if _, err := q.Request(ctx, req.RequestID, kafka.Message{Topic: bus.RequestTopic(population.Department), Value: body}); err != nil {
 		t.Fatal(err)
 	}
-	waitMetrics(t, m.OpsURL()+"/metrics",
+	waitMetrics(t, m.OpsURL()+"/metrics", "",
 		`govx_adapter_requests_total{department="population",resource="population.identity"} 1`,
 		`govx_adapter_request_seconds_count{department="population"} 1`,
 		`govx_adapter_consumer_running{department="population"} 1`,
 		`govx_adapter_in_flight{department="population"} 0`)
 }
 
-// waitMetrics waits until the metrics page at url holds every line in wants.
+// waitMetrics waits until the metrics page at url holds every line in wants;
+// token, when not "", is sent as the bearer token.
 // An adapter counts a request once its reply is acknowledged, which may be a
 // moment after the reply has reached the requester.
-func waitMetrics(t *testing.T, url string, wants ...string) {
+func waitMetrics(t *testing.T, url, token string, wants ...string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		code, page := getBody(t, url)
+		code, page := getBody(t, url, token)
 		var missing []string
 		for _, want := range wants {
 			if code != 200 || !strings.Contains(page, want+"\n") {
@@ -131,7 +141,8 @@ func waitMetrics(t *testing.T, url string, wants ...string) {
 	}
 }
 
-// Under `govx up` the exchange's /metrics carries the adapters' counters.
+// Under `govx up` the exchange's /metrics carries the adapters' counters;
+// on the API port it needs an operator's token.
 func TestExchangeMetricsShowAdapters(t *testing.T) {
 	m := nodetest.Start(t, nodetest.Config(t))
 	if m.OpsURL() != "" {
@@ -144,7 +155,7 @@ func TestExchangeMetricsShowAdapters(t *testing.T) {
 	if resp.Status != http.StatusOK {
 		t.Fatalf("lookup: %d %v", resp.Status, resp.Body)
 	}
-	waitMetrics(t, m.URL()+"/metrics",
+	waitMetrics(t, m.URL()+"/metrics", nodetest.Token(t, m.Key, auth.TokenSpec{Role: node.RoleOperator}),
 		"govx_exchange_queries_total{status=\"200\"} 1",
 		`govx_adapter_requests_total{department="population",resource="population.identity"} 1`,
 		"# TYPE govx_adapter_request_seconds histogram")

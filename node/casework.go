@@ -15,6 +15,8 @@ import (
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
+	"govx/internal/ratelimit"
+	"govx/internal/redis"
 	"govx/internal/workday"
 )
 
@@ -28,7 +30,7 @@ import (
 // It connects to the bus as its own principal; the exchange's (xcfg)
 // creates the event topics it reads, as the exchange may.
 func (n *Node) startCasework(ctx, runCtx context.Context, base string, xcfg kafka.Config, codec *avro.Codec,
-	mux *http.ServeMux, verifier *auth.Verifier) error {
+	mux *http.ServeMux, verifier *auth.Verifier, rdb *redis.Client) error {
 	kcfg, err := n.KafkaConfig(bus.CaseworkPrincipal)
 	if err != nil {
 		return err
@@ -83,8 +85,18 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, xcfg kafk
 	n.Casework = svc
 	// The clerks', reviewers' and supervisors' pages, and the applicants'
 	// progress lookup.
-	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc}
-	if n.cfg.Demo {
+	// The public lookup, asked through the page or the JSON API, on any
+	// instance, spends from one budget per address and per case number.
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	guard := casework.NewProgressGuard(lim)
+	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Progress: guard}
+	wcfg.SecureCookies = n.cfg.secureCookies()
+	// The one-click demo sign-in: `govx up` only, and the UI offers it to
+	// loopback visitors only.
+	if n.cfg.DemoLogin {
 		wcfg.DemoUsers = web.DefaultDemoUsers()
 		wcfg.Mint = func(u web.DemoUser) (string, error) {
 			return n.Key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: u.Subject,
@@ -96,7 +108,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, xcfg kafk
 		return err
 	}
 	mux.Handle(ui.Prefix(), ui)
-	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log})
+	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log, Guard: guard})
 	if err != nil {
 		return err
 	}

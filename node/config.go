@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -40,6 +41,19 @@ type Config struct {
 	KafkaTLS             *tls.Config // TLS to external brokers when set
 
 	HTTPAddr string // exchange API; port 0 picks one
+	// PublicURL is where users reach the node (https://exchange.example.gov);
+	// with https, session cookies are Secure and every answer carries
+	// Strict-Transport-Security. TLSProxy says a TLS-terminating proxy is
+	// in front: cookies are Secure, and X-Forwarded-Proto (trusted only
+	// then) says which answers get Strict-Transport-Security.
+	PublicURL string
+	TLSProxy  bool
+	// Server deadlines of the HTTP APIs: the whole request's head
+	// (ReadHeaderTimeout, default 5 s), a request's body (ReadTimeout,
+	// default 30 s) and its answer (WriteTimeout, default Timeout + 30 s).
+	// Streams (an export, an upload) are not held to the last two: they
+	// get StreamIdle (default 30 s) between one chunk and the next.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, StreamIdle time.Duration
 	// Event subscriptions: at most MaxSubscriptions at once per instance
 	// (default 256), an SSE heartbeat every EventHeartbeat (default 15 s).
 	MaxSubscriptions int
@@ -61,9 +75,13 @@ type Config struct {
 	Holidays, Workdays []string
 	CaseWarnDays       int
 
-	Migrate   bool
-	Demo      bool // seed the demo catalogue and residents when empty
-	Residents int  // demo residents
+	Migrate bool
+	Demo    bool // seed the demo catalogue and residents when empty
+	// DemoLogin offers the window's one-click demo sign-in (8-hour staff
+	// tokens) to visitors from loopback addresses. Only `govx up` sets it;
+	// no flag or environment variable does.
+	DemoLogin bool
+	Residents int // demo residents
 
 	// Exchange runs the exchange and the node's HTTP APIs; Casework runs
 	// the one-stop window's case workflow and pages beside it.
@@ -120,6 +138,27 @@ func (c *Config) Validate() error {
 	if c.Casework && !c.Exchange {
 		return errors.New("the case workflow runs beside the exchange (Exchange)")
 	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public URL %q is not an http or https URL (GOVX_PUBLIC_URL)", c.PublicURL)
+		}
+	}
+	if c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.StreamIdle < 0 {
+		return errors.New("server timeouts must not be negative")
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 5 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = c.Timeout + 30*time.Second
+	}
+	if c.StreamIdle == 0 {
+		c.StreamIdle = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -128,3 +167,11 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// publicHTTPS reports whether users reach the node over https.
+func (c *Config) publicHTTPS() bool {
+	return strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")
+}
+
+// secureCookies reports whether the node's cookies are sent over TLS only.
+func (c *Config) secureCookies() bool { return c.publicHTTPS() || c.TLSProxy }

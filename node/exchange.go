@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"govx"
 	"govx/adapters"
 	"govx/bus"
 	"govx/catalog"
@@ -152,8 +153,18 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	mux.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
 	mux.Handle(catalog.KeysPath, catalog.NewKeysHandler(store))
-	// The adapters running in this process report on the same page.
+	// The adapters running in this process report on the same page. It
+	// tells who asks how much of what, so on the API port it is for
+	// operators only.
 	mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, err := httpx.Authenticate(r, verifier)
+		if err == nil && caller.Role != RoleOperator {
+			err = govx.Errorf(govx.KindForbidden, "role_missing", "the metrics are for tokens with role %s", RoleOperator)
+		}
+		if err != nil {
+			httpx.WriteError(w, n.log, "", err)
+			return
+		}
 		metrics.ServeHTTP(w, r)
 		adapters.WriteMetrics(w, n.runtimes...)
 	}))
@@ -200,13 +211,13 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	n.httpURL = "http://" + ln.Addr().String()
 	if n.cfg.Casework {
-		if err := n.startCasework(ctx, n.runCtx, n.httpURL, kcfg, codec, mux, verifier); err != nil {
+		if err := n.startCasework(ctx, n.runCtx, n.httpURL, kcfg, codec, mux, verifier, rdb); err != nil {
 			ln.Close()
 			return err
 		}
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: n.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	srv := &http.Server{Handler: n.edge(mux), ReadHeaderTimeout: n.cfg.ReadHeaderTimeout, ReadTimeout: n.cfg.ReadTimeout,
+		WriteTimeout: n.cfg.WriteTimeout, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	srv.RegisterOnShutdown(events.Close) // open streams would hold Shutdown to its timeout
 	served := make(chan struct{})
 	go func() {
@@ -224,6 +235,10 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	})
 	return nil
 }
+
+// RoleOperator is the role of tokens that may read the exchange's
+// /metrics on the API port (govx token --role operator).
+const RoleOperator = "operator"
 
 // document serves a fixed JSON document (an OpenAPI description).
 func document(b []byte) http.Handler {

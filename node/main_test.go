@@ -245,13 +245,18 @@ func TestRestartKeepsData(t *testing.T) {
 
 func TestServiceEndpoints(t *testing.T) {
 	m := nodetest.Start(t, nodetest.Config(t))
-	for _, tc := range []struct{ path, contains string }{
-		{"/healthz", `"status":"ok"`},
-		{"/.well-known/jwks.json", m.Key.ID},
-		{"/v1/openapi.json", `"openapi": "3.1.0"`},
-		{"/metrics", "process_resident_memory_peak_bytes"},
+	operator := nodetest.Token(t, m.Key, auth.TokenSpec{Role: node.RoleOperator})
+	for _, tc := range []struct{ path, token, contains string }{
+		{"/healthz", "", `"status":"ok"`},
+		{"/.well-known/jwks.json", "", m.Key.ID},
+		{"/v1/openapi.json", "", `"openapi": "3.1.0"`},
+		{"/metrics", operator, "process_resident_memory_peak_bytes"},
 	} {
-		resp, err := http.Get(m.URL() + tc.path)
+		req, _ := http.NewRequest("GET", m.URL()+tc.path, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,6 +271,21 @@ func TestServiceEndpoints(t *testing.T) {
 		t.Errorf("unknown route: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
+	// The metrics tell who asks how much of what: not for anyone on the
+	// API port.
+	for _, tc := range []struct {
+		token  string
+		status int
+		code   string
+	}{
+		{"", 401, "token_missing"},
+		{nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}}), 403, "role_missing"},
+	} {
+		status, body, _ := nodetest.Call(t, "GET", m.URL()+"/metrics", tc.token, nil)
+		if status != tc.status || nodetest.ErrCode(body) != tc.code {
+			t.Errorf("metrics with token %.10q: %d %v", tc.token, status, body)
+		}
+	}
 }
 
 // A department that registered a resource but whose adapter has never

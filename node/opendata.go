@@ -61,7 +61,7 @@ func (n *Node) mountOpenData(ctx context.Context, mux interface{ Handle(string, 
 			return err
 		}
 	}
-	h, err := openapi.NewHandler(openapi.Config{Store: store, Verifier: verifier, Departments: cs, Resources: cs, CursorKey: key, Logger: n.log,
+	h, err := openapi.NewHandler(openapi.Config{Store: store, Verifier: verifier, Departments: cs, Resources: cs, CursorKey: key, Logger: n.log, StreamIdle: n.cfg.StreamIdle,
 		Sources:    sources,
 		Limit:      keys.Middleware,
 		Extensions: []openapi.Extension{{Mount: keys.Mount, OpenAPI: apikeys.OpenAPI()}}})

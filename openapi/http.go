@@ -53,9 +53,16 @@ type Config struct {
 	// (the API-key and token endpoints), documented in the one OpenAPI
 	// document third parties read.
 	Extensions []Extension
-	MaxUpload  int64        // default DefaultMaxUpload
+	MaxUpload  int64 // default DefaultMaxUpload
+	// StreamIdle is how long an export or an upload may stand still
+	// between chunks; they are not held to the server's whole-request
+	// deadlines. Default DefaultStreamIdle.
+	StreamIdle time.Duration
 	Logger     *slog.Logger // default slog.Default()
 }
+
+// DefaultStreamIdle is Config.StreamIdle's default.
+const DefaultStreamIdle = 30 * time.Second
 
 func (c *Config) Validate() error {
 	if c.Store == nil || c.Verifier == nil || c.Departments == nil {
@@ -67,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxUpload <= 0 {
 		c.MaxUpload = DefaultMaxUpload
+	}
+	if c.StreamIdle <= 0 {
+		c.StreamIdle = DefaultStreamIdle
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -433,14 +443,17 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Type", f.ContentType())
 	hd.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-v%d.%s"`, id, v.Number, f))
 	hd.Add("Vary", "Accept-Encoding")
-	var body io.Writer = w
+	// A long export is held to an idle deadline per chunk, not to the
+	// server's WriteTimeout.
+	out := httpx.IdleWriter(w, h.cfg.StreamIdle)
+	var body io.Writer = out
 	gzipped := acceptsGzip(r)
 	started := false
 	start := func() {
 		started = true
 		if gzipped {
 			hd.Set("Content-Encoding", "gzip")
-			gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+			gz, _ := gzip.NewWriterLevel(out, gzip.BestSpeed)
 			body = gz
 		}
 		w.WriteHeader(http.StatusOK)
@@ -508,8 +521,11 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Claims)
 		h.fail(w, govx.Errorf(govx.KindTooLarge, "body_too_large", "the upload is larger than %d bytes", h.cfg.MaxUpload))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxUpload)
+	// A long upload is held to an idle deadline per chunk, not to the
+	// server's ReadTimeout; loading may outlast its WriteTimeout too.
+	body := http.MaxBytesReader(w, httpx.IdleBody(w, r, h.cfg.StreamIdle), h.cfg.MaxUpload)
 	v, err := h.s.LoadIndexed(r.Context(), c.Dept, r.PathValue("id"), cols, indexes, body)
+	httpx.ExtendWrite(w, h.cfg.StreamIdle)
 	if err != nil {
 		h.fail(w, err)
 		return

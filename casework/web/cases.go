@@ -10,6 +10,7 @@ import (
 	"govx"
 	"govx/casework"
 	"govx/internal/httpx"
+	"govx/internal/ratelimit"
 )
 
 // The case pages: intake and the case page for the window clerk, the
@@ -548,6 +549,9 @@ func (ui *UI) progressPage(w http.ResponseWriter, r *http.Request) {
 
 func (ui *UI) progressLookup(w http.ResponseWriter, r *http.Request) {
 	d := progressData{CaseID: strings.TrimSpace(r.PostFormValue("case_id")), Last4: strings.TrimSpace(r.PostFormValue("last4")), Errs: fieldErrors{}}
+	if !ui.allowProgress(w, r, d) {
+		return
+	}
 	p, err := ui.cfg.Cases.Progress(r.Context(), d.CaseID, d.Last4)
 	ui.showProgress(w, r, d, p, err)
 }
@@ -555,6 +559,9 @@ func (ui *UI) progressLookup(w http.ResponseWriter, r *http.Request) {
 func (ui *UI) progressRate(w http.ResponseWriter, r *http.Request) {
 	d := progressData{CaseID: strings.TrimSpace(r.PostFormValue("case_id")), Last4: strings.TrimSpace(r.PostFormValue("last4")),
 		Score: r.PostFormValue("score"), Comment: strings.TrimSpace(r.PostFormValue("comment")), Errs: fieldErrors{}}
+	if !ui.allowProgress(w, r, d) {
+		return
+	}
 	score, err := strconv.Atoi(d.Score)
 	if err != nil {
 		score = 0 // the service refuses it with its own message
@@ -572,6 +579,20 @@ func (ui *UI) progressRate(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Rated = err == nil
 	ui.showProgress(w, r, d, p, err)
+}
+
+// allowProgress spends one lookup of the client address and of the case
+// number from the limiter the case API shares; over it, the page answers
+// 429 with the form and when to try again.
+func (ui *UI) allowProgress(w http.ResponseWriter, r *http.Request, d progressData) bool {
+	wait, err := ui.cfg.Progress.Allow(r.Context(), r, d.CaseID)
+	if err == nil {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, ratelimit.Seconds(wait))))
+	d.Errs["form"] = err
+	ui.render(w, r, http.StatusTooManyRequests, "progress", d)
+	return false
 }
 
 func (ui *UI) showProgress(w http.ResponseWriter, r *http.Request, d progressData, p *casework.Progress, err error) {

@@ -149,7 +149,7 @@ func TestCatalogueComplete(t *testing.T) {
 		used["login.reason."+code] = "login page"
 		used["error."+code] = "login page"
 	}
-	for _, code := range []string{CodeCSRFInvalid, CodeRoleForbidden, CodeFormIDInvalid, CodePageNotFound, CodeDemoUnknown,
+	for _, code := range []string{CodeCSRFInvalid, CodeRoleForbidden, CodeFormIDInvalid, CodePageNotFound, CodeDemoUnknown, CodeDemoLoopback,
 		"internal", "form_invalid", "body_too_large", "invalid_id_number", "invalid_uscc", "check_empty"} {
 		used["error."+code] = "error codes"
 	}

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -41,6 +43,7 @@ const (
 	CodeFormIDInvalid = "form_id_invalid"
 	CodePageNotFound  = "page_not_found"
 	CodeDemoUnknown   = "demo_user_unknown"
+	CodeDemoLoopback  = "demo_loopback_only"
 )
 
 // session is what a request carries about its visitor.
@@ -296,8 +299,30 @@ func (ui *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		reason = ""
 	}
 	ui.render(w, r, http.StatusOK, "login", loginData{
-		Reason: reason, Next: ui.localNext(r.URL.Query().Get("next")), DemoUsers: ui.cfg.DemoUsers,
+		Reason: reason, Next: ui.localNext(r.URL.Query().Get("next")), DemoUsers: ui.demoUsers(r),
 	})
+}
+
+// demoUsers are the demo users offered to r's visitor: none unless the
+// visitor is on this computer (a loopback address). A demo login hands
+// out staff tokens to whoever clicks, so it is never offered to the
+// network, whatever the listen address.
+func (ui *UI) demoUsers(r *http.Request) []DemoUser {
+	if len(ui.cfg.DemoUsers) == 0 || !loopback(r) {
+		return nil
+	}
+	return ui.cfg.DemoUsers
+}
+
+// loopback reports whether r's connection comes from a loopback address.
+// The connection's address, not a header: a header can be forged.
+func loopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func (ui *UI) loginToken(w http.ResponseWriter, r *http.Request) {
@@ -308,7 +333,7 @@ func (ui *UI) loginToken(w http.ResponseWriter, r *http.Request) {
 	claims, err := ui.cfg.Verifier.Verify(tok)
 	if err != nil {
 		ui.render(w, r, http.StatusUnauthorized, "login", loginData{
-			Err: err, Next: ui.localNext(r.PostFormValue("next")), DemoUsers: ui.cfg.DemoUsers,
+			Err: err, Next: ui.localNext(r.PostFormValue("next")), DemoUsers: ui.demoUsers(r),
 		})
 		return
 	}
@@ -316,6 +341,11 @@ func (ui *UI) loginToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ui *UI) loginDemo(w http.ResponseWriter, r *http.Request) {
+	if len(ui.cfg.DemoUsers) > 0 && !loopback(r) {
+		ui.renderError(w, r, http.StatusForbidden, govx.Errorf(govx.KindForbidden, CodeDemoLoopback,
+			"the demo sign-in is offered only on the computer running the demo (a loopback address); sign in with a token"))
+		return
+	}
 	i, err := strconv.Atoi(r.PostFormValue("user"))
 	if err != nil || i < 0 || i >= len(ui.cfg.DemoUsers) {
 		ui.renderError(w, r, http.StatusBadRequest, govx.Errorf(govx.KindInvalid, CodeDemoUnknown, "there is no such demo user"))

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -128,11 +129,30 @@ func TestDemoLogin(t *testing.T) {
 	for _, u := range web.DefaultDemoUsers() {
 		login.wantContains(t, u.Label)
 	}
+	login.wantContains(t, `id="demo-warning"`, "仅供演示")
 	form := b.formOf(login)
 	b.post("/ui/login/demo", with(form, "user", "2")).wantRedirect(t, "/ui/")
 	b.get("/ui/").wantStatus(t, http.StatusOK).wantContains(t, "reviewer:population", "审查员", "population")
 
 	b.post("/ui/login/demo", with(form, "user", "9")).wantStatus(t, http.StatusBadRequest).wantContains(t, web.CodeDemoUnknown)
+
+	t.Run("from another computer", func(t *testing.T) {
+		// The same UI reached from an address that is not loopback.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.RemoteAddr = "192.0.2.7:40000"
+			e.ui.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		b := (&env{key: e.key, ui: e.ui, srv: srv}).browser(t)
+		login := b.get("/ui/login").wantStatus(t, http.StatusOK)
+		if strings.Contains(login.body, "/ui/login/demo") || strings.Contains(login.body, web.DefaultDemoUsers()[0].Label) {
+			t.Fatal("the login page offers demo users to another computer")
+		}
+		b.post("/ui/login/demo", with(b.formOf(login), "user", "0")).wantStatus(t, http.StatusForbidden).wantContains(t, web.CodeDemoLoopback)
+		if b.cookie("govx_session") != "" {
+			t.Error("a session was started")
+		}
+	})
 
 	t.Run("not in demo mode", func(t *testing.T) {
 		e := newEnv(t, nil)

@@ -76,6 +76,10 @@ type Config struct {
 	// Cases is the case workflow the intake, case, review, supervision
 	// and progress pages work through; nil leaves those pages out.
 	Cases *casework.Service
+	// Progress limits the public progress lookup and rating; pass the one
+	// the case API spends from, so that both ways to guess draw on one
+	// budget. nil means a limiter of this UI alone.
+	Progress *casework.ProgressGuard
 }
 
 // Validate checks c and fills in its defaults.
@@ -108,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Progress == nil {
+		c.Progress = casework.NewProgressGuard(nil)
 	}
 	if c.CSRFKey == nil {
 		c.CSRFKey = make([]byte, 32)

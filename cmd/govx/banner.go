@@ -16,17 +16,22 @@ import (
 	"time"
 )
 
+// bannerTokenTTL is how long the tokens the banner prints are valid: the
+// banner ends up wherever the output is captured (a terminal's scrollback,
+// a log collector), so its tokens expire soon; 'govx token' mints more.
+const bannerTokenTTL = time.Hour
+
 // printBanner tells a newcomer what runs where and what to try first.
 func printBanner(w io.Writer, n *node.Node, cfg node.Config, keys node.Demo) {
 	scopes := []string{population.ResourceIdentity, catalog.DemoHousehold, legalentity.ResourceBasic, legalentity.ResourceStatus,
 		licence.ResourceFoodBusiness, licence.ResourceByHolder}
 	tok, err := n.Key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: node.DemoClerk.Subject,
-		Dept: catalog.DeptServiceCenter, Role: consent.RoleClerk, Scopes: scopes, TTL: 24 * time.Hour})
+		Dept: catalog.DeptServiceCenter, Role: consent.RoleClerk, Scopes: scopes, TTL: bannerTokenTTL})
 	if err != nil {
 		tok = "(could not mint: " + err.Error() + ")"
 	}
 	person, company, licenceNo := keys.Person, keys.Company, keys.Licence
-	citizen, err := n.Key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: person, Role: consent.RoleCitizen, TTL: 24 * time.Hour})
+	citizen, err := n.Key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: person, Role: consent.RoleCitizen, TTL: bannerTokenTTL})
 	if err != nil {
 		citizen = "(could not mint: " + err.Error() + ")"
 	}
@@ -50,7 +55,9 @@ govx is up.
   catalogue API     %[1]s/v1/catalog/resources   (%[1]s/v1/catalog/openapi.json)
   schema registry   %[1]s/registry/subjects   (Confluent-compatible)
   JWKS              %[1]s/.well-known/jwks.json
-  health, metrics   %[1]s/healthz   %[1]s/metrics
+  health            %[1]s/healthz
+  metrics           %[1]s/metrics   (role operator: %[13]s token --role operator)
+  window (demo)     %[1]s/ui/   (one-click demo sign-in from this computer only)
   open data API     %[1]s/open/v1/docs   (try: curl '%[1]s/open/v1/datasets/air-quality/records?filter=pm25:gt:60&sort=-pm25&limit=5')
   Kafka (embedded)  %[2]s   (kcat -b %[2]s -L)
   PostgreSQL        %[3]s
@@ -59,8 +66,8 @@ govx is up.
   adapters          population (%[6]d residents), market-regulation (%[7]d companies),
                     licensing (%[8]d licences)
 
-Try a lookup as the service center's window clerk (the token is valid for 24
-hours; mint more with 'govx token'):
+Try a lookup as the service center's window clerk (this token and CITIZEN
+below are valid for one hour; mint more with 'govx token'):
 
   TOKEN=%[9]s
 

@@ -62,7 +62,6 @@ func bench(ctx context.Context, url, token string, concurrency int, d time.Durat
 		return res, fmt.Errorf("no lookup succeeded (%d errors, first: %s)", run.errors, run.firstErr)
 	}
 	res.P50, res.P99, res.Max = run.at(50), run.at(99), run.lat[len(run.lat)-1]
-	res.PeakRSS = scrapePeakRSS(url)
 	return res, nil
 }
 
@@ -215,8 +214,15 @@ func postExpect(ctx context.Context, url, token, body string, want int) error {
 	return nil
 }
 
-func scrapePeakRSS(url string) int64 {
-	resp, err := http.Get(url + "/metrics")
+// scrapePeakRSS reads the server's peak RSS from its /metrics, which
+// needs an operator's token.
+func scrapePeakRSS(url, token string) int64 {
+	req, err := http.NewRequest("GET", url+"/metrics", nil)
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0
 	}
@@ -286,6 +292,10 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 	res, err := bench(ctx, *url, tok, *conc, *dur, 0, subjects, *personal)
 	if err != nil {
 		return err
+	}
+	if op, err := key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "operator:bench",
+		Role: node.RoleOperator, TTL: time.Minute}); err == nil {
+		res.PeakRSS = scrapePeakRSS(*url, op)
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{

@@ -72,7 +72,9 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportMetric(ms(res.P99), "p99-ms")
 		})
 	}
-	resp, err := http.Get(m.URL() + "/metrics")
+	req, _ := http.NewRequest("GET", m.URL()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+nodetest.Token(b, m.Key, auth.TokenSpec{Role: node.RoleOperator}))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}

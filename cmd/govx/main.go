@@ -76,6 +76,8 @@ Environment:
   GOVX_HTTP_ADDR      exchange API address                        (127.0.0.1:8080)
   GOVX_OPS_ADDR       adapter's /healthz and /metrics             (127.0.0.1:9090)
   GOVX_INSTANCE       exchange instance name, one per replica     (exchange-1)
+  GOVX_PUBLIC_URL     where users reach the node; https: Secure cookies and HSTS
+  GOVX_TLS_PROXY      1: a TLS proxy is in front (Secure cookies; X-Forwarded-Proto trusted)
   GOVX_LOG_LEVEL      debug, info, warn, error                    (info)
   GOVX_HOLIDAYS       extra days off for case deadlines, e.g. 2026-12-31,2027-01-01
                       (China's 2026 arrangement is built in)
@@ -134,6 +136,8 @@ func baseConfig(stderr io.Writer) node.Config {
 		KafkaTLS:             kafkaTLS(os.Getenv("GOVX_KAFKA_TLS")),
 		HTTPAddr:             env("GOVX_HTTP_ADDR", "127.0.0.1:8080"),
 		Instance:             env("GOVX_INSTANCE", "exchange-1"),
+		PublicURL:            os.Getenv("GOVX_PUBLIC_URL"),
+		TLSProxy:             os.Getenv("GOVX_TLS_PROXY") == "1",
 		Logger:               newLogger(stderr),
 		Holidays:             list(os.Getenv("GOVX_HOLIDAYS")),
 		Workdays:             list(os.Getenv("GOVX_WORKDAYS")),

@@ -28,6 +28,7 @@ func runUp(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Wri
 	}
 	cfg.EmbeddedKafka, cfg.KafkaBrokers = true, nil
 	cfg.Migrate, cfg.Demo, cfg.Exchange, cfg.Casework = true, true, true, true
+	cfg.DemoLogin = true // the demo's one-click sign-in, from this computer only; never in govx exchange
 	cfg.Adapters = node.ReferenceAdapters
 	return serve(ctx, cfg, func(n *node.Node) {
 		demo, err := n.SeedDemoUse(ctx)

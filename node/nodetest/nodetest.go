@@ -42,6 +42,7 @@ func Config(t testing.TB) node.Config {
 		Timeout:       5 * time.Second,
 		Migrate:       true,
 		Demo:          true,
+		DemoLogin:     true,
 		Residents:     Residents,
 		Exchange:      true,
 		Casework:      true,
