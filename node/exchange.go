@@ -183,7 +183,9 @@ func (n *Node) startExchange(ctx context.Context, kcfg kafka.Config, store *cata
 			return err
 		}
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+	// Every API and the window UI behind it: text in a path or a query
+	// string is checked once, here.
+	srv := &http.Server{Handler: httpx.ValidText(mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: n.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	srv.RegisterOnShutdown(events.Close) // open streams would hold Shutdown to its timeout
 	served := make(chan struct{})

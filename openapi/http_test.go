@@ -322,3 +322,21 @@ func TestOpenDataAPI(t *testing.T) {
 		}
 	})
 }
+
+// Text PostgreSQL cannot hold is refused at the edge with 400, never a 500.
+func TestBadTextIsRefused(t *testing.T) {
+	a := newAPI(t)
+	pub := a.token("market-regulation", "service")
+	for _, q := range []string{"q=%00", "q=%ff%fe", "publisher=%00", "theme=%ff"} {
+		r := a.do("GET", "/open/v1/datasets?"+q, "/open/v1/datasets", "", nil)
+		if r.status != 400 || r.code(t) != "invalid_text" {
+			t.Errorf("GET ?%s = %d %s, want 400 invalid_text", q, r.status, r.body)
+		}
+	}
+	for _, meta := range []string{`{"title":"Food\u0000shops"}`, `{"title":"Food","keywords":["a\u0000"]}`, "{\"title\":\"\xff\"}"} {
+		r := a.do("PUT", "/open/v1/datasets/shops", "/open/v1/datasets/{id}", pub, strings.NewReader(meta))
+		if r.status != 400 || r.code(t) != "invalid_text" {
+			t.Errorf("PUT %q = %d %s, want 400 invalid_text", meta, r.status, r.body)
+		}
+	}
+}
