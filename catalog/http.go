@@ -168,6 +168,9 @@ func notProvider(c *auth.Claims, provider string) error {
 }
 
 func (h *handler) register(w http.ResponseWriter, r *http.Request, c *auth.Claims) error {
+	if err := mayWrite(c, ScopeCatalogWrite); err != nil {
+		return err
+	}
 	var res Resource
 	if err := httpx.DecodeJSON(r, h.cfg.MaxBody, &res); err != nil {
 		return err
@@ -219,6 +222,9 @@ func checkChange(c *auth.Claims, cur *Resource, expected int) error {
 }
 
 func (h *handler) update(w http.ResponseWriter, r *http.Request, c *auth.Claims) error {
+	if err := mayWrite(c, ScopeCatalogWrite); err != nil {
+		return err
+	}
 	code := r.PathValue("code")
 	expected, err := expectedVersion(r)
 	if err != nil {
@@ -257,6 +263,9 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, c *auth.Claims)
 }
 
 func (h *handler) retire(w http.ResponseWriter, r *http.Request, c *auth.Claims) error {
+	if err := mayWrite(c, ScopeCatalogWrite); err != nil {
+		return err
+	}
 	expected, err := expectedVersion(r)
 	if err != nil {
 		return err
