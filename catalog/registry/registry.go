@@ -273,7 +273,13 @@ func (g *handler) mayWrite(r *http.Request, claims *auth.Claims, subject string)
 	if err != nil {
 		return err
 	}
-	if ok && claims.Dept != provider {
+	switch {
+	case !ok && claims.Role != catalog.RoleAdmin:
+		// Order envelopes (licence.issue-order) and any other subject no
+		// resource owns belong to the bus, as govx.* does.
+		return govx.Errorf(govx.KindForbidden, "forbidden",
+			"subject %q is the record of no catalogue resource; only role %s may change it", httpx.Truncate(subject, 100), catalog.RoleAdmin)
+	case ok && claims.Dept != provider:
 		return govx.Errorf(govx.KindForbidden, "forbidden",
 			"subject %q is the record of a resource provided by %s; only that department may change it", httpx.Truncate(subject, 100), provider)
 	}
