@@ -40,6 +40,9 @@ func (s *Service) Open(ctx context.Context, clerk *auth.Claims, in OpenInput) (*
 	if err := need(clerk, RoleClerk); err != nil {
 		return nil, govx.E(op, err)
 	}
+	if strings.TrimSpace(in.Item) == "" {
+		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "field_required", "item is required: the code of the service item applied for"))
+	}
 	it, err := s.cfg.Items.Item(in.Item)
 	if err != nil {
 		return nil, govx.E(op, err)

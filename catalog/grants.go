@@ -400,6 +400,9 @@ func (s *GrantStore) Apply(ctx context.Context, by Actor, a Application) (*Grant
 	if by.Dept == "" {
 		return nil, govx.Errorf(govx.KindForbidden, "department_missing", "the token names no department (dept claim)")
 	}
+	if a.Resource == "" {
+		return nil, govx.Errorf(govx.KindInvalid, "field_required", "resource is required: the code of the resource applied for")
+	}
 	if !ValidCode(a.Resource) {
 		return nil, govx.Errorf(govx.KindNotFound, "resource_not_found", "no resource %q in the catalogue", httpx.Truncate(a.Resource, 64))
 	}

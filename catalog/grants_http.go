@@ -23,7 +23,32 @@ const (
 	// RoleAdmin also writes the schema registry's bus envelope subjects
 	// (govx.*) and its registry-wide mode.
 	RoleAdmin = "admin"
+	// RoleSteward is a department's data steward: with the scope for it,
+	// it registers and changes its department's resources and decides the
+	// grants of them.
+	RoleSteward = "steward"
 )
+
+// Scopes the catalogue's writes need, besides role steward or admin.
+const (
+	ScopeCatalogWrite = "catalog:write" // register, update, retire a resource
+	ScopeGrantDecide  = "grant:decide"  // approve, reject, revoke a grant
+)
+
+// mayWrite is the one rule for who may write the catalogue on behalf of a
+// department: role steward or admin, and scope. A department's other
+// tokens (a clerk's, a reviewer's, a service's) read only. Which
+// department may write what is checked after, against the resource.
+func mayWrite(c *auth.Claims, scope string) error {
+	if c.Role != RoleSteward && c.Role != RoleAdmin {
+		return govx.Errorf(govx.KindForbidden, "role_required",
+			"this change needs role %s or %s; the token has role %q", RoleSteward, RoleAdmin, httpx.Truncate(c.Role, 32))
+	}
+	if !c.HasScope(scope) {
+		return govx.Errorf(govx.KindForbidden, "scope_missing", "this change needs scope %s", scope)
+	}
+	return nil
+}
 
 const grantsMaxBody = 16 << 10
 
@@ -200,6 +225,9 @@ type reasonBody struct {
 
 func (h *grantsHandler) approve(w http.ResponseWriter, r *http.Request) {
 	c, err := h.caller(r)
+	if err == nil {
+		err = mayWrite(c, ScopeGrantDecide)
+	}
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -217,6 +245,9 @@ func (h *grantsHandler) approve(w http.ResponseWriter, r *http.Request) {
 
 func (h *grantsHandler) reject(w http.ResponseWriter, r *http.Request) {
 	c, err := h.caller(r)
+	if err == nil {
+		err = mayWrite(c, ScopeGrantDecide)
+	}
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -231,6 +262,9 @@ func (h *grantsHandler) reject(w http.ResponseWriter, r *http.Request) {
 
 func (h *grantsHandler) revoke(w http.ResponseWriter, r *http.Request) {
 	c, err := h.caller(r)
+	if err == nil {
+		err = mayWrite(c, ScopeGrantDecide)
+	}
 	if err != nil {
 		h.fail(w, err)
 		return

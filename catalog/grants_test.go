@@ -363,8 +363,13 @@ func newGrantsAPI(t *testing.T) (*grantsAPI, *catalog.GrantStore) {
 	return &grantsAPI{t: t, url: srv.URL, key: key, doc: doc}, g
 }
 
-func (a *grantsAPI) token(dept, role string) string {
-	tok, err := a.key.Mint(auth.TokenSpec{Issuer: "govx", Audience: "govx-exchange", Subject: "test:" + dept, Dept: dept, Role: role, TTL: time.Hour})
+// token mints a token of dept with role; it carries the grant-deciding
+// scope, so role decides.
+func (a *grantsAPI) token(dept, role string, scopes ...string) string {
+	if scopes == nil {
+		scopes = []string{catalog.ScopeGrantDecide}
+	}
+	tok, err := a.key.Mint(auth.TokenSpec{Issuer: "govx", Audience: "govx-exchange", Subject: "test:" + dept, Dept: dept, Role: role, Scopes: scopes, TTL: time.Hour})
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -411,8 +416,12 @@ func code(body map[string]any) string {
 
 func TestGrantsHTTP(t *testing.T) {
 	a, _ := newGrantsAPI(t)
-	market, pop, center := a.token(deptMarket, "service"), a.token(catalog.DeptPopulation, "service"), a.token(catalog.DeptServiceCenter, "service")
+	// The provider decides with its steward's token; the consumer applies
+	// with a service token.
+	market, pop, center := a.token(deptMarket, "service"), a.token(catalog.DeptPopulation, "steward"), a.token(catalog.DeptServiceCenter, "service")
 	super := a.token("supervision", "supervisor")
+	marketSteward := a.token(deptMarket, "steward")
+	popService, popNoScope := a.token(catalog.DeptPopulation, "service"), a.token(catalog.DeptPopulation, "steward", "catalog:write")
 	const coll, one = "/v1/catalog/grants", "/v1/catalog/grants/{id}"
 
 	st, body := a.call("POST", coll, coll, market, application())
@@ -431,11 +440,17 @@ func TestGrantsHTTP(t *testing.T) {
 		{"no token", "POST", coll, coll, "", application(), 401, ""},
 		{"bad json", "POST", coll, coll, market, `{"resource":`, 400, "invalid_json"},
 		{"unknown member", "POST", coll, coll, market, `{"resourc":"x"}`, 400, "invalid_json"},
+		{"empty body", "POST", coll, coll, market, `{}`, 400, "field_required"},
+		{"trailing data", "POST", coll, coll, market, `{"resource":"x"}}`, 400, "invalid_json"},
+		{"NUL in purpose", "POST", coll, coll, market, map[string]any{"resource": catalog.DemoHousehold, "fields": []string{"address"}, "purpose": "p\x00", "legal_basis": "l", "valid_from": "2026-04-01", "valid_until": "2026-05-01"}, 400, "invalid_text"},
 		{"not conditional", "POST", coll, coll, market, map[string]any{"resource": "population.identity", "fields": []string{"name"}, "purpose": "p", "legal_basis": "l", "valid_from": "2026-04-01", "valid_until": "2026-05-01"}, 400, "not_conditional"},
 		{"unknown resource", "POST", coll, coll, market, map[string]any{"resource": "population.none", "fields": []string{"name"}, "purpose": "p", "legal_basis": "l", "valid_from": "2026-04-01", "valid_until": "2026-05-01"}, 404, "resource_not_found"},
 		{"invalid date", "POST", coll, coll, market, map[string]any{"resource": catalog.DemoHousehold, "fields": []string{"address"}, "purpose": "p", "legal_basis": "l", "valid_from": "2026-4-1", "valid_until": "2026-05-01"}, 400, "invalid_date"},
 		{"invalid period", "POST", coll, coll, market, map[string]any{"resource": catalog.DemoHousehold, "fields": []string{"address"}, "purpose": "p", "legal_basis": "l", "valid_from": "2027-04-01", "valid_until": "2027-03-01"}, 400, "invalid_period"},
-		{"consumer approves", "POST", p + "/approve", one + "/approve", market, nil, 403, "not_provider"},
+		{"consumer approves", "POST", p + "/approve", one + "/approve", marketSteward, nil, 403, "not_provider"},
+		{"provider's service token approves", "POST", p + "/approve", one + "/approve", popService, nil, 403, "role_required"},
+		{"provider's service token rejects", "POST", p + "/reject", one + "/reject", popService, map[string]string{"reason": "no"}, 403, "role_required"},
+		{"steward without grant:decide approves", "POST", p + "/approve", one + "/approve", popNoScope, nil, 403, "scope_missing"},
 		{"other dept reads", "GET", p, one, center, nil, 403, "not_your_grant"},
 		{"no such grant", "GET", "/v1/catalog/grants/424242", one, market, nil, 404, "grant_not_found"},
 		{"bad id", "GET", "/v1/catalog/grants/abc", one, market, nil, 404, "grant_not_found"},
@@ -465,7 +480,7 @@ func TestGrantsHTTP(t *testing.T) {
 	if st != 409 {
 		t.Errorf("reject approved: %d %v", st, body)
 	}
-	st, body = a.call("POST", p+"/revoke", one+"/revoke", market, map[string]string{"reason": "x"})
+	st, body = a.call("POST", p+"/revoke", one+"/revoke", marketSteward, map[string]string{"reason": "x"})
 	if st != 403 || code(body) != "not_provider" {
 		t.Errorf("consumer revokes: %d %v", st, body)
 	}

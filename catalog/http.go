@@ -171,6 +171,9 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request, c *auth.Claim
 	if err := ActAs(r.Context(), h.cfg.Store, c); err != nil {
 		return err
 	}
+	if err := mayWrite(c, ScopeCatalogWrite); err != nil {
+		return err
+	}
 	var res Resource
 	if err := httpx.DecodeJSON(r, h.cfg.MaxBody, &res); err != nil {
 		return err
@@ -225,6 +228,9 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, c *auth.Claims)
 	if err := ActAs(r.Context(), h.cfg.Store, c); err != nil {
 		return err
 	}
+	if err := mayWrite(c, ScopeCatalogWrite); err != nil {
+		return err
+	}
 	code := r.PathValue("code")
 	expected, err := expectedVersion(r)
 	if err != nil {
@@ -264,6 +270,9 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, c *auth.Claims)
 
 func (h *handler) retire(w http.ResponseWriter, r *http.Request, c *auth.Claims) error {
 	if err := ActAs(r.Context(), h.cfg.Store, c); err != nil {
+		return err
+	}
+	if err := mayWrite(c, ScopeCatalogWrite); err != nil {
 		return err
 	}
 	expected, err := expectedVersion(r)

@@ -60,9 +60,14 @@ func (a *api) in(t *testing.T) *api {
 	return &c
 }
 
-func (a *api) token(dept, role string) string {
+// token mints a token of dept with role; it carries the catalogue's write
+// scope, so role decides.
+func (a *api) token(dept, role string, scopes ...string) string {
 	a.t.Helper()
-	tok, err := a.key.Mint(auth.TokenSpec{Issuer: "govx", Audience: "govx-exchange", Subject: "user:" + dept, Dept: dept, Role: role, TTL: time.Hour})
+	if scopes == nil {
+		scopes = []string{catalog.ScopeCatalogWrite}
+	}
+	tok, err := a.key.Mint(auth.TokenSpec{Issuer: "govx", Audience: "govx-exchange", Subject: "user:" + dept, Dept: dept, Role: role, Scopes: scopes, TTL: time.Hour})
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -148,7 +153,7 @@ const (
 func TestHTTPResources(t *testing.T) {
 	s, _ := mustLicenceStore(t)
 	a := newAPI(t, s)
-	lic, pop := a.token("licence", "service"), a.token("population", "service")
+	lic, pop := a.token("licence", "steward"), a.token("population", "steward")
 	const res = "/v1/catalog/resources/licence.food-business"
 
 	t.Run("unauthenticated", func(t *testing.T) {
@@ -181,6 +186,8 @@ func TestHTTPResources(t *testing.T) {
 			{"another department's resource", pop, licence("licence.drugs"), 403, "not_provider"},
 			{"unknown department", a.token("tax", "service"), bad(func(r *catalog.Resource) { r.Provider = "tax" }), 403, "department_unknown"},
 			{"a citizen's token", a.token("tax", "citizen"), licence("licence.drugs"), 403, "person_not_department"},
+			{"provider's service token", a.token("licence", "service"), licence("licence.drugs"), 403, "role_required"},
+			{"steward without catalog:write", a.token("licence", "steward", "registry:write"), licence("licence.drugs"), 403, "scope_missing"},
 			{"malformed date", lic, bad(func(r *catalog.Resource) { r.PublishedOn = "2024-02-30" }), 400, "invalid_date"},
 			{"unknown open class", lic, bad(func(r *catalog.Resource) { r.OpenClass = "public" }), 400, "invalid_open_class"},
 			{"unknown sharing", lic, bad(func(r *catalog.Resource) { r.Sharing = "sometimes" }), 400, "invalid_sharing"},
@@ -232,6 +239,12 @@ func TestHTTPResources(t *testing.T) {
 		a.want(a.do("PUT", res, pResource, lic, licence("licence.food-business"), "If-Match", `"1"`), 409, "version_conflict")
 		a.want(a.do("PUT", res, pResource, lic, licence("licence.food-business"), "If-Match", `yesterday`), 400, "invalid_if_match")
 		a.want(a.do("PUT", res, pResource, pop, licence("licence.food-business")), 403, "not_provider")
+		// The provider's other people read only: a reviewer, even with the
+		// scope, and a steward without it.
+		a.want(a.do("PUT", res, pResource, a.token("licence", "reviewer"), licence("licence.food-business")), 403, "role_required")
+		a.want(a.do("PUT", res, pResource, a.token("licence", "service", "population.identity"), licence("licence.food-business")), 403, "role_required")
+		a.want(a.do("PUT", res, pResource, a.token("licence", "steward", "grant:decide"), licence("licence.food-business")), 403, "scope_missing")
+		a.want(a.do("POST", res+"/retire", pRetire, a.token("licence", "reviewer"), nil), 403, "role_required")
 		a.want(a.do("PUT", res, pResource, lic, licence("licence.drugs")), 400, "code_mismatch")
 		moved := licence("licence.food-business")
 		moved.Provider = "population"
@@ -285,7 +298,7 @@ func TestHTTPResources(t *testing.T) {
 func TestHTTPSearch(t *testing.T) {
 	s, _ := mustLicenceStore(t)
 	a := newAPI(t, s)
-	lic := a.token("licence", "service")
+	lic := a.token("licence", "steward")
 	for _, code := range []string{"licence.a", "licence.b", "licence.c"} {
 		a.want(a.do("POST", pResources, pResources, lic, licence(code)), 201, "")
 	}
@@ -448,7 +461,7 @@ func TestHTTPChangeInvalidatesPolicy(t *testing.T) {
 	if _, _, err := c.Lookup(ctx, "population.identity", catalog.DeptServiceCenter); err != nil {
 		t.Fatal(err)
 	}
-	a.want(a.do("POST", "/v1/catalog/resources/population.identity/retire", pRetire, a.token("population", "service"), nil), 200, "")
+	a.want(a.do("POST", "/v1/catalog/resources/population.identity/retire", pRetire, a.token("population", "admin"), nil), 200, "")
 	deadline := time.Now().Add(time.Second)
 	for {
 		if _, _, err := c.Lookup(ctx, "population.identity", catalog.DeptServiceCenter); govx.ErrorCode(err) == "resource_not_found" {

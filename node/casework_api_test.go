@@ -219,6 +219,9 @@ func TestCaseAPIResidentCertificate(t *testing.T) {
 	api.refused(403, "not_your_department", "POST", "/v1/cases/"+id+"/review", "/v1/cases/{id}/review", tok["marketRev"], map[string]any{"decision": "approve"})
 	// A clerk does not review.
 	api.refused(403, "role_forbidden", "POST", "/v1/cases/"+id+"/review", "/v1/cases/{id}/review", tok["clerk"], map[string]any{"decision": "approve"})
+	// A reason PostgreSQL cannot store is refused, not a 500.
+	api.refused(400, "invalid_text", "POST", "/v1/cases/"+id+"/review", "/v1/cases/{id}/review", tok["popRev"],
+		map[string]any{"decision": "reject", "reason": "bad\x00reason"}, "If-Match", acc.header.Get("ETag"))
 
 	queue := api.must(200, "GET", "/v1/review-queue", "/v1/review-queue", tok["popRev"], nil)
 	if ids := caseIDs(queue); len(ids) != 1 || ids[0] != id {
@@ -371,6 +374,9 @@ func TestCaseAPIBundledAndBadInput(t *testing.T) {
 		{"unknown field", tok["clerk"], map[string]any{"item": "resident-certificate", "applicant": person, "priority": "high"}, nil, 400, "invalid_json"},
 		{"oversized body", tok["clerk"], map[string]any{"item": "resident-certificate", "applicant": person, "note": strings.Repeat("x", 20<<10)}, nil, 413, "body_too_large"},
 		{"unknown item", tok["clerk"], map[string]any{"item": "no-such-item", "applicant": person}, nil, 404, "item_not_found"},
+		{"empty body", tok["clerk"], []byte(`{}`), nil, 400, "field_required"},
+		{"trailing data", tok["clerk"], []byte(`{"item": "resident-certificate"}}`), nil, 400, "invalid_json"},
+		{"NUL in the note", tok["clerk"], map[string]any{"item": "resident-certificate", "applicant": person, "note": "a\x00b"}, nil, 400, "invalid_text"},
 		{"invalid ID number", tok["clerk"], map[string]any{"item": "resident-certificate", "applicant": map[string]any{"id_number": "110101199003070000"}}, nil, 400, "invalid_id_number"},
 		{"item of another window", tok["popClerk"], map[string]any{"item": "open-restaurant", "applicant": party}, nil, 403, "item_not_handled"},
 		{"reviewer opens", tok["marketRev"], map[string]any{"item": "open-restaurant", "applicant": party}, nil, 403, "role_forbidden"},
@@ -387,6 +393,8 @@ func TestCaseAPIBundledAndBadInput(t *testing.T) {
 		t.Errorf("refused intakes wrote %d cases", n-before)
 	}
 	api.refused(400, "status_invalid", "GET", "/v1/cases?status=lost", "/v1/cases", tok["clerk"], nil)
+	api.refused(400, "invalid_text", "GET", "/v1/cases?status=%00", "/v1/cases", tok["clerk"], nil)
+	api.refused(400, "invalid_text", "GET", "/v1/cases?status=%ff%fe", "/v1/cases", tok["clerk"], nil)
 	api.refused(400, "limit_invalid", "GET", "/v1/cases?limit=0", "/v1/cases", tok["clerk"], nil)
 	api.refused(400, "case_id_invalid", "GET", "/v1/cases/GX12", "/v1/cases/{id}", tok["clerk"], nil)
 	api.refused(404, "case_not_found", "GET", "/v1/cases/GX20260101999999", "/v1/cases/{id}", tok["clerk"], nil)

@@ -216,7 +216,9 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 			return err
 		}
 	}
-	srv := &http.Server{Handler: n.edge(mux), ReadHeaderTimeout: n.cfg.ReadHeaderTimeout, ReadTimeout: n.cfg.ReadTimeout,
+	// Every API and the window UI behind it: text in a path or a query
+	// string is checked once, here.
+	srv := &http.Server{Handler: n.edge(httpx.ValidText(mux)), ReadHeaderTimeout: n.cfg.ReadHeaderTimeout, ReadTimeout: n.cfg.ReadTimeout,
 		WriteTimeout: n.cfg.WriteTimeout, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	srv.RegisterOnShutdown(events.Close) // open streams would hold Shutdown to its timeout
 	served := make(chan struct{})

@@ -11,15 +11,37 @@ import (
 
 // appendCSVRecord appends vals as one CSV line ending in "\n": NULL is an
 // empty field, a value is quoted only when it holds a comma, a quote, a
-// line break or leading or trailing space.
-func appendCSVRecord(b []byte, vals [][]byte) []byte {
+// line break or leading or trailing space. A text value a spreadsheet
+// would take for a formula is neutralised (csvFormula).
+func appendCSVRecord(b []byte, cols []Column, vals [][]byte) []byte {
 	for i, v := range vals {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		if cols[i].Type == Text && csvFormula(v) {
+			b = appendCSVField(b, append([]byte{'\''}, v...))
+			continue
+		}
 		b = appendCSVField(b, v)
 	}
 	return append(b, '\n')
+}
+
+// csvFormula reports whether v, a text cell, starts with a character that
+// makes a spreadsheet evaluate it (=, +, -, @, TAB, CR). OWASP's advice is
+// followed: such a cell is written with a single quote in front, which
+// spreadsheets show as text. Only text columns are touched: a number
+// column's -3.5 is a number, and its leading minus stays. JSON and NDJSON
+// keep every value as it is.
+func csvFormula(v []byte) bool {
+	if len(v) == 0 {
+		return false
+	}
+	switch v[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return true
+	}
+	return false
 }
 
 func appendCSVField(b, v []byte) []byte {
@@ -147,7 +169,7 @@ func (s *exportSizes) header(cols []Column) {
 
 func (s *exportSizes) add(cols []Column, vals [][]byte) {
 	s.rows++
-	s.scratch = appendCSVRecord(s.scratch[:0], vals)
+	s.scratch = appendCSVRecord(s.scratch[:0], cols, vals)
 	s.csv += int64(len(s.scratch))
 	s.scratch = appendJSONObject(s.scratch[:0], cols, vals)
 	s.objects += int64(len(s.scratch))

@@ -127,7 +127,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("POST /open/v1/datasets/{id}/versions", h.publisher(h.upload))
 	mux.HandleFunc("POST /open/v1/sources/{code}/publish", h.publisher(h.publishSource))
 	mux.HandleFunc("/", httpx.NotFound(cfg.Logger))
-	return mux, nil
+	return httpx.ValidText(mux), nil
 }
 
 func (h *handler) fail(w http.ResponseWriter, err error) {

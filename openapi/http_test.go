@@ -328,3 +328,67 @@ func TestOpenDataAPI(t *testing.T) {
 		}
 	})
 }
+
+// Text PostgreSQL cannot hold is refused at the edge with 400, never a 500.
+func TestBadTextIsRefused(t *testing.T) {
+	a := newAPI(t)
+	pub := a.token("market-regulation", "service")
+	for _, q := range []string{"q=%00", "q=%ff%fe", "publisher=%00", "theme=%ff"} {
+		r := a.do("GET", "/open/v1/datasets?"+q, "/open/v1/datasets", "", nil)
+		if r.status != 400 || r.code(t) != "invalid_text" {
+			t.Errorf("GET ?%s = %d %s, want 400 invalid_text", q, r.status, r.body)
+		}
+	}
+	for _, meta := range []string{`{"title":"Food\u0000shops"}`, `{"title":"Food","keywords":["a\u0000"]}`, "{\"title\":\"\xff\"}"} {
+		r := a.do("PUT", "/open/v1/datasets/shops", "/open/v1/datasets/{id}", pub, strings.NewReader(meta))
+		if r.status != 400 || r.code(t) != "invalid_text" {
+			t.Errorf("PUT %q = %d %s, want 400 invalid_text", meta, r.status, r.body)
+		}
+	}
+}
+
+// A text cell a spreadsheet would evaluate leaves the CSV export with a
+// single quote in front; numbers and the JSON exports keep their value.
+func TestCSVExportNeutralisesFormulas(t *testing.T) {
+	a := newAPI(t)
+	pub := a.token("market-regulation", "service")
+	if r := a.do("PUT", "/open/v1/datasets/cells", "/open/v1/datasets/{id}", pub, strings.NewReader(`{"title":"Cells"}`)); r.status != 201 {
+		t.Fatalf("PUT = %d %s", r.status, r.body)
+	}
+	upload := "name,score\n" +
+		`"=HYPERLINK(""http://x"")",-3.5` + "\n" +
+		"+1 text,1\n" +
+		"-minus,2\n" +
+		"@SUM(A1),3\n" +
+		"\"\tTab\",4\n" +
+		"\"\rCR\",5\n" +
+		"plain,-6\n"
+	if r := a.do("POST", "/open/v1/datasets/cells/versions", "/open/v1/datasets/{id}/versions", pub, strings.NewReader(upload), "Content-Type", "text/csv"); r.status != 201 {
+		t.Fatalf("upload = %d %s", r.status, r.body)
+	}
+	r := a.do("GET", "/open/v1/datasets/cells/export?format=csv", "", "", nil)
+	want := "name,score\n" +
+		`"'=HYPERLINK(""http://x"")",-3.5` + "\n" +
+		"'+1 text,1\n" +
+		"'-minus,2\n" +
+		"'@SUM(A1),3\n" +
+		"'\tTab,4\n" +
+		"\"'\rCR\",5\n" +
+		"plain,-6\n"
+	if r.status != 200 || string(r.body) != want {
+		t.Fatalf("CSV export = %d\n%q\nwant\n%q", r.status, r.body, want)
+	}
+	r = a.do("GET", "/open/v1/datasets/cells/export?format=json", "", "", nil)
+	var rows []map[string]any
+	if err := json.Unmarshal(r.body, &rows); err != nil || len(rows) != 7 {
+		t.Fatalf("JSON export = %v %s", err, r.body)
+	}
+	for i, name := range []string{`=HYPERLINK("http://x")`, "+1 text", "-minus", "@SUM(A1)", "\tTab", "\rCR", "plain"} {
+		if rows[i]["name"] != name {
+			t.Errorf("JSON row %d name = %q, want %q", i, rows[i]["name"], name)
+		}
+	}
+	if rows[0]["score"] != -3.5 {
+		t.Errorf("JSON score = %v, want -3.5", rows[0]["score"])
+	}
+}

@@ -185,7 +185,7 @@ func (s *Store) Export(ctx context.Context, v *Version, q *Query, f Format, w io
 		copy(vals, rows.RawValues())
 		switch f {
 		case CSV:
-			buf = appendCSVRecord(buf, vals)
+			buf = appendCSVRecord(buf, q.Fields, vals)
 		case JSON:
 			if n > 0 {
 				buf = append(buf, ',', '\n')

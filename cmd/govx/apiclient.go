@@ -26,6 +26,9 @@ import (
 // apiFlags are the flags every API command takes.
 type apiFlags struct {
 	url, token, dept, role, data string
+	// scopes go into a minted token: what the command needs (catalog:write
+	// for a catalogue change, grant:decide for a grant decision).
+	scopes []string
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet, cfg node.Config, role string) {
@@ -66,7 +69,7 @@ func newAPIClient(f apiFlags) (*apiClient, error) {
 			return nil, fmt.Errorf("no --token or GOVX_TOKEN, and no local key to mint one: %w", err)
 		}
 		tok, err = key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "cli:" + f.dept,
-			Dept: f.dept, Role: f.role, TTL: 5 * time.Minute})
+			Dept: f.dept, Role: f.role, Scopes: f.scopes, TTL: 5 * time.Minute})
 		if err != nil {
 			return nil, err
 		}

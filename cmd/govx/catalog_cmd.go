@@ -39,7 +39,9 @@ Flags every command takes:
   --token T      bearer token (GOVX_TOKEN); without one a development token
                  is minted for --dept and --role with the local key in --data
   --dept D       department of the minted token (service-center)
-  --role R       role of the minted token (service; admin for departments put)
+  --role R       role of the minted token (service; steward, with scope
+                 catalog:write, for register, update and retire; admin for
+                 departments put)
   --data DIR     data folder holding the signing key (GOVX_DATA, .govx)
   --json         print the API's JSON answer as it is
 `
@@ -86,8 +88,12 @@ func catalogCommand(ctx context.Context, cfg node.Config, args []string, stdin i
 	fs := flag.NewFlagSet("catalog "+cmd, flag.ContinueOnError)
 	var f catalogFlags
 	role := "service"
-	if cmd == "departments" && len(args) > 0 && args[0] == "put" {
-		role = "admin"
+	switch {
+	case cmd == "departments" && len(args) > 0 && args[0] == "put":
+		role = catalog.RoleAdmin
+	case cmd == "register" || cmd == "update" || cmd == "retire":
+		// Changes need the department's steward and the write scope.
+		role, f.scopes = catalog.RoleSteward, []string{catalog.ScopeCatalogWrite}
 	}
 	f.register(fs, cfg, role)
 	var (

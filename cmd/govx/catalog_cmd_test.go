@@ -137,6 +137,9 @@ func TestCatalogCommand(t *testing.T) {
 		}
 		_, err := govx(t, "", "update", "licence.fishing-permit", "--file", lic, "--version", "1", "--dept", "licence")
 		wantAPIError(t, err, "version_conflict")
+		// The provider's tokens other than its steward's read only.
+		_, err = govx(t, "", "update", "licence.fishing-permit", "--file", lic, "--version", "2", "--dept", "licence", "--role", "reviewer")
+		wantAPIError(t, err, "role_required")
 		// From standard input.
 		out, err = govx(t, foodLicence, "update", "licence.fishing-permit", "--version", "2", "--dept", "licence")
 		if err != nil || !strings.Contains(out, `"version": 3`) {

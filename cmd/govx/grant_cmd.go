@@ -24,7 +24,9 @@ const grantUsage = `Usage: govx grant <command> [flags]
 
 Every command talks to the running exchange (--url, GOVX_URL; default
 http://127.0.0.1:8080) with --token or GOVX_TOKEN, or else with a
-development token minted for --dept with the local key (GOVX_DATA).
+development token minted for --dept with the local key (GOVX_DATA): role
+service, steward with scope grant:decide for approve, reject and revoke,
+supervisor for overdue (--role changes it).
 `
 
 // grantClient is the command line's side of the grants API.
@@ -42,8 +44,12 @@ func runGrant(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 	fs := flag.NewFlagSet("grant "+cmd, flag.ContinueOnError)
 	var f apiFlags
 	role := "service"
-	if cmd == "overdue" {
+	switch cmd {
+	case "overdue":
 		role = catalog.RoleSupervisor
+	case "approve", "reject", "revoke":
+		// Decisions need the provider's steward and the deciding scope.
+		role, f.scopes = catalog.RoleSteward, []string{catalog.ScopeGrantDecide}
 	}
 	f.register(fs, cfg, role)
 	var (

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -89,9 +90,9 @@ func WriteJSONType(w http.ResponseWriter, contentType string, status int, v any)
 }
 
 // DecodeJSON reads one JSON value of at most max bytes from r's body into
-// v, refusing unknown fields, trailing data and multipart bodies. Errors
-// are Invalid (invalid_json, unsupported_media_type) or TooLarge
-// (body_too_large).
+// v, refusing unknown fields, trailing data, multipart bodies and strings
+// CheckText refuses. Errors are Invalid (invalid_json, invalid_text,
+// unsupported_media_type) or TooLarge (body_too_large).
 func DecodeJSON(r *http.Request, max int64, v any) error {
 	// Any type is read as JSON (curl -d sends form-urlencoded), except
 	// multipart bodies, which are surely not JSON.
@@ -105,8 +106,18 @@ func DecodeJSON(r *http.Request, max int64, v any) error {
 	if int64(len(body)) > max {
 		return govx.Errorf(govx.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", max)
 	}
+	return Unmarshal(body, v, false)
+}
+
+// Unmarshal decodes body, which must hold exactly one JSON value, into v,
+// then checks every string in it with CheckText (invalid UTF-8 and NUL are
+// refused with invalid_text). Unknown members are refused unless
+// unknownOK. It is DecodeJSON for a handler that reads its body itself.
+func Unmarshal(body []byte, v any, unknownOK bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if !unknownOK {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
@@ -119,10 +130,17 @@ func DecodeJSON(r *http.Request, max int64, v any) error {
 			return govx.Errorf(govx.KindInvalid, "invalid_json", "%s", Truncate(err.Error(), 120))
 		}
 	}
-	if dec.More() {
+	// dec.More reports false for a stray '}' or ']', so read one more
+	// token: only the end of the body may follow the value.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return govx.Errorf(govx.KindInvalid, "invalid_json", "the request body holds more than one JSON value")
 	}
-	return nil
+	// encoding/json turns invalid UTF-8 into U+FFFD silently; refuse it
+	// instead, and NUL (\u0000), which PostgreSQL text cannot hold.
+	if !utf8.Valid(body) {
+		return govx.Errorf(govx.KindInvalid, CodeInvalidText, "the request body is not valid UTF-8")
+	}
+	return checkStrings(reflect.ValueOf(v), "")
 }
 
 // Verifier checks bearer tokens. *auth.Verifier satisfies it.

@@ -73,6 +73,8 @@ const (
 	codeCheckViolation      = "23514"
 	codeSerialization       = "40001"
 	codeDeadlock            = "40P01"
+	codeCharNotInRepertoire = "22021" // invalid UTF-8 or NUL in text
+	codeUntranslatableChar  = "22P05" // \u0000 in jsonb
 )
 
 // CodeAlreadyExists is the code Translate gives a unique violation: a row
@@ -95,6 +97,10 @@ func Translate(op string, err error, notFound string) error {
 			return &govx.Error{Kind: govx.KindConflict, Code: CodeAlreadyExists, Op: op, Message: "already exists", Err: err}
 		case codeForeignKeyViolation, codeCheckViolation:
 			return &govx.Error{Kind: govx.KindInvalid, Code: "constraint_violation", Op: op, Message: "violates a constraint", Err: err}
+		case codeCharNotInRepertoire, codeUntranslatableChar:
+			// Text should have been refused at the edge (httpx.CheckText);
+			// what slips through is still the caller's input, not our fault.
+			return &govx.Error{Kind: govx.KindInvalid, Code: "invalid_text", Op: op, Message: "the text holds a NUL character or invalid UTF-8", Err: err}
 		case codeSerialization, codeDeadlock:
 			return &govx.Error{Kind: govx.KindConflict, Code: "retry", Op: op, Message: "concurrent update, retry", Err: err}
 		}

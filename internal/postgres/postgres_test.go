@@ -335,6 +335,24 @@ func TestTranslate(t *testing.T) {
 			code: "retry",
 		},
 		{
+			name: "NUL in text",
+			run:  func() error { _, err := pool.Exec(ctx, `SELECT $1::text`, "a\x00b"); return err },
+			kind: govx.KindInvalid,
+			code: "invalid_text",
+		},
+		{
+			name: "invalid UTF-8 in text",
+			run:  func() error { _, err := pool.Exec(ctx, `SELECT $1::text`, "\xff\xfe"); return err },
+			kind: govx.KindInvalid,
+			code: "invalid_text",
+		},
+		{
+			name: "NUL escape in jsonb",
+			run:  func() error { _, err := pool.Exec(ctx, `SELECT '"a\u0000b"'::jsonb::text`); return err },
+			kind: govx.KindInvalid,
+			code: "invalid_text",
+		},
+		{
 			name: "syntax error is ours",
 			run:  func() error { _, err := pool.Exec(ctx, `SELEC 1`); return err },
 			kind: govx.KindInternal,
