@@ -59,6 +59,7 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 			events = append(events, licence.Resource(typ))
 		}
 	}
+	outbox.SignWith(signer.Sign) // events speak for the department
 	topics := make([]kafka.Topic, len(events))
 	for i, r := range events {
 		topics[i] = kafka.Topic{Name: bus.EventTopic(r), Partitions: bus.EventPartitions}
