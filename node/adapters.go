@@ -29,8 +29,10 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, kcfg kafka
 	if err != nil {
 		return err
 	}
+	schema := map[string]string{population.Department: population.Schema, legalentity.Department: legalentity.Schema,
+		licence.Department: licence.Schema}[dept]
 	rt, err := adapters.New(adapters.Config{Kafka: kcfg, Codec: codec, Producer: prod, Department: dept, Partitions: requestPartitions, Logger: n.log,
-		Signer: signer, Verifier: verifier})
+		Signer: signer, Verifier: verifier, Log: adapters.NewProviderLog(n.Pool, schema)})
 	if err != nil {
 		return err
 	}

@@ -5,14 +5,17 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"govx"
+	"govx/adapters"
 	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/bus"
@@ -268,4 +271,62 @@ func findReply(t *testing.T, m *node.Node, topic, id string) kafka.Message {
 	}
 	t.Fatalf("no reply keyed %s on %s", id, topic)
 	return kafka.Message{}
+}
+
+// The population department's own log holds every request it answered or
+// refused, keys masked, and refuses to be rewritten.
+func TestProviderLog(t *testing.T) {
+	ctx := context.Background()
+	cfg := nodetest.Config(t)
+	m := nodetest.Start(t, cfg)
+	id := nodetest.NormalResidents(1)[0]
+	nodetest.Consent(t, m, id, "case:test-1", population.ResourceIdentity)
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
+	r := nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok, nodetest.Query(id, "name"))
+	if r.Status != http.StatusOK {
+		t.Fatalf("query: %d %v", r.Status, r.Body)
+	}
+	// A forged request, unsigned, as an outsider writes it.
+	rec, err := m.Codec.Marshal(schemas.Request, bus.Request{RequestID: "forged-log-1", Resource: population.ResourceIdentity,
+		Key: id, Fields: []string{"name"}, Purpose: "case:forged", Consumer: catalog.DeptServiceCenter, Caller: "svc:window-01",
+		ReplyTo: bus.ReplyTopic("forger"), RequestedAt: time.Now().UTC(), Deadline: time.Now().Add(time.Minute).UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeRaw(t, m, kafka.Message{Topic: bus.RequestTopic(population.Department), Key: []byte(id), Value: rec})
+	readDeadLetters(t, m, bus.DeadLetterTopic(population.Department), 1)
+
+	entries, err := adapters.NewProviderLog(m.Pool, population.Schema).List(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exKey, err := auth.LoadOrCreateKey(filepath.Join(cfg.DataDir, "keys", "bus", "exchange-"+cfg.Instance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]adapters.LogEntry{}
+	for _, e := range entries {
+		got[e.RequestID] = e
+	}
+	masked := govx.MaskSubject(id)
+	if e := got[r.RequestID]; e.Outcome != adapters.LogAnswered || e.Code != "ok" || e.Consumer != catalog.DeptServiceCenter ||
+		e.Caller != "svc:test-window" || e.Resource != population.ResourceIdentity || e.SubjectKey != masked ||
+		e.SignerKeyID != bus.KeyID(exKey.Private.Public().(ed25519.PublicKey)) {
+		t.Errorf("answered request logged as %+v", e)
+	}
+	if e := got["forged-log-1"]; e.Outcome != adapters.LogRefused || e.Code != bus.CodeUnsigned || e.SubjectKey != masked ||
+		e.Consumer != catalog.DeptServiceCenter || e.SignerKeyID != "" {
+		t.Errorf("forged request logged as %+v", e)
+	}
+	for _, stmt := range []string{`UPDATE population.provider_log SET outcome = 'answered'`, `DELETE FROM population.provider_log`,
+		`TRUNCATE population.provider_log`} {
+		_, err := m.Pool.Exec(ctx, stmt)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+			t.Errorf("%s: %v, want refused (42501)", stmt, err)
+		}
+	}
+	if after, err := adapters.NewProviderLog(m.Pool, population.Schema).List(ctx, 10); err != nil || len(after) != len(entries) {
+		t.Errorf("after the rewrites: %d entries (%v), want %d", len(after), err, len(entries))
+	}
 }
