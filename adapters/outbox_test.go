@@ -11,6 +11,7 @@ import (
 	"govx/adapters"
 	"govx/adapters/population"
 	"govx/bus"
+	"govx/internal/auth"
 	"govx/internal/kafka"
 	"govx/internal/outbox"
 	"govx/schemas"
@@ -26,6 +27,25 @@ func TestOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	ob := adapters.NewOutbox(b.pool, "dept", population.Department, b.codec, nil)
+	// The relay signs each event with the department's bus key.
+	key, err := auth.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := bus.NewSigner(population.Department, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.SignWith(signer.Sign)
+	verifier, err := bus.NewVerifier(bus.VerifierConfig{Keys: bus.KeySourceFunc(func(_ context.Context, dept string) ([]bus.PublicKey, error) {
+		if dept != population.Department {
+			return nil, nil
+		}
+		return []bus.PublicKey{{KeyID: signer.KeyID(), Key: signer.PublicKey()}}, nil
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
 	topic := bus.EventTopic(population.ResourceIdentity)
 	if err := kafka.EnsureTopics(ctx, b.kcfg, kafka.Topic{Name: topic, Partitions: 1}); err != nil {
 		t.Fatal(err)
@@ -113,6 +133,13 @@ func TestOutbox(t *testing.T) {
 			ev.Key != fmt.Sprintf("k%d", i) || string(km.Key) != ev.Key || ev.Provider != population.Department ||
 			ev.Resource != population.ResourceIdentity || ev.OccurredAt.IsZero() {
 			t.Errorf("event %d = %+v (header id %q), want %s of k%d with id %s", i, ev, header(km, "govx-event-id"), want, i, ids[i])
+		}
+		m := kafka.Message{Topic: km.Topic, Value: km.Value}
+		for _, h := range km.Headers {
+			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+		}
+		if sig, err := verifier.Verify(ctx, m, population.Department); err != nil || sig.KeyID != signer.KeyID() {
+			t.Errorf("event %d: signature %+v, %v; want the department's", i, sig, err)
 		}
 		var rec identity
 		if err := b.codec.Unmarshal(ctx, ev.Record, &rec); err != nil || rec.Status == nil || *rec.Status != want || rec.Name != nil {

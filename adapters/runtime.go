@@ -69,6 +69,11 @@ type Config struct {
 	// Signer signs every reply with the department's key, which the
 	// exchange checks against the catalogue; nil sends replies unsigned.
 	Signer *bus.Signer
+	// Log, when set, is the department's provider log: every request
+	// answered or refused is written there before its answer or dead
+	// letter leaves; a request that cannot be logged is not answered and
+	// is redelivered.
+	Log *ProviderLog
 	// MaxDeadline is the furthest ahead a signed request's deadline may
 	// be (default 5 minutes): request ids are remembered until their
 	// deadline to refuse replays, so a deadline bounds the memory.
@@ -259,10 +264,13 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) (err error) {
 	}()
 	replyTo := m.Header(bus.HeaderReplyTo)
 	id := m.Header(bus.HeaderRequestID)
+	kid := ""
 	if rt.cfg.Verifier != nil {
 		// Nothing is taken from a request that an exchange instance did
 		// not sign, and nothing from its unsigned headers.
-		if _, err := rt.cfg.Verifier.Verify(ctx, m, bus.ExchangeDepartment); err != nil {
+		sig, err := rt.cfg.Verifier.Verify(ctx, m, bus.ExchangeDepartment)
+		kid = sig.KeyID
+		if err != nil {
 			if govx.ErrorKind(err) == govx.KindUnavailable {
 				return err // the catalogue is down: redeliver once it is back
 			}
@@ -335,7 +343,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) (err error) {
 		rt.Stats.Errors.Add(1)
 		rt.metrics.countError("", err)
 		reply.Error = bus.NewReplyError(err)
-		return rt.reply(ctx, m, req.ReplyTo, reply)
+		return rt.answer(ctx, m, &req, kid, reply)
 	}
 	if r.orderScope != "" {
 		if err := rt.checkOrder(ctx, m, &req, r.orderScope); err != nil {
@@ -343,7 +351,7 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) (err error) {
 			rt.Stats.Errors.Add(1)
 			rt.metrics.countError(resource, err)
 			reply.Error = bus.NewReplyError(err)
-			return rt.reply(ctx, m, req.ReplyTo, reply)
+			return rt.answer(ctx, m, &req, kid, reply)
 		}
 	}
 	hctx, cancel := context.WithDeadline(ctx, req.Deadline)
@@ -378,8 +386,25 @@ func (rt *Runtime) handle(ctx context.Context, m kafka.Message) (err error) {
 		reply.Record = nil
 		reply.Error = bus.NewReplyError(err)
 	}
+	return rt.answer(ctx, m, &req, kid, reply)
+}
+
+// answer logs reply to req in the provider log, then sends it.
+func (rt *Runtime) answer(ctx context.Context, m kafka.Message, req *bus.Request, kid string, reply bus.Reply) error {
+	if rt.cfg.Log != nil {
+		e := LogEntry{RequestID: req.RequestID, Consumer: req.Consumer, Caller: req.Caller, Resource: req.Resource,
+			SubjectKey: req.Key, Outcome: LogAnswered, Code: "ok", SignerKeyID: kid, Source: source(m)}
+		if reply.Error != nil {
+			e.Outcome, e.Code = LogError, govx.ErrorCode(reply.Error.Err())
+		}
+		if err := rt.cfg.Log.Append(ctx, e); err != nil {
+			return fmt.Errorf("adapter %s: provider log: %w", rt.cfg.Department, err)
+		}
+	}
 	return rt.reply(ctx, m, req.ReplyTo, reply)
 }
+
+func source(m kafka.Message) string { return fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset) }
 
 // reply sends reply to topic. A topic that does not exist even after the
 // retries has no reader (an exchange instance gone, or a forged reply-to):
@@ -412,6 +437,19 @@ func (rt *Runtime) reply(ctx context.Context, m kafka.Message, topic string, rep
 
 // refuse parks m unanswered with the reason code and counts the refusal.
 func (rt *Runtime) refuse(ctx context.Context, m kafka.Message, code string, reason error) error {
+	if rt.cfg.Log != nil {
+		// What the request claims, signed or not: the log shows who
+		// tried, as well as it can tell.
+		var req bus.Request
+		if rt.codec.UnmarshalAs(ctx, schemas.Request, m.Value, &req) != nil || req.RequestID == "" {
+			req.RequestID = m.Header(bus.HeaderRequestID)
+		}
+		if err := rt.cfg.Log.Append(ctx, LogEntry{RequestID: req.RequestID, Consumer: req.Consumer, Caller: req.Caller,
+			Resource: req.Resource, SubjectKey: req.Key, Outcome: LogRefused, Code: code,
+			SignerKeyID: m.Header(bus.HeaderKeyID), Source: source(m)}); err != nil {
+			return fmt.Errorf("adapter %s: provider log: %w", rt.cfg.Department, err)
+		}
+	}
 	if err := rt.deadLetter(ctx, m, "", code, reason); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"govx"
@@ -40,6 +41,12 @@ type EventsConfig struct {
 	// again at every heartbeat.
 	Heartbeat time.Duration // default 15s
 	Logger    *slog.Logger  // default slog.Default()
+	// Signatures checks that each event is signed by the resource's
+	// provider department (its bus key in the catalogue, govx/bus); an
+	// event that is not is skipped, logged and counted (Unverified), so
+	// that no one who can write to an event topic speaks for a register.
+	// Nil delivers unsigned events, for tests of unsigned buses.
+	Signatures *bus.Verifier
 }
 
 // Validate checks c and fills in defaults.
@@ -85,6 +92,8 @@ type Events struct {
 	log      *slog.Logger
 	slots    chan struct{}
 
+	unverified atomic.Int64
+
 	base   context.Context // cancelled by Close: every stream ends
 	close  context.CancelFunc
 	mu     sync.Mutex // orders wg.Add before Close's wg.Wait
@@ -114,6 +123,11 @@ func (e *Events) Close() {
 	e.close()
 	e.wg.Wait()
 }
+
+// Unverified is the number of events skipped because they did not carry
+// a valid signature of their resource's provider (each counted once per
+// subscription that met it).
+func (e *Events) Unverified() int64 { return e.unverified.Load() }
 
 // Active is the number of open subscriptions.
 func (e *Events) Active() int { return len(e.slots) }
@@ -335,6 +349,16 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 			e.endWith(w, rc, eventsUnavailable(err))
 			return
 		}
+		if err := e.verify(ctx, sub, m); err != nil {
+			if govx.ErrorKind(err) == govx.KindUnavailable {
+				// The provider's keys cannot be read: end the stream
+				// before this event, which the client gets on resuming.
+				e.endWith(w, rc, eventsUnavailable(err))
+				return
+			}
+			sub.cursor[m.Partition] = m.Offset + 1
+			continue
+		}
 		msg, subject, ok := e.decode(ctx, sub, m)
 		sub.cursor[m.Partition] = m.Offset + 1
 		if !ok {
@@ -375,6 +399,22 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 			return
 		}
 	}
+}
+
+// verify checks that m is signed by the provider of the subscribed
+// resource. A forged or unsigned event is logged, counted and refused
+// (KindForbidden); a catalogue that cannot be asked is KindUnavailable.
+func (e *Events) verify(ctx context.Context, sub *subscription, m kafka.Message) error {
+	if e.cfg.Signatures == nil {
+		return nil
+	}
+	_, err := e.cfg.Signatures.Verify(ctx, m, sub.res.Provider)
+	if err != nil && govx.ErrorKind(err) != govx.KindUnavailable {
+		e.unverified.Add(1)
+		e.log.Warn("event not signed by its provider skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+			"provider", sub.res.Provider, "reason", govx.ErrorCode(err), "signer", httpx.Truncate(m.Header(bus.HeaderSigner), 64))
+	}
+	return err
 }
 
 // decode opens one event and trims its record. An event that cannot be

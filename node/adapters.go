@@ -37,8 +37,10 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, codec *avr
 	if err != nil {
 		return err
 	}
+	schema := map[string]string{population.Department: population.Schema, legalentity.Department: legalentity.Schema,
+		licence.Department: licence.Schema}[dept]
 	rt, err := adapters.New(adapters.Config{Kafka: kcfg, Codec: codec, Producer: prod, Department: dept, Partitions: requestPartitions, Logger: n.log,
-		Signer: signer, Verifier: verifier})
+		Signer: signer, Verifier: verifier, Log: adapters.NewProviderLog(n.Pool, schema)})
 	if err != nil {
 		return err
 	}
@@ -61,6 +63,7 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, codec *avr
 		licence.RegisterIssuing(rt, store, codec, licence.IssuingConfig{})
 		n.Licence = rt
 	}
+	outbox.SignWith(signer.Sign) // events speak for the department
 	events := adapterEvents(dept) // resources whose change events the department publishes
 	topics := make([]kafka.Topic, len(events))
 	for i, r := range events {

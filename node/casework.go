@@ -56,13 +56,15 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, xcfg kafk
 	if err != nil {
 		return err
 	}
-	// Licence orders are signed by the case workflow's own key, published
-	// under the intake window's department (the orders' consumer).
+	// Licence orders and case events are signed by the case workflow's own
+	// key, published under the intake window's department (the orders'
+	// consumer).
 	orderSigner, err := n.busSigner(ctx, catalog.NewStore(n.Pool), catalog.DeptServiceCenter, "casework")
 	if err != nil {
 		return err
 	}
 	outbox := casework.NewOutbox(n.Pool, codec, n.log)
+	outbox.SignWith(orderSigner.Sign) // case events, under the intake window's key
 	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: bus.EventTopic(casework.Resource), Partitions: bus.EventPartitions}); err != nil {
 		return err
 	}

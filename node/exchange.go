@@ -175,10 +175,11 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	mux.Handle("/registry/", reg)
 	events, err := exchange.NewEvents(exchange.EventsConfig{Service: svc, Verifier: verifier, Audit: audit, Kafka: kcfg, Logger: n.log,
-		MaxSubscriptions: n.cfg.MaxSubscriptions, Heartbeat: n.cfg.EventHeartbeat})
+		MaxSubscriptions: n.cfg.MaxSubscriptions, Heartbeat: n.cfg.EventHeartbeat, Signatures: busVerifier})
 	if err != nil {
 		return err
 	}
+	metrics.Gauge("govx_exchange_events_unverified_total", func() float64 { return float64(events.Unverified()) })
 	mux.Handle("GET /v1/resources/{code}/events", events)
 	ch, err := consent.NewHandler(consent.HandlerConfig{Store: n.Consents, Verifier: verifier, Logger: n.log})
 	if err != nil {

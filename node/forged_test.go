@@ -15,6 +15,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"govx/adapters"
+	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
 	"govx/bus"
@@ -232,4 +233,99 @@ func topicSize(t *testing.T, m *node.Node, topic string) int64 {
 		t.Fatal(err)
 	}
 	return last - first
+}
+
+// Change events speak for a register: an event written straight to an
+// event topic, unsigned, signed with a key the catalogue does not list, or
+// signed with another department's genuine key, is skipped, counted and
+// never delivered to a subscriber; the register's own event is.
+func TestForgedEventsAreNotDelivered(t *testing.T) {
+	ctx := context.Background()
+	cfg := nodetest.Config(t)
+	m := nodetest.Start(t, cfg)
+	offerMethods(t, m, cfg, population.ResourceIdentity, catalog.MethodQuery, catalog.MethodSubscribe)
+	ids := nodetest.NormalResidents(2)
+	for _, id := range ids {
+		nodetest.Consent(t, m, id, "case:forged-events", population.ResourceIdentity)
+	}
+	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
+	s, r := nodetest.Subscribe(t, m, population.ResourceIdentity, tok, "purpose=case%3Aforged-events&fields=status", "")
+	if s == nil {
+		t.Fatalf("subscribe: %d %v", r.Status, r.Body)
+	}
+
+	forged := func(sign func(*kafka.Message)) kafka.Message {
+		ob, err := bus.ChangeMessage(m.Codec, population.Department, bus.Change{Resource: population.ResourceIdentity,
+			Subject: schemas.PopulationIdentity, Key: ids[0], Type: population.EventStatusChanged, Reason: "forged",
+			Record: map[string]any{"status": population.StatusDeceased}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := kafka.Message{Topic: ob.Topic, Key: ob.Key, Value: ob.Value}
+		if sign != nil {
+			sign(&msg)
+		}
+		return msg
+	}
+	strangerKey, _ := auth.GenerateKey()
+	stranger, _ := bus.NewSigner(population.Department, strangerKey)
+	// The legal-entity register's own bus key, naming itself as signer.
+	leKey, err := auth.LoadOrCreateKey(filepath.Join(cfg.DataDir, "keys", "bus", legalentity.Department))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDept, _ := bus.NewSigner(legalentity.Department, leKey)
+	// The same, claiming to be the population register.
+	impostor, _ := bus.NewSigner(population.Department, leKey)
+	writeRaw(t, m, forged(nil), forged(stranger.Sign), forged(otherDept.Sign), forged(impostor.Sign))
+
+	// The register's own change, after the forgeries.
+	setStatus(t, m, ids[1], population.StatusMovedOut)
+	_, msg := s.Next(t)
+	if msg.Key != ids[1] || msg.Record["status"] != population.StatusMovedOut {
+		t.Fatalf("first event delivered = %+v, want the register's change of %s", msg, ids[1])
+	}
+	// The forgeries were met and skipped, not merely not yet read.
+	const line = "govx_exchange_events_unverified_total 4"
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(metricsText(t, m), line); {
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %s:\n%s", line, metricsText(t, m))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var n int
+	if err := m.Pool.QueryRow(ctx, `SELECT count(*) FROM exchange.audit WHERE request_id = $1 AND subject_key = $2`, s.RequestID, ids[0]).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d audit entries of a forged event's delivery", n)
+	}
+}
+
+// writeRaw writes msgs to the node's broker as an outsider would, with
+// whatever headers they carry.
+func writeRaw(t *testing.T, m *node.Node, msgs ...kafka.Message) {
+	t.Helper()
+	w := &kafkago.Writer{Addr: kafkago.TCP(m.Brokers...), RequiredAcks: kafkago.RequireAll}
+	defer w.Close()
+	for _, msg := range msgs {
+		km := kafkago.Message{Topic: msg.Topic, Key: msg.Key, Value: msg.Value}
+		for _, h := range msg.Headers {
+			km.Headers = append(km.Headers, kafkago.Header{Key: h.Key, Value: h.Value})
+		}
+		if err := w.WriteMessages(context.Background(), km); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func metricsText(t *testing.T, m *node.Node) string {
+	t.Helper()
+	resp, err := http.Get(m.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
 }

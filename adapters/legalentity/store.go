@@ -31,7 +31,7 @@ var Migrations embed.FS
 // postgres.Migrate.
 func MigrationSource() postgres.Source {
 	src := postgres.SourceDir(Schema, Migrations, "migrations")
-	src.Built = []postgres.Migration{outbox.Migration("002_outbox.sql", Schema)}
+	src.Built = []postgres.Migration{outbox.Migration("002_outbox.sql", Schema), adapters.LogMigration("003_provider_log.sql", Schema)}
 	// 001 created the outbox table itself until 002 took it over.
 	src.Replaces = map[string][]string{"001_legal_entity.sql": {"91e0bc777a4031271511ca9a17cfe20ae2632be958503e0fd1db148735b30759"}}
 	return src

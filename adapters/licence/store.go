@@ -31,7 +31,7 @@ const Schema = "licence"
 // MigrationSource is the licence schema's migrations, for postgres.Migrate.
 func MigrationSource() postgres.Source {
 	src := postgres.SourceDir("licence", Migrations, "migrations")
-	src.Built = []postgres.Migration{outbox.Migration("003_outbox.sql", Schema)}
+	src.Built = []postgres.Migration{outbox.Migration("003_outbox.sql", Schema), adapters.LogMigration("004_provider_log.sql", Schema)}
 	// 001 created the outbox table itself until 003 took it over.
 	src.Replaces = map[string][]string{"001_licence.sql": {"d2a5b35f3c72c7b78bade0baced0aaddd446183b5bf18a3733085866428fc29a"}}
 	return src

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"govx"
+	"govx/adapters"
 	"govx/internal/outbox"
 	"govx/internal/postgres"
 )
@@ -20,7 +21,7 @@ var Migrations embed.FS
 // MigrationSource is the population schema's migrations, for postgres.Migrate.
 func MigrationSource() postgres.Source {
 	src := postgres.SourceDir("population", Migrations, "migrations")
-	src.Built = []postgres.Migration{outbox.Migration("003_outbox.sql", Schema)}
+	src.Built = []postgres.Migration{outbox.Migration("003_outbox.sql", Schema), adapters.LogMigration("004_provider_log.sql", Schema)}
 	// 002 created the outbox table itself until 003 took it over.
 	src.Replaces = map[string][]string{"002_household_events.sql": {"0689e4a1894db963cecb84b83079120f873012f359527c6b1a21c5cce0a204db"}}
 	return src

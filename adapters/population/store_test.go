@@ -24,7 +24,7 @@ func mustStore(tb testing.TB) (*population.Store, *pgxpool.Pool) {
 	if err != nil {
 		tb.Fatalf("Migrate: %v", err)
 	}
-	if want := []string{"population/001_population", "population/002_household_events", "population/003_outbox"}; !slices.Equal(applied, want) {
+	if want := []string{"population/001_population", "population/002_household_events", "population/003_outbox", "population/004_provider_log"}; !slices.Equal(applied, want) {
 		tb.Fatalf("Migrate applied %v, want %v", applied, want)
 	}
 	return population.NewStore(pool), pool

@@ -63,6 +63,7 @@ type Outbox struct {
 	pool  *pgxpool.Pool
 	table string // "<schema>"."outbox"
 	log   *slog.Logger
+	sign  func(*kafka.Message)
 }
 
 // New returns the outbox in schema, whose table Migration creates. log
@@ -73,6 +74,13 @@ func New(pool *pgxpool.Pool, schema string, log *slog.Logger) *Outbox {
 	}
 	return &Outbox{pool: pool, table: table(schema), log: log}
 }
+
+// SignWith makes the relay sign every message as it is published: sign
+// adds the sender's signature to m (its headers), computed over m.Topic
+// and m.Value as they are written. The signature is made at publish time,
+// with the key in use then, so messages committed before a key rotation
+// go out under the new key. Call it before Relay; nil publishes unsigned.
+func (o *Outbox) SignWith(sign func(m *kafka.Message)) { o.sign = sign }
 
 // Add writes m into the outbox inside tx, the caller's transaction: m is
 // published if and only if tx commits.
@@ -123,6 +131,9 @@ func (o *Outbox) RelayOnce(ctx context.Context, prod *kafka.Producer, batch int)
 			return 0, postgres.Translate(op, err, "")
 		}
 		m.Headers = []kafka.Header{{Key: EventIDHeader, Value: []byte(eventID)}}
+		if o.sign != nil {
+			o.sign(&m)
+		}
 		ids = append(ids, id)
 		msgs = append(msgs, m)
 	}
