@@ -106,7 +106,10 @@ func TestAdapterAloneServesOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Request(ctx, req.RequestID, kafka.Message{Topic: bus.RequestTopic(population.Department), Value: body}); err != nil {
+	// Signed as an exchange instance signs it: the adapter answers nothing else.
+	msg := kafka.Message{Topic: bus.RequestTopic(population.Department), Value: body}
+	nodetest.ExchangeSigner(t, m).Sign(&msg)
+	if _, err := q.Request(ctx, req.RequestID, msg); err != nil {
 		t.Fatal(err)
 	}
 	waitMetrics(t, m.OpsURL()+"/metrics", "",

@@ -63,7 +63,7 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, codec *avr
 		licence.RegisterIssuing(rt, store, codec, licence.IssuingConfig{})
 		n.Licence = rt
 	}
-	outbox.SignWith(signer.Sign) // events speak for the department
+	outbox.SignWith(signer.Sign)  // events speak for the department
 	events := adapterEvents(dept) // resources whose change events the department publishes
 	topics := make([]kafka.Topic, len(events))
 	for i, r := range events {

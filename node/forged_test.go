@@ -62,12 +62,12 @@ func TestForgedEnvelopesAreRefused(t *testing.T) {
 		binary.BigEndian.PutUint32(out[1:], uint32(info.ID))
 		return append(out, body...)
 	}
-	kcfg := kafka.Config{Brokers: m.Brokers, ClientID: "forger"}
+	kcfg := nodetest.Kafka(t, m, kafka.PrincipalAdmin)
 	outsiderReplies, insiderReplies := bus.ReplyTopic("forger"), bus.ReplyTopic("replay-test")
 	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: outsiderReplies, Partitions: 1}, kafka.Topic{Name: insiderReplies, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	w := &kafkago.Writer{Addr: kafkago.TCP(m.Brokers...), AllowAutoTopicCreation: false, RequiredAcks: kafkago.RequireAll}
+	w := &kafkago.Writer{Addr: kafkago.TCP(m.Brokers...), Transport: nodetest.KafkaTransport(t, m), AllowAutoTopicCreation: false, RequiredAcks: kafkago.RequireAll}
 	defer w.Close()
 	write := func(msg kafka.Message) {
 		t.Helper()
@@ -183,7 +183,7 @@ func TestForgedEnvelopesAreRefused(t *testing.T) {
 // key) → dead-letter code.
 func readDeadLetters(t *testing.T, m *node.Node, topic string, n int) map[string]string {
 	t.Helper()
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Dialer: nodetest.KafkaDialer(t, m), Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -205,7 +205,7 @@ func readDeadLetters(t *testing.T, m *node.Node, topic string, n int) map[string
 // readOne reads the first message of partition 0 of topic.
 func readOne(t *testing.T, m *node.Node, topic string) kafka.Message {
 	t.Helper()
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Dialer: nodetest.KafkaDialer(t, m), Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -306,7 +306,7 @@ func TestForgedEventsAreNotDelivered(t *testing.T) {
 // whatever headers they carry.
 func writeRaw(t *testing.T, m *node.Node, msgs ...kafka.Message) {
 	t.Helper()
-	w := &kafkago.Writer{Addr: kafkago.TCP(m.Brokers...), RequiredAcks: kafkago.RequireAll}
+	w := &kafkago.Writer{Addr: kafkago.TCP(m.Brokers...), Transport: nodetest.KafkaTransport(t, m), RequiredAcks: kafkago.RequireAll}
 	defer w.Close()
 	for _, msg := range msgs {
 		km := kafkago.Message{Topic: msg.Topic, Key: msg.Key, Value: msg.Value}

@@ -67,7 +67,7 @@ func TestLegalEntityEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Topic: bus.EventTopic(legalentity.ResourceStatus),
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Dialer: nodetest.KafkaDialer(t, m), Topic: bus.EventTopic(legalentity.ResourceStatus),
 		GroupID: "legalentity-test", StartOffset: kafkago.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	km, err := r.ReadMessage(ctx)

@@ -99,35 +99,37 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 		body   []byte
 		status int
 		code   string
+		edge   bool // refused at the node's edge, before the exchange: no ledger entry
 	}{
-		{"no token", url, "", nodetest.Query(id), 401, "token_missing"},
-		{"garbage token", url, "not.a.jwt", nodetest.Query(id), 401, "token_invalid"},
-		{"signed by another key", url, forged, nodetest.Query(id), 401, "token_invalid"},
-		{"another key under our kid", url, forgedKid, nodetest.Query(id), 401, "token_invalid"},
-		{"expired token", url, expired, nodetest.Query(id), 401, "token_expired"},
-		{"wrong audience", url, wrongAud, nodetest.Query(id), 401, "token_invalid"},
-		{"scope missing", url, noScope, nodetest.Query(id), 403, "scope_missing"},
-		{"no department", url, noDept, nodetest.Query(id), 403, "department_missing"},
-		{"department not in the catalogue", url, unknownDept, nodetest.Query(id), 403, "department_unknown"},
+		{"no token", url, "", nodetest.Query(id), 401, "token_missing", false},
+		{"garbage token", url, "not.a.jwt", nodetest.Query(id), 401, "token_invalid", false},
+		{"signed by another key", url, forged, nodetest.Query(id), 401, "token_invalid", false},
+		{"another key under our kid", url, forgedKid, nodetest.Query(id), 401, "token_invalid", false},
+		{"expired token", url, expired, nodetest.Query(id), 401, "token_expired", false},
+		{"wrong audience", url, wrongAud, nodetest.Query(id), 401, "token_invalid", false},
+		{"scope missing", url, noScope, nodetest.Query(id), 403, "scope_missing", false},
+		{"no department", url, noDept, nodetest.Query(id), 403, "department_missing", false},
+		{"department not in the catalogue", url, unknownDept, nodetest.Query(id), 403, "department_unknown", false},
 		{"unconditional resource, department not in the catalogue", m.URL() + "/v1/resources/legal-entity.basic/query", unknownDept,
-			[]byte(`{"key":"91440300MA5FXXXX1Y","purpose":"case:test-1"}`), 403, "department_unknown"},
-		{"a citizen's token with a department and a scope", url, citizen, nodetest.Query(id), 403, "person_not_department"},
-		{"unknown resource", m.URL() + "/v1/resources/population.nothing/query", good, nodetest.Query(id), 404, "resource_not_found"},
-		{"hostile resource code", m.URL() + "/v1/resources/%27%3B%20DROP%20TABLE%20x%3B--/query?x=%00", good, nodetest.Query(id), 404, "resource_not_found"},
-		{"wrong check digit", url, good, nodetest.Query(wrongCheck), 400, "invalid_id_number"},
-		{"too short", url, good, nodetest.Query(id[:17]), 400, "invalid_id_number"},
-		{"too long", url, good, nodetest.Query(id + "1"), 400, "invalid_id_number"},
-		{"hostile key", url, good, nodetest.Query("' OR 1=1 --"), 400, "invalid_id_number"},
-		{"unknown field", url, good, nodetest.Query(id, "salary"), 400, "unknown_field"},
-		{"no purpose", url, good, []byte(fmt.Sprintf(`{"key":%q}`, id)), 400, "purpose_required"},
-		{"NUL in purpose", url, good, []byte(fmt.Sprintf(`{"key":%q,"purpose":"case:\u0000x"}`, id)), 400, "purpose_invalid"},
-		{"NUL in key", url, good, []byte(`{"key":"11010119900307447\u0000","purpose":"p"}`), 400, "invalid_id_number"},
-		{"NUL in resource", m.URL() + "/v1/resources/population.%00/query", good, nodetest.Query(id), 404, "resource_not_found"},
-		{"invalid UTF-8 in resource", m.URL() + "/v1/resources/population.%ff%fe/query", good, nodetest.Query(id), 404, "resource_not_found"},
-		{"malformed JSON", url, good, []byte(`{"key":`), 400, "invalid_json"},
-		{"unknown JSON member", url, good, []byte(`{"key":"x","purpose":"p","admin":true}`), 400, "invalid_json"},
-		{"oversized body", url, good, []byte(`{"key":"` + strings.Repeat("1", 70<<10) + `","purpose":"p"}`), 413, "body_too_large"},
-		{"resident not in register", url, good, nodetest.Query(unknownResident), 404, "resident_not_found"},
+			[]byte(`{"key":"91440300MA5FXXXX1Y","purpose":"case:test-1"}`), 403, "department_unknown", false},
+		{"a citizen's token with a department and a scope", url, citizen, nodetest.Query(id), 403, "person_not_department", false},
+		{"unknown resource", m.URL() + "/v1/resources/population.nothing/query", good, nodetest.Query(id), 404, "resource_not_found", false},
+		{"hostile resource code", m.URL() + "/v1/resources/%27%3B%20DROP%20TABLE%20x%3B--/query", good, nodetest.Query(id), 404, "resource_not_found", false},
+		{"NUL in the query string", m.URL() + "/v1/resources/%27%3B%20DROP%20TABLE%20x%3B--/query?x=%00", good, nodetest.Query(id), 400, "invalid_text", true},
+		{"wrong check digit", url, good, nodetest.Query(wrongCheck), 400, "invalid_id_number", false},
+		{"too short", url, good, nodetest.Query(id[:17]), 400, "invalid_id_number", false},
+		{"too long", url, good, nodetest.Query(id + "1"), 400, "invalid_id_number", false},
+		{"hostile key", url, good, nodetest.Query("' OR 1=1 --"), 400, "invalid_id_number", false},
+		{"unknown field", url, good, nodetest.Query(id, "salary"), 400, "unknown_field", false},
+		{"no purpose", url, good, []byte(fmt.Sprintf(`{"key":%q}`, id)), 400, "purpose_required", false},
+		{"NUL in purpose", url, good, []byte(fmt.Sprintf(`{"key":%q,"purpose":"case:\u0000x"}`, id)), 400, "invalid_text", false},
+		{"NUL in key", url, good, []byte(`{"key":"11010119900307447\u0000","purpose":"p"}`), 400, "invalid_text", false},
+		{"NUL in resource", m.URL() + "/v1/resources/population.%00/query", good, nodetest.Query(id), 400, "invalid_text", true},
+		{"invalid UTF-8 in resource", m.URL() + "/v1/resources/population.%ff%fe/query", good, nodetest.Query(id), 400, "invalid_text", true},
+		{"malformed JSON", url, good, []byte(`{"key":`), 400, "invalid_json", false},
+		{"unknown JSON member", url, good, []byte(`{"key":"x","purpose":"p","admin":true}`), 400, "invalid_json", false},
+		{"oversized body", url, good, []byte(`{"key":"` + strings.Repeat("1", 70<<10) + `","purpose":"p"}`), 413, "body_too_large", false},
+		{"resident not in register", url, good, nodetest.Query(unknownResident), 404, "resident_not_found", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,15 +140,27 @@ func TestBadInputIsRefusedAndAudited(t *testing.T) {
 			if _, ok := resp.Body["record"]; ok {
 				t.Errorf("an error answer carries a record: %v", resp.Body)
 			}
+			if tc.edge {
+				if resp.RequestID != "" {
+					t.Errorf("refused at the edge, yet request %s reached the exchange", resp.RequestID)
+				}
+				return
+			}
 			a := nodetest.Audit(t, m, resp.RequestID)
 			if a.Code != tc.code || a.Status != tc.status || a.Outcome == ledger.Answered {
 				t.Errorf("audit = %+v, want code %s status %d, not answered", a, tc.code, tc.status)
 			}
 		})
 	}
+	audited := 0
+	for _, tc := range cases {
+		if !tc.edge {
+			audited++
+		}
+	}
 	rep, err := ledger.Verify(context.Background(), m.Pool)
-	if err != nil || rep.Broken != nil || rep.Checked != int64(len(cases)) {
-		t.Errorf("Verify = %+v, %v; want %d intact entries", rep, err, len(cases))
+	if err != nil || rep.Broken != nil || rep.Checked != int64(audited) {
+		t.Errorf("Verify = %+v, %v; want %d intact entries", rep, err, audited)
 	}
 }
 

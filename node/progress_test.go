@@ -74,11 +74,7 @@ func (a *addrClient) page(m *node.Node, id, last4 string) (int, string) {
 func TestProgressGuessingAcrossInstances(t *testing.T) {
 	cfg := nodetest.Config(t)
 	m1 := nodetest.Start(t, cfg)
-	cfg2 := cfg
-	cfg2.Instance, cfg2.HTTPAddr = "test-2", "127.0.0.1:0"
-	cfg2.EmbeddedKafka, cfg2.KafkaBrokers = false, m1.Brokers
-	cfg2.Migrate, cfg2.Demo, cfg2.Adapters = false, false, nil
-	m2 := nodetest.Start(t, cfg2)
+	m2 := nodetest.Start(t, nodetest.SecondInstance(t, cfg, m1, "test-2"))
 	nodes := []*node.Node{m1, m2}
 	ctx := context.Background()
 

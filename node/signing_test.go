@@ -53,7 +53,7 @@ func TestForgedRepliesAreRefused(t *testing.T) {
 
 	// The forger takes the exchange's requests to population and answers
 	// each with a record of its own making.
-	kcfg := kafka.Config{Brokers: m.Brokers, ClientID: "forger"}
+	kcfg := nodetest.Kafka(t, m, kafka.PrincipalAdmin)
 	topic := bus.RequestTopic(population.Department)
 	if err := kafka.EnsureTopics(ctx, kcfg, kafka.Topic{Name: topic, Partitions: 1}); err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ func findReply(t *testing.T, m *node.Node, topic, id string) kafka.Message {
 		t.Fatal(err)
 	}
 	for _, p := range parts {
-		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: m.Brokers, Dialer: nodetest.KafkaDialer(t, m), Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		for {
 			msg, err := r.ReadMessage(ctx)

@@ -13,7 +13,6 @@ import (
 	"govx/consent"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
-	"govx/internal/kafka"
 	"govx/internal/redis"
 	"govx/node"
 	"govx/node/nodetest"
@@ -27,12 +26,7 @@ import (
 func TestGrantsAcrossInstances(t *testing.T) {
 	cfg := nodetest.Config(t)
 	m1 := nodetest.Start(t, cfg)
-	cfg2 := cfg
-	cfg2.Instance, cfg2.HTTPAddr = "test-2", "127.0.0.1:0"
-	cfg2.EmbeddedKafka, cfg2.KafkaBrokers = false, m1.Brokers
-	// The first node's broker knows its own instance's principal only.
-	cfg2.KafkaUser, cfg2.KafkaPassword = kafka.PrincipalAdmin, m1.KafkaCredentials()[kafka.PrincipalAdmin]
-	cfg2.Migrate, cfg2.Demo, cfg2.Adapters = false, false, nil
+	cfg2 := nodetest.SecondInstance(t, cfg, m1, "test-2")
 	m2 := nodetest.Start(t, cfg2)
 	ctx := context.Background()
 

@@ -158,8 +158,9 @@ func (c Config) mechanism() (sasl.Mechanism, error) {
 	return m, nil
 }
 
-// transport is a kafka-go transport authenticating as cfg says.
-func (c Config) transport() (*kafkago.Transport, error) {
+// Transport is a kafka-go transport authenticating as c says, for code
+// that speaks kafka-go itself (tests acting as outside clients).
+func (c Config) Transport() (*kafkago.Transport, error) {
 	m, err := c.mechanism()
 	if err != nil {
 		return nil, err
@@ -167,8 +168,8 @@ func (c Config) transport() (*kafkago.Transport, error) {
 	return &kafkago.Transport{ClientID: c.ClientID, SASL: m, TLS: c.TLS, IdleTimeout: 5 * time.Minute, MetadataTTL: time.Second}, nil
 }
 
-// dialer is a kafka-go dialer authenticating as cfg says.
-func (c Config) dialer() (*kafkago.Dialer, error) {
+// Dialer is a kafka-go dialer authenticating as c says, likewise.
+func (c Config) Dialer() (*kafkago.Dialer, error) {
 	m, err := c.mechanism()
 	if err != nil {
 		return nil, err
@@ -178,7 +179,7 @@ func (c Config) dialer() (*kafkago.Dialer, error) {
 
 // client is a kafka-go admin client authenticating as cfg says.
 func (c Config) client() (*kafkago.Client, error) {
-	t, err := c.transport()
+	t, err := c.Transport()
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +227,7 @@ func (c Config) explain(ctx context.Context, err error) error {
 		!(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, kafkago.BrokerNotAvailable)) {
 		return err
 	}
-	d, derr := c.dialer()
+	d, derr := c.Dialer()
 	if derr != nil {
 		return err
 	}

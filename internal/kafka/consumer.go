@@ -68,7 +68,7 @@ func NewConsumer(cfg Config, cc ConsumerConfig) (*Consumer, error) {
 	if cc.Logger == nil {
 		cc.Logger = slog.Default()
 	}
-	dialer, err := cfg.dialer()
+	dialer, err := cfg.Dialer()
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ func NewProducer(cfg Config, pc ProducerConfig) (*Producer, error) {
 	if pc.WriteTimeout == 0 {
 		pc.WriteTimeout = 10 * time.Second
 	}
-	tr, err := cfg.transport()
+	tr, err := cfg.Transport()
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func NewRequester(ctx context.Context, cfg Config, rc RequesterConfig, prod *Pro
 	if err != nil {
 		return nil, err
 	}
-	dialer, err := cfg.dialer()
+	dialer, err := cfg.Dialer()
 	if err != nil {
 		return nil, err
 	}

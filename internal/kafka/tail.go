@@ -49,7 +49,7 @@ func OpenTail(ctx context.Context, cfg Config, topic string, from map[int]int64,
 	if err != nil {
 		return nil, err
 	}
-	dialer, err := cfg.dialer()
+	dialer, err := cfg.Dialer()
 	if err != nil {
 		return nil, err
 	}

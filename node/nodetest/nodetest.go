@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"govx/adapters/population"
+	"govx/bus"
 	"govx/catalog"
 	"govx/consent"
 	"govx/internal/auth"
@@ -23,6 +24,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
 )
 
 const Residents = 300
@@ -247,5 +250,66 @@ func Kafka(t testing.TB, m *node.Node, principal string) kafka.Config {
 		t.Fatal(err)
 	}
 	cfg.ClientID = "test"
+	return cfg
+}
+
+// ExchangeSigner is a bus signer of a new key published in m's catalogue
+// as an exchange instance's: what a test that writes requests to the bus
+// itself signs them with, as an exchange would.
+func ExchangeSigner(t testing.TB, m *node.Node) *bus.Signer {
+	t.Helper()
+	ctx := context.Background()
+	store := catalog.NewStore(m.Pool)
+	if _, err := store.Department(ctx, bus.ExchangeDepartment); err != nil {
+		if err := store.PutDepartment(ctx, catalog.Department{Code: bus.ExchangeDepartment, Name: "govx exchange"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := auth.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := bus.NewSigner(bus.ExchangeDepartment, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutDepartmentKey(ctx, catalog.DepartmentKey{Department: bus.ExchangeDepartment, KeyID: s.KeyID(), PublicKey: s.PublicKey()}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// KafkaTransport is a kafka-go transport to m's broker as its admin, for
+// tests that write to the bus as an outside client would.
+func KafkaTransport(t testing.TB, m *node.Node) *kafkago.Transport {
+	t.Helper()
+	tr, err := Kafka(t, m, kafka.PrincipalAdmin).Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// KafkaDialer is a kafka-go dialer to m's broker as its admin, for tests
+// that read the bus as an outside client would.
+func KafkaDialer(t testing.TB, m *node.Node) *kafkago.Dialer {
+	t.Helper()
+	d, err := Kafka(t, m, kafka.PrincipalAdmin).Dialer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// SecondInstance is cfg (the Config m was started with) for a second
+// exchange instance beside m: the same database and Redis, m's broker, no
+// adapters, migrations or demo data of its own. m's broker knows the
+// principals of m's own instance only, so the second speaks as its admin.
+func SecondInstance(t testing.TB, cfg node.Config, m *node.Node, instance string) node.Config {
+	t.Helper()
+	cfg.Instance, cfg.HTTPAddr = instance, "127.0.0.1:0"
+	cfg.EmbeddedKafka, cfg.KafkaBrokers = false, m.Brokers
+	cfg.KafkaUser, cfg.KafkaPassword = kafka.PrincipalAdmin, m.KafkaCredentials()[kafka.PrincipalAdmin]
+	cfg.Migrate, cfg.Demo, cfg.Adapters = false, false, nil
 	return cfg
 }
