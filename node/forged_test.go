@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"encoding/binary"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -162,12 +161,7 @@ func TestForgedEnvelopesAreRefused(t *testing.T) {
 		t.Errorf("%d licences issued on forged orders", orders)
 	}
 
-	resp, err := http.Get(m.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := []byte(metricsText(t, m))
 	for _, line := range []string{
 		`govx_adapter_refused_total{department="population",reason="unsigned"} 1`,
 		`govx_adapter_refused_total{department="population",reason="replayed"} 1`,
@@ -223,7 +217,7 @@ func readOne(t *testing.T, m *node.Node, topic string) kafka.Message {
 // topicSize is how many messages partition 0 of topic holds.
 func topicSize(t *testing.T, m *node.Node, topic string) int64 {
 	t.Helper()
-	conn, err := kafkago.DialLeader(context.Background(), "tcp", m.Brokers[0], topic, 0)
+	conn, err := nodetest.KafkaDialer(t, m).DialLeader(context.Background(), "tcp", m.Brokers[0], topic, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,11 +315,10 @@ func writeRaw(t *testing.T, m *node.Node, msgs ...kafka.Message) {
 
 func metricsText(t *testing.T, m *node.Node) string {
 	t.Helper()
-	resp, err := http.Get(m.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// On the API port the metrics are an operator's.
+	code, body := getBody(t, m.URL()+"/metrics", nodetest.Token(t, m.Key, auth.TokenSpec{Role: node.RoleOperator}))
+	if code != http.StatusOK {
+		t.Fatalf("metrics: %d %s", code, body)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return string(body)
+	return body
 }

@@ -243,7 +243,7 @@ func TestAnsweredQueryKeepsProviderSignature(t *testing.T) {
 // findReply reads topic, every partition, for the message keyed id.
 func findReply(t *testing.T, m *node.Node, topic, id string) kafka.Message {
 	t.Helper()
-	conn, err := kafkago.Dial("tcp", m.Brokers[0])
+	conn, err := nodetest.KafkaDialer(t, m).Dial("tcp", m.Brokers[0])
 	if err != nil {
 		t.Fatal(err)
 	}
