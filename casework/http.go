@@ -20,6 +20,7 @@ import (
 	"govx/internal/httpx"
 	"govx/internal/postgres"
 	"govx/internal/ratelimit"
+	"govx/internal/refusal"
 )
 
 //go:embed openapi.json
@@ -38,6 +39,7 @@ type handler struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	guard    *ProgressGuard
+	refusals *refusal.Log
 }
 
 // HandlerConfig is what the case workflow's JSON API needs.
@@ -49,6 +51,8 @@ type HandlerConfig struct {
 	// share it through Redis, and the progress page spends from the same
 	// one. nil means a limiter of this handler alone.
 	Guard *ProgressGuard
+	// Refusals, which may be nil, records refused case actions.
+	Refusals *refusal.Log
 }
 
 func (c *HandlerConfig) Validate() error {
@@ -78,7 +82,7 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 		return nil, err
 	}
 	log := cfg.Logger
-	h := &handler{svc: cfg.Service, verifier: cfg.Verifier, log: log, mux: http.NewServeMux(), guard: cfg.Guard}
+	h := &handler{svc: cfg.Service, verifier: cfg.Verifier, log: log, mux: http.NewServeMux(), guard: cfg.Guard, refusals: cfg.Refusals}
 	h.mux.HandleFunc("GET /v1/case-items", h.items)
 	h.mux.HandleFunc("GET /v1/cases/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -106,6 +110,13 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 		return
 	}
 	httpx.WriteError(w, h.log, "", err)
+}
+
+// refuse answers err to case action by caller on target, recording it
+// when it is a refusal.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, caller *auth.Claims, action, target string, err error) {
+	h.refusals.Record(r.Context(), caller, action, target, err)
+	h.fail(w, err)
 }
 
 // caseView is a case as the people who work it see it: the case as it is
@@ -209,17 +220,17 @@ func (h *handler) open(w http.ResponseWriter, r *http.Request) {
 	}
 	var in OpenInput
 	if err := httpx.DecodeJSON(r, maxBody, &in); err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, caller, "case.open", in.Item, err)
 		return
 	}
 	if in.FormID, err = formID(caller, r, in.FormID); err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, caller, "case.open", in.Item, err)
 		return
 	}
 	var prior string
 	if in.FormID != "" {
 		if prior, err = h.svc.store.formCase(r.Context(), in.FormID); err != nil {
-			h.fail(w, err)
+			h.refuse(w, r, caller, "case.open", in.Item, err)
 			return
 		}
 	}
@@ -229,7 +240,7 @@ func (h *handler) open(w http.ResponseWriter, r *http.Request) {
 			// The same key, sent again before the first request was done.
 			err = govx.Errorf(govx.KindConflict, "request_in_progress", "a request with this Idempotency-Key is still being handled; send it again in a moment")
 		}
-		h.fail(w, err)
+		h.refuse(w, r, caller, "case.open", in.Item, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/cases/"+c.ID)
@@ -375,7 +386,7 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, caller, "case."+action, id, err)
 		return
 	}
 	h.writeCase(w, http.StatusOK, c)

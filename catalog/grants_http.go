@@ -9,6 +9,7 @@ import (
 	"govx"
 	"govx/internal/auth"
 	"govx/internal/httpx"
+	"govx/internal/refusal"
 )
 
 //go:embed grants.openapi.json
@@ -57,6 +58,7 @@ type grantsHandler struct {
 	verifier httpx.Verifier
 	log      *slog.Logger
 	mux      *http.ServeMux
+	refusals *refusal.Log
 }
 
 // GrantsHandlerConfig is what the grants API needs.
@@ -64,6 +66,9 @@ type GrantsHandlerConfig struct {
 	Grants   *GrantStore
 	Verifier httpx.Verifier
 	Logger   *slog.Logger // default slog.Default()
+	// Refusals, which may be nil, records refused applications and
+	// decisions.
+	Refusals *refusal.Log
 }
 
 func (c *GrantsHandlerConfig) Validate() error {
@@ -84,7 +89,7 @@ func NewGrantsHandler(cfg GrantsHandlerConfig) (http.Handler, error) {
 		return nil, err
 	}
 	log := cfg.Logger
-	h := &grantsHandler{grants: cfg.Grants, verifier: cfg.Verifier, log: log, mux: http.NewServeMux()}
+	h := &grantsHandler{grants: cfg.Grants, verifier: cfg.Verifier, log: log, mux: http.NewServeMux(), refusals: cfg.Refusals}
 	h.mux.HandleFunc("POST /v1/catalog/grants", h.apply)
 	h.mux.HandleFunc("GET /v1/catalog/grants", h.list)
 	h.mux.HandleFunc("GET /v1/catalog/grants/overdue", h.overdue)
@@ -104,15 +109,25 @@ func (h *grantsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mu
 
 func (h *grantsHandler) fail(w http.ResponseWriter, err error) { httpx.WriteError(w, h.log, "", err) }
 
+// refuse answers err to a write, recording it when it is a refusal of an
+// authenticated caller c.
+func (h *grantsHandler) refuse(w http.ResponseWriter, r *http.Request, c *auth.Claims, action, target string, err error) {
+	if c != nil {
+		h.refusals.Record(r.Context(), c, action, target, err)
+	}
+	h.fail(w, err)
+}
+
 // caller authenticates r and insists on a department: every grant action
-// is a department's.
+// is a department's. Claims without one come back with the error, to be
+// recorded.
 func (h *grantsHandler) caller(r *http.Request) (*auth.Claims, error) {
 	c, err := httpx.Authenticate(r, h.verifier)
 	if err != nil {
 		return nil, err
 	}
 	if c.Dept == "" {
-		return nil, govx.Errorf(govx.KindForbidden, "department_missing", "the token names no department (dept claim)")
+		return c, govx.Errorf(govx.KindForbidden, "department_missing", "the token names no department (dept claim)")
 	}
 	return c, nil
 }
@@ -130,19 +145,20 @@ func grantID(r *http.Request) (int64, error) {
 }
 
 func (h *grantsHandler) apply(w http.ResponseWriter, r *http.Request) {
+	const action = "grant.apply"
 	c, err := h.caller(r)
 	if err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, "", err)
 		return
 	}
 	var a Application
 	if err := httpx.DecodeJSON(r, grantsMaxBody, &a); err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, "", err)
 		return
 	}
 	g, err := h.grants.Apply(r.Context(), actor(c), a)
 	if err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, a.Resource, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/catalog/grants/"+strconv.FormatInt(g.ID, 10))
@@ -224,70 +240,73 @@ type reasonBody struct {
 }
 
 func (h *grantsHandler) approve(w http.ResponseWriter, r *http.Request) {
+	const action = "grant.approve"
 	c, err := h.caller(r)
 	if err == nil {
 		err = mayWrite(c, ScopeGrantDecide)
 	}
 	if err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, r.PathValue("id"), err)
 		return
 	}
 	var t Terms
 	// An empty body grants what was applied for.
 	if r.ContentLength != 0 {
 		if err = httpx.DecodeJSON(r, grantsMaxBody, &t); err != nil {
-			h.fail(w, err)
+			h.refuse(w, r, c, action, r.PathValue("id"), err)
 			return
 		}
 	}
-	h.transition(w, r, c, func(by Actor, g *Grant) error { return g.Approve(by, t, h.grants.Now()) })
+	h.transition(w, r, c, action, func(by Actor, g *Grant) error { return g.Approve(by, t, h.grants.Now()) })
 }
 
 func (h *grantsHandler) reject(w http.ResponseWriter, r *http.Request) {
+	const action = "grant.reject"
 	c, err := h.caller(r)
 	if err == nil {
 		err = mayWrite(c, ScopeGrantDecide)
 	}
 	if err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, r.PathValue("id"), err)
 		return
 	}
 	var b reasonBody
 	if err = httpx.DecodeJSON(r, grantsMaxBody, &b); err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, r.PathValue("id"), err)
 		return
 	}
-	h.transition(w, r, c, func(by Actor, g *Grant) error { return g.Reject(by, b.Reason, h.grants.Now()) })
+	h.transition(w, r, c, action, func(by Actor, g *Grant) error { return g.Reject(by, b.Reason, h.grants.Now()) })
 }
 
 func (h *grantsHandler) revoke(w http.ResponseWriter, r *http.Request) {
+	const action = "grant.revoke"
 	c, err := h.caller(r)
 	if err == nil {
 		err = mayWrite(c, ScopeGrantDecide)
 	}
 	if err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, r.PathValue("id"), err)
 		return
 	}
 	var b reasonBody
 	if err = httpx.DecodeJSON(r, grantsMaxBody, &b); err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, r.PathValue("id"), err)
 		return
 	}
-	h.transition(w, r, c, func(by Actor, g *Grant) error { return g.Revoke(by, b.Reason, h.grants.Now()) })
+	h.transition(w, r, c, action, func(by Actor, g *Grant) error { return g.Revoke(by, b.Reason, h.grants.Now()) })
 }
 
 // transition applies fn to the grant under
 // its row lock (the body was read before: no client holds a lock).
-func (h *grantsHandler) transition(w http.ResponseWriter, r *http.Request, c *auth.Claims, fn func(Actor, *Grant) error) {
+func (h *grantsHandler) transition(w http.ResponseWriter, r *http.Request, c *auth.Claims, action string, fn func(Actor, *Grant) error) {
 	id, err := grantID(r)
 	if err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, r.PathValue("id"), err)
 		return
 	}
 	g, err := h.grants.UpdateGrant(r.Context(), id, func(g *Grant) error { return fn(actor(c), g) })
 	if err != nil {
-		h.fail(w, err)
+		h.refuse(w, r, c, action, r.PathValue("id"), err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, g)

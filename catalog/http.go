@@ -14,6 +14,7 @@ import (
 	"govx"
 	"govx/internal/auth"
 	"govx/internal/httpx"
+	"govx/internal/refusal"
 )
 
 //go:embed openapi.json
@@ -34,6 +35,8 @@ type HandlerConfig struct {
 	Verifier httpx.Verifier
 	Logger   *slog.Logger // default slog.Default()
 	MaxBody  int64        // default DefaultMaxBody
+	// Refusals, which may be nil, records refused writes.
+	Refusals *refusal.Log
 }
 
 func (c *HandlerConfig) Validate() error {
@@ -67,15 +70,15 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPIDoc)
 	})
-	h.mux.HandleFunc("GET /v1/catalog/resources", h.authed(h.search))
-	h.mux.HandleFunc("POST /v1/catalog/resources", h.authed(h.register))
-	h.mux.HandleFunc("GET /v1/catalog/resources/{code}", h.authed(h.show))
-	h.mux.HandleFunc("PUT /v1/catalog/resources/{code}", h.authed(h.update))
-	h.mux.HandleFunc("GET /v1/catalog/resources/{code}/versions", h.authed(h.versions))
-	h.mux.HandleFunc("POST /v1/catalog/resources/{code}/retire", h.authed(h.retire))
-	h.mux.HandleFunc("GET /v1/catalog/departments", h.authed(h.departments))
-	h.mux.HandleFunc("GET /v1/catalog/departments/{code}", h.authed(h.department))
-	h.mux.HandleFunc("PUT /v1/catalog/departments/{code}", h.authed(h.putDepartment))
+	h.mux.HandleFunc("GET /v1/catalog/resources", h.authed("", h.search))
+	h.mux.HandleFunc("POST /v1/catalog/resources", h.authed("catalog.register", h.register))
+	h.mux.HandleFunc("GET /v1/catalog/resources/{code}", h.authed("", h.show))
+	h.mux.HandleFunc("PUT /v1/catalog/resources/{code}", h.authed("catalog.update", h.update))
+	h.mux.HandleFunc("GET /v1/catalog/resources/{code}/versions", h.authed("", h.versions))
+	h.mux.HandleFunc("POST /v1/catalog/resources/{code}/retire", h.authed("catalog.retire", h.retire))
+	h.mux.HandleFunc("GET /v1/catalog/departments", h.authed("", h.departments))
+	h.mux.HandleFunc("GET /v1/catalog/departments/{code}", h.authed("", h.department))
+	h.mux.HandleFunc("PUT /v1/catalog/departments/{code}", h.authed("catalog.department", h.putDepartment))
 	h.mux.HandleFunc("/", httpx.NotFound(cfg.Logger))
 	return h, nil
 }
@@ -85,8 +88,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 type authedFunc func(w http.ResponseWriter, r *http.Request, c *auth.Claims) error
 
 // authed authenticates the request, runs f and answers its error, with a
-// request id on every answer.
-func (h *handler) authed(f authedFunc) http.HandlerFunc {
+// request id on every answer. A write names its action, and its refusals
+// are recorded, with the {code} of the path as the target.
+func (h *handler) authed(action string, f authedFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var b [16]byte
 		rand.Read(b[:])
@@ -97,6 +101,9 @@ func (h *handler) authed(f authedFunc) http.HandlerFunc {
 			err = f(w, r, claims)
 		}
 		if err != nil {
+			if action != "" && claims != nil {
+				h.cfg.Refusals.Record(r.Context(), claims, action, r.PathValue("code"), err)
+			}
 			httpx.WriteError(w, h.cfg.Logger, requestID, err)
 		}
 	}

@@ -110,7 +110,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, xcfg kafk
 		return err
 	}
 	mux.Handle(ui.Prefix(), ui)
-	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log, Guard: guard})
+	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log, Guard: guard, Refusals: n.refusals})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"govx/internal/httpx"
 	"govx/internal/kafka"
 	"govx/internal/redis"
+	"govx/internal/refusal"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -143,7 +144,11 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	mux.Handle("POST /v1/resources/{code}/query", query)
 	mux.Handle("GET /v1/openapi.json", document(exchange.OpenAPI()))
 	mux.Handle("/", httpx.NotFound(n.log))
-	cat, err := catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: n.log})
+	n.refusals = refusal.New(n.Pool, n.log, ledger.MaskText)
+	refusals := n.refusals.Handler(verifier, n.log)
+	mux.Handle("/v1/refusals", refusals)
+	mux.Handle("/v1/refusals/", refusals)
+	cat, err := catalog.NewHandler(catalog.HandlerConfig{Store: store, Verifier: verifier, Logger: n.log, Refusals: n.refusals})
 	if err != nil {
 		return err
 	}
@@ -169,7 +174,7 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		adapters.WriteMetrics(w, n.runtimes...)
 	}))
 	mux.Handle("GET /healthz", n.health(rdb))
-	reg, err := registry.NewHandler(registry.Config{Store: store, Verifier: verifier, Logger: n.log, Prefix: "/registry"})
+	reg, err := registry.NewHandler(registry.Config{Store: store, Verifier: verifier, Logger: n.log, Prefix: "/registry", Refusals: n.refusals})
 	if err != nil {
 		return err
 	}
@@ -199,7 +204,7 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	mux.Handle("/v1/audit", ah)
 	mux.Handle("/v1/audit/", ah)
-	gh, err := catalog.NewGrantsHandler(catalog.GrantsHandlerConfig{Grants: grants, Verifier: verifier, Logger: n.log})
+	gh, err := catalog.NewGrantsHandler(catalog.GrantsHandlerConfig{Grants: grants, Verifier: verifier, Logger: n.log, Refusals: n.refusals})
 	if err != nil {
 		return err
 	}

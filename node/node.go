@@ -26,6 +26,7 @@ import (
 	"govx/internal/avro"
 	"govx/internal/kafka"
 	"govx/internal/postgres"
+	"govx/internal/refusal"
 	"govx/openapi"
 	"govx/openapi/apikeys"
 	"govx/schemas"
@@ -82,9 +83,12 @@ type Node struct {
 
 	httpURL string
 	mux     *http.ServeMux // the node's router: every HTTP API it serves
-	runCtx  context.Context
-	cancel  context.CancelFunc
-	closers []func()
+	// refusals records refused catalogue, grant, registry and case
+	// actions.
+	refusals *refusal.Log
+	runCtx   context.Context
+	cancel   context.CancelFunc
+	closers  []func()
 }
 
 // Addrs are where a started node can be reached.
@@ -307,7 +311,7 @@ func (n *Node) Close() error {
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), ledger.MigrationSource(), population.MigrationSource(),
 		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource(), openapi.MigrationSource(), apikeys.MigrationSource(),
-		casework.MigrationSource())
+		casework.MigrationSource(), refusal.MigrationSource())
 	if err != nil {
 		return err
 	}

@@ -160,18 +160,28 @@ func TestOpenDataAPIKeysAndLimits(t *testing.T) {
 		t.Fatalf("register answered %v", reg.body)
 	}
 
-	// The key's limit is the registered tier's, above the anonymous one.
+	// A new key has the anonymous limit; an operator raises it to the
+	// registered tier's, above the anonymous one.
 	a := c.do("GET", records, tmpl, nil, "X-API-Key", apiKey)
 	if a.status != http.StatusOK || len(a.body["records"].([]any)) != 2 {
 		t.Fatalf("with key = %d %v", a.status, a.body)
 	}
-	keyLimit := limitOf(a)
 	anon := c.do("GET", records, tmpl, nil)
 	if anon.status != http.StatusOK {
 		t.Fatalf("anonymous = %d %v", anon.status, anon.body)
 	}
+	if keyLimit, anonLimit := limitOf(a), limitOf(anon); keyLimit != anonLimit || a.header.Get("RateLimit-Policy") != anon.header.Get("RateLimit-Policy") {
+		t.Fatalf("a new key's limit %d is not the anonymous %d", keyLimit, anonLimit)
+	}
+	operator := nodetest.Token(t, m.Key, auth.TokenSpec{Role: node.RoleOperator})
+	if a := c.do("PUT", "/open/v1/keys/"+id+"/limit", "/open/v1/keys/{id}/limit", strings.NewReader(`{"tier":"registered"}`),
+		"Content-Type", "application/json", "Authorization", "Bearer "+operator); a.status != http.StatusOK || a.body["tier"] != "registered" {
+		t.Fatalf("operator raises the key = %d %v", a.status, a.body)
+	}
+	a = c.do("GET", records, tmpl, nil, "X-API-Key", apiKey)
+	keyLimit := limitOf(a)
 	if anonLimit := limitOf(anon); keyLimit <= anonLimit {
-		t.Fatalf("key limit %d is not above the anonymous %d", keyLimit, anonLimit)
+		t.Fatalf("raised key limit %d is not above the anonymous %d", keyLimit, anonLimit)
 	}
 	for i := range limitOf(anon) + 5 { // more than an anonymous burst
 		if a := c.do("GET", records, tmpl, nil, "X-API-Key", apiKey); a.status != http.StatusOK {

@@ -20,6 +20,7 @@ import (
 	"govx/catalog"
 	"govx/internal/auth"
 	"govx/internal/httpx"
+	"govx/internal/refusal"
 )
 
 // ContentType is the media type of every registry answer.
@@ -47,6 +48,8 @@ type Config struct {
 	// it strips; "" serves at the root.
 	Prefix  string
 	MaxBody int64 // 0 means DefaultMaxBody
+	// Refusals, which may be nil, records refused writes.
+	Refusals *refusal.Log
 }
 
 // Validate checks c and fills in defaults.
@@ -247,15 +250,25 @@ func (g *handler) readSchema(r *http.Request) (string, error) {
 }
 
 // authorize checks a write to subject ("" for the registry-wide config).
-func (g *handler) authorize(r *http.Request, subject string) error {
+// The claims come back with a refusal, for the record.
+func (g *handler) authorize(r *http.Request, subject string) (*auth.Claims, error) {
 	claims, err := httpx.Authenticate(r, g.cfg.Verifier)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !claims.HasScope(ScopeWrite) {
-		return govx.Errorf(govx.KindForbidden, "scope_missing", "the token lacks scope %s", ScopeWrite)
+		return claims, govx.Errorf(govx.KindForbidden, "scope_missing", "the token lacks scope %s", ScopeWrite)
 	}
-	return g.mayWrite(r, claims, subject)
+	return claims, g.mayWrite(r, claims, subject)
+}
+
+// failWrite answers err to a write of action on subject, recording it
+// when it is a refusal of an authenticated caller.
+func (g *handler) failWrite(w http.ResponseWriter, r *http.Request, claims *auth.Claims, action, subject string, err error) {
+	if claims != nil {
+		g.cfg.Refusals.Record(r.Context(), claims, action, subject, err)
+	}
+	g.fail(w, err)
 }
 
 func (g *handler) mayWrite(r *http.Request, claims *auth.Claims, subject string) error {
@@ -345,8 +358,9 @@ func (g *handler) version(w http.ResponseWriter, r *http.Request) {
 
 func (g *handler) register(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
+	var claims *auth.Claims
 	if err == nil {
-		err = g.authorize(r, subject)
+		claims, err = g.authorize(r, subject)
 	}
 	var schema string
 	if err == nil {
@@ -357,7 +371,7 @@ func (g *handler) register(w http.ResponseWriter, r *http.Request) {
 		id, err = g.cfg.Store.RegisterSchema(r.Context(), subject, schema)
 	}
 	if err != nil {
-		g.fail(w, err)
+		g.failWrite(w, r, claims, "registry.register", subject, err)
 		return
 	}
 	g.ok(w, map[string]int{"id": id})
@@ -382,8 +396,9 @@ func (g *handler) lookup(w http.ResponseWriter, r *http.Request) {
 
 func (g *handler) deleteSubject(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
+	var claims *auth.Claims
 	if err == nil {
-		err = g.authorize(r, subject)
+		claims, err = g.authorize(r, subject)
 	}
 	if err == nil && r.URL.Query().Get("permanent") == "true" {
 		err = govx.Errorf(govx.KindForbidden, "forbidden",
@@ -394,7 +409,7 @@ func (g *handler) deleteSubject(w http.ResponseWriter, r *http.Request) {
 		versions, err = g.cfg.Store.DeleteSubject(r.Context(), subject)
 	}
 	if err != nil {
-		g.fail(w, err)
+		g.failWrite(w, r, claims, "registry.delete", subject, err)
 		return
 	}
 	g.ok(w, versions)
@@ -460,8 +475,9 @@ func (g *handler) putConfig(w http.ResponseWriter, r *http.Request) {
 	if subject != "" {
 		err = catalog.ValidateSubject(subject)
 	}
+	var claims *auth.Claims
 	if err == nil {
-		err = g.authorize(r, subject)
+		claims, err = g.authorize(r, subject)
 	}
 	var req struct {
 		Compatibility      string `json:"compatibility"`
@@ -481,7 +497,7 @@ func (g *handler) putConfig(w http.ResponseWriter, r *http.Request) {
 		err = g.cfg.Store.SetCompatibility(r.Context(), subject, c)
 	}
 	if err != nil {
-		g.fail(w, err)
+		g.failWrite(w, r, claims, "registry.config", subject, err)
 		return
 	}
 	g.ok(w, configAnswer{c, c})

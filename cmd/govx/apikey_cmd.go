@@ -20,8 +20,11 @@ const apikeyUsage = `Usage: govx apikey <command> [flags]
   create     --name TEXT --email ADDR --purpose TEXT   prints the key once
   list       [--status active|revoked] [--email ADDR]
   revoke     ID
-  set-limit  ID --tier registered|partner [--rate N --per 1s|1m --burst N]
+  set-limit  ID --tier anonymous|registered|partner [--rate N --per 1s|1m --burst N]
              (--rate 0 clears a key's own limit)
+
+A new key starts in tier anonymous, with an anonymous caller's limit;
+set-limit raises it.
 
 Operator tools for the open-data API's keys; they talk to the database
 directly (GOVX_POSTGRES_URL). A revoked key stops working on every API
@@ -50,7 +53,7 @@ func runAPIKey(ctx context.Context, cfg node.Config, args []string, stdout, _ io
 		fs.StringVar(&email, "email", "", "contact address")
 	case "revoke":
 	case "set-limit":
-		fs.StringVar(&tier, "tier", apikeys.TierRegistered, "registered or a configured tier (partner)")
+		fs.StringVar(&tier, "tier", apikeys.TierRegistered, "anonymous, registered or a configured tier (partner)")
 		fs.IntVar(&rate, "rate", 0, "the key's own rate; 0 means the tier's")
 		fs.DurationVar(&per, "per", time.Second, "the period of --rate")
 		fs.IntVar(&burst, "burst", 0, "the key's own burst; default twice --rate")
@@ -111,8 +114,8 @@ func runAPIKey(ctx context.Context, cfg node.Config, args []string, stdout, _ io
 		return nil
 	default: // set-limit
 		// The node's service runs with the default tiers.
-		if _, ok := apikeys.DefaultTiers()[tier]; !ok && tier != apikeys.TierRegistered {
-			return fmt.Errorf("tier %q is not configured (registered, partner)", tier)
+		if _, ok := apikeys.DefaultTiers()[tier]; !ok && tier != apikeys.TierRegistered && tier != apikeys.TierAnonymous {
+			return fmt.Errorf("tier %q is not configured (anonymous, registered, partner)", tier)
 		}
 		var lim *ratelimit.Limit
 		if rate > 0 {

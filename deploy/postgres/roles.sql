@@ -15,7 +15,7 @@
 -- Who reaches what:
 --   govx_exchange      the exchange, its HTTP APIs and the case workflow:
 --                      catalog, exchange (audit ledger), consent, casework,
---                      opendata, opendata_rows (creates a table per dataset
+--                      refusals (refused writes), opendata, opendata_rows (creates a table per dataset
 --                      version), openapi_keys; of the licence register only
 --                      what open data and the case workflow read (licences;
 --                      issuer_keys without the private keys). Append-only
@@ -82,7 +82,7 @@ END $$;
 -- The exchange, its APIs and the case workflow.
 DO $$ BEGIN
   PERFORM pg_temp.owns('govx_exchange', s)
-     FROM unnest(ARRAY['catalog', 'exchange', 'consent', 'casework', 'opendata', 'openapi_keys']::name[]) AS s;
+     FROM unnest(ARRAY['catalog', 'exchange', 'consent', 'casework', 'opendata', 'openapi_keys', 'refusals']::name[]) AS s;
 END $$;
 -- Each published dataset version is a table the exchange creates (and so
 -- owns) here; tables made before by another role are read too.
@@ -91,7 +91,7 @@ GRANT SELECT ON ALL TABLES IN SCHEMA opendata_rows TO govx_exchange;
 -- Append-only records: insert and read, never change. (Their triggers refuse
 -- UPDATE and DELETE too; the grant makes it a permission, not a rule.)
 REVOKE UPDATE, DELETE, TRUNCATE ON exchange.audit, exchange.audit_checkpoints, catalog.grant_events,
-  catalog.resource_versions, catalog.resource_audit, consent.log, casework.history FROM govx_exchange;
+  catalog.resource_versions, catalog.resource_audit, consent.log, casework.history, refusals.log FROM govx_exchange;
 -- The licence register as open data publishes it and as the case workflow
 -- picks its issuing authority: never the issuers' private keys.
 GRANT USAGE ON SCHEMA licence TO govx_exchange;

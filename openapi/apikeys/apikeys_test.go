@@ -164,7 +164,7 @@ func (in *instance) register(name string) (id, secret string) {
 		in.t.Fatalf("register: %d %v", a.status, a.body)
 	}
 	id, secret = a.str("id"), a.str("secret")
-	if a.str("api_key") != id+"."+secret || a.str("tier") != apikeys.TierRegistered || a.header.Get("Location") != "/open/v1/keys/"+id {
+	if a.str("api_key") != id+"."+secret || a.str("tier") != apikeys.TierAnonymous || a.header.Get("Location") != "/open/v1/keys/"+id {
 		in.t.Fatalf("register answered %v", a.body)
 	}
 	return id, secret
@@ -208,8 +208,9 @@ func TestKeyLifecycle(t *testing.T) {
 	if a.status != 200 || a.str("kind") != "key" || a.str("key") != id || a.str("via") != "api-key" {
 		t.Fatalf("with the key: %d %v", a.status, a.body)
 	}
-	if a.header.Get("RateLimit-Limit") != "200" || a.header.Get("RateLimit-Policy") != "200;w=2" {
-		t.Errorf("registered limit headers: %v", a.header)
+	// A new key has the anonymous limit until an operator raises it.
+	if a.header.Get("RateLimit-Limit") != "20" || a.header.Get("RateLimit-Policy") != "20;w=2" || a.str("tier") != apikeys.TierAnonymous {
+		t.Errorf("new key's limit headers: %v %v", a.body, a.header)
 	}
 	if a := in.do("GET", "/open/v1/datasets", "", nil); a.str("kind") != "anonymous" || a.header.Get("RateLimit-Limit") != "20" {
 		t.Errorf("anonymous: %v %v", a.body, a.header)
@@ -432,6 +433,9 @@ func TestRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := k.ID
+	if _, err := e.store.SetLimit(context.Background(), id, apikeys.TierRegistered, nil); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 5 {
 		if ans := []*instance{a, b}[i%2].do("GET", "/open/v1/datasets", "", nil, "X-API-Key", id+"."+secret); ans.status != 200 {
 			t.Fatalf("key request %d: %d %v", i, ans.status, ans.body)
@@ -524,7 +528,6 @@ func TestOperator(t *testing.T) {
 		status                 int
 	}{
 		{"unknown tier", id, `{"tier":"gold"}`, "tier_invalid", 400},
-		{"anonymous tier", id, `{"tier":"anonymous"}`, "tier_invalid", 400},
 		{"zero burst", id, `{"tier":"registered","limit":{"rate":1,"period_ms":1000,"burst":0}}`, "limit_invalid", 400},
 		{"unknown key", "k_" + strings.Repeat("b", 26), `{"tier":"registered"}`, "api_key_not_found", 404},
 		{"malformed key id", "nope", `{"tier":"registered"}`, "api_key_not_found", 404},
@@ -614,4 +617,62 @@ func TestConfig(t *testing.T) {
 		})
 	}
 	_ = fmt.Sprint
+}
+
+// TestRegistrationLimit: self-registration is limited per client address
+// and per e-mail address, across instances, and a new key gets no more than
+// an anonymous caller until an operator raises it.
+func TestRegistrationLimit(t *testing.T) {
+	e := newEnv(t)
+	cfg := apikeys.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}}
+	a, b := e.instance(cfg, nil), e.instance(cfg, nil)
+	register := func(in *instance, addr, email string) answer {
+		t.Helper()
+		return in.do("POST", "/open/v1/keys", "/open/v1/keys", jsonBody(map[string]string{
+			"name": "atlas", "email": email, "purpose": "a map of open licences"}), "X-Forwarded-For", addr)
+	}
+
+	var id, secret string
+	for i := range 3 {
+		ans := register([]*instance{a, b}[i%2], "203.0.113.7", "dev"+strconv.Itoa(i)+"@example.org")
+		if ans.status != http.StatusCreated {
+			t.Fatalf("registration %d from one address: %d %v", i, ans.status, ans.body)
+		}
+		id, secret = ans.str("id"), ans.str("secret")
+	}
+	ans := register(b, "203.0.113.7", "dev3@example.org")
+	if retry, _ := strconv.Atoi(ans.header.Get("Retry-After")); ans.status != http.StatusTooManyRequests || ans.code() != apikeys.CodeRegistrationLimited || retry < 1 {
+		t.Fatalf("fourth registration from one address: %d %v %v", ans.status, ans.body, ans.header)
+	}
+
+	// One mailbox from many addresses: case and +tags do not make it new.
+	for i, email := range []string{"ops@example.net", "OPS@example.net", "ops+2@example.net"} {
+		if ans := register([]*instance{a, b}[i%2], "198.51.100."+strconv.Itoa(i+1), email); ans.status != http.StatusCreated {
+			t.Fatalf("registration %d for one e-mail: %d %v", i, ans.status, ans.body)
+		}
+	}
+	if ans := register(a, "198.51.100.9", "ops@example.net"); ans.status != http.StatusTooManyRequests || ans.code() != apikeys.CodeRegistrationLimited {
+		t.Fatalf("fourth registration for one e-mail from another address: %d %v", ans.status, ans.body)
+	}
+	if ks, _ := e.store.Keys(context.Background(), apikeys.Filter{}); len(ks) != 6 {
+		t.Fatalf("%d keys stored, want 6", len(ks))
+	}
+
+	// A new key's limit is the anonymous tier's, on the wire and in force.
+	op := "Bearer " + a.operatorToken()
+	got := a.do("GET", "/open/v1/keys/"+id, "/open/v1/keys/{id}", nil, "Authorization", op)
+	lim, _ := got.body["limit"].(map[string]any)
+	if got.str("tier") != apikeys.TierAnonymous || lim["burst"] != float64(apikeys.DefaultAnonymous.Burst) || lim["rate"] != float64(apikeys.DefaultAnonymous.Rate) {
+		t.Fatalf("new key: %v", got.body)
+	}
+	if ans := a.do("GET", "/open/v1/datasets", "", nil, "X-API-Key", id+"."+secret, "X-Forwarded-For", "192.0.2.1"); ans.header.Get("RateLimit-Policy") != apikeys.DefaultAnonymous.Policy() {
+		t.Fatalf("new key's limit: %v", ans.header)
+	}
+	// An operator raises it.
+	if ans := a.do("PUT", "/open/v1/keys/"+id+"/limit", "/open/v1/keys/{id}/limit", jsonBody(map[string]any{"tier": "registered"}), "Authorization", op); ans.status != 200 || ans.str("tier") != apikeys.TierRegistered {
+		t.Fatalf("raise: %d %v", ans.status, ans.body)
+	}
+	if ans := b.do("GET", "/open/v1/datasets", "", nil, "X-API-Key", id+"."+secret, "X-Forwarded-For", "192.0.2.1"); ans.header.Get("RateLimit-Policy") != apikeys.DefaultRegistered.Policy() {
+		t.Fatalf("raised key's limit: %v", ans.header)
+	}
 }

@@ -1,11 +1,16 @@
 package apikeys
 
 import (
+	"context"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"encoding/hex"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +84,23 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	if err := reg.validate(); err != nil {
+		s.fail(w, err)
+		return
+	}
+	c, err := s.caller(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if c.Kind != CallerOperator {
+		if retry, ok := s.allowRegistration(r.Context(), c.Addr, reg.Email); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, ratelimit.Seconds(retry))))
+			httpx.WriteErrorStatus(w, s.cfg.Logger, "", http.StatusTooManyRequests, govx.Errorf(govx.KindUnavailable, CodeRegistrationLimited,
+				"too many keys registered lately from this address or for this e-mail address; retry after %s, or ask the operators", retry.Round(time.Second)))
+			return
+		}
+	}
 	k, secret, err := s.store.Create(r.Context(), reg)
 	if err != nil {
 		s.fail(w, err)
@@ -90,6 +112,32 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		Secret string `json:"secret"`
 		APIKey string `json:"api_key"`
 	}{s.view(k), secret, k.ID + "." + secret})
+}
+
+// allowRegistration charges one registration to the client address and to
+// the e-mail address (lower-cased, without a +tag), each against its own
+// limit; it says how long to wait when either is spent.
+func (s *Service) allowRegistration(ctx context.Context, addr netip.Addr, email string) (time.Duration, bool) {
+	if res := s.limiter.Allow(ctx, "register:ip:"+addrBucket(addr), s.cfg.RegistrationsPerAddress); !res.Allowed {
+		return res.RetryAfter, false
+	}
+	sum := sha256.Sum256([]byte(normalEmail(email)))
+	if res := s.limiter.Allow(ctx, "register:email:"+hex.EncodeToString(sum[:16]), s.cfg.RegistrationsPerEmail); !res.Allowed {
+		return res.RetryAfter, false
+	}
+	return 0, true
+}
+
+// normalEmail is the mailbox an address reaches, as far as most providers
+// go: case does not matter, nor does a +tag in the local part.
+func normalEmail(email string) string {
+	email = strings.ToLower(email)
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return email
+	}
+	local, _, _ := strings.Cut(email[:at], "+")
+	return local + email[at:]
 }
 
 func (s *Service) operator(r *http.Request) (Caller, error) {

@@ -23,6 +23,9 @@ const (
 	CodeRateLimited   = "rate_limited"    // over the caller's limit; see Retry-After
 	CodeAmbiguous     = "credentials_ambiguous"
 	CodeNeedsOperator = "operator_required"
+	// CodeRegistrationLimited: too many keys registered lately from the
+	// client's address or for the e-mail address; see Retry-After.
+	CodeRegistrationLimited = "registration_limited"
 )
 
 // Claims of the tokens minted for keys.
@@ -37,6 +40,9 @@ var (
 	DefaultAnonymous  = ratelimit.PerSecond(10, 20)
 	DefaultRegistered = ratelimit.PerSecond(100, 200)
 	DefaultPartner    = ratelimit.PerSecond(1000, 2000)
+	// DefaultRegistrations bounds self-registration per client address and
+	// per e-mail address: three keys at once, then one every eight hours.
+	DefaultRegistrations = ratelimit.Limit{Rate: 3, Period: 24 * time.Hour, Burst: 3}
 )
 
 // DefaultTiers are the further tiers when Config.Tiers is nil.
@@ -60,8 +66,17 @@ type Config struct {
 	// Anonymous is the limit per client address of callers without a
 	// key; default 10/s burst 20.
 	Anonymous ratelimit.Limit
-	// Registered is the limit of a new key; default 100/s burst 200.
+	// Registered is the limit of the registered tier, where an operator
+	// puts a key it trusts; default 100/s burst 200. A new key starts in
+	// the anonymous tier (Anonymous), so registering keys multiplies no
+	// quota until an operator raises them.
 	Registered ratelimit.Limit
+	// RegistrationsPerAddress and RegistrationsPerEmail bound how many keys
+	// one client address (IPv6 per /64) and one e-mail address may
+	// register, shared by instances through the Limiter; default
+	// DefaultRegistrations each.
+	RegistrationsPerAddress ratelimit.Limit
+	RegistrationsPerEmail   ratelimit.Limit
 	// Tiers are the further tiers operators may put a key in, by name;
 	// nil means {"partner": 1000/s burst 2000}.
 	Tiers map[string]ratelimit.Limit
@@ -100,10 +115,17 @@ func (c *Config) Validate() error {
 	if c.Operator == (ratelimit.Limit{}) {
 		c.Operator = c.Registered
 	}
+	if c.RegistrationsPerAddress == (ratelimit.Limit{}) {
+		c.RegistrationsPerAddress = DefaultRegistrations
+	}
+	if c.RegistrationsPerEmail == (ratelimit.Limit{}) {
+		c.RegistrationsPerEmail = DefaultRegistrations
+	}
 	if c.Tiers == nil {
 		c.Tiers = DefaultTiers()
 	}
-	for name, lim := range map[string]ratelimit.Limit{TierAnonymous: c.Anonymous, TierRegistered: c.Registered, "operator": c.Operator} {
+	for name, lim := range map[string]ratelimit.Limit{TierAnonymous: c.Anonymous, TierRegistered: c.Registered, "operator": c.Operator,
+		"registrations per address": c.RegistrationsPerAddress, "registrations per e-mail": c.RegistrationsPerEmail} {
 		if err := lim.Validate(); err != nil {
 			return invalid("%s limit: %s", name, govx.ErrorMessage(err))
 		}
@@ -169,6 +191,9 @@ func (s *Service) LimitOf(k *Key) ratelimit.Limit {
 	if k.Limit != nil {
 		return *k.Limit
 	}
+	if k.Tier == TierAnonymous {
+		return s.cfg.Anonymous
+	}
 	if lim, ok := s.cfg.Tiers[k.Tier]; ok {
 		return lim
 	}
@@ -185,7 +210,7 @@ func (s *Service) Revoke(ctx context.Context, id, by string) (*Key, error) {
 // SetLimit puts key id in a configured tier, with lim (may be nil) as its
 // own limit.
 func (s *Service) SetLimit(ctx context.Context, id, tier string, lim *ratelimit.Limit) (*Key, error) {
-	if _, ok := s.cfg.Tiers[tier]; !ok && tier != TierRegistered {
+	if _, ok := s.cfg.Tiers[tier]; !ok && tier != TierRegistered && tier != TierAnonymous {
 		return nil, govx.E("apikeys.Service.SetLimit", govx.Errorf(govx.KindInvalid, "tier_invalid", "tier %q is not configured", truncate(tier, 40)))
 	}
 	k, err := s.store.SetLimit(ctx, id, tier, lim)

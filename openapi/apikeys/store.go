@@ -40,8 +40,8 @@ const (
 
 // Tiers every deployment has. Operators may configure more (Config.Tiers).
 const (
-	TierAnonymous  = "anonymous"  // no key: limited per client address
-	TierRegistered = "registered" // every new key
+	TierAnonymous  = "anonymous"  // no key, or a new key: the anonymous limit
+	TierRegistered = "registered" // a key an operator raised
 )
 
 // Key is a registered API key. The secret is not part of it: only its hash
@@ -139,16 +139,17 @@ func hashSecret(secret string) []byte {
 	return sum[:]
 }
 
-// Create registers a key in the registered tier and returns it with its
-// secret, which is not kept and cannot be shown again.
+// Create registers a key in the anonymous tier (until an operator raises
+// it) and returns it with its secret, which is not kept and cannot be shown
+// again.
 func (s *Store) Create(ctx context.Context, reg Registration) (*Key, string, error) {
 	const op = "apikeys.Store.Create"
 	if err := reg.validate(); err != nil {
 		return nil, "", govx.E(op, err)
 	}
 	secret := newSecret()
-	k, err := scanKey(s.pool.QueryRow(ctx, `INSERT INTO openapi_keys.api_keys (id, secret_hash, name, email, purpose)
-		VALUES ($1, $2, $3, $4, $5) RETURNING `+keyColumns, newID(), hashSecret(secret), reg.Name, reg.Email, reg.Purpose))
+	k, err := scanKey(s.pool.QueryRow(ctx, `INSERT INTO openapi_keys.api_keys (id, secret_hash, name, email, purpose, tier)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+keyColumns, newID(), hashSecret(secret), reg.Name, reg.Email, reg.Purpose, TierAnonymous))
 	if err != nil {
 		return nil, "", postgres.Translate(op, err, "")
 	}
@@ -265,7 +266,7 @@ func (s *Store) SetLimit(ctx context.Context, id, tier string, lim *ratelimit.Li
 	if !validID(id) {
 		return nil, govx.E(op, errNoKey(id))
 	}
-	if !tierPattern.MatchString(tier) || tier == TierAnonymous {
+	if !tierPattern.MatchString(tier) {
 		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "tier_invalid", "tier %q is not a key tier", truncate(tier, 40)))
 	}
 	var rate, periodMS, burst *int64
