@@ -60,27 +60,15 @@ func AdapterACLs(department string, eventResources []string) []kafka.ACL {
 	return acls
 }
 
-// CaseworkGroup is the consumer group in which the case workflow reads
-// register changes.
-const CaseworkGroup = "govx-casework"
-
-// CaseworkACLs: the case workflow writes its own cases' events, and reads
-// the change events of the resources its cases rely on (watched), in its
-// own group. It reads no request or reply.
-//
-// The reads are to move behind the exchange's event subscription, where
-// they are audited like any other; until then they are limited to the
-// resources named here.
-func CaseworkACLs(watched []string) []kafka.ACL {
-	acls := []kafka.ACL{
+// CaseworkACLs: the case workflow writes its own cases' events, and
+// nothing else. It reads no request, reply or event: the register changes
+// its cases rely on come through the exchange's event subscription, where
+// they are decided and audited like any consumer's reads.
+func CaseworkACLs() []kafka.ACL {
+	return []kafka.ACL{
 		{Resource: kafka.ResourceTopic, Name: CaseworkEventTopic, Operation: kafka.OpWrite},
 		{Resource: kafka.ResourceTopic, Name: CaseworkEventTopic, Operation: kafka.OpCreate},
-		{Resource: kafka.ResourceGroup, Name: CaseworkGroup, Operation: kafka.OpRead},
 	}
-	for _, r := range watched {
-		acls = append(acls, kafka.ACL{Resource: kafka.ResourceTopic, Name: EventTopic(r), Operation: kafka.OpRead})
-	}
-	return acls
 }
 
 // AdapterGroup is the consumer group of a department's adapters.

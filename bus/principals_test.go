@@ -12,7 +12,8 @@ import (
 )
 
 // authBroker is an embedded broker with SASL and ACLs on, and the
-// principals of two exchange instances and two departments' adapters.
+// principals of two exchange instances, two departments' adapters and the
+// case workflow.
 type authBroker struct {
 	e     *kafka.Embedded
 	creds kafka.Credentials
@@ -30,7 +31,7 @@ func (b authBroker) as(t *testing.T, principal string) kafka.Config {
 func startAuthBroker(t *testing.T) authBroker {
 	t.Helper()
 	creds, err := kafka.LoadOrCreateCredentials(t.TempDir()+"/credentials.json", kafka.PrincipalAdmin,
-		bus.ExchangePrincipal("a"), bus.ExchangePrincipal("b"), bus.AdapterPrincipal("population"), bus.AdapterPrincipal("licence"))
+		bus.ExchangePrincipal("a"), bus.ExchangePrincipal("b"), bus.AdapterPrincipal("population"), bus.AdapterPrincipal("licence"), bus.CaseworkPrincipal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +42,7 @@ func startAuthBroker(t *testing.T) authBroker {
 			ACLs: bus.AdapterACLs("population", []string{"population.identity"})},
 		{Name: bus.AdapterPrincipal("licence"), Password: creds[bus.AdapterPrincipal("licence")],
 			ACLs: bus.AdapterACLs("licence", []string{"licence.pharmacy"})},
+		{Name: bus.CaseworkPrincipal, Password: creds[bus.CaseworkPrincipal], ACLs: bus.CaseworkACLs()},
 	}
 	e, err := kafka.StartEmbedded(kafka.EmbeddedConfig{AdminPassword: creds[kafka.PrincipalAdmin], Users: users})
 	if err != nil {
@@ -195,5 +197,48 @@ func assertEmpty(t *testing.T, admin kafka.Config, topic string) {
 		if end != 0 {
 			t.Errorf("%s partition %d holds %d messages", topic, p, end)
 		}
+	}
+}
+
+// The case workflow writes its own cases' events and reads no event of a
+// register: those reach it through the exchange's audited subscription.
+func TestCaseworkACLs(t *testing.T) {
+	b := startAuthBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := b.as(t, kafka.PrincipalAdmin)
+	aprod, err := kafka.NewProducer(admin, kafka.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aprod.Close()
+	registerEvents := bus.EventTopic("licence.pharmacy")
+	if err := kafka.EnsureTopics(ctx, admin, kafka.Topic{Name: registerEvents, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := aprod.Publish(ctx, kafka.Message{Topic: registerEvents, Value: []byte("revoked")}); err != nil {
+		t.Fatal(err)
+	}
+
+	cw := b.as(t, bus.CaseworkPrincipal)
+	if tail, err := kafka.OpenTail(ctx, cw, registerEvents, nil, true); err == nil {
+		m, err := tail.Next(ctx)
+		tail.Close()
+		wantCode(t, fmt.Sprintf("casework reads a register's events (got %q)", m.Value), err, kafka.CodeBusForbidden)
+	} else {
+		wantRefused(t, "casework reads a register's events", err)
+	}
+	prod, err := kafka.NewProducer(cw, kafka.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	err = prod.Publish(ctx, kafka.Message{Topic: registerEvents, Value: []byte("forged")})
+	wantRefused(t, "casework writes a register's events", err)
+	if err := kafka.EnsureTopics(ctx, cw, kafka.Topic{Name: bus.CaseworkEventTopic, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.Publish(ctx, kafka.Message{Topic: bus.CaseworkEventTopic, Value: []byte("case accepted")}); err != nil {
+		t.Errorf("casework writes its own events: %v", err)
 	}
 }

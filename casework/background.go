@@ -3,20 +3,17 @@ package casework
 import (
 	"context"
 	"fmt"
-	"govx/bus"
-	"govx/internal/avro"
-	"govx/internal/kafka"
-	"govx/schemas"
 	"strings"
 	"time"
 
 	"govx"
+	"govx/exchange"
 )
 
 // RecordChanged tells the case workflow that a provider changed a record
 // (a change event on the bus). Open cases that relied on a licence now
 // revoked are flagged for their reviewers; drafts see the material
-// blocked.
+// blocked. The same change told twice changes nothing the second time.
 func (s *Service) RecordChanged(ctx context.Context, resource, key, eventType, reason string) error {
 	if !strings.HasSuffix(eventType, ".revoked") && !strings.HasSuffix(eventType, ".deregistered") {
 		return nil
@@ -39,6 +36,9 @@ func (s *Service) RecordChanged(ctx context.Context, resource, key, eventType, r
 					msg += ": " + reason
 				}
 				if c.Status == Draft {
+					if m.State == Blocked && m.Reason == msg {
+						continue // the same change told again
+					}
 					m.State, m.Reason = Blocked, msg
 					evs = append(evs, event{action: "material_blocked", detail: m.Code})
 					continue
@@ -56,20 +56,41 @@ func (s *Service) RecordChanged(ctx context.Context, resource, key, eventType, r
 	return nil
 }
 
-// Changes is the handler, for a kafka.Consumer of the registers' event
-// topics, that records each change event (an bus.Event, decoded with
-// codec) with RecordChanged. An event that does not decode is logged and
-// skipped: it would not decode on a retry either. An error recording it is
-// returned, so the consumer does not commit the message and it comes again.
-func (s *Service) Changes(codec *avro.Codec) kafka.Handler {
-	return func(ctx context.Context, msg kafka.Message) error {
-		var ev bus.Event
-		if err := codec.UnmarshalAs(ctx, schemas.Event, msg.Value, &ev); err != nil {
-			s.cfg.Logger.Warn("casework: undecodable change event skipped", "topic", msg.Topic, "err", err)
+// ChangeFeed delivers the change events of a register resource, in
+// order, from cursor (an event's ID, exchange.FromStart, or "" for from
+// now on), calling fn with each until ctx ends or fn fails:
+// exchange.Client.Subscribe with the case workflow's own token, so that
+// the exchange decides and audits these reads as any consumer's. It
+// returns fn's error, or why the subscription ended for good.
+type ChangeFeed func(ctx context.Context, resource, cursor string, fn func(exchange.Event) error) error
+
+// FollowChanges records the change events of resource (RecordChanged) as
+// feed delivers them, until ctx ends or feed gives up. It resumes after
+// the last event it recorded, whose cursor it keeps in the casework
+// schema, and starts from the first event the bus still holds the first
+// time. The cursor is saved after the change is recorded: a stop between
+// the two tells the change again on the next start, which RecordChanged
+// takes as told already.
+func (s *Service) FollowChanges(ctx context.Context, feed ChangeFeed, resource string) error {
+	const op = "casework.FollowChanges"
+	cursor, err := s.store.changeCursor(ctx, resource)
+	if err != nil {
+		return govx.E(op, err)
+	}
+	if cursor == "" {
+		cursor = exchange.FromStart
+	}
+	return feed(ctx, resource, cursor, func(ev exchange.Event) error {
+		if ev.Resource != resource {
+			s.cfg.Logger.Warn("casework: change event of another resource skipped", "want", resource, "got", ev.Resource)
+		} else if err := s.RecordChanged(ctx, ev.Resource, ev.Key, ev.Type, ev.Reason); err != nil {
+			return err
+		}
+		if ev.ID == "" {
 			return nil
 		}
-		return s.RecordChanged(ctx, ev.Resource, ev.Key, ev.Type, ev.Reason)
-	}
+		return s.store.saveChangeCursor(ctx, resource, ev.ID, s.now())
+	})
 }
 
 // RetryDue tries again what is due: verifications the exchange did not

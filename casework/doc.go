@@ -17,8 +17,8 @@
 // cases, their history and the case events of its Outbox in PostgreSQL,
 // each change in one transaction under the case's row lock. Service.Run
 // retries what the exchange or the licensing department did not answer and
-// sweeps deadlines; Service.Changes records the registers' change events (a
-// licence revoked, a company deregistered) on the open cases that relied on
-// them. NewHandler serves the case API (/v1/cases…, OpenAPI); package web
+// sweeps deadlines; Service.FollowChanges records the registers' change
+// events (a licence revoked, a company deregistered), read through the
+// exchange's subscription, on the open cases that relied on them. NewHandler serves the case API (/v1/cases…, OpenAPI); package web
 // holds the clerks', reviewers' and supervisors' pages.
 package casework

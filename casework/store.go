@@ -639,3 +639,25 @@ func (s *Store) Stats(ctx context.Context) ([]StatusCount, []DeptStats, error) {
 	})
 	return counts, depts, postgres.Translate(op, err, "")
 }
+
+// changeCursor is where following resource's change events got to: the
+// cursor after the last event recorded, "" before the first.
+func (s *Store) changeCursor(ctx context.Context, resource string) (string, error) {
+	var cursor string
+	err := s.pool.QueryRow(ctx, `SELECT cursor FROM casework.change_cursors WHERE resource = $1`, resource).Scan(&cursor)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return cursor, err
+}
+
+// saveChangeCursor keeps cursor as where following resource's change
+// events got to.
+func (s *Store) saveChangeCursor(ctx context.Context, resource, cursor string, now time.Time) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO casework.change_cursors (resource, cursor, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (resource) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = EXCLUDED.updated_at`, resource, cursor, now)
+	if err != nil {
+		return govx.E("casework.Store.saveChangeCursor", err)
+	}
+	return nil
+}

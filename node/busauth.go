@@ -28,19 +28,13 @@ func adapterEvents(dept string) []string {
 	return nil
 }
 
-// caseworkWatched are the resources whose changes flag cases: a licence
-// revoked, a company deregistered.
-func caseworkWatched() []string {
-	return append(adapterEvents(licence.Department), legalentity.ResourceStatus)
-}
-
 // embeddedUsers are the principals of the embedded broker: this node's
 // exchange instance, every reference adapter and the case workflow, with
 // their passwords from creds (which holds them all).
 func (n *Node) embeddedUsers(creds kafka.Credentials) []kafka.User {
 	users := []kafka.User{
 		{Name: bus.ExchangePrincipal(n.cfg.Instance), ACLs: bus.ExchangeACLs(n.cfg.Instance)},
-		{Name: bus.CaseworkPrincipal, ACLs: bus.CaseworkACLs(caseworkWatched())},
+		{Name: bus.CaseworkPrincipal, ACLs: bus.CaseworkACLs()},
 	}
 	for _, d := range ReferenceAdapters {
 		users = append(users, kafka.User{Name: bus.AdapterPrincipal(d), ACLs: bus.AdapterACLs(d, adapterEvents(d))})

@@ -74,6 +74,18 @@ func TestBusAuthenticatesAndAuthorises(t *testing.T) {
 		}
 	}
 
+	// Nor a register's events: it subscribes to those through the
+	// exchange.
+	if tail, err := kafka.OpenTail(ctx, nodetest.Kafka(t, m, bus.CaseworkPrincipal), bus.EventTopic(licence.ResourceFoodBusiness), nil, true); err == nil {
+		_, err = tail.Next(ctx)
+		tail.Close()
+		if govx.ErrorCode(err) != kafka.CodeBusForbidden {
+			t.Errorf("casework reads the licence register's events: %v", err)
+		}
+	} else if c := govx.ErrorCode(err); c != kafka.CodeBusForbidden && c != kafka.CodeTopicNotFound && c != kafka.CodeTopicUnknown {
+		t.Errorf("casework reads the licence register's events: %v", err)
+	}
+
 	// Nothing forged reached the request topic.
 	tail, err := kafka.OpenTail(ctx, nodetest.Kafka(t, m, kafka.PrincipalAdmin), reqTopic, nil, false)
 	if err != nil {

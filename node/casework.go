@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/bus"
 	"govx/casework"
@@ -27,9 +28,8 @@ import (
 // out through its outbox; change events of the registers flag the cases
 // that relied on the records.
 //
-// It connects to the bus as its own principal; the exchange's (xcfg)
-// creates the event topics it reads, as the exchange may.
-func (n *Node) startCasework(ctx, runCtx context.Context, base string, xcfg kafka.Config, codec *avro.Codec,
+// It connects to the bus as its own principal, to write its own events.
+func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *avro.Codec,
 	mux *http.ServeMux, verifier *auth.Verifier, rdb *redis.Client) error {
 	kcfg, err := n.KafkaConfig(bus.CaseworkPrincipal)
 	if err != nil {
@@ -122,27 +122,56 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, xcfg kafk
 		return nil
 	})
 	// Records the cases relied on that change: a licence revoked, a
-	// company deregistered.
-	var topics []string
-	for _, r := range caseworkWatched() {
-		topics = append(topics, bus.EventTopic(r))
+	// company deregistered. The case workflow reads them through the
+	// exchange's subscription API, as its own subject, so the exchange
+	// decides and audits these reads like any consumer's; it has no read
+	// of the bus itself.
+	watched := caseworkWatched()
+	scopes := make([]string, len(watched))
+	for i, w := range watched {
+		scopes[i] = w.Resource
 	}
-	ts := make([]kafka.Topic, len(topics))
-	for i, t := range topics {
-		ts[i] = kafka.Topic{Name: t, Partitions: bus.EventPartitions}
+	subToken := func(context.Context) (string, error) {
+		return key.Mint(auth.TokenSpec{Issuer: Issuer, Audience: Audience, Subject: casework.System.Subject,
+			Dept: catalog.DeptServiceCenter, Role: "service", Scopes: scopes, TTL: 30 * time.Minute})
 	}
-	if err := kafka.EnsureTopics(ctx, xcfg, ts...); err != nil {
-		return err
-	}
-	n.keepRunning(runCtx, "casework event consumer", func(ctx context.Context) error {
-		cons, err := kafka.NewConsumer(kcfg, kafka.ConsumerConfig{GroupID: bus.CaseworkGroup, Topics: topics, MaxInFlight: 8, Logger: n.log})
-		if err != nil {
-			return err
+	for _, w := range watched {
+		feed := func(ctx context.Context, resource, cursor string, fn func(exchange.Event) error) error {
+			return client.Subscribe(ctx, exchange.Subscription{Resource: resource, Purpose: caseworkChangesPurpose,
+				Fields: w.Fields, Cursor: cursor, Token: subToken}, fn)
 		}
-		defer cons.Close()
-		return cons.Run(ctx, svc.Changes(codec))
-	})
+		n.keepRunning(runCtx, "casework changes of "+w.Resource, func(ctx context.Context) error {
+			return svc.FollowChanges(ctx, feed, w.Resource)
+		})
+	}
 	return nil
+}
+
+// caseworkChangesPurpose is the purpose the case workflow states for its
+// subscriptions to register changes.
+const caseworkChangesPurpose = "casework:flag cases relying on changed records"
+
+// watchedResource is a resource whose change events flag the cases that
+// relied on its records, and the fields the case workflow asks for.
+type watchedResource struct {
+	Resource string
+	Fields   []string
+}
+
+// caseworkWatched are the resources whose changes flag cases: a licence
+// revoked, a company deregistered. What a case needs of a change is its
+// key, type and reason, which every event carries; the record fields
+// asked for are none personal (a licence's number and status, a company's
+// code and status), so the exchange delivers the changes of licences
+// natural persons hold without their consent, and with nothing personal
+// in them. Asking for a holder's name or code would withhold each such
+// event unless its holder had consented.
+func caseworkWatched() []watchedResource {
+	var out []watchedResource
+	for _, r := range adapterEvents(licence.Department) {
+		out = append(out, watchedResource{Resource: r, Fields: []string{"number", "status"}})
+	}
+	return append(out, watchedResource{Resource: legalentity.ResourceStatus, Fields: []string{"uscc", "status"}})
 }
 
 // licenceIssuer orders licences through the exchange's API, like any

@@ -203,6 +203,7 @@ func mustAuditKey(t *testing.T, m *node.Node, requestID, key string) nodetest.Au
 func TestEventSubscriptionLimitAndHeartbeat(t *testing.T) {
 	cfg := nodetest.Config(t)
 	cfg.MaxSubscriptions, cfg.EventHeartbeat = 1, 100*time.Millisecond
+	cfg.Casework = false // its subscriptions to register changes would take the one
 	m := nodetest.Start(t, cfg)
 	short := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}, TTL: 2 * time.Second})
 	long := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{"population.identity"}})

@@ -74,12 +74,11 @@ acl() {
 }
 
 # Exchange instances: each sends requests to every department, reads its own
-# reply topic, reads every event topic (subscriptions, and the case
-# workflow's register changes while it runs inside the exchange), and
-# creates the topics it ensures at start (request, reply and event topics).
-# While the case workflow runs in the exchange's process on its connection,
-# the instance also carries the workflow's grants: writing case events and
-# its consumer group.
+# reply topic, reads every event topic (subscriptions, the case workflow's
+# among them), and creates the topics it ensures at start (request, reply
+# and event topics). While the case workflow runs in the exchange's process
+# on its connection, the instance also carries the workflow's grant:
+# writing case events.
 for instance in ${GOVX_EXCHANGE_INSTANCES:-exchange-1}; do
 	p=exchange-$instance
 	var=GOVX_KAFKA_PASSWORD_EXCHANGE_$(tr 'a-z-' 'A-Z_' <<<"$instance")
@@ -88,7 +87,6 @@ for instance in ${GOVX_EXCHANGE_INSTANCES:-exchange-1}; do
 	acl "$p" Read Describe Create -- --topic "govx.replies.$instance"
 	acl "$p" Read Describe Create -- --topic govx.events. --resource-pattern-type prefixed
 	acl "$p" Write -- --topic govx.events.casework.case
-	acl "$p" Read -- --group govx-casework
 	echo "kafka-setup: ACLs of $p"
 done
 
@@ -110,12 +108,10 @@ adapter market-regulation GOVX_KAFKA_PASSWORD_MARKET_REGULATION govx.events.lega
 adapter licensing GOVX_KAFKA_PASSWORD_LICENSING govx.events.licence. prefixed
 
 # The case workflow, for when it connects as itself: it publishes case
-# events and reads register changes in its own group.
+# events and reads nothing (register changes reach it through the
+# exchange's event subscription, audited there).
 scram casework GOVX_KAFKA_PASSWORD_CASEWORK "${admin[@]}"
 acl casework Write Describe Create -- --topic govx.events.casework.case
-acl casework Read -- --topic govx.events.licence. --resource-pattern-type prefixed
-acl casework Read -- --topic govx.events.legal-entity.status
-acl casework Read -- --group govx-casework
 echo "kafka-setup: ACLs of casework"
 
 "$bin/kafka-acls.sh" --bootstrap-server "${admin[@]}" --list
