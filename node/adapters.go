@@ -37,6 +37,9 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, codec *avr
 	if err != nil {
 		return err
 	}
+	if n.cfg.UnsignedBus {
+		signer, verifier = nil, nil
+	}
 	rt, err := adapters.New(adapters.Config{Kafka: kcfg, Codec: codec, Producer: prod, Department: dept, Partitions: requestPartitions, Logger: n.log,
 		Signer: signer, Verifier: verifier})
 	if err != nil {
