@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 
 	"govx"
@@ -53,7 +52,7 @@ type CallOptions struct {
 	// accepts any reply.
 	Verifier *Verifier
 	// Signature, when not nil, receives the verified reply's signature and
-	// the digest of the reply's bytes, for the audit record.
+	// the Digest it covers, for the audit record.
 	Signature *Signature
 	// Headers are sent with the request (a command's order signature).
 	Headers []kafka.Header
@@ -100,7 +99,6 @@ func Call(ctx context.Context, r Requester, codec Codec, provider string, key []
 		}
 		if opt.Signature != nil {
 			*opt.Signature = sig
-			opt.Signature.Digest = sha256Of(msg.Value)
 		}
 	}
 	var reply Reply
@@ -117,9 +115,4 @@ func Call(ctx context.Context, r Requester, codec Codec, provider string, key []
 		return nil, govx.E(op, fmt.Errorf("provider %s sent neither record nor error", reply.Provider))
 	}
 	return &reply, nil
-}
-
-func sha256Of(b []byte) []byte {
-	sum := sha256.Sum256(b)
-	return sum[:]
 }

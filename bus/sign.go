@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"slices"
 	"strings"
@@ -25,10 +26,14 @@ import (
 //	govx-key-id     the key's id there ("bus:" and its RFC 7638 thumbprint)
 //	govx-signature  the signature, base64url without padding
 //
-// The signature covers SignedBytes(topic, value): a domain-separation
-// prefix, the topic the message was written to and the exact bytes of the
-// message value (the Confluent wire format: magic byte, schema id, Avro
-// body). A message copied to another topic no longer verifies; headers
+// The signature covers SignedBytes(Digest(topic, value)): a
+// domain-separation prefix and the SHA-256 digest of the topic the message
+// was written to and the exact bytes of the message value (the Confluent
+// wire format: magic byte, schema id, Avro body). Signing the digest
+// rather than the bytes lets the audit ledger keep the digest alone (no
+// personal data) and still let anyone check the provider's signature
+// offline, years later (ledger.Proof). A message copied to another topic
+// no longer verifies; headers
 // other than these three are not signed, so a receiver takes everything it
 // relies on (request id, consumer, caller, reply topic, deadline) from the
 // signed value, never from a header.
@@ -68,15 +73,32 @@ const (
 	CodeKeysUnknown = "keys_unavailable" // the catalogue could not be asked (KindUnavailable)
 )
 
-// SignedBytes is what a bus signature covers: a version prefix, the topic
-// and the message value, NUL-separated (topics hold no NUL).
-func SignedBytes(topic string, value []byte) []byte {
-	const prefix = "govx-bus-sig-v1\x00"
-	b := make([]byte, 0, len(prefix)+len(topic)+1+len(value))
-	b = append(b, prefix...)
-	b = append(b, topic...)
-	b = append(b, 0)
-	return append(b, value...)
+// Digest is the SHA-256 of a message as it is signed: a version prefix,
+// the topic and the message value, NUL-separated (topics hold no NUL). It
+// is what the audit ledger keeps of a provider's reply.
+func Digest(topic string, value []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("govx-bus-msg-v2\x00"))
+	h.Write([]byte(topic))
+	h.Write([]byte{0})
+	h.Write(value)
+	return h.Sum(nil)
+}
+
+// SignedBytes is what a bus signature covers: a version prefix and a
+// message's Digest. The prefix keeps a bus signature from passing for any
+// other signature the same key could make.
+func SignedBytes(digest []byte) []byte {
+	const prefix = "govx-bus-sig-v2\x00"
+	return append([]byte(prefix), digest...)
+}
+
+// VerifyDigest checks sig, a bus signature, over a message whose Digest
+// is digest, under pub: the offline check of a signature the audit ledger
+// kept.
+func VerifyDigest(pub ed25519.PublicKey, digest, sig []byte) bool {
+	return len(pub) == ed25519.PublicKeySize && len(digest) == sha256.Size &&
+		ed25519.Verify(pub, SignedBytes(digest), sig)
 }
 
 // KeyID is the bus key id of pub.
@@ -114,7 +136,7 @@ func (s *Signer) PublicKey() ed25519.PublicKey { return s.pub }
 // Sign signs m as it will be written (its Topic and Value), replacing any
 // signature headers it had.
 func (s *Signer) Sign(m *kafka.Message) {
-	sig := ed25519.Sign(s.priv, SignedBytes(m.Topic, m.Value))
+	sig := ed25519.Sign(s.priv, SignedBytes(Digest(m.Topic, m.Value)))
 	m.Headers = slices.DeleteFunc(m.Headers, func(h kafka.Header) bool {
 		return h.Key == HeaderSigner || h.Key == HeaderKeyID || h.Key == HeaderSignature
 	})
@@ -125,10 +147,10 @@ func (s *Signer) Sign(m *kafka.Message) {
 }
 
 // SignDetached signs arbitrary bytes (a command's order payload) with the
-// signer's key: the signature over SignedBytes(scope, data), scope naming
+// signer's key: the signature over SignedBytes(Digest(scope, data)), scope naming
 // what the bytes are (the order's subject).
 func (s *Signer) SignDetached(scope string, data []byte) []byte {
-	return ed25519.Sign(s.priv, SignedBytes(scope, data))
+	return ed25519.Sign(s.priv, SignedBytes(Digest(scope, data)))
 }
 
 // PublicKey is a bus key as the catalogue publishes it.
@@ -157,7 +179,7 @@ type Signature struct {
 	Signer    string
 	KeyID     string
 	Signature []byte
-	Digest    []byte // SHA-256 of the signed message value, where Call fills it in
+	Digest    []byte // the message's Digest, which the signature covers
 }
 
 // VerifierConfig is where a Verifier finds keys and how often it asks.
@@ -230,10 +252,11 @@ func (v *Verifier) Verify(ctx context.Context, m kafka.Message, signers ...strin
 	if k.RetiredAt != nil && !v.cfg.Now().Before(*k.RetiredAt) {
 		return Signature{}, govx.Errorf(govx.KindForbidden, CodeKeyRetired, "key %s of %s was retired at %s", kid, signer, k.RetiredAt.UTC().Format(time.RFC3339))
 	}
-	if !ed25519.Verify(k.Key, SignedBytes(m.Topic, m.Value), sig) {
+	digest := Digest(m.Topic, m.Value)
+	if !ed25519.Verify(k.Key, SignedBytes(digest), sig) {
 		return Signature{}, govx.Errorf(govx.KindForbidden, CodeTampered, "the signature does not match the message")
 	}
-	return Signature{Signer: signer, KeyID: kid, Signature: sig}, nil
+	return Signature{Signer: signer, KeyID: kid, Signature: sig, Digest: digest}, nil
 }
 
 // VerifyDetached checks sig, made by SignDetached(scope, data), against
@@ -252,7 +275,7 @@ func (v *Verifier) VerifyDetached(ctx context.Context, signer, kid, scope string
 	if k.RetiredAt != nil && !v.cfg.Now().Before(*k.RetiredAt) {
 		return govx.Errorf(govx.KindForbidden, CodeKeyRetired, "key %s of %s is retired", kid, signer)
 	}
-	if !ed25519.Verify(k.Key, SignedBytes(scope, data), sig) {
+	if !ed25519.Verify(k.Key, SignedBytes(Digest(scope, data)), sig) {
 		return govx.Errorf(govx.KindForbidden, CodeTampered, "the signature does not match")
 	}
 	return nil

@@ -232,7 +232,7 @@ func TestCommandThroughTheExchange(t *testing.T) {
 			t.Errorf("request sent: %+v", r)
 		}
 		outcome, code, consumer, caller, rule, subject, status := audit(t, "2026-000001")
-		if outcome != ledger.Answered || code != "ok" || status != 200 || consumer != catalog.DeptServiceCenter ||
+		if outcome != ledger.Released || code != "ok" || status != 200 || consumer != catalog.DeptServiceCenter ||
 			caller != "casework" || rule != "grant:7" || subject != holderUSCC {
 			t.Errorf("audit: %s %s %d by %s/%s under %s about %q", outcome, code, status, consumer, caller, rule, subject)
 		}

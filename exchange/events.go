@@ -156,7 +156,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	entry := ledger.Entry{RequestID: id, Resource: httpx.Truncate(code, 100)}
 	sub, err := e.open(r, id, code, &entry)
 
-	entry.Outcome, entry.Code, entry.Status = ledger.Answered, "ok", http.StatusOK
+	entry.Outcome, entry.Code, entry.Status = ledger.Released, "ok", http.StatusOK
 	if err != nil {
 		entry.Outcome, entry.Code, entry.Status = ledger.Refused, govx.ErrorCode(err), httpx.StatusOf(err)
 		if k := govx.ErrorKind(err); k == govx.KindUnavailable || k == govx.KindInternal {

@@ -64,7 +64,7 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 
 	// No answer leaves unrecorded: if the ledger cannot take the entry the
 	// caller gets an error instead of the data.
-	entry.Outcome, entry.Code, entry.Status = ledger.Answered, "ok", http.StatusOK
+	entry.Outcome, entry.Code, entry.Status = ledger.Released, "ok", http.StatusOK
 	if err != nil {
 		entry.Code, entry.Status = govx.ErrorCode(err), httpx.StatusOf(err)
 		entry.Outcome = ledger.Refused

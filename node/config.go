@@ -60,6 +60,12 @@ type Config struct {
 	EventHeartbeat   time.Duration
 	Instance         string // exchange instance name: its reply topic is govx.replies.<instance>
 	Timeout          time.Duration
+	// UnsignedBus turns bus signatures off for queries: the exchange
+	// neither signs requests nor checks replies, and adapters neither
+	// check requests nor sign replies. It exists only so that benchmarks
+	// can measure what signing costs (BenchmarkLookup); no flag or
+	// environment variable sets it, and a node run for real always signs.
+	UnsignedBus bool
 	// CheckpointInterval is how often the exchange signs the audit chain
 	// head; 0 means ledger.DefaultCheckpointInterval.
 	CheckpointInterval time.Duration

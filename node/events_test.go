@@ -123,10 +123,10 @@ func TestEventsEndToEnd(t *testing.T) {
 		t.Errorf("record = %v, want exactly name and status moved_out", msg.Record)
 	}
 	a := mustAuditKey(t, m, s.RequestID, ids[0])
-	if a.Outcome != ledger.Answered || strings.Join(a.Fields, ",") != "name,status" || a.Consumer != catalog.DeptServiceCenter {
+	if a.Outcome != ledger.Released || strings.Join(a.Fields, ",") != "name,status" || a.Consumer != catalog.DeptServiceCenter {
 		t.Errorf("audit of the delivered event = %+v", a)
 	}
-	if a := mustAuditKey(t, m, s.RequestID, ""); a.Outcome != ledger.Answered {
+	if a := mustAuditKey(t, m, s.RequestID, ""); a.Outcome != ledger.Released {
 		t.Errorf("audit of the subscription = %+v", a)
 	}
 	afterFirst := ev.ID

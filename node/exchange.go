@@ -112,6 +112,9 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	if err != nil {
 		return err
 	}
+	if n.cfg.UnsignedBus {
+		signer, busVerifier = nil, nil
+	}
 	svc, err := exchange.NewService(exchange.Config{Policy: policy, Requester: req, Codec: codec,
 		Timeout: n.cfg.Timeout, Logger: n.log, Consents: consents,
 		Signer: signer, Replies: busVerifier})

@@ -69,7 +69,7 @@ func TestLookupEndToEndWithOIDC(t *testing.T) {
 	if rec := resp.Body["record"].(map[string]any); rec["name"] != want.Name {
 		t.Errorf("record = %v", rec)
 	}
-	if a := nodetest.Audit(t, m, resp.RequestID); a.Outcome != ledger.Answered || a.Consumer != catalog.DeptServiceCenter || a.Caller != "officer-7" {
+	if a := nodetest.Audit(t, m, resp.RequestID); a.Outcome != ledger.Released || a.Consumer != catalog.DeptServiceCenter || a.Caller != "officer-7" {
 		t.Errorf("audit = %+v", a)
 	}
 	// The provider's token maps to a department the catalogue lacks.

@@ -16,6 +16,10 @@ import (
 // (a new key is therefore published before it signs anything). Receivers
 // check signatures against the catalogue through one bus.Verifier per node.
 
+// BusKeySource reads the catalogue's department keys for bus verifiers
+// and audit proofs.
+func BusKeySource(store *catalog.Store) bus.KeySource { return busKeySource(store) }
+
 // busKeySource reads the catalogue's department keys for bus verifiers.
 func busKeySource(store *catalog.Store) bus.KeySource {
 	return bus.KeySourceFunc(func(ctx context.Context, dept string) ([]bus.PublicKey, error) {

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 
+	"govx"
+	"govx/catalog"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/postgres"
@@ -24,6 +26,11 @@ const auditUsage = `usage: govx audit <command> [flags]
   verify [--checkpoint FILE]...   check the hash chain and every signed checkpoint;
                                   with --checkpoint also a checkpoint kept outside
                                   the database (from 'checkpoint --export')
+  verify --proof FILE             check a proof offline (no database, no network);
+                                  with --data also that the exchange's key signed it
+  proof REQUEST_ID                print the proof of a query's audit entry (JSON):
+                                  the entry, its chain to the nearest signed
+                                  checkpoint, the provider's reply signature
   checkpoint [--export]           sign the chain head now; with --export print the
                                   latest checkpoint as a JSON artefact to keep
   list [--resource R] [--consumer D] [--since TIME] [--before SEQ] [--limit N]
@@ -47,10 +54,26 @@ func runAudit(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 			kept = append(kept, s)
 			return nil
 		})
+		proof := fs.String("proof", "", "a proof artefact (JSON) to check offline")
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
+		if *proof != "" {
+			if len(kept) > 0 {
+				return fmt.Errorf("--proof and --checkpoint do not go together\n%s", auditUsage)
+			}
+			return auditVerifyProof(cfg, *proof, fs, stdout)
+		}
 		return auditVerify(ctx, cfg, kept, stdout)
+	case "proof":
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return fmt.Errorf("audit proof needs a REQUEST_ID\n%s", auditUsage)
+		}
+		id := args[0]
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		return auditProof(ctx, cfg, id, stdout)
 	case "checkpoint":
 		export := fs.Bool("export", false, "print the latest checkpoint as a JSON artefact instead of taking one")
 		if err := parseFlags(fs, args); err != nil {
@@ -188,6 +211,83 @@ func auditCheckpoint(ctx context.Context, cfg node.Config, export bool, stdout i
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(c)
+}
+
+// auditProof prints the proof of requestID's audit entry, taking a
+// checkpoint first when none covers the entry yet.
+func auditProof(ctx context.Context, cfg node.Config, requestID string, stdout io.Writer) error {
+	key, err := node.LoadKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	keys := node.BusKeySource(catalog.NewStore(pool))
+	p, err := ledger.ExportProof(ctx, pool, requestID, keys, key)
+	if govx.ErrorCode(err) == ledger.CodeProofNoCheckpoint {
+		cp, cerr := ledger.NewCheckpointer(ledger.CheckpointConfig{Pool: pool, Key: key, Logger: cfg.Logger})
+		if cerr != nil {
+			return cerr
+		}
+		if _, cerr := cp.Checkpoint(ctx); cerr != nil {
+			return cerr
+		}
+		p, err = ledger.ExportProof(ctx, pool, requestID, keys, key)
+	}
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}
+
+// auditVerifyProof checks a proof file offline. With --data given, the
+// checkpoint must be signed by the exchange's key kept there; without, by
+// the key the proof carries, which the auditor compares with the
+// exchange's published key.
+func auditVerifyProof(cfg node.Config, name string, fs *flag.FlagSet, stdout io.Writer) error {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	p, err := ledger.ParseProof(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	var trusted []*auth.Key
+	dataGiven := false
+	fs.Visit(func(f *flag.Flag) { dataGiven = dataGiven || f.Name == "data" })
+	if dataGiven {
+		key, err := node.LoadKey(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		trusted = append(trusted, auth.PublicKey(key.Public))
+	}
+	rep, err := ledger.VerifyProof(p, trusted...)
+	if err != nil {
+		fmt.Fprintf(stdout, "proof INVALID: %s\n", govx.ErrorMessage(err))
+		return fmt.Errorf("proof invalid (%s)", govx.ErrorCode(err))
+	}
+	fmt.Fprintf(stdout, "proof valid: audit entry %d (request %s, outcome %s)\n", rep.Seq, rep.RequestID, rep.Outcome)
+	fmt.Fprintf(stdout, "chain recomputed through %d later entries to the checkpoint at entry %d, signed %s by key %s",
+		rep.Links, rep.CheckpointSeq, rep.CheckpointSignedAt.Format(time.RFC3339), rep.CheckpointKeyID)
+	if rep.CheckpointKeyTrusted {
+		fmt.Fprintln(stdout, " (the exchange's key)")
+	} else {
+		fmt.Fprintln(stdout, " (carried by the proof: compare it with the exchange's published key)")
+	}
+	if rep.ProviderSigned {
+		fmt.Fprintf(stdout, "provider %s signed the reply with digest %s (key %s, carried by the proof: compare it with the catalogue's)\n",
+			rep.Provider, rep.ReplyDigest, rep.ProviderKeyID)
+	} else {
+		fmt.Fprintln(stdout, "the entry holds no provider signature (no signed reply was received)")
+	}
+	return nil
 }
 
 func auditList(ctx context.Context, cfg node.Config, f ledger.Filter, stdout io.Writer) error {

@@ -37,12 +37,16 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 
 	tok := nodetest.Token(t, m.Key, auth.TokenSpec{Scopes: []string{population.ResourceIdentity}})
 	id := population.NewGenerator(node.DemoSeed).Resident(7).IDNumber
+	var firstRequest string
 	for i := range 3 {
 		nodetest.Consent(t, m, id, fmt.Sprintf("case:%s-%d", id, i), population.ResourceIdentity)
 		resp := nodetest.Post(t, m.URL()+"/v1/resources/population.identity/query", tok,
 			[]byte(fmt.Sprintf(`{"key":%q,"fields":["name"],"purpose":"case:%s-%d"}`, id, id, i)))
 		if resp.Status != http.StatusOK {
 			t.Fatalf("lookup: status %d: %v", resp.Status, resp.Body)
+		}
+		if i == 0 {
+			firstRequest = resp.RequestID
 		}
 	}
 	// The running exchange signs the head without being asked.
@@ -79,6 +83,32 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 	out, err = runAudit("verify", "--checkpoint", kept)
 	if err != nil || !strings.Contains(out, "intact: 3 entries") || !strings.Contains(out, "1 kept checkpoints verified") {
 		t.Fatalf("verify: %q, %v", out, err)
+	}
+
+	// The proof of the first lookup, checked offline.
+	out, err = runAudit("proof", firstRequest)
+	if err != nil {
+		t.Fatalf("proof: %v\n%s", err, out)
+	}
+	proofFile := filepath.Join(t.TempDir(), "proof.json")
+	os.WriteFile(proofFile, []byte(out), 0o600)
+	if out, err := runAudit("verify", "--proof", proofFile); err != nil || !strings.Contains(out, "proof valid: audit entry 1") ||
+		!strings.Contains(out, "later entries to the checkpoint at entry") || !strings.Contains(out, "provider population signed the reply") ||
+		!strings.Contains(out, "carried by the proof") {
+		t.Fatalf("verify --proof: %q, %v", out, err)
+	}
+	if out, err := runAudit("verify", "--proof", proofFile, "--data", cfg.DataDir); err != nil || !strings.Contains(out, "(the exchange's key)") {
+		t.Fatalf("verify --proof --data: %q, %v", out, err)
+	}
+	tampered := filepath.Join(t.TempDir(), "tampered.json")
+	os.WriteFile(tampered, bytes.Replace([]byte(out0(t, proofFile)), []byte(`"purpose": "case:`), []byte(`"purpose": "case:x`), 1), 0o600)
+	if out, err := runAudit("verify", "--proof", tampered); err == nil || !strings.Contains(out, "proof INVALID: audit entry 1 was altered") {
+		t.Errorf("verify of a tampered proof: %q, %v", out, err)
+	}
+	for _, bad := range [][]string{{"proof"}, {"proof", "no-such-request"}, {"verify", "--proof", proofFile, "--checkpoint", kept}} {
+		if out, err := runAudit(bad...); err == nil {
+			t.Errorf("audit %v accepted: %s", bad, out)
+		}
 	}
 
 	out, err = runAudit("list", "--resource", population.ResourceIdentity, "--since", "1h", "--limit", "2")
@@ -131,10 +161,23 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 	if out, err := runAudit("verify"); err != nil {
 		t.Fatalf("the cut chain holds by itself, yet verify says: %q, %v", out, err)
 	}
+	// The proof needs no database: it still holds after the cut.
+	if out, err := runAudit("verify", "--proof", proofFile); err != nil || !strings.Contains(out, "proof valid") {
+		t.Errorf("verify --proof after the cut: %q, %v", out, err)
+	}
 	out, err = runAudit("verify", "--checkpoint", kept)
 	if err == nil || !strings.Contains(out, "BROKEN at entry 2") || !strings.Contains(out, "entries 2–3 were deleted") {
 		t.Errorf("verify with the kept checkpoint: %q, %v", out, err)
 	}
+}
+
+func out0(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func execSQL(url, q string) error {

@@ -22,10 +22,27 @@ import (
 // reporting lookups/s, p50 and p99: once for personal fields under each
 // resident's consent, once for fields that need none. A lookup that fails
 // fails the benchmark.
+// It runs on two nodes, one after the other: bus signatures on (as every
+// real node runs) and off (node.Config.UnsignedBus), and logs what signing
+// costs in throughput.
 // `govx bench` does the same against a running `govx up`.
 func BenchmarkLookup(b *testing.B) {
+	rate := map[string]float64{}
+	for _, signing := range []string{"signed", "unsigned"} {
+		b.Run(signing, func(b *testing.B) { benchmarkLookupNode(b, signing == "unsigned", rate) })
+	}
+	for _, load := range []string{"consent", "no-personal-fields"} {
+		on, off := rate["signed/"+load], rate["unsigned/"+load]
+		if on > 0 && off > 0 {
+			b.Logf("%s: %.0f lookups/s signed, %.0f unsigned: signing costs %.1f%%", load, on, off, 100*(1-on/off))
+		}
+	}
+}
+
+func benchmarkLookupNode(b *testing.B, unsigned bool, rate map[string]float64) {
 	cfg := nodetest.Config(b)
 	cfg.Residents = 5000
+	cfg.UnsignedBus = unsigned
 	m := node.New(cfg)
 	if _, err := m.Start(context.Background()); err != nil {
 		b.Fatal(err)
@@ -68,6 +85,11 @@ func BenchmarkLookup(b *testing.B) {
 				b.Fatalf("%d of %d lookups answered, %d failed (first: %s)", res.Lookups, b.N, res.Errors, res.FirstError)
 			}
 			b.ReportMetric(res.PerSecond(), "lookups/s")
+			key := "signed/" + name
+			if unsigned {
+				key = "unsigned/" + name
+			}
+			rate[key] = res.PerSecond() // the last (largest b.N) run counts
 			b.ReportMetric(ms(res.P50), "p50-ms")
 			b.ReportMetric(ms(res.P99), "p99-ms")
 		})

@@ -41,11 +41,26 @@ func MigrationSource() postgres.Source {
 }
 
 // Outcomes of a query.
+//
+// An entry is committed before the answer is written to the client (no
+// answer leaves unaudited), so an entry of an answered query proves the
+// exchange released the answer, not that the client received it: a
+// process killed between the two leaves an entry whose client never got
+// the answer. New entries say Released; entries written before it
+// existed say Answered, which their hash covers, and mean the same.
 const (
-	Answered = "answered" // the provider answered with a record
+	Released = "released" // the provider answered with a record and the exchange released it to the client
+	Answered = "answered" // Released, as entries written before it existed say
 	Refused  = "refused"  // the exchange refused: token, scope, policy, input
 	Failed   = "failed"   // the provider answered with an error, or not at all
 )
+
+// Outcomes are every outcome an entry may hold, for readers and filters.
+var Outcomes = []string{Released, Answered, Refused, Failed}
+
+// IsReleased reports whether outcome is that of an answer released to the
+// client: Released, or Answered in entries written before it existed.
+func IsReleased(outcome string) bool { return outcome == Released || outcome == Answered }
 
 // Entry is one row of the audit ledger.
 type Entry struct {
@@ -68,8 +83,8 @@ type Entry struct {
 	// about (the key, or a licence's holder); "" if unknown.
 	DataSubject string
 	// ProviderKeyID, ProviderSignature and ReplyDigest are the provider's
-	// bus signature on its reply (govx/bus) and the SHA-256 of the reply's
-	// bytes; empty when no signed reply was verified.
+	// bus signature on its reply (govx/bus) and the reply's bus.Digest,
+	// which the signature covers; empty when no signed reply was verified.
 	ProviderKeyID     string
 	ProviderSignature []byte
 	ReplyDigest       []byte

@@ -34,6 +34,16 @@ type SubjectAccess struct {
 	Code      string    `json:"code"`
 }
 
+// OutcomeMeanings says, in the data subject's access view, what each
+// outcome of an access means.
+var OutcomeMeanings = map[string]string{
+	Released: "the register answered and the exchange released the answer to the department: the record was sent. " +
+		"The entry is written before the answer leaves, so in rare cases (a failure at that moment) the department never received it.",
+	Answered: "as released (entries written before 'released' existed).",
+	Refused:  "the exchange refused the request (no right, no consent, bad input): no data was sent.",
+	Failed:   "the register answered with an error or not at all: no data was sent.",
+}
+
 // Accesses lists the audit entries about subject, newest first, those
 // before seq before (0: from the newest), at most limit. Entries written
 // before the ledger recorded data subjects are found by their key.
@@ -119,7 +129,7 @@ func NewSubjectHandler(cfg SubjectHandlerConfig) (http.Handler, error) {
 		if out == nil {
 			out = []SubjectAccess{}
 		}
-		page := map[string]any{"subject": subject, "accesses": out}
+		page := map[string]any{"subject": subject, "accesses": out, "outcomes": OutcomeMeanings}
 		if len(out) == limit {
 			page["next"] = "?before=" + strconv.FormatInt(out[len(out)-1].Seq, 10) + "&limit=" + strconv.Itoa(limit)
 		}
