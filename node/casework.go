@@ -94,7 +94,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *av
 		return err
 	}
 	guard := casework.NewProgressGuard(lim)
-	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Progress: guard}
+	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Refusals: n.refusals, Progress: guard}
 	wcfg.SecureCookies = n.cfg.secureCookies()
 	// The one-click demo sign-in: `govx up` only, and the UI offers it to
 	// loopback visitors only.

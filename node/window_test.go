@@ -243,6 +243,12 @@ func TestWindowPages(t *testing.T) {
 		if c, _ = svc.Get(ctx, clerk, c.ID); c.Status != casework.Draft {
 			t.Errorf("a stale accept changed the case to %s", c.Status)
 		}
+		// Refused at the window as through the API: in the refusal log.
+		var n int
+		if err := m.Pool.QueryRow(ctx, `SELECT count(*) FROM refusals.log WHERE action = 'case.accept' AND target = $1 AND code = 'case_changed'`,
+			c.ID).Scan(&n); err != nil || n != 1 {
+			t.Errorf("refusal log holds %d case_changed refusals of %s (%v), want 1", n, c.ID, err)
+		}
 	})
 
 	t.Run("a rejection without a reason keeps the form", func(t *testing.T) {

@@ -237,6 +237,7 @@ func (ui *UI) openCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		ui.cfg.Refusals.Record(r.Context(), ui.user(r), "case.open", in.Item, err)
 		switch govx.ErrorCode(err) {
 		case casework.CodeLicenceNumberInvalid:
 			errs["licence_number"] = err
@@ -392,6 +393,8 @@ func (ui *UI) changeInput(r *http.Request) (casework.ChangeInput, error) {
 // case; on error the case again, with the form, its values and the error.
 func (ui *UI) changed(w http.ResponseWriter, r *http.Request, f *caseForm, c *casework.Case, err error, ok string) {
 	if err != nil {
+		// Refused here as through the API: the same log, the same action names.
+		ui.cfg.Refusals.Record(r.Context(), ui.user(r), "case."+f.name, r.PathValue("id"), err)
 		if govx.ErrorKind(err) == govx.KindInternal {
 			ui.renderError(w, r, http.StatusInternalServerError, err)
 			return

@@ -11,6 +11,7 @@ import (
 	"govx/casework"
 	"govx/internal/auth"
 	"govx/internal/httpx"
+	"govx/internal/refusal"
 )
 
 // Roles the pages check. The token's role claim carries them.
@@ -76,6 +77,9 @@ type Config struct {
 	// Cases is the case workflow the intake, case, review, supervision
 	// and progress pages work through; nil leaves those pages out.
 	Cases *casework.Service
+	// Refusals, which may be nil, records refused case actions, as the
+	// case API does.
+	Refusals *refusal.Log
 	// Progress limits the public progress lookup and rating; pass the one
 	// the case API spends from, so that both ways to guess draw on one
 	// budget. nil means a limiter of this UI alone.
