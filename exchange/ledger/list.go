@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -239,50 +238,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 // does not know and parameters given twice, so a typo does not silently
 // widen the view.
 func parseQuery(r *http.Request) (Filter, error) {
-	var f Filter
-	q, err := urlQuery(r)
+	p, got, err := httpx.ParseListQuery(r.URL.RawQuery, "invalid_query", MaxLimit, "resource", "consumer")
 	if err != nil {
-		return f, err
+		return Filter{}, err
 	}
-	for name, vs := range q {
-		if len(vs) > 1 {
-			return f, govx.Errorf(govx.KindInvalid, "invalid_parameter", "parameter %q is given more than once", httpx.Truncate(name, 32))
-		}
-		v := vs[0]
-		switch name {
-		case "resource":
-			f.Resource = v
-		case "consumer":
-			f.Consumer = v
-		case "since":
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return f, govx.Errorf(govx.KindInvalid, "invalid_since", "since must be an RFC 3339 time, e.g. 2026-11-21T08:00:00Z")
-			}
-			f.Since = t
-		case "before":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return f, govx.Errorf(govx.KindInvalid, "invalid_before", "before must be a positive entry number")
-			}
-			f.Before = n
-		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 || n > MaxLimit {
-				return f, govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxLimit)
-			}
-			f.Limit = n
-		default:
-			return f, govx.Errorf(govx.KindInvalid, "unknown_parameter", "unknown parameter %q (have resource, consumer, since, before, limit)", httpx.Truncate(name, 32))
-		}
-	}
+	f := Filter{Resource: got["resource"], Consumer: got["consumer"], Since: p.Since, Before: p.Before, Limit: p.Limit}
 	return f, f.Validate()
-}
-
-func urlQuery(r *http.Request) (map[string][]string, error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, govx.Errorf(govx.KindInvalid, "invalid_query", "the query string does not parse")
-	}
-	return q, nil
 }

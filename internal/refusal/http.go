@@ -4,9 +4,6 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
-	"time"
 
 	"govx"
 	"govx/internal/httpx"
@@ -72,40 +69,10 @@ func (l *Log) Handler(v httpx.Verifier, logger *slog.Logger) http.Handler {
 }
 
 func parseQuery(raw string) (Filter, error) {
-	var f Filter
-	q, err := url.ParseQuery(raw)
+	p, got, err := httpx.ParseListQuery(raw, "invalid_query_string", MaxLimit, "action")
 	if err != nil {
-		return f, govx.Errorf(govx.KindInvalid, "invalid_query_string", "the query string does not parse")
+		return Filter{}, err
 	}
-	for name, vs := range q {
-		if len(vs) > 1 {
-			return f, govx.Errorf(govx.KindInvalid, "invalid_parameter", "parameter %q is given more than once", httpx.Truncate(name, 32))
-		}
-		v := vs[0]
-		switch name {
-		case "action":
-			f.Action = v
-		case "since":
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return f, govx.Errorf(govx.KindInvalid, "invalid_since", "since must be an RFC 3339 time, e.g. 2026-11-21T08:00:00Z")
-			}
-			f.Since = t
-		case "before":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return f, govx.Errorf(govx.KindInvalid, "invalid_before", "before must be a positive entry id")
-			}
-			f.Before = n
-		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 || n > MaxLimit {
-				return f, govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxLimit)
-			}
-			f.Limit = n
-		default:
-			return f, govx.Errorf(govx.KindInvalid, "unknown_parameter", "unknown parameter %q (have action, since, before, limit)", httpx.Truncate(name, 32))
-		}
-	}
+	f := Filter{Action: got["action"], Since: p.Since, Before: p.Before, Limit: p.Limit}
 	return f, f.Validate()
 }
