@@ -101,7 +101,10 @@ func TestProofVerifiesOfflineAndCatchesTampering(t *testing.T) {
 	}{
 		{"entry altered", func(p *Proof) { p.Entry.Consumer = "tax" }, nil,
 			CodeProofEntryAltered, "audit entry 3 was altered"},
-		{"entry altered and rehashed", func(p *Proof) { p.Entry.Fields = []string{"name", "address"}; p.Entry.Hash = p.Entry.hash(p.Entry.PrevHash) }, nil,
+		{"entry altered and rehashed", func(p *Proof) {
+			p.Entry.Fields = []string{"name", "address"}
+			p.Entry.Hash = p.Entry.hash(p.Entry.PrevHash)
+		}, nil,
 			CodeProofChainBroken, "entry 4 does not link to entry 3"},
 		{"chain link altered", func(p *Proof) { p.Links[1].SubjectKey = "110101199001011234" }, nil,
 			CodeProofChainBroken, "entry 5 in the chain was altered"},
