@@ -17,6 +17,11 @@ import (
 // binary runs, in the order `govx up` starts them.
 var ReferenceAdapters = []string{population.Department, legalentity.Department, licence.Department}
 
+// DepartmentSchemas are the database schemas of the reference departments'
+// own registers (and their outboxes and provider logs), by department.
+var DepartmentSchemas = map[string]string{population.Department: population.Schema,
+	legalentity.Department: legalentity.Schema, licence.Department: licence.Schema}
+
 // startAdapter runs a department's reference adapter and the relay of its
 // change-event outbox until Close; both are restarted if they fail.
 func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, codec *avro.Codec) error {
@@ -37,8 +42,7 @@ func (n *Node) startAdapter(ctx, runCtx context.Context, dept string, codec *avr
 	if err != nil {
 		return err
 	}
-	schema := map[string]string{population.Department: population.Schema, legalentity.Department: legalentity.Schema,
-		licence.Department: licence.Schema}[dept]
+	schema := DepartmentSchemas[dept]
 	if n.cfg.UnsignedBus {
 		signer, verifier = nil, nil
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"govx"
+	"govx/adapters"
 	"govx/catalog"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
@@ -35,6 +36,9 @@ const auditUsage = `usage: govx audit <command> [flags]
                                   latest checkpoint as a JSON artefact to keep
   list [--resource R] [--consumer D] [--since TIME] [--before SEQ] [--limit N]
                                   recent entries, newest first, ID numbers masked
+  provider-log --department D [--limit N]
+                                  the department's own log of the requests its
+                                  adapter answered or refused, newest first
 
   --data DIR    data folder holding the exchange's signing key (GOVX_DATA)
 `
@@ -80,6 +84,17 @@ func runAudit(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 			return err
 		}
 		return auditCheckpoint(ctx, cfg, *export, stdout)
+	case "provider-log":
+		dept := fs.String("department", "", "the department whose log to print: "+strings.Join(node.ReferenceAdapters, ", "))
+		limit := fs.Int("limit", 50, "entries to print, at most 1000")
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		schema, ok := node.DepartmentSchemas[*dept]
+		if !ok {
+			return usageError("govx audit provider-log --department %s [--limit N]", strings.Join(node.ReferenceAdapters, "|"))
+		}
+		return auditProviderLog(ctx, cfg, schema, *limit, stdout)
 	case "list":
 		var f ledger.Filter
 		var since string
@@ -313,6 +328,27 @@ func auditList(ctx context.Context, cfg node.Config, f ledger.Filter, stdout io.
 		fmt.Fprintf(stdout, "more: --before %d\n", entries[n-1].Seq)
 	}
 	return nil
+}
+
+// auditProviderLog prints a department's provider log: what its adapter
+// answered and refused, as the department itself recorded it.
+func auditProviderLog(ctx context.Context, cfg node.Config, schema string, limit int, stdout io.Writer) error {
+	pool, err := postgres.Open(ctx, postgres.Config{URL: cfg.PostgresURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	entries, err := adapters.NewProviderLog(pool, schema).List(ctx, limit)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tAT\tREQUEST\tCONSUMER\tCALLER\tRESOURCE\tKEY\tOUTCOME\tCODE\tSIGNED BY")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), cell(e.RequestID), cell(e.Consumer),
+			cell(e.Caller), cell(e.Resource), cell(e.SubjectKey), cell(e.Outcome), cell(e.Code), cell(e.SignerKeyID))
+	}
+	return tw.Flush()
 }
 
 // cell makes a value one table cell: a caller's text may hold tabs or

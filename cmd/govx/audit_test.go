@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -115,6 +116,16 @@ func TestAuditCheckpointsAndOperatorView(t *testing.T) {
 	masked := id[:3] + strings.Repeat("*", 13) + id[16:]
 	if err != nil || strings.Contains(out, id) || strings.Count(out, "case:"+masked) != 2 || !strings.Contains(out, "more: --before 2") {
 		t.Errorf("list: %v\n%s", err, out)
+	}
+	// The population department's own log of the same three requests,
+	// key masked, each signed by the exchange.
+	out, err = runAudit("provider-log", "--department", population.Department)
+	if err != nil || strings.Contains(out, id) || strings.Count(out, masked) != 3 || !strings.Contains(out, firstRequest) ||
+		strings.Count(out, "answered") != 3 || strings.Count(out, "bus:") != 3 {
+		t.Errorf("provider-log: %v\n%s", err, out)
+	}
+	if _, err := runAudit("provider-log", "--department", "nobody"); !errors.Is(err, errUsage) {
+		t.Errorf("provider-log of an unknown department: %v", err)
 	}
 	for _, bad := range [][]string{{"list", "--limit", "0"}, {"list", "--since", "soon"}, {"list", "extra"}, {"frob"}, {}} {
 		if _, err := runAudit(bad...); err == nil {
