@@ -45,19 +45,12 @@ type Filter struct {
 // with the code of the parameter at fault.
 func (f *Filter) Validate() error {
 	switch {
-	case f.Limit < 0 || f.Limit > MaxLimit:
-		return govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxLimit)
-	case f.Before < 0:
-		return govx.Errorf(govx.KindInvalid, "invalid_before", "before must be a positive entry number")
 	case len(f.Resource) > 128:
 		return govx.Errorf(govx.KindInvalid, "invalid_resource", "resource must be at most 128 characters")
 	case len(f.Consumer) > 128:
 		return govx.Errorf(govx.KindInvalid, "invalid_consumer", "consumer must be at most 128 characters")
 	}
-	if f.Limit == 0 {
-		f.Limit = DefaultLimit
-	}
-	return nil
+	return httpx.CheckPage(&f.Limit, f.Before, DefaultLimit, MaxLimit)
 }
 
 // MaskedEntry is an audit entry as an operator sees it: every ID number

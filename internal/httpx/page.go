@@ -70,3 +70,19 @@ func ParseListQuery(raw, code string, maxLimit int, filters ...string) (Page, ma
 	}
 	return p, got, nil
 }
+
+// CheckPage checks a listing's paging as any caller may have set it (the
+// HTTP query, a command's flags) and fills in the default limit: limit 0
+// means def, else 1 to max; before is 0 or a positive entry number.
+func CheckPage(limit *int, before int64, def, max int) error {
+	switch {
+	case *limit < 0 || *limit > max:
+		return govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", max)
+	case before < 0:
+		return govx.Errorf(govx.KindInvalid, "invalid_before", "before must be a positive entry number")
+	}
+	if *limit == 0 {
+		*limit = def
+	}
+	return nil
+}

@@ -130,18 +130,10 @@ type Filter struct {
 
 // Validate checks f and fills in the default limit.
 func (f *Filter) Validate() error {
-	switch {
-	case f.Limit < 0 || f.Limit > MaxLimit:
-		return govx.Errorf(govx.KindInvalid, "invalid_limit", "limit must be 1 to %d", MaxLimit)
-	case f.Before < 0:
-		return govx.Errorf(govx.KindInvalid, "invalid_before", "before must be a positive entry id")
-	case len(f.Action) > 64:
+	if len(f.Action) > 64 {
 		return govx.Errorf(govx.KindInvalid, "invalid_action", "action must be at most 64 characters")
 	}
-	if f.Limit == 0 {
-		f.Limit = DefaultLimit
-	}
-	return nil
+	return httpx.CheckPage(&f.Limit, f.Before, DefaultLimit, MaxLimit)
 }
 
 // List returns the newest entries matching f, newest first.
