@@ -233,7 +233,7 @@ func TestRuntimeRedeliversWhenReplyFails(t *testing.T) {
 	go func() { done <- second.Run(rctx) }()
 	defer func() {
 		stop()
-		if err := <-done; err != nil {
+		if err := stopped(t, "second Run", done); err != nil {
 			t.Errorf("second Run: %v", err)
 		}
 	}()

@@ -136,7 +136,7 @@ func (b *testBus) start(t *testing.T, department string, store *population.Store
 	go func() { done <- rt.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := stopped(t, "Run("+department+")", done); err != nil {
 			t.Errorf("Run(%s): %v", department, err)
 		}
 	})
@@ -719,26 +719,33 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 	// their replies fail and the runtime stops with them uncommitted.
 	waitAnswered(requests / 4)
 	first.prod.Close()
-	if err := <-first.done; err == nil {
+	if err := stopped(t, "first adapter", first.done); err == nil {
 		t.Error("first adapter kept running with its producer closed")
 	} else {
 		t.Logf("first adapter stopped: %v", err)
 	}
 	second := start(time.Millisecond)
 	// Kill two: cancelled with no time to finish what it holds.
-	for second.rt.Stats.Requests.Load() < requests/4 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(60 * time.Second); second.rt.Stats.Requests.Load() < requests/4; {
+		select {
+		case err := <-second.done:
+			t.Fatalf("second adapter stopped after %d requests: %v", second.rt.Stats.Requests.Load(), err)
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second adapter took only %d requests in 60s", second.rt.Stats.Requests.Load())
+		}
 	}
 	t.Logf("second adapter killed after taking %d requests", second.rt.Stats.Requests.Load())
 	second.cancel()
-	if err := <-second.done; err != nil {
+	if err := stopped(t, "second adapter", second.done); err != nil {
 		t.Errorf("second adapter: %v", err)
 	}
 	second.prod.Close()
 	third := start(10 * time.Second)
 	defer func() {
 		third.cancel()
-		if err := <-third.done; err != nil {
+		if err := stopped(t, "third adapter", third.done); err != nil {
 			t.Errorf("third adapter: %v", err)
 		}
 		third.prod.Close()
@@ -800,6 +807,19 @@ func TestRuntimeKillAndRestartLosesNothing(t *testing.T) {
 		t.Errorf("requester dropped %d late replies, but the topic holds %d duplicates", got, dups)
 	}
 	t.Logf("%d requests, %d duplicate replies dropped by the requester", requests, dups)
+}
+
+// stopped waits for an adapter's Run to return, failing the test rather
+// than hanging the suite when it does not.
+func stopped(t *testing.T, what string, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s: Run did not return within 90s", what)
+		return nil
+	}
 }
 
 // readTopic reads partition 0 of topic from the start until complete says

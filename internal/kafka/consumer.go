@@ -161,8 +161,24 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 // Running reports whether Run is consuming.
 func (c *Consumer) Running() bool { return c.running.Load() }
 
-// Close commits what was handled and leaves the group.
-func (c *Consumer) Close() error { return c.r.Close() }
+// closeTimeout bounds Close: kafka-go's Reader.Close can block for good
+// when it is closed in the middle of a rebalance (segmentio/kafka-go#1248).
+const closeTimeout = 15 * time.Second
+
+// Close commits what was handled and leaves the group. It gives up after
+// closeTimeout, so a stuck client library never holds up a shutdown; what
+// was not committed then is redelivered to the group's next member.
+func (c *Consumer) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- c.r.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(closeTimeout):
+		c.log.Warn("consumer close: the group did not answer; leaving it unclosed", "group", c.cfg.GroupID)
+		return unavailable("kafka.Consumer.Close", errors.New("the reader did not close within "+closeTimeout.String()))
+	}
+}
 
 // partitionOffsets tracks the offsets of one partition that are in flight,
 // so the commit point only moves over a contiguous run of handled ones.
