@@ -51,12 +51,26 @@ var KeyTypes = []string{KeyIDNumber, KeyUSCC, KeyLicenceNumber, KeyHolder, KeyDi
 
 var (
 	fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
-	deptCode  = regexp.MustCompile(`^[a-z][a-z0-9-]{1,62}$`)
+	deptCode  = regexp.MustCompile(`^([a-z][a-z0-9-]{1,62}/)?[a-z][a-z0-9-]{1,62}$`)
 )
 
-// ValidDepartmentCode reports whether s has the shape of a department code
-// ("population", "market-regulation").
+// ValidDepartmentCode reports whether s has the shape of a department code:
+// one of this node's ("population", "market-regulation") or, qualified by
+// its node, one of another node of the federation
+// ("dongguan/market-regulation").
 func ValidDepartmentCode(s string) bool { return deptCode.MatchString(s) }
+
+// ValidLocalDepartmentCode reports whether s has the shape of one of this
+// node's own department codes: providers and the departments registered
+// through the catalogue API are local; remote ones come from the
+// federation's links.
+func ValidLocalDepartmentCode(s string) bool {
+	return deptCode.MatchString(s) && !strings.Contains(s, "/")
+}
+
+// RemoteDepartment returns the code by which this node knows department
+// dept of federation node node.
+func RemoteDepartment(node, dept string) string { return node + "/" + dept }
 
 // ValidSharing reports whether s is a sharing class.
 func ValidSharing(s string) bool {
@@ -141,7 +155,7 @@ func (r *Resource) Validate() error {
 	if err := checkText("classification", r.Classification, 200, false, false); err != nil {
 		return err
 	}
-	if !ValidDepartmentCode(r.Provider) {
+	if !ValidLocalDepartmentCode(r.Provider) {
 		return invalid("invalid_provider", "provider %q is not a department code", httpx.Truncate(r.Provider, 64))
 	}
 	if err := checkText("summary", r.Summary, 4000, false, true); err != nil {
@@ -267,7 +281,7 @@ func validateSubject(r *Resource) error {
 
 // Validate checks a department's code, name and contact.
 func (d *Department) Validate() error {
-	if !ValidDepartmentCode(d.Code) {
+	if !ValidLocalDepartmentCode(d.Code) {
 		return invalid("invalid_department_code", "department code %q is not lower-case letters, digits and dashes (2–63)", httpx.Truncate(d.Code, 64))
 	}
 	if err := checkText("name", d.Name, 200, true, false); err != nil {

@@ -240,3 +240,25 @@ func (s *Store) Providers(ctx context.Context) ([]string, error) {
 	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return out, postgres.Translate("catalog.Providers", err, "")
 }
+
+// PutRemoteDepartment makes sure the catalogue knows department dept of
+// federation node node, as catalog.RemoteDepartment(node, dept), so that
+// grants can be given to it and data subjects can consent to it. It
+// returns that code. Only the federation's authenticated node links call
+// it: a remote department is named by the node that vouches for it.
+func (s *Store) PutRemoteDepartment(ctx context.Context, node, dept string) (string, error) {
+	const op = "catalog.PutRemoteDepartment"
+	code := RemoteDepartment(node, dept)
+	if !ValidLocalDepartmentCode(node) || !ValidLocalDepartmentCode(dept) {
+		return "", invalid("invalid_department_code", "remote department %q is not node/department", httpx.Truncate(code, 128))
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO catalog.departments (code, name, node) VALUES ($1, $1, $2)
+		ON CONFLICT (code) DO NOTHING`, code, node)
+	if err != nil {
+		return "", postgres.Translate(op, err, "")
+	}
+	if tag.RowsAffected() > 0 {
+		s.changed(ctx, DepartmentChange+code)
+	}
+	return code, nil
+}

@@ -9,6 +9,7 @@ import (
 	"govx"
 	"govx/bus"
 	"govx/exchange/ledger"
+	"govx/internal/auth"
 	"govx/internal/httpx"
 )
 
@@ -59,21 +60,20 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", requestID)
 	code := r.PathValue("code")
 	entry := ledger.Entry{RequestID: requestID, Resource: httpx.Truncate(code, 100)}
-	var sent bool
-	ans, err := h.serveQuery(r, requestID, code, &entry, &sent)
-
-	// No answer leaves unrecorded: if the ledger cannot take the entry the
-	// caller gets an error instead of the data.
-	entry.Outcome, entry.Code, entry.Status = ledger.Released, "ok", http.StatusOK
-	if err != nil {
-		entry.Code, entry.Status = govx.ErrorCode(err), httpx.StatusOf(err)
-		entry.Outcome = ledger.Refused
-		if k := govx.ErrorKind(err); k != govx.KindForbidden && (sent || k == govx.KindUnavailable || k == govx.KindInternal) {
-			entry.Outcome = ledger.Failed
+	var ans *Answer
+	claims, err := httpx.Authenticate(r, h.verifier)
+	if err == nil {
+		entry.Caller, entry.Consumer = claims.Subject, claims.Dept
+		var q Query
+		if q, err = decodeQuery(r, h.maxBody); err == nil {
+			q.Resource = code
+			ans, _, err = h.Answer(r.Context(), requestID, claims, q) // recorded there
+		} else if aerr := h.record(r.Context(), entry, err, false); aerr != nil {
+			err = aerr
 		}
-	}
-	if aerr := h.audit.Append(context.WithoutCancel(r.Context()), entry); aerr != nil {
-		ans, err = nil, aerr
+	} else if aerr := h.record(r.Context(), entry, err, false); aerr != nil {
+		// Refused before the query was decided, and recorded all the same.
+		err = aerr
 	}
 	status := http.StatusOK
 	if err != nil {
@@ -84,26 +84,44 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	h.metrics.observe(status, time.Since(start))
 }
 
-func (h *Handler) serveQuery(r *http.Request, requestID, code string, entry *ledger.Entry, sent *bool) (*Answer, error) {
-	claims, err := httpx.Authenticate(r, h.verifier)
-	if err != nil {
-		return nil, err
-	}
-	entry.Caller, entry.Consumer = claims.Subject, claims.Dept
-
-	q, err := decodeQuery(r, h.maxBody)
-	if err != nil {
-		return nil, err
-	}
-	q.Resource = code
-	entry.SubjectKey = httpx.Truncate(q.Key, 64)
-	entry.Purpose = httpx.Truncate(q.Purpose, 200)
+// Answer decides and brokers q for caller as the query API does and
+// records the outcome in the audit ledger under requestID before it
+// returns: no answer leaves unrecorded, and if the ledger cannot take the
+// entry the caller gets that error instead of the data. The node link of a
+// federation calls it for the queries of other nodes' departments.
+func (h *Handler) Answer(ctx context.Context, requestID string, caller *auth.Claims, q Query) (*Answer, *Decision, error) {
+	entry := ledger.Entry{RequestID: requestID, Resource: httpx.Truncate(q.Resource, 100),
+		Caller: caller.Subject, Consumer: caller.Dept,
+		SubjectKey: httpx.Truncate(q.Key, 64), Purpose: httpx.Truncate(q.Purpose, 200)}
 	var d Decision
-	ans, err := h.svc.Query(r.Context(), requestID, claims, q, &d)
-	entry.Provider, entry.Fields, entry.Rule, *sent = d.Provider, d.Fields, d.Rule, d.Sent
+	ans, err := h.svc.Query(ctx, requestID, caller, q, &d)
+	entry.Provider, entry.Fields, entry.Rule = d.Provider, d.Fields, d.Rule
 	entry.ConsentID, entry.DataSubject = d.Consent, httpx.Truncate(d.Subject, 64)
 	entry.ProviderKeyID, entry.ProviderSignature, entry.ReplyDigest = d.Reply.KeyID, d.Reply.Signature, d.Reply.Digest
-	return ans, err
+	if aerr := h.record(ctx, entry, err, d.Sent); aerr != nil {
+		return nil, &d, aerr
+	}
+	return ans, &d, err
+}
+
+// record appends entry with the outcome err (nil: released) to the ledger.
+func (h *Handler) record(ctx context.Context, entry ledger.Entry, err error, sent bool) error {
+	entry.Outcome, entry.Code, entry.Status = Outcome(err, sent)
+	return h.audit.Append(context.WithoutCancel(ctx), entry)
+}
+
+// Outcome is what the ledger records of a query that ended with err (nil:
+// answered), sent or not to its provider: the outcome, the code and the
+// HTTP status answered.
+func Outcome(err error, sent bool) (outcome, code string, status int) {
+	if err == nil {
+		return ledger.Released, "ok", http.StatusOK
+	}
+	outcome = ledger.Refused
+	if k := govx.ErrorKind(err); k != govx.KindForbidden && (sent || k == govx.KindUnavailable || k == govx.KindInternal) {
+		outcome = ledger.Failed
+	}
+	return outcome, govx.ErrorCode(err), httpx.StatusOf(err)
 }
 
 func decodeQuery(r *http.Request, max int64) (Query, error) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"govx/federation"
 	"govx/internal/auth"
 	"govx/internal/kafka"
 )
@@ -107,7 +108,22 @@ type Config struct {
 	// 0 means auth.DefaultMaxLifetime (24 h).
 	TokenMaxLifetime time.Duration
 
+	// Federation, when its Name is set, makes the node one node of a
+	// federation of exchanges (package federation).
+	Federation FederationConfig
+
 	Logger *slog.Logger
+}
+
+// FederationConfig is a node's place in a federation: its name and level,
+// the nodes it is linked to (more can be linked once it runs, with
+// Node.Federation.Link), and how often it reads their catalogues. Its node
+// key is <DataDir>/keys/node, made on first start.
+type FederationConfig struct {
+	Name    string
+	Level   string
+	Links   []federation.Peer
+	Refresh time.Duration
 }
 
 // Validate fills in the defaults and refuses a Config that cannot run.
@@ -140,6 +156,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(ReferenceAdapters, a) {
 			return fmt.Errorf("no reference adapter for department %q (have: %s)", a, strings.Join(ReferenceAdapters, ", "))
 		}
+	}
+	if c.Federation.Name != "" && !c.Exchange {
+		return errors.New("a federation node runs the exchange (Exchange)")
 	}
 	if c.Casework && !c.Exchange {
 		return errors.New("the case workflow runs beside the exchange (Exchange)")

@@ -12,6 +12,7 @@ import (
 	"govx/consent"
 	"govx/exchange"
 	"govx/exchange/ledger"
+	"govx/federation"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/httpx"
@@ -213,6 +214,9 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	mux.Handle("/v1/catalog/grants", gh)
 	mux.Handle("/v1/catalog/grants/", gh)
+	if err := n.startFederation(mux, store, grants, query, audit, verifier, rdb); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
@@ -244,6 +248,34 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		srv.Shutdown(sctx)
 		<-served
 	})
+	return nil
+}
+
+// startFederation links the node to the other nodes of its federation,
+// when it is one, and serves the federation's APIs.
+func (n *Node) startFederation(mux *http.ServeMux, store *catalog.Store, grants *catalog.GrantStore, query *exchange.Handler, audit *ledger.Ledger,
+	verifier *auth.Verifier, rdb *redis.Client) error {
+	fc := n.cfg.Federation
+	if fc.Name == "" {
+		return nil
+	}
+	key, err := auth.LoadOrCreateKey(filepath.Join(n.cfg.DataDir, "keys", "node"))
+	if err != nil {
+		return err
+	}
+	fed, err := federation.New(federation.Config{Name: fc.Name, Level: fc.Level, Key: key, Links: fc.Links,
+		Catalogue: store, Grants: grants, Exchange: query, Audit: audit, Tokens: verifier, Redis: rdb,
+		Refresh: fc.Refresh, Timeout: n.cfg.Timeout, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.Federation, n.NodeKey = fed, key
+	h := fed.Handler()
+	for _, p := range federation.Routes {
+		mux.Handle(p, h)
+	}
+	fed.Start(n.runCtx)
+	n.onClose(fed.Close)
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"govx/catalog"
 	"govx/consent"
 	"govx/exchange/ledger"
+	"govx/federation"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
@@ -77,6 +78,10 @@ type Node struct {
 	Licence          *adapters.Runtime
 	// BusVerifier checks bus signatures against the catalogue's keys.
 	BusVerifier *bus.Verifier
+	// Federation is the node's place among the other nodes, nil unless
+	// Config.Federation names it; NodeKey signs its node links.
+	Federation *federation.Federation
+	NodeKey    *auth.Key
 
 	runtimes []*adapters.Runtime // every adapter runtime started, for health and metrics
 	opsURL   string
