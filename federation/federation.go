@@ -181,8 +181,9 @@ type Federation struct {
 	log    *slog.Logger
 	client *http.Client
 
-	mu    sync.RWMutex
-	links []*link
+	mu       sync.RWMutex
+	links    []*link
+	services map[string]ServiceFunc // by kind
 
 	stop chan struct{}
 	done chan struct{}

@@ -117,12 +117,15 @@ func (f *Federation) grant(ctx context.Context, env *Envelope) (*Reply, error) {
 }
 
 // routeEnvelope is the linked node an envelope goes to next: the one the
-// resource is reached through, or for a grant look-up any way to the
-// target node.
+// resource is reached through, or for any other kind any way to the
+// target node (the shortest the catalogue knows, or a link of its own).
 func (f *Federation) routeEnvelope(env *Envelope) (*Peer, error) {
-	if env.Kind != KindGrantGet {
+	if env.Kind == "" || env.Kind == KindQuery || env.Kind == KindGrantApply {
 		_, via, err := f.route(env.Target, env.Resource)
 		return via, err
+	}
+	if p := f.peer(env.Target); p != nil {
+		return p, nil
 	}
 	for _, r := range f.View() {
 		if r.Node == env.Target {
@@ -130,9 +133,6 @@ func (f *Federation) routeEnvelope(env *Envelope) (*Peer, error) {
 				return p, nil
 			}
 		}
-	}
-	if p := f.peer(env.Target); p != nil {
-		return p, nil
 	}
 	return nil, govx.Errorf(govx.KindNotFound, "node_not_found", "no node %q in this node's federation", httpx.Truncate(env.Target, 64))
 }

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"slices"
@@ -42,6 +43,8 @@ type Envelope struct {
 
 	Application *catalog.Application `json:"application,omitempty"` // KindGrantApply
 	GrantID     int64                `json:"grant_id,omitempty"`    // KindGrantGet
+	// Payload is the request of a service kind (Federation.Serve).
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 // Kinds of envelope.
@@ -63,6 +66,8 @@ type Reply struct {
 	Consent  string           `json:"consent,omitempty"`
 	// Grant is the grant applied for or looked at (the grant kinds).
 	Grant *catalog.Grant `json:"grant,omitempty"`
+	// Payload is the answer of a service kind (Federation.Serve).
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 var requestID = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -256,6 +261,8 @@ func (f *Federation) linkQuery(w http.ResponseWriter, r *http.Request) {
 		reply, err = f.forward(r.Context(), &env, c.peer)
 	case env.Kind == KindGrantApply || env.Kind == KindGrantGet:
 		reply, err = f.grant(r.Context(), &env)
+	case env.Kind != "" && env.Kind != KindQuery:
+		reply, err = f.serveKind(r.Context(), &env)
 	default:
 		reply, err = f.decide(r.Context(), &env, c.peer)
 	}
@@ -273,8 +280,8 @@ func (f *Federation) checkEnvelope(env *Envelope, from *Peer) error {
 		return bad("origin %q is not another node", httpx.Truncate(env.Origin, 64))
 	case !catalog.ValidLocalDepartmentCode(env.Department):
 		return bad("department %q is not a department code of its node", httpx.Truncate(env.Department, 64))
-	case env.Kind != "" && env.Kind != KindQuery && env.Kind != KindGrantApply && env.Kind != KindGrantGet:
-		return bad("kind %q is not query, grant.apply or grant.get", httpx.Truncate(env.Kind, 32))
+	case !validKind(env.Kind):
+		return bad("kind %q is not a kind of call", httpx.Truncate(env.Kind, 32))
 	case env.Kind == KindGrantApply && env.Application == nil:
 		return bad("a grant application carries its application")
 	case env.Hops < 0 || env.Hops >= maxHops:

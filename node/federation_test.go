@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"govx"
 	"govx/adapters/population"
 	"govx/casework"
 	"govx/catalog"
@@ -187,6 +188,23 @@ func TestFederation(t *testing.T) {
 		}
 		if resp := lookup(); resp.Status != http.StatusForbidden || (resp.ErrorCode() != "consent_revoked" && resp.ErrorCode() != "consent_required") {
 			t.Fatalf("lookup after the revocation: %d %v", resp.Status, resp.Body)
+		}
+	})
+
+	t.Run("a service call travels through the province", func(t *testing.T) {
+		gz.Federation.Serve("test.echo", func(_ context.Context, from federation.Origin, payload json.RawMessage) (any, error) {
+			return map[string]any{"from": from.RemoteDepartment(), "caller": from.Caller, "payload": payload}, nil
+		})
+		var out struct {
+			From, Caller string
+			Payload      map[string]int
+		}
+		if err := dg.Federation.Call(ctx, "guangzhou", "test.echo", catalog.DeptServiceCenter, "clerk:dg-1", map[string]int{"n": 7}, &out); err != nil ||
+			out.From != remote || out.Caller != "clerk:dg-1" || out.Payload["n"] != 7 {
+			t.Errorf("echo: %+v %v", out, err)
+		}
+		if err := dg.Federation.Call(ctx, "guangzhou", "test.unknown", catalog.DeptServiceCenter, "clerk:dg-1", nil, nil); govx.ErrorCode(err) != "kind_not_served" {
+			t.Errorf("a kind Guangzhou does not serve: %v", err)
 		}
 	})
 
