@@ -14,7 +14,7 @@ ARGS ?=
 # Go from the official tarball may not be on PATH (e.g. under CI).
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: help run test bench build services status stop clean
+.PHONY: help run run-federation test bench build services status stop clean
 
 help: ## list the targets
 	@echo "govx make targets:"
@@ -22,6 +22,9 @@ help: ## list the targets
 
 run: ## start PostgreSQL and Redis if needed, build, and run `govx up` in the foreground (Ctrl-C stops it)
 	@$(ROOT)/scripts/run.sh $(ARGS)
+
+run-federation: ## like run, but a province and two cities: three linked nodes (ports 8080-8082)
+	@$(ROOT)/scripts/run.sh --federation $(ARGS)
 
 test: ## go vet and the whole test suite against real PostgreSQL and Redis
 	@$(ROOT)/scripts/test.sh $(ARGS)

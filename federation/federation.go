@@ -17,9 +17,12 @@ package federation
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -213,7 +216,7 @@ func New(cfg Config) (*Federation, error) {
 		return nil, err
 	}
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	f := &Federation{cfg: cfg, log: cfg.Logger.With("node", cfg.Name),
+	f := &Federation{cfg: cfg, log: cfg.Logger,
 		client: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 64,
 			IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.DialTimeout, ResponseHeaderTimeout: cfg.Timeout}},
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -296,4 +299,24 @@ func (f *Federation) Close() {
 	case <-f.done:
 	case <-time.After(f.cfg.Timeout + time.Second):
 	}
+}
+
+// ReadLinks reads the nodes a node is linked to from a JSON file: an
+// array of Peer objects, each key the base64 of the node's Ed25519 public
+// key (`govx node-key` prints one).
+func ReadLinks(path string) ([]Peer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var links []Peer
+	if err := json.Unmarshal(b, &links); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON array of links: %w", path, err)
+	}
+	for i := range links {
+		if err := links[i].validate(); err != nil {
+			return nil, fmt.Errorf("%s: link %d: %w", path, i, err)
+		}
+	}
+	return links, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -35,6 +36,10 @@ const (
 	HeaderNode = "Govx-Node"
 	// HeaderDate is the sender's clock, in Unix seconds.
 	HeaderDate = "Govx-Node-Date"
+	// HeaderNonce makes each call unique: Ed25519 signatures are
+	// deterministic, and two equal calls in one second would otherwise be
+	// one call taken twice.
+	HeaderNonce = "Govx-Node-Nonce"
 	// HeaderSignature is the Ed25519 signature, base64url without padding.
 	HeaderSignature = "Govx-Node-Signature"
 
@@ -46,9 +51,9 @@ const (
 
 // requestText is what a node signs to send a call: who sends it to whom,
 // when, which method and path, and the digest of the body.
-func requestText(from, to, date, method, path string, body []byte) []byte {
+func requestText(from, to, date, nonce, method, path string, body []byte) []byte {
 	sum := sha256.Sum256(body)
-	return []byte("govx-link/1 request\n" + from + "\n" + to + "\n" + date + "\n" + method + " " + path + "\n" +
+	return []byte("govx-link/1 request\n" + from + "\n" + to + "\n" + date + "\n" + nonce + "\n" + method + " " + path + "\n" +
 		base64.RawURLEncoding.EncodeToString(sum[:]))
 }
 
@@ -74,9 +79,13 @@ func verifySig(pub ed25519.PublicKey, text []byte, sig string) bool {
 // HeaderSignature and returns the signature.
 func SignCall(req *http.Request, from, to string, key *auth.Key, now time.Time, body []byte) string {
 	date := strconv.FormatInt(now.Unix(), 10)
-	sig := sign(key.Private, requestText(from, to, date, req.Method, req.URL.RequestURI(), body))
+	var b [16]byte
+	rand.Read(b[:])
+	nonce := base64.RawURLEncoding.EncodeToString(b[:])
+	sig := sign(key.Private, requestText(from, to, date, nonce, req.Method, req.URL.RequestURI(), body))
 	req.Header.Set(HeaderNode, from)
 	req.Header.Set(HeaderDate, date)
+	req.Header.Set(HeaderNonce, nonce)
 	req.Header.Set(HeaderSignature, sig)
 	return sig
 }
@@ -163,9 +172,9 @@ type linkCall struct {
 // seen before. Errors are Unauthenticated (link_unsigned, link_unknown_node,
 // link_unverified, link_stale) or Conflict link_replayed.
 func (f *Federation) accept(r *http.Request) (*linkCall, error) {
-	from, date, sig := r.Header.Get(HeaderNode), r.Header.Get(HeaderDate), r.Header.Get(HeaderSignature)
-	if from == "" || date == "" || sig == "" {
-		return nil, govx.Errorf(govx.KindUnauthenticated, "link_unsigned", "a node link call carries the calling node's name, date and signature")
+	from, date, nonce, sig := r.Header.Get(HeaderNode), r.Header.Get(HeaderDate), r.Header.Get(HeaderNonce), r.Header.Get(HeaderSignature)
+	if from == "" || date == "" || nonce == "" || sig == "" || len(nonce) > 64 {
+		return nil, govx.Errorf(govx.KindUnauthenticated, "link_unsigned", "a node link call carries the calling node's name, date, nonce and signature")
 	}
 	peer := f.peer(from)
 	if peer == nil {
@@ -178,7 +187,7 @@ func (f *Federation) accept(r *http.Request) (*linkCall, error) {
 	if len(body) > MaxBody {
 		return nil, govx.Errorf(govx.KindTooLarge, "body_too_large", "a node link call is at most %d bytes", MaxBody)
 	}
-	if !verifySig(peer.Key, requestText(from, f.cfg.Name, date, r.Method, r.URL.RequestURI(), body), sig) {
+	if !verifySig(peer.Key, requestText(from, f.cfg.Name, date, nonce, r.Method, r.URL.RequestURI(), body), sig) {
 		return nil, govx.Errorf(govx.KindUnauthenticated, "link_unverified", "the call is not signed by node %s's key", peer.Name)
 	}
 	secs, err := strconv.ParseInt(date, 10, 64)

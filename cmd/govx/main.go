@@ -30,6 +30,7 @@ Run:
   up                  everything in one process: embedded Kafka-protocol broker,
                       migrations, demo data, exchange API, the population,
                       market-regulation and licensing adapters
+  up --federation     a province and two cities, three linked nodes on this machine
   exchange            the exchange API alone (needs GOVX_KAFKA_BROKERS)
   adapter population  the population department's adapter alone
   adapter market-regulation
@@ -59,6 +60,8 @@ Tools:
                       govx up (--url, --concurrency 32, --duration 20s)
   bench-intake        open renewal cases (three verifications each) through the case
                       API of a running govx up (--url, --concurrency 8, --cases 1000)
+  node-key            this node's entry for the link files of the nodes it is linked
+                      to (GOVX_NODE_NAME, GOVX_NODE_LEVEL; --url, --relation)
   help                this text
 
 Environment:
@@ -83,6 +86,9 @@ Environment:
                       (China's 2026 arrangement is built in)
   GOVX_WORKDAYS       extra working days (weekends worked), e.g. 2027-01-04
   GOVX_CASE_WARN_DAYS a case turns yellow when this many working days remain (1)
+  GOVX_NODE_NAME      this node's name in a federation of exchanges, e.g. dongguan
+  GOVX_NODE_LEVEL     province, city or county
+  GOVX_FEDERATION_LINKS  a JSON file of the linked nodes (parent, children, peers)
 
 Run 'govx <command> -h' for a command's flags.
 `
@@ -173,6 +179,7 @@ var commands = map[string]func(ctx context.Context, cfg node.Config, args []stri
 	"consent":      runConsent,
 	"grant":        runGrant,
 	"apikey":       runAPIKey,
+	"node-key":     runNodeKey,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -187,6 +194,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := baseConfig(stderr)
 	var err error
 	if cfg.OIDC, cfg.TokenMaxLifetime, err = tokenConfig(); err != nil {
+		return err
+	}
+	if cfg.Federation, err = federationConfig(); err != nil {
 		return err
 	}
 	return cmd(ctx, cfg, args[1:], stdout, stderr)

@@ -23,10 +23,15 @@ func runUp(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Wri
 	fs.IntVar(&cfg.Residents, "residents", node.DemoResidents, "demo residents to seed into an empty register")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "how long a query waits for the provider")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "how often the audit chain head is signed")
+	fed := fs.Bool("federation", false, "a province and two cities: three linked nodes, on --http's port and the next two")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg.EmbeddedKafka, cfg.KafkaBrokers = true, nil
+	if *fed {
+		cfg.DemoLogin = true
+		return runFederationUp(ctx, cfg, stdout)
+	}
 	cfg.Migrate, cfg.Demo, cfg.Exchange, cfg.Casework = true, true, true, true
 	cfg.DemoLogin = true // the demo's one-click sign-in, from this computer only; never in govx exchange
 	cfg.Adapters = node.ReferenceAdapters

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -125,3 +127,44 @@ func Storable(s string) string {
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\\0")
 }
+
+// EnsureDatabase makes sure database name exists on the server of url,
+// creating it when it does not, and returns url with that database. It is
+// for running several nodes on one machine's PostgreSQL, each with a
+// database of its own.
+func EnsureDatabase(ctx context.Context, url, name string) (string, error) {
+	const op = "postgres.EnsureDatabase"
+	if !dbName.MatchString(name) {
+		return "", govx.Errorf(govx.KindInvalid, "config_invalid", "postgres: %q is not a database name of lower-case letters, digits and _", name)
+	}
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "", govx.Errorf(govx.KindInvalid, "config_invalid", "postgres: bad URL: %v", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return "", &govx.Error{Kind: govx.KindUnavailable, Code: "database_unavailable", Op: op, Message: "database is unavailable", Err: err}
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", Translate(op, err, "")
+	}
+	if !exists {
+		// A name checked above: CREATE DATABASE takes no parameters.
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "42P04" { // created meanwhile
+				return "", Translate(op, err, "")
+			}
+		}
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return "", govx.Errorf(govx.KindInvalid, "config_invalid", "postgres: bad URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
