@@ -195,7 +195,7 @@ func (f *Federation) seed(ctx context.Context) error {
 	}
 	resident := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: f.Person}, Role: consent.RoleCitizen}
 	_, err = gz.Consents.Create(ctx, resident, consent.Request{Subject: f.Person, Consumer: dept, PurposeCode: "demo-federation",
-		CaseID: DemoFederationCase,
+		CaseID:  DemoFederationCase,
 		Purpose: "Applications at Dongguan's window", ValidUntil: time.Now().AddDate(0, 6, 0),
 		Items: []consent.Item{{Resource: f.Resource, Fields: f.Fields}}})
 	return err

@@ -18,6 +18,7 @@ import (
 	"govx/consent"
 	"govx/federation"
 	"govx/internal/auth"
+	"govx/internal/httpx/openapicheck"
 	"govx/node"
 	"govx/node/nodetest"
 
@@ -85,6 +86,18 @@ func federated(t *testing.T, m *node.Node, node, code string, present bool) fede
 
 func TestFederation(t *testing.T) {
 	gd, dg, gz := federationOf(t)
+	doc, err := openapicheck.Load(federation.OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// documented checks an answer against the federation's OpenAPI document.
+	documented := func(method, path string, status int, body any) {
+		t.Helper()
+		if err := doc.CheckResponse(method, path, status, "", body); err != nil {
+			t.Errorf("%s %s %d is not as documented: %v", method, path, status, err)
+		}
+	}
+	const queryPath = "/v1/nodes/{node}/resources/{code}/query"
 	ctx := context.Background()
 	person := nodetest.NormalResidents(3)[2]
 	const code = catalog.DemoHousehold // shared on conditions: Guangzhou decides who may have it
@@ -102,6 +115,12 @@ func TestFederation(t *testing.T) {
 		t.Errorf("Guangzhou's %s as Dongguan sees it: %+v", code, r)
 	}
 	status, body, _ := nodetest.Call(t, "GET", dg.Addrs().HTTP+"/v1/federation/resources?level=province", tok, nil)
+	documented("GET", "/v1/federation/resources", status, body)
+	if status, body, _ := nodetest.Call(t, "GET", dg.Addrs().HTTP+"/v1/federation/nodes", tok, nil); status != http.StatusOK || len(body["nodes"].([]any)) != 2 {
+		t.Errorf("Dongguan's nodes: %d %v", status, body)
+	} else {
+		documented("GET", "/v1/federation/nodes", status, body)
+	}
 	if rs, _ := body["resources"].([]any); status != http.StatusOK || len(rs) == 0 {
 		t.Errorf("province resources at Dongguan: %d %v", status, body)
 	} else {
@@ -117,6 +136,7 @@ func TestFederation(t *testing.T) {
 		if resp.Status != http.StatusForbidden || resp.ErrorCode() != "grant_required" {
 			t.Fatalf("lookup without Guangzhou's grant: %d %v", resp.Status, resp.Body)
 		}
+		documented("POST", queryPath, resp.Status, resp.Body)
 		a, b := nodetest.Audit(t, dg, resp.RequestID), nodetest.Audit(t, gz, resp.RequestID)
 		if a.Provider != "guangzhou/population" || a.Consumer != catalog.DeptServiceCenter || a.Code != "grant_required" {
 			t.Errorf("Dongguan's ledger: %+v", a)
@@ -136,6 +156,7 @@ func TestFederation(t *testing.T) {
 	if status != http.StatusCreated || body["consumer"] != remote || body["status"] != "pending" || body["due_by"] == "" {
 		t.Fatalf("grant application through Dongguan: %d %v", status, body)
 	}
+	documented("POST", "/v1/nodes/{node}/grants", status, body)
 	id := strconv.Itoa(int(body["id"].(float64)))
 	steward := nodetest.Token(t, gz.Key, auth.TokenSpec{Subject: "steward:gz", Dept: catalog.DeptPopulation, Role: catalog.RoleSteward,
 		Scopes: []string{catalog.ScopeGrantDecide}})
@@ -144,6 +165,8 @@ func TestFederation(t *testing.T) {
 	}
 	if status, body, _ := nodetest.Call(t, "GET", dg.Addrs().HTTP+"/v1/nodes/guangzhou/grants/"+id, tok, nil); status != http.StatusOK || body["status"] != "approved" {
 		t.Errorf("the grant as Dongguan sees it: %d %v", status, body)
+	} else {
+		documented("GET", "/v1/nodes/{node}/grants/{id}", status, body)
 	}
 	other := nodetest.Token(t, dg.Key, auth.TokenSpec{Subject: "clerk:dg-2", Dept: casework.DeptMarket, Scopes: []string{code}})
 	if status, body, _ := nodetest.Call(t, "GET", dg.Addrs().HTTP+"/v1/nodes/guangzhou/grants/"+id, other, nil); status != http.StatusNotFound {
@@ -161,6 +184,7 @@ func TestFederation(t *testing.T) {
 		if resp.Status != http.StatusOK {
 			t.Fatalf("lookup: %d %v", resp.Status, resp.Body)
 		}
+		documented("POST", queryPath, resp.Status, resp.Body)
 		rec := resp.Body["record"].(map[string]any)
 		receipt := resp.Body["receipt"].(map[string]any)
 		if rec["address"] == nil || rec["household_no"] == nil || receipt["provider"] != "guangzhou/population" {
@@ -216,11 +240,13 @@ func TestFederation(t *testing.T) {
 			t.Fatal(err)
 		}
 		gd.Federation.Refresh(ctx) // a link replaced is read afresh
-		if resp := lookup(); resp.Status != http.StatusServiceUnavailable || resp.ErrorCode() != "node_unavailable" {
+		resp := lookup()
+		if resp.Status != http.StatusServiceUnavailable || resp.ErrorCode() != "node_unavailable" {
 			t.Errorf("lookup with Guangzhou down: %d %v", resp.Status, resp.Body)
 		} else if a := nodetest.Audit(t, dg, resp.RequestID); a.Outcome != "failed" {
 			t.Errorf("Dongguan's ledger: %+v", a)
 		}
+		documented("POST", queryPath, resp.Status, resp.Body)
 		link(t, gd, gz, federation.Child)
 		for relinked := time.Now(); gd.Federation.ReadAt("guangzhou").Before(relinked); time.Sleep(50 * time.Millisecond) {
 			if time.Since(relinked) > 30*time.Second {
