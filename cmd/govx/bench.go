@@ -247,8 +247,13 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 	nsubjects := fs.Int("subjects", 5000, "residents looked up (each first records its consent)")
 	personal := fs.Bool("consent", true, "ask for personal fields, under the residents' consent; false asks only fields that need none")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	fed := fs.Bool("federation", false, "against 'make run-federation': same-node and cross-node household lookups, alternating")
+	rounds := fs.Int("rounds", 3, "with --federation: rounds of one same-node and one cross-node run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *fed {
+		return runBenchFederation(ctx, cfg, *url, *conc, *dur, *warm, *rounds, *asJSON, stdout)
 	}
 	key, err := node.LoadKey(cfg.DataDir)
 	if err != nil {
