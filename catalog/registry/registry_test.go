@@ -243,8 +243,11 @@ func TestRegistryWithHambaClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info, err := provider.GetLatestSchemaInfo(ctx, subject); err != nil || info.Version != 3 || info.ID != id3 {
-			t.Errorf("after re-registering: %+v, %v; want version 3, id %d", info, err, id3)
+		if id3 != id2 {
+			t.Errorf("registered again after its deletion: id %d, want %d as before", id3, id2)
+		}
+		if info, err := provider.GetLatestSchemaInfo(ctx, subject); err != nil || info.Version != 3 || info.ID != id2 {
+			t.Errorf("after re-registering: %+v, %v; want version 3, id %d", info, err, id2)
 		}
 	})
 }
@@ -411,7 +414,7 @@ func TestRegistryAnswers(t *testing.T) {
 		{name: "delete without token", method: "DELETE", path: "/subjects/test.person", template: "/subjects/{subject}", status: 401, code: 40101},
 		{name: "delete another provider's resource", method: "DELETE", path: "/subjects/population.identity", template: "/subjects/{subject}", token: writer, status: 403, code: 40301},
 		{name: "delete", method: "DELETE", path: "/subjects/test.person", template: "/subjects/{subject}", token: admin, status: 200},
-		{name: "delete again", method: "DELETE", path: "/subjects/test.person", template: "/subjects/{subject}", token: admin, status: 404, code: 40401},
+		{name: "delete again", method: "DELETE", path: "/subjects/test.person", template: "/subjects/{subject}", token: admin, status: 404, code: 40404, msg: "soft deleted"},
 		{name: "deleted schema by id", method: "GET", path: "/schemas/ids/1", template: "/schemas/ids/{id}", status: 200},
 	}
 	for _, c := range calls {
