@@ -1,8 +1,10 @@
-// Package registry serves the catalogue's schema store as a subset of
-// Confluent Schema Registry's REST API, so Kafka tools (kcat, Kafka UI,
-// Confluent's serdes, hamba/avro's registry client) decode the bus with it.
-// The schemas, their versions and the compatibility rules are the
-// catalogue's (catalog.Store); this package is their HTTP face.
+// Package registry serves the catalogue's schema store as Confluent Schema
+// Registry's REST API, AVRO only and without references, so Kafka tools
+// (kcat, Kafka UI, Confluent's serdes, hamba/avro's and KafkaJS's registry
+// clients) decode the bus with it. Answers and error codes are Confluent's:
+// where the two differ, Confluent's documented behaviour is the reference.
+// The schemas, their ids and versions, the compatibility rules and modes
+// are the catalogue's (catalog.Store); this package is their HTTP face.
 package registry
 
 import (
@@ -82,9 +84,11 @@ type handler struct {
 }
 
 // NewHandler serves the schema registry. Reads are open, as Kafka
-// tools expect; writes need a bearer token with scope registry:write, and
-// for a subject that is a catalogue resource's code a token of the
-// resource's provider department, for a bus envelope (govx.*) role admin.
+// tools expect; writes (registering, deleting, setting a level or a mode)
+// need a bearer token with scope registry:write, and for a subject that is
+// a catalogue resource's code a token of the resource's provider
+// department, for a bus envelope (govx.*), any other subject and the
+// registry-wide settings role admin.
 func NewHandler(cfg Config) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
