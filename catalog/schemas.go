@@ -253,9 +253,14 @@ func priors(vs []storedVersion) []PriorVersion {
 // is decided here rather than by the stored fingerprint, which older rows
 // computed differently.
 func liveVersions(ctx context.Context, q querier, subject string, version int) ([]storedVersion, error) {
+	return parsedVersions(ctx, q, subject, version, false)
+}
+
+// parsedVersions is liveVersions, soft-deleted versions too when deleted.
+func parsedVersions(ctx context.Context, q querier, subject string, version int, deleted bool) ([]storedVersion, error) {
 	const op = "catalog.liveVersions"
 	rows, err := q.Query(ctx, `SELECT schema_id, version, schema FROM catalog.schemas
-		WHERE subject = $1 AND NOT deleted ORDER BY version`, subject)
+		WHERE subject = $1 AND (NOT deleted OR $2) ORDER BY version`, subject, deleted)
 	if err != nil {
 		return nil, postgres.Translate(op, err, "")
 	}
@@ -542,9 +547,10 @@ func (s *Store) Schemas(ctx context.Context, f SchemaFilter) ([]SchemaVersion, e
 }
 
 // LookupSchema finds schema among the live versions of subject, however it
-// is laid out. Errors: Invalid invalid_schema, NotFound subject_not_found or
-// schema_not_found.
-func (s *Store) LookupSchema(ctx context.Context, subject, schema string) (*SchemaVersion, error) {
+// is laid out; with deleted, among its soft-deleted versions too (the
+// newest that holds it). Errors: Invalid invalid_schema, NotFound
+// subject_not_found or schema_not_found.
+func (s *Store) LookupSchema(ctx context.Context, subject, schema string, deleted bool) (*SchemaVersion, error) {
 	const op = "catalog.LookupSchema"
 	parsed, err := parseSchema(op, schema)
 	if err != nil {
@@ -554,16 +560,16 @@ func (s *Store) LookupSchema(ctx context.Context, subject, schema string) (*Sche
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
-	live, err := liveVersions(ctx, s.pool, subject, 0)
+	versions, err := parsedVersions(ctx, s.pool, subject, 0, deleted)
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
-	if len(live) == 0 {
+	if len(versions) == 0 {
 		return nil, subjectNotFound(op, subject)
 	}
-	for _, v := range live {
-		if v.fingerprint == fp {
-			return &v.SchemaVersion, nil
+	for i := len(versions) - 1; i >= 0; i-- {
+		if versions[i].fingerprint == fp {
+			return &versions[i].SchemaVersion, nil
 		}
 	}
 	return nil, &govx.Error{Kind: govx.KindNotFound, Code: "schema_not_found", Op: op,

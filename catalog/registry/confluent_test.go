@@ -54,6 +54,8 @@ func (f registryFixture) confluentCalls(t *testing.T) []call {
 		{name: "referenced by", method: "GET", path: "/subjects/population.identity/versions/latest/referencedby", template: refBy, status: 200},
 		{name: "referenced by, missing version", method: "GET", path: "/subjects/population.identity/versions/9/referencedby", template: refBy, status: 404, code: 40402},
 
+		{name: "lookup in a soft-deleted subject", method: "POST", path: "/subjects/test.person", template: "/subjects/{subject}", body: p1, status: 404, code: 40401},
+		{name: "lookup among deleted versions", method: "POST", path: "/subjects/test.person?deleted=true", template: "/subjects/{subject}", body: p1, status: 200},
 		{name: "register as octet-stream after a delete", method: "POST", path: "/subjects/test.person/versions", template: vs, token: admin, body: p1, ctype: "application/octet-stream", status: 200},
 		{name: "delete a version without token", method: "DELETE", path: "/subjects/test.person/versions/latest", template: v, status: 401, code: 40101},
 		{name: "delete a version of a subject no resource owns as a department", method: "DELETE", path: "/subjects/test.person/versions/latest", template: v, token: popWriter, status: 403, code: 40301},

@@ -548,7 +548,7 @@ func (g *handler) lookup(w http.ResponseWriter, r *http.Request) {
 	}
 	var sv *catalog.SchemaVersion
 	if err == nil {
-		sv, err = g.cfg.Store.LookupSchema(r.Context(), subject, schema)
+		sv, err = g.cfg.Store.LookupSchema(r.Context(), subject, schema, flag(r, "deleted"))
 	}
 	if err != nil {
 		g.fail(w, err)
