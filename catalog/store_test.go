@@ -67,15 +67,15 @@ func TestRegisterSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RegisterSchema v1: %v", err)
 	}
-	version := func(id int) int {
+	version := func(subject string, id int) int {
 		t.Helper()
 		var v int
-		if err := pool.QueryRow(ctx, `SELECT version FROM catalog.schemas WHERE id = $1`, id).Scan(&v); err != nil {
-			t.Fatalf("version of %d: %v", id, err)
+		if err := pool.QueryRow(ctx, `SELECT version FROM catalog.schemas WHERE subject = $1 AND schema_id = $2`, subject, id).Scan(&v); err != nil {
+			t.Fatalf("version of %d in %s: %v", id, subject, err)
 		}
 		return v
 	}
-	if v := version(id1); v != 1 {
+	if v := version("test.person", id1); v != 1 {
 		t.Errorf("first schema of the subject has version %d, want 1", v)
 	}
 
@@ -90,7 +90,7 @@ func TestRegisterSchema(t *testing.T) {
 		{name: "same schema reformatted", subject: "test.person", schema: personV1Reformatted, sameID: true, version: 1},
 		{name: "changed schema", subject: "test.person", schema: personV2, version: 2},
 		{name: "changed schema again", subject: "test.person", schema: personV2, version: 2},
-		{name: "same schema under another subject", subject: "test.other", schema: personV1, version: 1},
+		{name: "same schema under another subject", subject: "test.other", schema: personV1, sameID: true, version: 1},
 	}
 	ids := map[string]int{"test.person/" + personV1: id1}
 	for _, tt := range tests {
@@ -109,7 +109,7 @@ func TestRegisterSchema(t *testing.T) {
 				t.Errorf("id = %d, want %d as before", id, prev)
 			}
 			ids[tt.subject+"/"+tt.schema] = id
-			if v := version(id); v != tt.version {
+			if v := version(tt.subject, id); v != tt.version {
 				t.Errorf("version = %d, want %d", v, tt.version)
 			}
 		})

@@ -1,8 +1,10 @@
-// Package registry serves the catalogue's schema store as a subset of
-// Confluent Schema Registry's REST API, so Kafka tools (kcat, Kafka UI,
-// Confluent's serdes, hamba/avro's registry client) decode the bus with it.
-// The schemas, their versions and the compatibility rules are the
-// catalogue's (catalog.Store); this package is their HTTP face.
+// Package registry serves the catalogue's schema store as Confluent Schema
+// Registry's REST API, AVRO only and without references, so Kafka tools
+// (kcat, Kafka UI, Confluent's serdes, hamba/avro's and KafkaJS's registry
+// clients) decode the bus with it. Answers and error codes are Confluent's:
+// where the two differ, Confluent's documented behaviour is the reference.
+// The schemas, their ids and versions, the compatibility rules and modes
+// are the catalogue's (catalog.Store); this package is their HTTP face.
 package registry
 
 import (
@@ -82,28 +84,45 @@ type handler struct {
 }
 
 // NewHandler serves the schema registry. Reads are open, as Kafka
-// tools expect; writes need a bearer token with scope registry:write, and
-// for a subject that is a catalogue resource's code a token of the
-// resource's provider department, for a bus envelope (govx.*) role admin.
+// tools expect; writes (registering, deleting, setting a level or a mode)
+// need a bearer token with scope registry:write, and for a subject that is
+// a catalogue resource's code a token of the resource's provider
+// department, for a bus envelope (govx.*), any other subject and the
+// registry-wide settings role admin.
 func NewHandler(cfg Config) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	g := &handler{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { g.ok(w, struct{}{}) })
+	mux.HandleFunc("GET /schemas", g.schemas)
+	mux.HandleFunc("GET /schemas/types", func(w http.ResponseWriter, r *http.Request) { g.ok(w, []string{"AVRO"}) })
 	mux.HandleFunc("GET /schemas/ids/{id}", g.schemaByID)
+	mux.HandleFunc("GET /schemas/ids/{id}/schema", g.schemaByID)
+	mux.HandleFunc("GET /schemas/ids/{id}/subjects", g.idSubjects)
+	mux.HandleFunc("GET /schemas/ids/{id}/versions", g.idVersions)
 	mux.HandleFunc("GET /subjects", g.subjects)
 	mux.HandleFunc("GET /subjects/{subject}/versions", g.versions)
 	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", g.version)
+	mux.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", g.version)
+	mux.HandleFunc("GET /subjects/{subject}/versions/{version}/referencedby", g.referencedBy)
 	mux.HandleFunc("POST /subjects/{subject}/versions", g.register)
 	mux.HandleFunc("POST /subjects/{subject}", g.lookup)
 	mux.HandleFunc("DELETE /subjects/{subject}", g.deleteSubject)
+	mux.HandleFunc("DELETE /subjects/{subject}/versions/{version}", g.deleteVersion)
 	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions", g.compatibility)
 	mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", g.compatibility)
 	mux.HandleFunc("GET /config", g.getConfig)
 	mux.HandleFunc("PUT /config", g.putConfig)
 	mux.HandleFunc("GET /config/{subject}", g.getConfig)
 	mux.HandleFunc("PUT /config/{subject}", g.putConfig)
+	mux.HandleFunc("DELETE /config/{subject}", g.deleteConfig)
+	mux.HandleFunc("GET /mode", g.getMode)
+	mux.HandleFunc("PUT /mode", g.putMode)
+	mux.HandleFunc("GET /mode/{subject}", g.getMode)
+	mux.HandleFunc("PUT /mode/{subject}", g.putMode)
+	mux.HandleFunc("DELETE /mode/{subject}", g.deleteMode)
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPIDoc)
@@ -130,6 +149,22 @@ func confluentCode(err error) (status, code int) {
 	switch govx.ErrorCode(err) {
 	case "subject_not_found":
 		return http.StatusNotFound, 40401
+	case "subject_soft_deleted":
+		return http.StatusNotFound, 40404
+	case "subject_not_soft_deleted":
+		return http.StatusNotFound, 40405
+	case "version_soft_deleted":
+		return http.StatusNotFound, 40406
+	case "version_not_soft_deleted":
+		return http.StatusNotFound, 40407
+	case "compatibility_not_configured":
+		return http.StatusNotFound, 40408
+	case "mode_not_configured":
+		return http.StatusNotFound, 40409
+	case "invalid_mode":
+		return http.StatusUnprocessableEntity, 42204
+	case "operation_not_permitted":
+		return http.StatusUnprocessableEntity, 42205
 	case "version_not_found":
 		return http.StatusNotFound, 40402
 	case "schema_not_found":
@@ -210,8 +245,10 @@ type schemaRequest struct {
 	References []json.RawMessage `json:"references"`
 }
 
-// accepted are the request media types Confluent's clients send.
-var accepted = []string{"application/json", "application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json"}
+// accepted are the request media types Confluent reads as JSON: its
+// clients' own, plain JSON, and application/octet-stream, which some HTTP
+// clients send by default.
+var accepted = []string{"application/json", "application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json", "application/octet-stream"}
 
 // readJSON decodes a bounded JSON body. Unknown members are ignored, as
 // clients of newer registries send more than this subset reads.
@@ -220,7 +257,7 @@ func (g *handler) readJSON(r *http.Request, v any) error {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !slices.Contains(accepted, mt) {
 			return &govx.Error{Kind: govx.KindInvalid, Code: "unsupported_media_type",
-				Message: "send the body as application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json or application/json"}
+				Message: "send the body as application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json or application/octet-stream"}
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, g.cfg.MaxBody+1))
@@ -299,23 +336,131 @@ func (g *handler) mayWrite(r *http.Request, claims *auth.Claims, subject string)
 	return nil
 }
 
-func (g *handler) schemaByID(w http.ResponseWriter, r *http.Request) {
+// flag reads a boolean query parameter as Confluent does: "true", in any
+// case, is true, anything else false.
+func flag(r *http.Request, name string) bool {
+	return strings.EqualFold(r.URL.Query().Get(name), "true")
+}
+
+// deletedOf reads ?deleted=true and ?deletedOnly=true.
+func deletedOf(r *http.Request) catalog.Deleted {
+	switch {
+	case flag(r, "deletedOnly"):
+		return catalog.DeletedOnly
+	case flag(r, "deleted"):
+		return catalog.WithDeleted
+	}
+	return catalog.LiveOnly
+}
+
+// intParam reads an integer query parameter, def when absent.
+func intParam(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < -1 {
+		return 0, govx.Errorf(govx.KindInvalid, "invalid_parameter", "%s must be a number, not %q", name, httpx.Truncate(v, 30))
+	}
+	return n, nil
+}
+
+// schemaID parses {id}. Not a number names no schema: Confluent answers
+// 40403 here too.
+func schemaID(r *http.Request) (int, error) {
 	id, err := strconv.Atoi(r.PathValue("id"))
 	if err != nil {
-		// Not a number names no schema: Confluent answers 40403 here too.
-		g.fail(w, govx.Errorf(govx.KindNotFound, "schema_not_found", "no schema with id %q", httpx.Truncate(r.PathValue("id"), 30)))
-		return
+		return 0, govx.Errorf(govx.KindNotFound, "schema_not_found", "no schema with id %q", httpx.Truncate(r.PathValue("id"), 30))
 	}
-	text, err := g.cfg.Store.SchemaByID(r.Context(), id)
+	return id, nil
+}
+
+// raw answers a schema's own text, as Confluent's …/schema endpoints do.
+func (g *handler) raw(w http.ResponseWriter, schema string) {
+	w.Header().Set("Content-Type", ContentType)
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, schema)
+}
+
+// schemaByID answers GET /schemas/ids/{id} and, the text alone,
+// …/{id}/schema.
+func (g *handler) schemaByID(w http.ResponseWriter, r *http.Request) {
+	id, err := schemaID(r)
+	var text string
+	if err == nil {
+		text, err = g.cfg.Store.SchemaByID(r.Context(), id)
+	}
 	if err != nil {
 		g.fail(w, err)
+		return
+	}
+	if strings.HasSuffix(r.Pattern, "/schema") {
+		g.raw(w, text)
 		return
 	}
 	g.ok(w, map[string]string{"schema": text})
 }
 
+func (g *handler) idVersionList(r *http.Request) ([]catalog.SubjectVersion, error) {
+	id, err := schemaID(r)
+	if err != nil {
+		return nil, err
+	}
+	out, err := g.cfg.Store.SchemaVersionsByID(r.Context(), id, deletedOf(r))
+	if err != nil {
+		return nil, err
+	}
+	if s := r.URL.Query().Get("subject"); s != "" {
+		out = slices.DeleteFunc(out, func(v catalog.SubjectVersion) bool { return v.Subject != s })
+	}
+	return out, nil
+}
+
+func (g *handler) idVersions(w http.ResponseWriter, r *http.Request) {
+	out, err := g.idVersionList(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, out)
+}
+
+func (g *handler) idSubjects(w http.ResponseWriter, r *http.Request) {
+	vs, err := g.idVersionList(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	out := []string{}
+	for _, v := range vs {
+		if !slices.Contains(out, v.Subject) {
+			out = append(out, v.Subject)
+		}
+	}
+	g.ok(w, out)
+}
+
+func (g *handler) schemas(w http.ResponseWriter, r *http.Request) {
+	f := catalog.SchemaFilter{Prefix: r.URL.Query().Get("subjectPrefix"), Deleted: flag(r, "deleted"), LatestOnly: flag(r, "latestOnly")}
+	var err error
+	f.Offset, err = intParam(r, "offset", 0)
+	if err == nil {
+		f.Limit, err = intParam(r, "limit", -1)
+	}
+	var out []catalog.SchemaVersion
+	if err == nil {
+		out, err = g.cfg.Store.Schemas(r.Context(), f)
+	}
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, out)
+}
+
 func (g *handler) subjects(w http.ResponseWriter, r *http.Request) {
-	out, err := g.cfg.Store.Subjects(r.Context())
+	out, err := g.cfg.Store.Subjects(r.Context(), r.URL.Query().Get("subjectPrefix"), deletedOf(r))
 	if err != nil {
 		g.fail(w, err)
 		return
@@ -329,7 +474,7 @@ func (g *handler) versions(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, err)
 		return
 	}
-	out, err := g.cfg.Store.SchemaVersions(r.Context(), subject)
+	out, err := g.cfg.Store.SchemaVersions(r.Context(), subject, deletedOf(r))
 	if err != nil {
 		g.fail(w, err)
 		return
@@ -337,23 +482,41 @@ func (g *handler) versions(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, out)
 }
 
-func (g *handler) version(w http.ResponseWriter, r *http.Request) {
+func (g *handler) subjectVersion(r *http.Request) (*catalog.SchemaVersion, error) {
 	subject, err := subjectOf(r)
 	if err != nil {
-		g.fail(w, err)
-		return
+		return nil, err
 	}
 	v, err := versionOf(r)
 	if err != nil {
-		g.fail(w, err)
-		return
+		return nil, err
 	}
-	sv, err := g.cfg.Store.SchemaVersion(r.Context(), subject, v)
+	return g.cfg.Store.SchemaVersion(r.Context(), subject, v, flag(r, "deleted"))
+}
+
+// version answers GET /subjects/{subject}/versions/{version} and, the
+// text alone, …/schema.
+func (g *handler) version(w http.ResponseWriter, r *http.Request) {
+	sv, err := g.subjectVersion(r)
 	if err != nil {
 		g.fail(w, err)
 		return
 	}
+	if strings.HasSuffix(r.Pattern, "/schema") {
+		g.raw(w, sv.Schema)
+		return
+	}
 	g.ok(w, sv)
+}
+
+// referencedBy lists the schemas that reference a version: none, as this
+// registry takes no references.
+func (g *handler) referencedBy(w http.ResponseWriter, r *http.Request) {
+	if _, err := g.subjectVersion(r); err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, []int{})
 }
 
 func (g *handler) register(w http.ResponseWriter, r *http.Request) {
@@ -385,7 +548,7 @@ func (g *handler) lookup(w http.ResponseWriter, r *http.Request) {
 	}
 	var sv *catalog.SchemaVersion
 	if err == nil {
-		sv, err = g.cfg.Store.LookupSchema(r.Context(), subject, schema)
+		sv, err = g.cfg.Store.LookupSchema(r.Context(), subject, schema, flag(r, "deleted"))
 	}
 	if err != nil {
 		g.fail(w, err)
@@ -394,25 +557,45 @@ func (g *handler) lookup(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, sv)
 }
 
+// deleteSubject deletes a subject's versions: softly, or with
+// ?permanent=true those soft-deleted before, as Confluent does.
 func (g *handler) deleteSubject(w http.ResponseWriter, r *http.Request) {
 	subject, err := subjectOf(r)
 	var claims *auth.Claims
 	if err == nil {
 		claims, err = g.authorize(r, subject)
 	}
-	if err == nil && r.URL.Query().Get("permanent") == "true" {
-		err = govx.Errorf(govx.KindForbidden, "forbidden",
-			"permanent deletion is not supported: messages on the bus may still carry these schema ids")
-	}
 	var versions []int
 	if err == nil {
-		versions, err = g.cfg.Store.DeleteSubject(r.Context(), subject)
+		versions, err = g.cfg.Store.DeleteSubject(r.Context(), subject, flag(r, "permanent"))
 	}
 	if err != nil {
 		g.failWrite(w, r, claims, "registry.delete", subject, err)
 		return
 	}
 	g.ok(w, versions)
+}
+
+// deleteVersion deletes one version: softly, or with ?permanent=true one
+// soft-deleted before, as Confluent does.
+func (g *handler) deleteVersion(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	var claims *auth.Claims
+	if err == nil {
+		claims, err = g.authorize(r, subject)
+	}
+	var v int
+	if err == nil {
+		v, err = versionOf(r)
+	}
+	if err == nil {
+		v, err = g.cfg.Store.DeleteSchemaVersion(r.Context(), subject, v, flag(r, "permanent"))
+	}
+	if err != nil {
+		g.failWrite(w, r, claims, "registry.delete", subject, err)
+		return
+	}
+	g.ok(w, v)
 }
 
 // compatibilityAnswer is Confluent's answer to a compatibility check;
@@ -444,24 +627,43 @@ func (g *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 	g.ok(w, compatibilityAnswer{IsCompatible: len(problems) == 0, Messages: problems})
 }
 
-// configAnswer carries the mode under both names clients read: Confluent
+// configAnswer carries the level under both names clients read: Confluent
 // answers GET with compatibilityLevel and PUT with compatibility.
 type configAnswer struct {
 	Compatibility      catalog.Compatibility `json:"compatibility"`
 	CompatibilityLevel catalog.Compatibility `json:"compatibilityLevel"`
 }
 
-// getConfig answers the mode in force: a subject without its own mode gets
-// the registry's (as Confluent's ?defaultToGlobal=true).
+// optionalSubject returns the {subject} path value, validated, or "" on
+// the registry-wide routes.
+func optionalSubject(r *http.Request) (string, error) {
+	if r.PathValue("subject") == "" {
+		return "", nil
+	}
+	return subjectOf(r)
+}
+
+// getConfig answers the registry's level, or a subject's own. A subject
+// without one is 40408, unless ?defaultToGlobal=true asks for the level in
+// force, as Confluent does (clients register with a level only when the
+// subject has none).
 func (g *handler) getConfig(w http.ResponseWriter, r *http.Request) {
-	subject := r.PathValue("subject")
-	if subject != "" {
-		if err := catalog.ValidateSubject(subject); err != nil {
-			g.fail(w, err)
-			return
+	subject, err := optionalSubject(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	var c catalog.Compatibility
+	if subject == "" || flag(r, "defaultToGlobal") {
+		c, err = g.cfg.Store.Compatibility(r.Context(), subject)
+	} else {
+		var ok bool
+		c, ok, err = g.cfg.Store.OwnCompatibility(r.Context(), subject)
+		if err == nil && !ok {
+			err = govx.Errorf(govx.KindNotFound, "compatibility_not_configured",
+				"subject %q does not have subject-level compatibility configured", httpx.Truncate(subject, 100))
 		}
 	}
-	c, err := g.cfg.Store.Compatibility(r.Context(), subject)
 	if err != nil {
 		g.fail(w, err)
 		return
@@ -470,11 +672,7 @@ func (g *handler) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *handler) putConfig(w http.ResponseWriter, r *http.Request) {
-	subject := r.PathValue("subject")
-	var err error
-	if subject != "" {
-		err = catalog.ValidateSubject(subject)
-	}
+	subject, err := optionalSubject(r)
 	var claims *auth.Claims
 	if err == nil {
 		claims, err = g.authorize(r, subject)
@@ -501,4 +699,98 @@ func (g *handler) putConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.ok(w, configAnswer{c, c})
+}
+
+// deleteConfig removes a subject's own level and answers it.
+func (g *handler) deleteConfig(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	var claims *auth.Claims
+	if err == nil {
+		claims, err = g.authorize(r, subject)
+	}
+	var c catalog.Compatibility
+	if err == nil {
+		c, err = g.cfg.Store.DeleteCompatibility(r.Context(), subject)
+	}
+	if err != nil {
+		g.failWrite(w, r, claims, "registry.config", subject, err)
+		return
+	}
+	g.ok(w, configAnswer{c, c})
+}
+
+// modeAnswer is Confluent's mode shape.
+type modeAnswer struct {
+	Mode catalog.SchemaMode `json:"mode"`
+}
+
+// getMode answers the registry's mode, or a subject's own. A subject
+// without one is 40409, unless ?defaultToGlobal=true asks for the mode in
+// force.
+func (g *handler) getMode(w http.ResponseWriter, r *http.Request) {
+	subject, err := optionalSubject(r)
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	var m catalog.SchemaMode
+	if subject == "" || flag(r, "defaultToGlobal") {
+		m, err = g.cfg.Store.Mode(r.Context(), subject)
+	} else {
+		var ok bool
+		m, ok, err = g.cfg.Store.OwnMode(r.Context(), subject)
+		if err == nil && !ok {
+			err = govx.Errorf(govx.KindNotFound, "mode_not_configured",
+				"subject %q does not have subject-level mode configured", httpx.Truncate(subject, 100))
+		}
+	}
+	if err != nil {
+		g.fail(w, err)
+		return
+	}
+	g.ok(w, modeAnswer{m})
+}
+
+func (g *handler) putMode(w http.ResponseWriter, r *http.Request) {
+	subject, err := optionalSubject(r)
+	var claims *auth.Claims
+	if err == nil {
+		claims, err = g.authorize(r, subject)
+	}
+	var req struct {
+		Mode string `json:"mode"`
+	}
+	if err == nil {
+		err = g.readJSON(r, &req)
+	}
+	var m catalog.SchemaMode
+	if err == nil {
+		m, err = catalog.ParseSchemaMode(req.Mode)
+	}
+	if err == nil {
+		err = g.cfg.Store.SetMode(r.Context(), subject, m)
+	}
+	if err != nil {
+		g.failWrite(w, r, claims, "registry.mode", subject, err)
+		return
+	}
+	g.ok(w, modeAnswer{m})
+}
+
+// deleteMode removes a subject's own mode and answers it.
+func (g *handler) deleteMode(w http.ResponseWriter, r *http.Request) {
+	subject, err := subjectOf(r)
+	var claims *auth.Claims
+	if err == nil {
+		claims, err = g.authorize(r, subject)
+	}
+	var m catalog.SchemaMode
+	if err == nil {
+		m, err = g.cfg.Store.DeleteMode(r.Context(), subject)
+	}
+	if err != nil {
+		g.failWrite(w, r, claims, "registry.mode", subject, err)
+		return
+	}
+	g.ok(w, modeAnswer{m})
 }

@@ -243,8 +243,11 @@ func TestRegistryWithHambaClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info, err := provider.GetLatestSchemaInfo(ctx, subject); err != nil || info.Version != 3 || info.ID != id3 {
-			t.Errorf("after re-registering: %+v, %v; want version 3, id %d", info, err, id3)
+		if id3 != id2 {
+			t.Errorf("registered again after its deletion: id %d, want %d as before", id3, id2)
+		}
+		if info, err := provider.GetLatestSchemaInfo(ctx, subject); err != nil || info.Version != 3 || info.ID != id2 {
+			t.Errorf("after re-registering: %+v, %v; want version 3, id %d", info, err, id2)
 		}
 	})
 }
@@ -301,7 +304,7 @@ type call struct {
 	msg      string // substring of the message
 }
 
-func (f registryFixture) do(t *testing.T, c call) (int, string, []byte) {
+func (f registryFixture) do(t *testing.T, c call) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(c.method, f.base+c.path, strings.NewReader(c.body))
 	if err != nil {
@@ -326,7 +329,7 @@ func (f registryFixture) do(t *testing.T, c call) (int, string, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+	return resp.StatusCode, resp.Header, b
 }
 
 func schemaBody(schema string) string {
@@ -411,14 +414,55 @@ func TestRegistryAnswers(t *testing.T) {
 		{name: "delete without token", method: "DELETE", path: "/subjects/test.person", template: "/subjects/{subject}", status: 401, code: 40101},
 		{name: "delete another provider's resource", method: "DELETE", path: "/subjects/population.identity", template: "/subjects/{subject}", token: writer, status: 403, code: 40301},
 		{name: "delete", method: "DELETE", path: "/subjects/test.person", template: "/subjects/{subject}", token: admin, status: 200},
-		{name: "delete again", method: "DELETE", path: "/subjects/test.person", template: "/subjects/{subject}", token: admin, status: 404, code: 40401},
+		{name: "delete again", method: "DELETE", path: "/subjects/test.person", template: "/subjects/{subject}", token: admin, status: 404, code: 40404, msg: "soft deleted"},
 		{name: "deleted schema by id", method: "GET", path: "/schemas/ids/1", template: "/schemas/ids/{id}", status: 200},
 	}
+	seen := map[string]bool{}
+	f.check(t, doc, seen, calls)
+
+	// The verdicts and the configured mode, beyond their shape.
+	_, _, body := f.do(t, call{method: "POST", path: "/compatibility/subjects/test.other/versions", body: p1})
+	if !bytes.Contains(body, []byte(`"is_compatible":true`)) {
+		t.Errorf("a subject without versions takes any schema: %s", body)
+	}
+	_, _, body = f.do(t, call{method: "GET", path: "/config/test.person"})
+	if !bytes.Contains(body, []byte(`"compatibility":"FULL"`)) || !bytes.Contains(body, []byte(`"compatibilityLevel":"FULL"`)) {
+		t.Errorf("subject config = %s, want FULL under both names", body)
+	}
+
+	f.check(t, doc, seen, f.confluentCalls(t))
+	for _, op := range operations(t, doc) {
+		if !seen[op] && op != "GET /openapi.json" {
+			t.Errorf("%s is documented but no call here answers it", op)
+		}
+	}
+
+	resp, err := http.Get(f.base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(served, registry.OpenAPI()) {
+		t.Errorf("GET /registry/openapi.json = %d, %d bytes; want the document", resp.StatusCode, len(served))
+	}
+}
+
+// check makes each call and holds its answer to the call's status and
+// error code, the registry's media type and the OpenAPI document. It
+// notes in seen which operations were called.
+func (f registryFixture) check(t *testing.T, doc *openapicheck.Doc, seen map[string]bool, calls []call) {
+	t.Helper()
 	for _, c := range calls {
-		status, ctype, body := f.do(t, c)
+		seen[c.method+" "+c.template] = true
+		status, header, body := f.do(t, c)
+		ctype := header.Get("Content-Type")
 		if status != c.status {
 			t.Errorf("%s: status %d, want %d: %s", c.name, status, c.status, body)
 			continue
+		}
+		if status == http.StatusUnauthorized && !strings.HasPrefix(header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: 401 without a WWW-Authenticate challenge", c.name)
 		}
 		if ctype != registry.ContentType {
 			t.Errorf("%s: Content-Type %q", c.name, ctype)
@@ -436,25 +480,6 @@ func TestRegistryAnswers(t *testing.T) {
 				t.Errorf("%s: error %d %q, want %d holding %q", c.name, e.ErrorCode, e.Message, c.code, c.msg)
 			}
 		}
-	}
-
-	// The verdicts and the configured mode, beyond their shape.
-	_, _, body := f.do(t, call{method: "POST", path: "/compatibility/subjects/test.other/versions", body: p1})
-	if !bytes.Contains(body, []byte(`"is_compatible":true`)) {
-		t.Errorf("a subject without versions takes any schema: %s", body)
-	}
-	_, _, body = f.do(t, call{method: "GET", path: "/config/test.person"})
-	if !bytes.Contains(body, []byte(`"compatibility":"FULL"`)) || !bytes.Contains(body, []byte(`"compatibilityLevel":"FULL"`)) {
-		t.Errorf("subject config = %s, want FULL under both names", body)
-	}
-	resp, err := http.Get(f.base + "/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Equal(served, registry.OpenAPI()) {
-		t.Errorf("GET /registry/openapi.json = %d, %d bytes; want the document", resp.StatusCode, len(served))
 	}
 }
 

@@ -24,7 +24,7 @@
 --                      licence) and nothing of another's; of the catalogue
 --                      only the schema registry's tables, read-only, which
 --                      the Avro codec reads (catalog.schemas,
---                      catalog.schema_config). `govx migrate` registers the
+--                      catalog.schema_config, catalog.schema_mode). `govx migrate` registers the
 --                      bus schemas, so an adapter never has to write them.
 -- Default privileges give each role the same rights on tables and
 -- sequences later migrations create, as long as migrations run as the role
@@ -106,6 +106,6 @@ DO $$ BEGIN
   PERFORM pg_temp.owns('govx_licensing', 'licence');
 END $$;
 GRANT USAGE ON SCHEMA catalog TO govx_population, govx_market_regulation, govx_licensing;
-GRANT SELECT ON catalog.schemas, catalog.schema_config TO govx_population, govx_market_regulation, govx_licensing;
+GRANT SELECT ON catalog.schemas, catalog.schema_config, catalog.schema_mode TO govx_population, govx_market_regulation, govx_licensing;
 
 COMMIT;
