@@ -187,6 +187,7 @@ type Federation struct {
 	mu       sync.RWMutex
 	links    []*link
 	services map[string]ServiceFunc // by kind
+	down     map[string]time.Time   // linked nodes not called until then
 
 	stop chan struct{}
 	done chan struct{}
@@ -244,6 +245,7 @@ func (f *Federation) Link(p Peer) error {
 		if l.Name == p.Name {
 			// What it offered stays until it is read at its new place.
 			f.links[i] = &link{Peer: p, resources: l.resources}
+			delete(f.down, p.Name)
 			return nil
 		}
 	}

@@ -121,7 +121,16 @@ func (f *Federation) call(ctx context.Context, peer *Peer, method, path string, 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	reqSig := SignCall(req, f.cfg.Name, peer.Name, f.cfg.Key, f.cfg.Now(), body)
+	if until, down := f.downUntil(peer.Name); down {
+		return govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s could not be reached a moment ago; trying again after %s",
+			peer.Name, until.Format(time.TimeOnly))
+	}
 	resp, err := f.client.Do(req)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+		// Unreachable, not slow: calls in the next moment fail at once
+		// instead of each waiting for its own dial to fail.
+		f.markDown(peer.Name)
+	}
 	if err != nil {
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -157,6 +166,27 @@ func (f *Federation) call(ctx context.Context, peer *Peer, method, path string, 
 		}
 	}
 	return nil
+}
+
+// downFor is how long a linked node that could not be reached is not
+// called again: long enough that a burst of queries does not each wait
+// for a dial to fail, short enough that a node back is used at once.
+const downFor = time.Second
+
+func (f *Federation) markDown(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down == nil {
+		f.down = map[string]time.Time{}
+	}
+	f.down[name] = f.cfg.Now().Add(downFor)
+}
+
+func (f *Federation) downUntil(name string) (time.Time, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	until, ok := f.down[name]
+	return until, ok && f.cfg.Now().Before(until)
 }
 
 // linkCall is a call a node took: from which linked node, its body and the

@@ -247,6 +247,10 @@ func TestFederation(t *testing.T) {
 			t.Errorf("Dongguan's ledger: %+v", a)
 		}
 		documented("POST", queryPath, resp.Status, resp.Body)
+		// The next moment's queries fail at once, without dialling again.
+		if resp := lookup(); resp.Status != http.StatusServiceUnavailable || resp.ErrorCode() != "node_unavailable" {
+			t.Errorf("second lookup with Guangzhou down: %d %v", resp.Status, resp.Body)
+		}
 		link(t, gd, gz, federation.Child)
 		for relinked := time.Now(); gd.Federation.ReadAt("guangzhou").Before(relinked); time.Sleep(50 * time.Millisecond) {
 			if time.Since(relinked) > 30*time.Second {
