@@ -147,9 +147,9 @@ func (r SeedReport) String() string {
 func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *Generators, r Registers, log *slog.Logger) (SeedReport, error) {
 	var rep SeedReport
 	start := time.Now()
+	stopWatch := func() {}
 	if r.Progress != nil {
-		stop := watchCopies(ctx, pool, r.ProgressEvery, r.Progress)
-		defer stop()
+		stopWatch = watchCopies(ctx, pool, r.ProgressEvery, r.Progress)
 	}
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
@@ -191,6 +191,7 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *Generators, r Reg
 		return err
 	})
 	err := eg.Wait()
+	stopWatch() // no report once this returns
 	rep.Took = time.Since(start)
 	if err == nil && rep.Rows() > 0 {
 		log.Info("registers seeded", "residents", rep.Residents, "households", rep.Households,

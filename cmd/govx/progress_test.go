@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +47,8 @@ func TestSeedProgress(t *testing.T) {
 	t.Setenv("GOVX_POSTGRES_URL", postgrestest.NewURL(t))
 	defer func(d time.Duration) { progressEvery = d }(progressEvery)
 	progressEvery = time.Millisecond
-	var out, errs bytes.Buffer
+	var out bytes.Buffer
+	var errs lockedBuffer // the log and the progress lines share it
 	err := run(context.Background(), []string{"seed", "--residents", "20000", "--companies", "2000", "--licences", "2000"}, &out, &errs)
 	if err != nil {
 		t.Fatalf("seed: %v\n%s", err, errs.String())
@@ -75,4 +77,21 @@ func TestSeedProgress(t *testing.T) {
 	if want := "seed: " + m[1] + " rows done in "; !strings.HasPrefix(last, want) {
 		t.Errorf("last progress line %q, want it to start %q\nstderr:\n%s", last, want, errs.String())
 	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
