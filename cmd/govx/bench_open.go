@@ -255,6 +255,7 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 	stop()
 	<-polled
 	if err != nil {
+		prog.Stop()
 		return err
 	}
 	prog.Finish(int64(rows))

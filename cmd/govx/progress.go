@@ -108,6 +108,21 @@ func (p *progress) Phase(what string) {
 	p.line(p.last)
 }
 
+// Stop ends the report of work that failed: the bar stays as it was, on
+// a line of its own; a plain report says nothing more. Later calls do
+// nothing.
+func (p *progress) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		return
+	}
+	p.ended = true
+	if p.bar != nil {
+		p.bar.Exit() // its completion hook ends the line
+	}
+}
+
 // Finish says the work ended with n units done: the bar is completed or
 // a last plain line printed. Later calls do nothing.
 func (p *progress) Finish(n int64) {
@@ -120,8 +135,7 @@ func (p *progress) Finish(n int64) {
 	if p.bar != nil {
 		p.bar.ChangeMax64(p.total)
 		if n == 0 {
-			p.bar.Exit() // nothing done: leave the bar as it is, on its own line
-			fmt.Fprintln(p.w)
+			p.bar.Exit() // nothing done: the bar stays as it is; its completion hook ends the line
 			return
 		}
 		p.bar.Set64(n)

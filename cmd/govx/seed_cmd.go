@@ -59,6 +59,7 @@ func runSeed(ctx context.Context, cfg node.Config, args []string, stdout, stderr
 	r.Progress, r.ProgressEvery = prog.Set, 250*time.Millisecond
 	rep, err := node.SeedRegisters(ctx, pool, r, cfg.Logger)
 	if err != nil {
+		prog.Stop()
 		return err
 	}
 	prog.Finish(rep.Rows())
