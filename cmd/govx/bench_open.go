@@ -214,7 +214,7 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 	if resp.StatusCode == http.StatusOK && d.Rows == int64(rows) && strings.Contains(d.Description, "(generator 3)") {
 		return nil
 	}
-	const dept = "ecology-environment"
+	const dept = node.DemoOpenPublisher
 	tok, err := key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "svc:bench-open", Dept: dept, Role: "service", TTL: time.Hour})
 	if err != nil {
 		return err
