@@ -523,7 +523,15 @@ func (rt *Runtime) deadLetter(ctx context.Context, m kafka.Message, resource, co
 		kafka.Header{Key: HeaderDLQReason, Value: []byte(reason.Error())},
 		kafka.Header{Key: HeaderDLQCode, Value: []byte(code)},
 		kafka.Header{Key: HeaderDLQSource, Value: []byte(fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset))})
-	if err := rt.publish(ctx, "dead letter", kafka.Message{Topic: bus.DeadLetterTopic(rt.cfg.Department), Key: m.Key, Value: m.Value, Headers: headers}); err != nil {
+	// kafka-go's reader hands over an empty value as nil, and its writer
+	// sends nil as null: a tombstone, which a compacted topic or a tool
+	// takes for a delete. Request topics carry no tombstones, so a value
+	// read as nil was sent empty, and is parked empty.
+	value := m.Value
+	if value == nil {
+		value = []byte{}
+	}
+	if err := rt.publish(ctx, "dead letter", kafka.Message{Topic: bus.DeadLetterTopic(rt.cfg.Department), Key: m.Key, Value: value, Headers: headers}); err != nil {
 		return err
 	}
 	rt.Stats.DeadLetter.Add(1)

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"govx"
 	"govx/adapters"
@@ -348,6 +349,26 @@ func TestRuntime(t *testing.T) {
 					t.Error("dead letter lost the original headers")
 				}
 			})
+		}
+	})
+
+	// kafka-go's reader reports an empty value and a null one (a
+	// tombstone) alike as nil; the dead letter must still carry the
+	// 0-byte request as a present, empty value, so it is read back with
+	// franz-go, which tells the two apart.
+	t.Run("empty request is dead-lettered empty, not as a tombstone", func(t *testing.T) {
+		reply := b.sendRaw(t, population.Department, "empty-value", []byte{})
+		wantReplyError(t, reply, "Invalid", "invalid_request")
+		sent := rawRecord(t, b.kcfg.Brokers, bus.RequestTopic(population.Department), bus.HeaderRequestID, "empty-value")
+		if sent.Value == nil || len(sent.Value) != 0 {
+			t.Fatalf("the request on the bus is %v (nil: %t), want empty and present", sent.Value, sent.Value == nil)
+		}
+		dl := rawRecord(t, b.kcfg.Brokers, bus.DeadLetterTopic(population.Department), bus.HeaderRequestID, "empty-value")
+		if dl.Value == nil {
+			t.Fatal("the dead letter of an empty request is a tombstone (null value)")
+		}
+		if len(dl.Value) != 0 {
+			t.Errorf("the dead letter holds %q, want the empty message as sent", dl.Value)
 		}
 	})
 
@@ -859,4 +880,35 @@ func header(km kafkago.Message, key string) string {
 		}
 	}
 	return ""
+}
+
+// rawRecord reads topic from its start with franz-go, which, unlike
+// kafka-go, reports a null value as nil and an empty one as empty, and
+// returns the first record whose header key has the value want.
+func rawRecord(t *testing.T, brokers []string, topic, key, want string) *kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("no record with %s=%s on %s", key, want, topic)
+		}
+		if errs := fs.Errors(); len(errs) > 0 {
+			t.Fatalf("reading %s: %v", topic, errs[0].Err)
+		}
+		for _, r := range fs.Records() {
+			for _, h := range r.Headers {
+				if h.Key == key && string(h.Value) == want {
+					return r
+				}
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"govx"
 	"govx/adapters/licence"
+	"govx/catalog"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
 	"govx/node"
@@ -25,6 +27,11 @@ import (
 func TestOpenDataServedWithDemo(t *testing.T) {
 	cfg := nodetest.Config(t)
 	m := nodetest.Start(t, cfg)
+	// Its publisher's tokens (govx bench-open's) name a department the
+	// catalogue holds.
+	if ok, err := catalog.NewStore(m.Pool).DepartmentExists(context.Background(), node.DemoOpenPublisher); !ok || err != nil {
+		t.Errorf("the demo dataset's publisher %s is not in the catalogue (%v)", node.DemoOpenPublisher, err)
+	}
 	get := func(base, path string) (int, map[string]any) {
 		t.Helper()
 		resp, err := http.Get(base + path)

@@ -24,14 +24,24 @@ import (
 	"govx/openapi/apikeys"
 )
 
-// DemoOpenDataset is the open dataset `govx up --demo` publishes.
-const DemoOpenDataset = "air-quality"
+// DemoOpenDataset is the open dataset `govx up --demo` publishes, and
+// DemoOpenPublisher the department that publishes it.
+const (
+	DemoOpenDataset   = "air-quality"
+	DemoOpenPublisher = "ecology-environment"
+)
 
 // mountOpenData serves the open-data API under /open/v1/ on the exchange's
 // server, publishing the demo dataset first when asked to.
 func (n *Node) mountOpenData(ctx context.Context, mux interface{ Handle(string, http.Handler) }, cs *catalog.Store, verifier httpx.Verifier, rdb *redis.Client) error {
 	store := openapi.NewStore(n.Pool)
 	if n.cfg.Demo {
+		// The demo dataset's publisher is a department like any other:
+		// its tokens (govx bench-open's) name it.
+		if err := cs.PutDepartment(ctx, catalog.Department{Code: DemoOpenPublisher,
+			Name: "生态环境局 (Ecology and Environment)", Contact: "open-data@example.gov.cn"}); err != nil {
+			return err
+		}
 		if err := seedOpenData(ctx, store); err != nil {
 			return err
 		}
@@ -120,7 +130,7 @@ func seedOpenData(ctx context.Context, store *openapi.Store) error {
 	if d, err := store.Dataset(ctx, DemoOpenDataset); err == nil && d.Latest != nil {
 		return nil
 	}
-	const dept = "ecology-environment"
+	const dept = DemoOpenPublisher
 	if _, err := store.PutDataset(ctx, dept, DemoOpenDataset, openapi.Meta{
 		Title:       "Air quality readings",
 		Description: "Hourly PM2.5, PM10 and NO2 readings of the city's monitoring stations (synthetic demo data).",

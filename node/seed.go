@@ -21,6 +21,21 @@ type Registers struct {
 	Residents int
 	Companies int
 	Licences  int
+	// Progress, when set, is called about every ProgressEvery (default
+	// 1 s) while the registers load, with the rows loaded so far as
+	// PostgreSQL reports its COPYs' progress (pg_stat_progress_copy):
+	// the loads stay single COPYs in single transactions, watched from
+	// outside. It is not called after SeedRegisters returns.
+	Progress      func(rows int64)
+	ProgressEvery time.Duration
+}
+
+// ExpectedRows estimates how many rows r loads into empty registers:
+// residents, their households (about one for three residents) and
+// household members (nearly every resident), companies and licences.
+func (r Registers) ExpectedRows() int64 {
+	res := int64(r.Residents)
+	return res + res*32/100 + res*96/100 + int64(r.Companies) + int64(r.Licences)
 }
 
 // Validate refuses counts that cannot make coherent registers: companies
@@ -132,6 +147,10 @@ func (r SeedReport) String() string {
 func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *Generators, r Registers, log *slog.Logger) (SeedReport, error) {
 	var rep SeedReport
 	start := time.Now()
+	stopWatch := func() {}
+	if r.Progress != nil {
+		stopWatch = watchCopies(ctx, pool, r.ProgressEvery, r.Progress)
+	}
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		ps := population.NewStore(pool)
@@ -172,6 +191,7 @@ func seedRegisters(ctx context.Context, pool *pgxpool.Pool, g *Generators, r Reg
 		return err
 	})
 	err := eg.Wait()
+	stopWatch() // no report once this returns
 	rep.Took = time.Since(start)
 	if err == nil && rep.Rows() > 0 {
 		log.Info("registers seeded", "residents", rep.Residents, "households", rep.Households,
@@ -194,4 +214,58 @@ func SeedRegisters(ctx context.Context, pool *pgxpool.Pool, r Registers, log *sl
 		return SeedReport{}, err
 	}
 	return seedRegisters(ctx, pool, g, r, log)
+}
+
+// watchCopies calls report with the rows the COPYs into this database
+// have loaded so far, every every, until stop is called: it polls
+// pg_stat_progress_copy, where each COPY shows its rows while it runs and
+// disappears when it ends, so each COPY (a backend and a table) counts
+// with the most it was seen at.
+func watchCopies(ctx context.Context, pool *pgxpool.Pool, every time.Duration, report func(int64)) (stop func()) {
+	if every <= 0 {
+		every = time.Second
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		type copyID struct {
+			pid   int32
+			relid uint32
+		}
+		seen := map[copyID]int64{}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rows, err := pool.Query(ctx, `SELECT pid, relid, tuples_processed FROM pg_stat_progress_copy
+				WHERE datname = current_database() AND command = 'COPY FROM'`)
+			if err != nil {
+				continue // the load itself reports what matters
+			}
+			for rows.Next() {
+				var id copyID
+				var n int64
+				if rows.Scan(&id.pid, &id.relid, &n) == nil && n > seen[id] {
+					seen[id] = n
+				}
+			}
+			rows.Close()
+			var total int64
+			for _, n := range seen {
+				total += n
+			}
+			if ctx.Err() == nil {
+				report(total)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

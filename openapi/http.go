@@ -125,6 +125,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	read("GET /open/v1/datasets/{id}/versions/{n}/export", h.export)
 	mux.HandleFunc("PUT /open/v1/datasets/{id}", h.publisher(h.put))
 	mux.HandleFunc("POST /open/v1/datasets/{id}/versions", h.publisher(h.upload))
+	mux.HandleFunc("GET /open/v1/datasets/{id}/upload", h.publisher(h.uploadProgress))
 	mux.HandleFunc("POST /open/v1/sources/{code}/publish", h.publisher(h.publishSource))
 	mux.HandleFunc("/", httpx.NotFound(cfg.Logger))
 	return httpx.ValidText(mux), nil
@@ -531,6 +532,22 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, c *auth.Claims)
 		return
 	}
 	h.published(w, r, v)
+}
+
+// uploadProgress answers how far the running upload of a dataset has
+// got, to its publisher: a large CSV takes a while, and its POST answers
+// only at the end. Anyone else, and any dataset with no upload running on
+// this instance, gets 404.
+func (h *handler) uploadProgress(w http.ResponseWriter, r *http.Request, c *auth.Claims) {
+	id := r.PathValue("id")
+	p, ok := h.s.Upload(id)
+	if !ok || p.Publisher != c.Dept {
+		h.fail(w, govx.Errorf(govx.KindNotFound, "upload_not_running", "no upload of dataset %q of department %q is running on this server",
+			httpx.Truncate(id, 60), c.Dept))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
 func (h *handler) publishSource(w http.ResponseWriter, r *http.Request, c *auth.Claims) {

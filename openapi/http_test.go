@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"govx/catalog"
 	"govx/internal/auth"
@@ -390,5 +391,57 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	}
 	if rows[0]["score"] != -3.5 {
 		t.Errorf("JSON score = %v, want -3.5", rows[0]["score"])
+	}
+}
+
+// A publisher follows its upload while the CSV is still arriving: the
+// rows copied in so far, on a status endpoint, since the POST answers only
+// at the end. Nobody else sees it, and it is gone once the version is in.
+func TestUploadProgress(t *testing.T) {
+	a := newAPI(t)
+	pub := a.token("market-regulation", "service")
+	const path, tmpl = "/open/v1/datasets/shops/upload", "/open/v1/datasets/{id}/upload"
+	if r := a.do("PUT", "/open/v1/datasets/shops", "/open/v1/datasets/{id}", pub, strings.NewReader(`{"title":"Shops","theme":"economy"}`)); r.status != 201 {
+		t.Fatalf("PUT: %d %s", r.status, r.body)
+	}
+	if r := a.do("GET", path, tmpl, pub, nil); r.status != 404 || r.code(t) != "upload_not_running" {
+		t.Fatalf("before any upload: %d %s", r.status, r.body)
+	}
+
+	// The body arrives in two parts; the test holds the second back.
+	pr, pw := io.Pipe()
+	posted := make(chan answer, 1)
+	go func() {
+		posted <- a.do("POST", "/open/v1/datasets/shops/versions?columns=shop:text,rating:number", "/open/v1/datasets/{id}/versions", pub, pr,
+			"Content-Type", "text/csv")
+	}()
+	io.WriteString(pw, "shop,rating\nNoodle House,4.5\nTea Co,3.75\nDumplings,\n")
+	var p map[string]any
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r := a.do("GET", path, tmpl, pub, nil)
+		if r.status == 200 {
+			if p = r.json(t); p["rows"] == 3.0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress of 3 rows while the upload runs: %d %s", r.status, r.body)
+		}
+	}
+	if p["dataset"] != "shops" || p["publisher"] != "market-regulation" || p["phase"] != "loading" || p["started_at"] == nil {
+		t.Errorf("progress %v", p)
+	}
+	for _, tok := range []string{a.token("health", "service"), ""} {
+		if r := a.do("GET", path, tmpl, tok, nil); r.status == 200 {
+			t.Errorf("another department sees the upload: %s", r.body)
+		}
+	}
+	io.WriteString(pw, "Bao Shop,4\n")
+	pw.Close()
+	if r := <-posted; r.status != 201 || r.json(t)["rows"] != 4.0 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	if r := a.do("GET", path, tmpl, pub, nil); r.status != 404 || r.code(t) != "upload_not_running" {
+		t.Errorf("after the upload: %d %s", r.status, r.body)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -250,9 +251,12 @@ func (s *Store) load(ctx context.Context, op, publisher, id string, cols []Colum
 		return nil, postgres.Translate(op, err, "")
 	}
 
+	// The dataset's row lock is held: this is its only load now.
+	up := s.uploads.start(id, publisher)
+	defer s.uploads.end(id, up)
 	sizes := &exportSizes{}
 	sizes.header(cols)
-	feed := &copyFeed{cols: cols, next: next, sizes: sizes, vals: make([][]byte, len(cols))}
+	feed := &copyFeed{cols: cols, next: next, sizes: sizes, vals: make([][]byte, len(cols)), rows: &up.rows}
 	if _, err := tx.Conn().PgConn().CopyFrom(ctx, feed, "COPY "+qt+" FROM STDIN (FORMAT csv)"); err != nil {
 		if feed.err != nil {
 			return nil, govx.E(op, feed.err)
@@ -263,6 +267,7 @@ func (s *Store) load(ctx context.Context, op, publisher, id string, cols []Colum
 	// than maintaining them row by row. Each ends in the row number, the
 	// sort's final key, so a page sorted on one column is an index range
 	// scan that stops after limit+1 rows instead of a sort of every match.
+	up.phase.Store(PhaseIndexing)
 	stmts := []string{"ALTER TABLE " + qt + " ADD PRIMARY KEY (" + rowColumn + ")"}
 	for _, c := range cols {
 		stmts = append(stmts, "CREATE INDEX ON "+qt+" ("+pgx.Identifier{c.Name}.Sanitize()+", "+rowColumn+")")
@@ -308,6 +313,7 @@ type copyFeed struct {
 	row   []byte
 	err   error
 	done  bool
+	rows  *atomic.Int64 // rows encoded so far, for the load's progress
 }
 
 func (f *copyFeed) Read(p []byte) (int, error) {
@@ -373,6 +379,7 @@ func (f *copyFeed) fill() error {
 			}
 		}
 		f.buf.WriteByte('\n')
+		f.rows.Add(1)
 	}
 	return nil
 }

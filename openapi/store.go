@@ -137,6 +137,8 @@ type Store struct {
 	// store publishes is the latest at once; one another instance
 	// publishes is within LatestTTL.
 	latest map[string]latestEntry
+
+	uploads uploads // the loads running now, for Upload
 }
 
 // LatestTTL is how long a store trusts the latest version it read.

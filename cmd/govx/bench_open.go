@@ -200,7 +200,7 @@ func listenerPID(port int) int {
 
 // ensureBenchDataset publishes the benchmark dataset through the API when
 // the running program does not have it yet.
-func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows int, stdout io.Writer) error {
+func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows int, stdout, stderr io.Writer) error {
 	resp, err := http.Get(base + "/open/v1/datasets/" + benchOpenDataset)
 	if err != nil {
 		return err
@@ -214,7 +214,7 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 	if resp.StatusCode == http.StatusOK && d.Rows == int64(rows) && strings.Contains(d.Description, "(generator 3)") {
 		return nil
 	}
-	const dept = "ecology-environment"
+	const dept = node.DemoOpenPublisher
 	tok, err := key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "svc:bench-open", Dept: dept, Role: "service", TTL: time.Hour})
 	if err != nil {
 		return err
@@ -240,13 +240,62 @@ func ensureBenchDataset(ctx context.Context, base string, key *auth.Key, rows in
 	}
 	fmt.Fprintf(stdout, "uploading %d rows to %s ...\n", rows, benchOpenDataset)
 	t0 := time.Now()
+	// The POST answers only once every row is in and indexed: the server's
+	// progress, polled meanwhile, says how far it has got.
+	prog := newProgress(stderr, "upload", "rows", int64(rows))
+	pctx, stop := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		followUpload(pctx, base, tok, prog)
+	}()
 	// The publisher declares the index its readers' usual query needs:
 	// district equality, then pm25 order.
-	if err := call("POST", "/open/v1/datasets/"+benchOpenDataset+"/versions?index=district,pm25", "text/csv", benchOpenCSV(rows)); err != nil {
+	err = call("POST", "/open/v1/datasets/"+benchOpenDataset+"/versions?index=district,pm25", "text/csv", benchOpenCSV(rows))
+	stop()
+	<-polled
+	if err != nil {
+		prog.Stop()
 		return err
 	}
+	prog.Finish(int64(rows))
 	fmt.Fprintf(stdout, "  uploaded in %.1fs\n", time.Since(t0).Seconds())
 	return nil
+}
+
+// followUpload reports the server's progress of the benchmark dataset's
+// upload to prog, polling its status every half second until ctx ends.
+func followUpload(ctx context.Context, base, tok string, prog *progress) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	phase := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/open/v1/datasets/"+benchOpenDataset+"/upload", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue
+		}
+		var p struct {
+			Phase string `json:"phase"`
+			Rows  int64  `json:"rows"`
+		}
+		ok := resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&p) == nil
+		resp.Body.Close()
+		if !ok || ctx.Err() != nil {
+			continue // not started yet, or over
+		}
+		prog.Set(p.Rows)
+		if p.Phase != phase && p.Phase == "indexing" {
+			prog.Phase("building indexes")
+		}
+		phase = p.Phase
+	}
 }
 
 // benchKey registers a key in the database, the way `govx apikey` does,
@@ -269,7 +318,7 @@ func benchKey(ctx context.Context, cfg node.Config) (string, error) {
 	return k.ID + "." + secret, nil
 }
 
-func runBenchOpen(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
+func runBenchOpen(ctx context.Context, cfg node.Config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench-open", flag.ContinueOnError)
 	base := fs.String("url", "http://"+cfg.HTTPAddr, "a running govx up")
 	conc := fs.Int("concurrency", 32, "pages in flight")
@@ -294,7 +343,7 @@ func runBenchOpen(ctx context.Context, cfg node.Config, args []string, stdout, _
 	if err != nil {
 		return err
 	}
-	if err := ensureBenchDataset(ctx, *base, key, *rows, stdout); err != nil {
+	if err := ensureBenchDataset(ctx, *base, key, *rows, stdout, stderr); err != nil {
 		return fmt.Errorf("benchmark dataset: %w (is 'govx up' running with data folder %s?)", err, cfg.DataDir)
 	}
 	apiKey, err := benchKey(ctx, cfg)

@@ -55,6 +55,9 @@ Tools:
   grant               apply for, approve, reject, revoke and list access grants
   consent verify      check a consent artefact's signature offline (--keys URL|FILE)
   apikey              create, list, revoke and set limits of open-data API keys
+  bus topics|groups   the bus's topics with their offsets, its consumer groups and lag
+  bus tail TOPIC      a topic's messages as JSON lines, Avro decoded, ID numbers masked
+                      ([--from-beginning] [--follow] [-n N]; connects as admin)
   bench               run authorised lookups against a running exchange
   bench-open          filtered open-data pages and a full export against a running
                       govx up (--url, --concurrency 32, --duration 20s)
@@ -180,6 +183,7 @@ var commands = map[string]func(ctx context.Context, cfg node.Config, args []stri
 	"grant":        runGrant,
 	"apikey":       runAPIKey,
 	"node-key":     runNodeKey,
+	"bus":          runBus,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"govx/catalog"
 	"govx/internal/avro"
@@ -30,7 +31,7 @@ func runMigrate(ctx context.Context, cfg node.Config, _ []string, _, _ io.Writer
 }
 
 // runSeed is `govx seed`: the demo catalogue plus registers of any size.
-func runSeed(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Writer) error {
+func runSeed(ctx context.Context, cfg node.Config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	demo := fs.Bool("demo", false, "the demo set: "+fmt.Sprintf("%d residents, %d companies, %d licences", node.DemoResidents, node.DemoCompanies, node.DemoLicences))
 	r := node.Registers{Seed: node.DemoSeed}
@@ -52,10 +53,16 @@ func runSeed(ctx context.Context, cfg node.Config, args []string, stdout, _ io.W
 	if err := node.Migrate(ctx, pool, cfg.Logger); err != nil {
 		return err
 	}
+	// A full-size seed runs for half a minute: rows done, rate and time
+	// left go to stderr (a bar on a terminal), the result to stdout.
+	prog := newProgress(stderr, "seed", "rows", r.ExpectedRows())
+	r.Progress, r.ProgressEvery = prog.Set, 250*time.Millisecond
 	rep, err := node.SeedRegisters(ctx, pool, r, cfg.Logger)
 	if err != nil {
+		prog.Stop()
 		return err
 	}
+	prog.Finish(rep.Rows())
 	if rep.Rows() == 0 {
 		fmt.Fprintln(stdout, "registers already hold data; nothing seeded (seed into a fresh database)")
 		return nil

@@ -3,9 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"sort"
 	"sync"
 	"time"
 
@@ -53,57 +51,17 @@ func OpenTail(ctx context.Context, cfg Config, topic string, from map[int]int64,
 	if err != nil {
 		return nil, err
 	}
-	var parts []int
-	err = retry(ctx, func() error {
-		md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
-		if err != nil {
-			return err
-		}
-		parts = parts[:0]
-		for _, t := range md.Topics {
-			if t.Name != topic {
-				continue
-			}
-			if t.Error != nil {
-				return t.Error
-			}
-			for _, p := range t.Partitions {
-				parts = append(parts, p.ID)
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, kafkago.UnknownTopicOrPartition) || (err == nil && len(parts) == 0) {
-		return nil, &govx.Error{Kind: govx.KindNotFound, Code: CodeTopicNotFound, Op: op,
-			Message: fmt.Sprintf("topic %s does not exist", topic), Err: err}
-	}
+	parts, err := partitions(ctx, cfg, client, op, topic, true)
 	if err != nil {
-		return nil, unavailable(op, cfg.explain(ctx, err))
+		return nil, err
 	}
-	sort.Ints(parts)
-	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
-	for _, p := range parts {
-		req.Topics[topic] = append(req.Topics[topic], kafkago.FirstOffsetOf(p), kafkago.LastOffsetOf(p))
-	}
-	bounds := map[int][2]int64{}
-	err = retry(ctx, func() error {
-		resp, err := client.ListOffsets(ctx, req)
-		if err != nil {
-			return err
-		}
-		for _, po := range resp.Topics[topic] {
-			if po.Error != nil {
-				return po.Error
-			}
-			bounds[po.Partition] = [2]int64{po.FirstOffset, po.LastOffset}
-		}
-		if len(bounds) != len(parts) {
-			return fmt.Errorf("offsets of %d of %d partitions of %s", len(bounds), len(parts), topic)
-		}
-		return nil
-	})
+	all, err := offsets(ctx, client, map[string][]int{topic: parts})
 	if err != nil {
 		return nil, unavailable(op, err)
+	}
+	bounds := map[int][2]int64{}
+	for _, p := range all[topic] {
+		bounds[p.Partition] = [2]int64{p.Start, p.End}
 	}
 	start := make(map[int]int64, len(parts))
 	for _, p := range parts {
