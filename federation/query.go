@@ -288,12 +288,28 @@ func (f *Federation) checkEnvelope(env *Envelope, from *Peer) error {
 		return bad("the query crossed too many links")
 	case len(env.Caller) > 200 || len(env.Scopes) > 16:
 		return bad("caller or scopes too long")
-	case env.Origin != from.Name && from.Relation == Child:
-		// A child speaks for its own departments; only a parent or a peer
-		// relays others' queries.
+	case env.Origin != from.Name && !f.relays(from, env.Origin):
+		// A node speaks for its own departments, and vouches for another
+		// node's only when it is this node's parent or the way to that
+		// node: a peer or a child cannot pass itself off as a third node.
 		return govx.Errorf(govx.KindForbidden, "link_not_relay", "node %s may not relay queries of node %s", from.Name, httpx.Truncate(env.Origin, 64))
 	}
 	return nil
+}
+
+// relays reports whether linked node from may speak for node origin: it is
+// this node's parent (the hierarchy's way in from everywhere else), or this
+// node reaches origin through it.
+func (f *Federation) relays(from *Peer, origin string) bool {
+	if from.Relation == Parent {
+		return true
+	}
+	for _, r := range f.View() {
+		if r.Node == origin && r.Via == from.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // forward passes env on towards its target.

@@ -321,6 +321,15 @@ func TestFederation(t *testing.T) {
 		}); s != http.StatusUnauthorized || c != "link_stale" {
 			t.Errorf("an old call: %d %s", s, c)
 		}
+		// A peer of Guangzhou's, with its own good key, may not speak for
+		// Dongguan: it is not the way there.
+		if err := gz.Federation.Link(federation.Peer{Name: "foshan", Level: federation.LevelCity, Relation: federation.Peered,
+			URL: "http://127.0.0.1:1", Key: forger.Public}); err != nil {
+			t.Fatal(err)
+		}
+		if s, c := send(func(r *http.Request) { federation.SignCall(r, "foshan", "guangzhou", forger, time.Now(), body) }); s != http.StatusForbidden || c != "link_not_relay" {
+			t.Errorf("a peer passing itself off as Dongguan: %d %s", s, c)
+		}
 		var captured http.Header
 		if s, _ := send(func(r *http.Request) {
 			federation.SignCall(r, "guangdong", "guangzhou", gd.NodeKey, time.Now(), body)
