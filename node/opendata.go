@@ -125,7 +125,7 @@ func seedOpenData(ctx context.Context, store *openapi.Store) error {
 		Title:       "Air quality readings",
 		Description: "Hourly PM2.5, PM10 and NO2 readings of the city's monitoring stations (synthetic demo data).",
 		Theme:       "environment", Keywords: []string{"air", "pm2.5", "environment"}, Licence: "CC-BY-4.0",
-		Frequency: "hourly", TemporalStart: "2026-01-01", TemporalEnd: "2026-01-14", Spatial: "Demo City",
+		Frequency: "hourly", TemporalStart: "2026-01-01", TemporalEnd: "2026-01-14", Spatial: "Shenzhen",
 	}); err != nil {
 		return err
 	}
