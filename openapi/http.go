@@ -263,6 +263,7 @@ func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	w.Header().Set("Last-Modified", d.Modified.UTC().Format(http.TimeFormat))
 	if notModified(w, r, datasetETag(d)) {
 		return
 	}
@@ -361,6 +362,7 @@ func (h *handler) records(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	w.Header().Set("Last-Modified", v.Created.UTC().Format(http.TimeFormat)) // when this version was published
 	if notModified(w, r, v.ETag()) {
 		return
 	}
@@ -436,6 +438,7 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	w.Header().Set("Last-Modified", v.Created.UTC().Format(http.TimeFormat)) // when this version was published
 	if notModified(w, r, v.ETag()) {
 		return
 	}
