@@ -46,8 +46,9 @@ type Follow struct {
 // to a new version published from f.Source, which reads the register as
 // it is then, so the dataset shows the change and its modified time moves
 // on. Changes coming together are published together after f.Settle.
-// Nothing is published for a resource whose dataset its department has
-// not published yet: publishing stays the department's decision.
+// Nothing is followed for a resource whose dataset its department has
+// not published yet (publishing stays the department's decision): Follow
+// holds no subscription until then, and looks again every f.Standby.
 //
 // Where it got to is kept in the opendata schema, after the version that
 // holds the changes is published: a stop between the two publishes them
@@ -73,31 +74,47 @@ func (s *Store) Follow(ctx context.Context, f Follow) error {
 		f.Logger = slog.Default()
 	}
 	for {
-		conn, err := s.pool.Acquire(ctx)
-		if err != nil {
-			return postgres.Translate(op, err, "")
-		}
-		var mine bool
-		key := followLock(f.Resource)
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&mine); err != nil {
-			conn.Release()
-			return postgres.Translate(op, err, "")
-		}
-		if mine {
-			err := s.follow(ctx, f)
-			// The session's lock goes with the connection's release only
-			// if it is unlocked first: the pool keeps the connection.
-			conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
-			conn.Release()
+		// Nothing to follow until the department publishes the dataset:
+		// no subscription is held for it before then.
+		if d, err := s.Dataset(ctx, DatasetID(f.Resource)); err == nil && d.Latest != nil {
+			if err := s.followLocked(ctx, f); err != errNotMine {
+				return err
+			}
+		} else if err != nil && govx.ErrorCode(err) != "dataset_not_found" {
 			return err
 		}
-		conn.Release()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(f.Standby):
 		}
 	}
+}
+
+// errNotMine says another instance follows the resource.
+var errNotMine = errors.New("another instance follows the resource")
+
+// followLocked follows f under the resource's advisory lock, or returns
+// errNotMine when another instance holds it.
+func (s *Store) followLocked(ctx context.Context, f Follow) error {
+	const op = "openapi.Store.Follow"
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return postgres.Translate(op, err, "")
+	}
+	defer conn.Release()
+	var mine bool
+	key := followLock(f.Resource)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&mine); err != nil {
+		return postgres.Translate(op, err, "")
+	}
+	if !mine {
+		return errNotMine
+	}
+	// The pool keeps the connection, and a session's lock with it: unlock
+	// before releasing it.
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
+	return s.follow(ctx, f)
 }
 
 // followLock is the advisory lock of following resource.
