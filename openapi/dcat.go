@@ -60,13 +60,13 @@ func dcatDataset(base string, d *Dataset) map[string]any {
 	}
 	// Controlled vocabularies, as DCAT-AP asks (see vocab.go).
 	if t, ok := themeTerm(d.Meta.Theme); ok {
-		out["dcat:theme"] = t.node()
+		out["dcat:theme"] = t.node("skos:Concept")
 	}
 	if d.Meta.Licence != "" {
 		out["dct:license"] = licenceNode(d.Meta.Licence)
 	}
 	if t, ok := frequencyTerm(d.Meta.Frequency); ok {
-		out["dct:accrualPeriodicity"] = t.node()
+		out["dct:accrualPeriodicity"] = t.node("dct:Frequency")
 	}
 	if d.Meta.Spatial != "" {
 		out["dct:spatial"] = spatialNode(d.Meta.Spatial)
@@ -98,7 +98,7 @@ func dcatDataset(base string, d *Dataset) map[string]any {
 				"dct:modified":     map[string]any{"@type": "xsd:dateTime", "@value": v.Created.UTC().Format(xsdDateTime)},
 			}
 			if t, ok := formatTerms[f.f]; ok {
-				dist["dcat:mediaType"], dist["dct:format"] = t.media.node(), t.fileType.node()
+				dist["dcat:mediaType"], dist["dct:format"] = t.media.node("dct:MediaType"), t.fileType.node("dct:MediaTypeOrExtent")
 			} else {
 				dist["dct:conformsTo"] = map[string]any{"@id": ndjsonSpec}
 			}

@@ -125,17 +125,20 @@ func TestCatalogControlledVocabularies(t *testing.T) {
 
 	d := expandCatalog(t, a, "air")
 	for _, c := range []struct {
-		property, iri, zh, en string
+		property, iri, class, zh, en string
 	}{
-		{dcatNS + "theme", "http://publications.europa.eu/resource/authority/data-theme/ENVI", "环境", "Environment"},
-		{dctNS + "license", "https://spdx.org/licenses/CC-BY-4.0", "知识共享署名 4.0 国际", "Creative Commons Attribution 4.0 International"},
-		{dctNS + "accrualPeriodicity", "http://publications.europa.eu/resource/authority/frequency/CONT", "实时", "continuous"},
-		{dctNS + "spatial", "https://sws.geonames.org/1795565/", "深圳市", "Shenzhen"},
+		{dcatNS + "theme", "http://publications.europa.eu/resource/authority/data-theme/ENVI", skosNS + "Concept", "环境", "Environment"},
+		{dctNS + "license", "https://spdx.org/licenses/CC-BY-4.0", dctNS + "LicenseDocument", "知识共享署名 4.0 国际", "Creative Commons Attribution 4.0 International"},
+		{dctNS + "accrualPeriodicity", "http://publications.europa.eu/resource/authority/frequency/CONT", dctNS + "Frequency", "实时", "continuous"},
+		{dctNS + "spatial", "https://sws.geonames.org/1795565/", dctNS + "Location", "深圳市", "Shenzhen"},
 	} {
 		vs := nodes(d[c.property])
 		if len(vs) != 1 || vs[0]["@id"] != c.iri {
 			t.Errorf("%s = %v, want the resource %s", c.property, d[c.property], c.iri)
 			continue
+		}
+		if !slices.Equal(iris(vs[0]["@type"]), []string{c.class}) {
+			t.Errorf("%s is a %v, want a %s", c.property, vs[0]["@type"], c.class)
 		}
 		if l := labels(vs[0]); l["zh"] != c.zh || l["en"] != c.en {
 			t.Errorf("%s labels = %v, want zh %q, en %q", c.property, l, c.zh, c.en)

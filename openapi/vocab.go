@@ -44,9 +44,10 @@ type term struct {
 	en, zh string
 }
 
-// node is the concept as JSON-LD: its IRI and its labels.
-func (t term) node() map[string]any {
-	out := map[string]any{"@id": t.iri}
+// node is the concept as JSON-LD: its IRI, the class DCAT-AP expects of
+// the property's value, and its labels.
+func (t term) node(class string) map[string]any {
+	out := map[string]any{"@id": t.iri, "@type": class}
 	var labels []map[string]any
 	if t.zh != "" {
 		labels = append(labels, map[string]any{"@value": t.zh, "@language": "zh"})
@@ -131,10 +132,10 @@ func licenceNode(s string) map[string]any {
 	s = strings.TrimSpace(s)
 	id := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, spdx), "http://spdx.org/licenses/"), ".html")
 	if t, ok := licences[strings.ToLower(id)]; ok {
-		return t.node()
+		return t.node("dct:LicenseDocument")
 	}
 	if iriLike.MatchString(s) && (strings.HasPrefix(s, spdx) || strings.HasPrefix(s, euLicence)) {
-		return map[string]any{"@id": s}
+		return map[string]any{"@id": s, "@type": "dct:LicenseDocument"}
 	}
 	return map[string]any{"@type": "dct:LicenseDocument", "skos:prefLabel": s}
 }
@@ -191,16 +192,16 @@ var geonamesIRI = regexp.MustCompile(`^(?:geonames:|https?://(?:sws\.|www\.)?geo
 func spatialNode(s string) map[string]any {
 	s = strings.TrimSpace(s)
 	if t, ok := places[strings.ToLower(s)]; ok {
-		return t.node()
+		return t.node("dct:Location")
 	}
 	if m := geonamesIRI.FindStringSubmatch(s); m != nil {
 		iri := geonames + m[1] + "/"
 		for _, t := range places {
 			if t.iri == iri {
-				return t.node()
+				return t.node("dct:Location")
 			}
 		}
-		return map[string]any{"@id": iri}
+		return map[string]any{"@id": iri, "@type": "dct:Location"}
 	}
 	return map[string]any{"@type": "dct:Location", "skos:prefLabel": s}
 }
