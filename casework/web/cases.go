@@ -169,8 +169,11 @@ type openForm struct {
 
 func readOpenForm(r *http.Request) openForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
-	return openForm{Item: v("item"), IDNumber: v("id_number"), Name: v("name"), USCC: v("uscc"), Company: v("company"),
-		RepIDNumber: v("rep_id_number"), RepName: v("rep_name"), LicenceNumber: v("licence_number"), Phone: v("phone"),
+	// Codes typed with a Chinese input method (full-width, lowercase x)
+	// are brought to the standard form before they are checked.
+	code := func(k string) string { return normaliseCode(r.PostFormValue(k)) }
+	return openForm{Item: v("item"), IDNumber: code("id_number"), Name: v("name"), USCC: code("uscc"), Company: v("company"),
+		RepIDNumber: code("rep_id_number"), RepName: v("rep_name"), LicenceNumber: v("licence_number"), Phone: v("phone"),
 		Note: strings.TrimSpace(r.PostFormValue("note"))}
 }
 

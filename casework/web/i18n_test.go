@@ -94,7 +94,7 @@ func TestLanguageCookie(t *testing.T) {
 var templateKeyRe = regexp.MustCompile(`\bt "([^"]+)"`)
 
 // jsKeyRe finds the keys app.js reports: fail("key", ...).
-var jsKeyRe = regexp.MustCompile(`fail\("([^"]+)"`)
+var jsKeyRe = regexp.MustCompile(`(?:fail|msg)\("([^"]+)"`)
 
 // goKeyRe finds keys in Go code: Key: "flash.x" and "nav.x" entries.
 var goKeyRe = regexp.MustCompile(`"((?:flash|nav|error|status|role|login\.reason)\.[a-z0-9_.]+)"`)
