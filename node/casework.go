@@ -94,7 +94,9 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *av
 		return err
 	}
 	guard := casework.NewProgressGuard(lim)
-	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Refusals: n.refusals, Progress: guard}
+	// The case page labels register records from the catalogue's data items.
+	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Refusals: n.refusals, Progress: guard,
+		Resources: catalog.NewStore(n.Pool)}
 	wcfg.SecureCookies = n.cfg.secureCookies()
 	// The one-click demo sign-in: `govx up` only, and the UI offers it to
 	// loopback visitors only.

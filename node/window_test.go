@@ -315,5 +315,23 @@ func TestWindowPages(t *testing.T) {
 		if _, page = ui.get("cases/" + caseID); !strings.Contains(page, "Verified through the exchange; provider market-regulation") {
 			t.Error("the case page is not in English")
 		}
+		// The register's records carry the catalogue's labels, in the
+		// page's language, not the register's field names and codes.
+		for lang, want := range map[string][]string{
+			"zh": {`<dt data-field="legal_representative">法定代表人</dt>`, `<dd data-value="in_business">存续</dd>`, `<dt data-field="entity_type">主体类型</dt>`},
+			"en": {`<dt data-field="legal_representative">Legal representative</dt>`, `<dd data-value="in_business">In business</dd>`, `<dt data-field="entity_type">Entity type</dt>`},
+		} {
+			_, page := ui.get("cases/" + caseID + "?lang=" + lang)
+			for _, w := range want {
+				if !strings.Contains(page, w) {
+					t.Errorf("the %s case page lacks %s", lang, w)
+				}
+			}
+			for _, raw := range []string{">legal_representative<", ">in_business<", ">" + d.company.Type + "<"} {
+				if strings.Contains(page, raw) {
+					t.Errorf("the %s case page shows %s raw", lang, raw)
+				}
+			}
+		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"govx"
 	"govx/casework"
+	"govx/catalog"
 	"govx/internal/httpx"
 	"govx/internal/ratelimit"
 )
@@ -270,14 +271,20 @@ func (ui *UI) openCase(w http.ResponseWriter, r *http.Request) {
 
 // The case page.
 
-type kv struct{ Key, Value string }
+// fact is one data item of a register record on the case page: its name
+// and value as the register sent them, and their labels in the page's
+// language from the catalogue.
+type fact struct {
+	Key, Label   string
+	Value, Shown string
+}
 
 type materialView struct {
 	casework.Material
 	Name, Source string
 	Commitment   bool
 	Optional     bool
-	Facts        []kv
+	Facts        []fact
 	Choice       string // the clerk's choice in the acceptance form
 }
 
@@ -340,20 +347,18 @@ func (ui *UI) showCase(w http.ResponseWriter, r *http.Request, status int, f *ca
 	if c.Due != nil {
 		d.Remaining = svc.Clock().Remaining(c, now)
 	}
+	resources := map[string]*catalog.Resource{} // this page's look-ups
 	for _, m := range c.Materials {
 		mv := materialView{Material: m, Name: m.Code}
+		var res *catalog.Resource
 		if spec := it.Material(m.Code); spec != nil {
 			mv.Name, mv.Source = pick(lang, spec.Name, spec.NameEN), spec.Source
 			mv.Commitment, mv.Optional = spec.Commitment, spec.Optional
+			if len(m.Facts) > 0 && spec.Resource != "" {
+				res = ui.resource(r, resources, spec.Resource)
+			}
 		}
-		keys := make([]string, 0, len(m.Facts))
-		for k := range m.Facts {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			mv.Facts = append(mv.Facts, kv{k, m.Facts[k]})
-		}
+		mv.Facts = factsOf(m.Facts, res, lang)
 		mv.Choice = string(casework.ChoiceReceived)
 		if f != nil && f.choices[m.Code] != "" {
 			mv.Choice = f.choices[m.Code]
@@ -377,6 +382,59 @@ func (ui *UI) showCase(w http.ResponseWriter, r *http.Request, status int, f *ca
 		d.ErrForm, d.Err, d.Decision, d.Reason = f.name, f.err, f.decision, f.reason
 	}
 	ui.render(w, r, status, "case", d)
+}
+
+// resource is the catalogue's entry of code, looked up once per page;
+// nil when there is no catalogue or it does not answer, and the page then
+// shows the register's own names.
+func (ui *UI) resource(r *http.Request, seen map[string]*catalog.Resource, code string) *catalog.Resource {
+	if ui.cfg.Resources == nil {
+		return nil
+	}
+	if res, ok := seen[code]; ok {
+		return res
+	}
+	res, err := ui.cfg.Resources.Resource(r.Context(), code)
+	if err != nil {
+		ui.log.Warn("web: no catalogue labels for the case page", "resource", code, "err", err)
+		res = nil
+	}
+	seen[code] = res
+	return res
+}
+
+// factsOf are a record's data items in the catalogue's order (then by
+// name), labelled from res in lang.
+func factsOf(facts map[string]string, res *catalog.Resource, lang string) []fact {
+	keys := make([]string, 0, len(facts))
+	for k := range facts {
+		keys = append(keys, k)
+	}
+	order := func(k string) int {
+		if res != nil {
+			for i, f := range res.Fields {
+				if f.Name == k {
+					return i
+				}
+			}
+		}
+		return 1 << 30
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if oi, oj := order(keys[i]), order(keys[j]); oi != oj {
+			return oi < oj
+		}
+		return keys[i] < keys[j]
+	})
+	out := make([]fact, 0, len(keys))
+	for _, k := range keys {
+		f := fact{Key: k, Label: k, Value: facts[k], Shown: facts[k]}
+		if res != nil {
+			f.Label, f.Shown = res.FieldLabel(k, lang), res.ValueLabel(k, f.Value, lang)
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // changeInput reads the version and form id every change form carries.
