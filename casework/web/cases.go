@@ -1,6 +1,8 @@
 package web
 
 import (
+	"fmt"
+	"html/template"
 	"net/http"
 	"sort"
 	"strconv"
@@ -564,6 +566,8 @@ type supervisionData struct {
 	Depts   []casework.DeptStats
 	Yellow  []caseRow
 	Red     []caseRow
+	// Charts, drawn on the server (chart.go).
+	DaysChart, OverdueChart, AvgDaysChart, RatingsChart template.HTML
 }
 
 func (ui *UI) supervisionPage(w http.ResponseWriter, r *http.Request) {
@@ -590,7 +594,70 @@ func (ui *UI) supervisionPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Counts = append(d.Counts, row)
 	}
+	ui.supervisionCharts(&d, sup, lang)
 	ui.render(w, r, http.StatusOK, "supervision", d)
+}
+
+// supervisionCharts draws the supervision figures in lang.
+func (ui *UI) supervisionCharts(d *supervisionData, sup *casework.Supervision, lang string) {
+	t := func(key string, args ...any) string { return ui.msgs.text(lang, key, args...) }
+	percent := func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }
+	decimal := func(f float64) string { return fmt.Sprintf("%.1f", f) }
+
+	days := chart{ID: "chart-days", Head: t("chart.date"), Data: t("chart.data"),
+		Series: []series{{Name: t("chart.opened")}, {Name: t("chart.closed")}}}
+	opened, closed := 0, 0
+	for _, day := range sup.Days {
+		days.Labels = append(days.Labels, strings.TrimPrefix(day.Date[min(5, len(day.Date)):], "0"))
+		days.Series[0].Values = append(days.Series[0].Values, float64(day.Opened))
+		days.Series[1].Values = append(days.Series[1].Values, float64(day.Closed))
+		opened, closed = opened+day.Opened, closed+day.Closed
+	}
+	days.Title = t("chart.days.title", casework.ActivityDays)
+	days.Desc = t("chart.days.desc", len(sup.Days), opened, closed, sup.RestDays.Opened, sup.RestDays.Closed)
+	d.DaysChart = days.SVG()
+
+	overdue := chart{ID: "chart-overdue", Rows: true, Format: percent, Head: t("layout.dept"), Data: t("chart.data"),
+		Title: t("chart.overdue.title"), Series: []series{{Name: t("supervision.overdue_rate")}}}
+	avg := chart{ID: "chart-avg-days", Rows: true, Format: decimal, Head: t("layout.dept"), Data: t("chart.data"),
+		Title: t("chart.avg_days.title"), Series: []series{{Name: t("supervision.avg_days")}}}
+	var worst, slowest casework.DeptStats
+	for _, dept := range sup.Depts {
+		overdue.Labels = append(overdue.Labels, dept.Dept)
+		overdue.Series[0].Values = append(overdue.Series[0].Values, dept.OverdueRate)
+		avg.Labels = append(avg.Labels, dept.Dept)
+		avg.Series[0].Values = append(avg.Series[0].Values, dept.AvgDays)
+		if dept.OverdueRate > worst.OverdueRate {
+			worst = dept
+		}
+		if dept.AvgDays > slowest.AvgDays {
+			slowest = dept
+		}
+	}
+	overdue.Desc = t("chart.overdue.desc", len(sup.Depts))
+	if worst.Dept != "" {
+		overdue.Desc += " " + t("chart.overdue.worst", worst.Dept, percent(worst.OverdueRate))
+	}
+	avg.Desc = t("chart.avg_days.desc", len(sup.Depts))
+	if slowest.Dept != "" {
+		avg.Desc += " " + t("chart.avg_days.slowest", slowest.Dept, decimal(slowest.AvgDays))
+	}
+	d.OverdueChart, d.AvgDaysChart = overdue.SVG(), avg.SVG()
+
+	ratings := chart{ID: "chart-ratings", Head: t("chart.score"), Data: t("chart.data"), Title: t("chart.ratings.title"),
+		Series: []series{{Name: t("chart.rated")}}}
+	n, sum := 0, 0
+	for i, c := range sup.Ratings {
+		ratings.Labels = append(ratings.Labels, t("chart.stars", i+1))
+		ratings.Series[0].Values = append(ratings.Series[0].Values, float64(c))
+		n, sum = n+c, sum+c*(i+1)
+	}
+	if n > 0 {
+		ratings.Desc = t("chart.ratings.desc", n, decimal(float64(sum)/float64(n)))
+	} else {
+		ratings.Desc = t("chart.ratings.none")
+	}
+	d.RatingsChart = ratings.SVG()
 }
 
 // The public progress lookup. It is a POST, so that the case number and

@@ -97,7 +97,7 @@ var templateKeyRe = regexp.MustCompile(`\bt "([^"]+)"`)
 var jsKeyRe = regexp.MustCompile(`(?:fail|msg)\("([^"]+)"`)
 
 // goKeyRe finds keys in Go code: Key: "flash.x" and "nav.x" entries.
-var goKeyRe = regexp.MustCompile(`"((?:flash|nav|error|status|role|login\.reason)\.[a-z0-9_.]+)"`)
+var goKeyRe = regexp.MustCompile(`"((?:flash|nav|error|status|role|chart|login\.reason)\.[a-z0-9_.]+)"`)
 
 // TestCatalogueComplete checks that every key the templates, app.js and
 // the Go code use exists in both languages, and that both languages fill
