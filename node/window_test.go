@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"govx/casework"
+	"govx/consent"
 	"govx/internal/auth"
 	"govx/node"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // uiClient is a browser without JavaScript: a cookie jar holding a
@@ -304,6 +307,28 @@ func TestWindowPages(t *testing.T) {
 		}
 		if status, _ := ui.get("supervision"); status != http.StatusForbidden {
 			t.Errorf("a clerk opens supervision: %d", status)
+		}
+	})
+
+	t.Run("the legal representative sees who accessed their data", func(t *testing.T) {
+		rep := newUIClient(t, m, &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: d.company.RepresentativeID}, Role: consent.RoleCitizen})
+		status, page := rep.get("accesses")
+		if status != http.StatusOK {
+			t.Fatalf("accesses: %d\n%s", status, page)
+		}
+		// The window verified their identity: the timeline and the list say so.
+		for _, want := range []string{`id="chart-accesses"`, `role="img"`, `<circle class="dot o-released"`, "service-center",
+			"population.identity", "case:" + caseID, "已提供数据"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the access view lacks %s", want)
+			}
+		}
+		if _, page := rep.get("accesses?lang=en"); !strings.Contains(page, "Timeline of accesses") || !strings.Contains(page, "Data sent") {
+			t.Error("the access view is not in English")
+		}
+		// Only the data subject: a clerk may not open it.
+		if status, _ := ui.get("accesses"); status != http.StatusForbidden {
+			t.Errorf("a clerk opens the access view: %d", status)
 		}
 	})
 

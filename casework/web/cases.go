@@ -12,6 +12,7 @@ import (
 	"govx"
 	"govx/casework"
 	"govx/catalog"
+	"govx/exchange/ledger"
 	"govx/internal/httpx"
 	"govx/internal/ratelimit"
 )
@@ -761,6 +762,7 @@ var labels = map[string][]string{
 	"applicant.":      {casework.Person, casework.Company},
 	"source.":         {casework.FromExchange, casework.FromUpload},
 	"result.":         {"licence", "certificate", "rejection"},
+	"outcome.":        {ledger.Released, ledger.Answered, ledger.Refused, ledger.Failed},
 	"action.": {"opened", "consent_recorded", "verified", "accepted", "reviewed", "supplement_requested", "supplied",
 		"approved", "rejected", "issued", "issue_pending", "delivered", "rated", "flagged", "material_verified",
 		"material_blocked", "material_pending", "material_committed", "deadline.yellow", "deadline.red"},

@@ -84,6 +84,10 @@ type Config struct {
 	// it the page shows the field names and codes as the register sends
 	// them.
 	Resources Resources
+	// Accesses, which may be nil, is the audit ledger's view of the data
+	// subject: with it, a resident or a company signed in as themselves
+	// sees who accessed their data (the page accesses).
+	Accesses Accesses
 	// Refusals, which may be nil, records refused case actions, as the
 	// case API does.
 	Refusals *refusal.Log
@@ -199,6 +203,9 @@ func (ui *UI) routeAll() {
 	ui.handle("POST /check", staff, http.HandlerFunc(ui.checkSubmit))
 	if ui.cfg.Cases != nil {
 		ui.routeCases()
+	}
+	if ui.cfg.Accesses != nil {
+		ui.routeAccesses()
 	}
 	ui.handle("/", nil, http.HandlerFunc(ui.notFound))
 }
