@@ -218,7 +218,7 @@ func textWidth(s string) float64 {
 		if r >= 0x2E80 {
 			w++
 		} else {
-			w += 0.6
+			w += 0.65
 		}
 	}
 	return w
