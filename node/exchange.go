@@ -225,7 +225,7 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		return err
 	}
 	if n.cfg.Casework {
-		if err := n.startCasework(ctx, n.runCtx, n.httpURL, codec, mux, verifier, rdb); err != nil {
+		if err := n.startCasework(ctx, n.runCtx, n.httpURL, codec, mux, verifier, rdb, audit); err != nil {
 			ln.Close()
 			return err
 		}
