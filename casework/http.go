@@ -418,11 +418,17 @@ func (h *handler) supervision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Counts []StatusCount `json:"counts"`
-		Depts  []DeptStats   `json:"departments"`
-		Yellow []caseView    `json:"yellow"`
-		Red    []caseView    `json:"red"`
-	}{s.Counts, s.Depts, h.views(s.Yellow), h.views(s.Red)}
+		Counts   []StatusCount `json:"counts"`
+		Depts    []DeptStats   `json:"departments"`
+		Yellow   []caseView    `json:"yellow"`
+		Red      []caseView    `json:"red"`
+		Days     []DayActivity `json:"days"`
+		RestDays DayActivity   `json:"rest_days"`
+		Ratings  []int         `json:"ratings"`
+	}{s.Counts, s.Depts, h.views(s.Yellow), h.views(s.Red), s.Days, s.RestDays, s.Ratings}
+	if out.Days == nil {
+		out.Days = []DayActivity{}
+	}
 	if out.Counts == nil {
 		out.Counts = []StatusCount{}
 	}

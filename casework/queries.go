@@ -2,8 +2,10 @@ package casework
 
 import (
 	"context"
+	"time"
 
 	"govx/internal/auth"
+	"govx/internal/workday"
 )
 
 // Get returns a case to those who work it: the window that took it in,
@@ -66,7 +68,27 @@ type Supervision struct {
 	Depts  []DeptStats   `json:"departments"`
 	Yellow []Case        `json:"yellow"`
 	Red    []Case        `json:"red"`
+	// Days are the working days of the last ActivityDays days, oldest
+	// first, with the cases opened and closed on each; RestDays adds up
+	// what was opened and closed on the days off among them (its Date is
+	// empty).
+	Days     []DayActivity `json:"days"`
+	RestDays DayActivity   `json:"rest_days"`
+	// Ratings counts the rated cases by score: Ratings[i] were rated i+1.
+	Ratings []int `json:"ratings"`
 }
+
+// DayActivity is how many cases were opened (taken in) and closed
+// (decided) on a date, YYYY-MM-DD in China Standard Time.
+type DayActivity struct {
+	Date   string `json:"date"`
+	Opened int    `json:"opened"`
+	Closed int    `json:"closed"`
+}
+
+// ActivityDays is how many days back Supervision.Days reaches, today
+// included.
+const ActivityDays = 30
 
 // Supervise returns the figures and the cases that need attention.
 func (s *Service) Supervise(ctx context.Context, caller *auth.Claims) (*Supervision, error) {
@@ -84,5 +106,37 @@ func (s *Service) Supervise(ctx context.Context, caller *auth.Claims) (*Supervis
 	if out.Red, err = s.store.List(ctx, Filter{Colour: Red, Limit: 100}); err != nil {
 		return nil, err
 	}
-	return out, nil
+	if out.Ratings, err = s.store.RatingCounts(ctx); err != nil {
+		return nil, err
+	}
+	out.Days, out.RestDays, err = s.activity(ctx)
+	return out, err
+}
+
+// activity is the cases opened and closed on each working day of the last
+// ActivityDays days, and on the days off among them.
+func (s *Service) activity(ctx context.Context) ([]DayActivity, DayActivity, error) {
+	now := s.Now().In(workday.Zone)
+	first := time.Date(now.Year(), now.Month(), now.Day()-(ActivityDays-1), 0, 0, 0, 0, workday.Zone)
+	counts, err := s.store.Activity(ctx, first)
+	if err != nil {
+		return nil, DayActivity{}, err
+	}
+	byDate := make(map[string]dateCount, len(counts))
+	for _, c := range counts {
+		byDate[c.Date] = c
+	}
+	var days []DayActivity
+	var rest DayActivity
+	for i := range ActivityDays {
+		d := first.AddDate(0, 0, i)
+		c := byDate[workday.Date(d)]
+		if !s.clock.cal.IsWorkday(d) {
+			rest.Opened += c.Opened
+			rest.Closed += c.Closed
+			continue
+		}
+		days = append(days, DayActivity{Date: workday.Date(d), Opened: c.Opened, Closed: c.Closed})
+	}
+	return days, rest, nil
 }

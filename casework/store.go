@@ -640,6 +640,54 @@ func (s *Store) Stats(ctx context.Context) ([]StatusCount, []DeptStats, error) {
 	return counts, depts, postgres.Translate(op, err, "")
 }
 
+// dateCount is how many cases were opened and closed on one date (China
+// Standard Time, YYYY-MM-DD).
+type dateCount struct {
+	Date           string
+	Opened, Closed int
+}
+
+// Activity counts the cases opened and closed per date since since.
+func (s *Store) Activity(ctx context.Context, since time.Time) ([]dateCount, error) {
+	const op = "casework.Store.Activity"
+	rows, err := s.pool.Query(ctx, `SELECT to_char(d, 'YYYY-MM-DD'), sum(opened)::int, sum(closed)::int FROM (
+			SELECT (created_at AT TIME ZONE 'Asia/Shanghai')::date AS d, 1 AS opened, 0 AS closed
+			FROM casework.cases WHERE created_at >= $1
+			UNION ALL
+			SELECT (closed_at AT TIME ZONE 'Asia/Shanghai')::date, 0, 1
+			FROM casework.cases WHERE closed_at >= $1) AS a
+		GROUP BY d ORDER BY d`, since)
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dateCount, error) {
+		var d dateCount
+		err := r.Scan(&d.Date, &d.Opened, &d.Closed)
+		return d, err
+	})
+	return out, postgres.Translate(op, err, "")
+}
+
+// RatingCounts counts the rated cases by score: out[i] cases were rated
+// i+1 (1 to 5).
+func (s *Store) RatingCounts(ctx context.Context) ([]int, error) {
+	const op = "casework.Store.RatingCounts"
+	out := make([]int, 5)
+	rows, err := s.pool.Query(ctx, `SELECT rating, count(*) FROM casework.cases WHERE rating BETWEEN 1 AND 5 GROUP BY rating`)
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var score, n int
+		if err := rows.Scan(&score, &n); err != nil {
+			return nil, postgres.Translate(op, err, "")
+		}
+		out[score-1] = n
+	}
+	return out, postgres.Translate(op, rows.Err(), "")
+}
+
 // changeCursor is where following resource's change events got to: the
 // cursor after the last event recorded, "" before the first.
 func (s *Store) changeCursor(ctx context.Context, resource string) (string, error) {

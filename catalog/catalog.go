@@ -72,6 +72,61 @@ type Field struct {
 	// or USCC) when the key does not, e.g. a licence's holder code: the
 	// exchange checks consent against its value.
 	Subject bool `json:"subject,omitempty"`
+	// Label and LabelEN are the data item's name as people read it (数据项
+	// 名称), in Chinese and in English; pages show them instead of Name.
+	Label   string `json:"label,omitempty"`
+	LabelEN string `json:"label_en,omitempty"`
+	// Values, for an enumerated item, are the codes it takes with their
+	// labels; a code not listed is shown as it is.
+	Values []Value `json:"values,omitempty"`
+}
+
+// Value is one code of an enumerated data item and what it means.
+type Value struct {
+	Code    string `json:"code"`
+	Label   string `json:"label"`
+	LabelEN string `json:"label_en,omitempty"`
+}
+
+// FieldLabel is the label of data item name in language lang ("zh" or
+// "en"), or name itself when the catalogue has none.
+func (r *Resource) FieldLabel(name, lang string) string {
+	for _, f := range r.Fields {
+		if f.Name == name {
+			return pickLabel(lang, f.Label, f.LabelEN, name)
+		}
+	}
+	return name
+}
+
+// ValueLabel is the label of code among the values of data item name in
+// language lang, or code itself when the item is not enumerated or the
+// code not listed.
+func (r *Resource) ValueLabel(name, code, lang string) string {
+	for _, f := range r.Fields {
+		if f.Name != name {
+			continue
+		}
+		for _, v := range f.Values {
+			if v.Code == code {
+				return pickLabel(lang, v.Label, v.LabelEN, code)
+			}
+		}
+	}
+	return code
+}
+
+// pickLabel is en in English when there is one, else zh, else fallback.
+func pickLabel(lang, zh, en, fallback string) string {
+	switch {
+	case lang == "en" && en != "":
+		return en
+	case zh != "":
+		return zh
+	case en != "":
+		return en
+	}
+	return fallback
 }
 
 // Resource is a data resource in the catalogue, with the metadata a

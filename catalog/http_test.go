@@ -168,6 +168,24 @@ func TestHTTPResources(t *testing.T) {
 		t.Errorf("register: %v %s", r.header, r.raw)
 	}
 
+	t.Run("labels of data items and codes", func(t *testing.T) {
+		a := a.in(t)
+		r := licence("licence.labelled")
+		r.Fields[0].Label, r.Fields[0].LabelEN = "许可证编号", "Licence number"
+		r.Fields = append(r.Fields, catalog.Field{Name: "status", Type: "string", Label: "状态", LabelEN: "Status",
+			Values: []catalog.Value{{Code: "valid", Label: "有效", LabelEN: "Valid"}, {Code: "revoked", Label: "已注销"}}})
+		a.want(a.do("POST", pResources, pResources, lic, r), 201, "")
+		got := a.do("GET", "/v1/catalog/resources/licence.labelled", pResource, lic, nil)
+		a.want(got, 200, "")
+		if !strings.Contains(string(got.raw), `"values":[{"code":"valid","label":"有效","label_en":"Valid"},{"code":"revoked","label":"已注销"}]`) ||
+			!strings.Contains(string(got.raw), `"label":"许可证编号","label_en":"Licence number"`) {
+			t.Errorf("labels not kept: %s", got.raw)
+		}
+		r.Code = "licence.labelled2"
+		r.Fields[3].Values = append(r.Fields[3].Values, catalog.Value{Code: "valid", Label: "又有效"})
+		a.want(a.do("POST", pResources, pResources, lic, r), 400, "duplicate_value")
+	})
+
 	t.Run("register refused", func(t *testing.T) {
 		a := a.in(t)
 		bad := func(edit func(*catalog.Resource)) catalog.Resource {

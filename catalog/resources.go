@@ -40,6 +40,8 @@ var SystemActor = Actor{Subject: "system:govx"}
 const (
 	MaxFields  = 256
 	MaxRelated = 64
+	MaxValues  = 100 // codes of one enumerated data item
+	MaxLabel   = 100 // characters of a label
 )
 
 // FieldTypes are the data types a field may have.
@@ -252,6 +254,40 @@ func validateFields(fields []Field) error {
 			return invalid("invalid_field_type", "field %s has type %q, not one of %s", f.Name, httpx.Truncate(f.Type, 64), strings.Join(FieldTypes, ", "))
 		}
 		if err := checkText("field_description", f.Description, 500, false, false); err != nil {
+			return err
+		}
+		if err := checkText("field_label", f.Label, MaxLabel, false, false); err != nil {
+			return err
+		}
+		if err := checkText("field_label", f.LabelEN, MaxLabel, false, false); err != nil {
+			return err
+		}
+		if err := validateValues(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateValues checks the codes of an enumerated data item: each
+// labelled, none twice.
+func validateValues(f Field) error {
+	if len(f.Values) > MaxValues {
+		return invalid("too_many_values", "field %s lists more than %d values", f.Name, MaxValues)
+	}
+	seen := make(map[string]bool, len(f.Values))
+	for _, v := range f.Values {
+		if err := checkText("field_value", v.Code, 64, true, false); err != nil {
+			return err
+		}
+		if seen[v.Code] {
+			return invalid("duplicate_value", "field %s lists value %q twice", f.Name, httpx.Truncate(v.Code, 64))
+		}
+		seen[v.Code] = true
+		if err := checkText("field_value_label", v.Label, MaxLabel, true, false); err != nil {
+			return err
+		}
+		if err := checkText("field_value_label", v.LabelEN, MaxLabel, false, false); err != nil {
 			return err
 		}
 	}

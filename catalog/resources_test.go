@@ -55,6 +55,13 @@ func TestValidate(t *testing.T) {
 		{"empty field name", func(r *catalog.Resource) { r.Fields[1].Name = "" }, "invalid_field"},
 		{"duplicate field", func(r *catalog.Resource) { r.Fields[2].Name = "licence_number" }, "duplicate_field"},
 		{"bad field type", func(r *catalog.Resource) { r.Fields[0].Type = "varchar" }, "invalid_field_type"},
+		{"label too long", func(r *catalog.Resource) { r.Fields[0].Label = strings.Repeat("名", catalog.MaxLabel+1) }, "invalid_field_label"},
+		{"control in English label", func(r *catalog.Resource) { r.Fields[0].LabelEN = "Status\x00" }, "invalid_field_label"},
+		{"value without code", func(r *catalog.Resource) { r.Fields[0].Values = []catalog.Value{{Label: "有效"}} }, "invalid_field_value"},
+		{"value without label", func(r *catalog.Resource) { r.Fields[0].Values = []catalog.Value{{Code: "valid", LabelEN: "Valid"}} }, "invalid_field_value_label"},
+		{"value twice", func(r *catalog.Resource) {
+			r.Fields[0].Values = []catalog.Value{{Code: "valid", Label: "有效"}, {Code: "valid", Label: "仍有效"}}
+		}, "duplicate_value"},
 		{"bad sharing", func(r *catalog.Resource) { r.Sharing = "sometimes" }, "invalid_sharing"},
 		{"conditional without conditions", func(r *catalog.Resource) { r.Sharing = catalog.Conditional }, "conditions_required"},
 		{"conditions on unconditional", func(r *catalog.Resource) { r.Conditions = "ask nicely" }, "invalid_conditions"},
@@ -462,6 +469,18 @@ func TestSeedDemoMetadata(t *testing.T) {
 	}
 	if err := r.Validate(); err != nil {
 		t.Errorf("the seeded resource does not validate: %v", err)
+	}
+	// The data items' labels and the enumerations' come back from the store.
+	for _, c := range []struct{ got, want string }{
+		{r.FieldLabel("status", "zh"), "户籍状态"}, {r.FieldLabel("status", "en"), "Status"},
+		{r.ValueLabel("status", "moved_out", "zh"), "已迁出"}, {r.ValueLabel("status", "moved_out", "en"), "Moved out"},
+		{r.ValueLabel("sex", "female", "en"), "Female"},
+		{r.ValueLabel("status", "unheard_of", "zh"), "unheard_of"}, // not listed: as it is
+		{r.FieldLabel("no_such_item", "zh"), "no_such_item"},
+	} {
+		if c.got != c.want {
+			t.Errorf("label %q, want %q", c.got, c.want)
+		}
 	}
 	if n := count(t, pool, `SELECT count(*) FROM catalog.resource_versions`); n != 2 {
 		t.Errorf("%d versions after seeding twice, want 2 (one per demo resource)", n)

@@ -13,6 +13,7 @@ import (
 	"govx/casework/web"
 	"govx/catalog"
 	"govx/exchange"
+	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/avro"
 	"govx/internal/kafka"
@@ -30,7 +31,7 @@ import (
 //
 // It connects to the bus as its own principal, to write its own events.
 func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *avro.Codec,
-	mux *http.ServeMux, verifier *auth.Verifier, rdb *redis.Client) error {
+	mux *http.ServeMux, verifier *auth.Verifier, rdb *redis.Client, audit *ledger.Ledger) error {
 	kcfg, err := n.KafkaConfig(bus.CaseworkPrincipal)
 	if err != nil {
 		return err
@@ -94,7 +95,10 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *av
 		return err
 	}
 	guard := casework.NewProgressGuard(lim)
-	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Refusals: n.refusals, Progress: guard}
+	// The case page labels register records from the catalogue's data
+	// items; residents and companies see who accessed their data.
+	wcfg := web.Config{Verifier: verifier, Logger: n.log, Cases: svc, Refusals: n.refusals, Progress: guard,
+		Resources: catalog.NewStore(n.Pool), Accesses: audit}
 	wcfg.SecureCookies = n.cfg.secureCookies()
 	// The one-click demo sign-in: `govx up` only, and the UI offers it to
 	// loopback visitors only.

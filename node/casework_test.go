@@ -277,6 +277,25 @@ func TestCaseRenewalEndToEnd(t *testing.T) {
 	if market == nil || market.Cases != 1 || market.Closed != 1 || market.Ratings != 1 || market.AvgRating != 5 {
 		t.Errorf("supervision of market regulation: %+v", market)
 	}
+	if !slices.Equal(sup.Ratings, []int{0, 0, 0, 0, 1}) {
+		t.Errorf("ratings by score = %v, want the one 5", sup.Ratings)
+	}
+	// Every case here was opened, and this one closed, within the last
+	// 30 days: on a working day, or among the days off.
+	var opened, closed, cases, closedCases int
+	for i, day := range sup.Days {
+		if i > 0 && day.Date <= sup.Days[i-1].Date {
+			t.Errorf("days out of order: %s after %s", day.Date, sup.Days[i-1].Date)
+		}
+		opened, closed = opened+day.Opened, closed+day.Closed
+	}
+	opened, closed = opened+sup.RestDays.Opened, closed+sup.RestDays.Closed
+	if err := m.Pool.QueryRow(ctx, `SELECT count(*), count(closed_at) FROM casework.cases`).Scan(&cases, &closedCases); err != nil {
+		t.Fatal(err)
+	}
+	if len(sup.Days) < 15 || len(sup.Days) > 23 || opened != cases || closed != closedCases || closed < 1 {
+		t.Errorf("activity: %d working days, %d opened and %d closed; want 15–23 days, %d and %d", len(sup.Days), opened, closed, cases, closedCases)
+	}
 }
 
 func TestCaseBlockersAndBadInput(t *testing.T) {

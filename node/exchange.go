@@ -157,7 +157,8 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		return err
 	}
 	mux.Handle("/v1/catalog/", cat)
-	if err := n.mountOpenData(ctx, mux, store, verifier, rdb); err != nil {
+	followOpenData, err := n.mountOpenData(ctx, mux, store, verifier, rdb)
+	if err != nil {
 		return err
 	}
 	mux.Handle("GET /.well-known/jwks.json", verifier.JWKSHandler())
@@ -223,8 +224,12 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		return fmt.Errorf("exchange API: %w (is another govx running? choose another address with --http or GOVX_HTTP_ADDR)", err)
 	}
 	n.httpURL = "http://" + ln.Addr().String()
+	if err := followOpenData(n.httpURL); err != nil {
+		ln.Close()
+		return err
+	}
 	if n.cfg.Casework {
-		if err := n.startCasework(ctx, n.runCtx, n.httpURL, codec, mux, verifier, rdb); err != nil {
+		if err := n.startCasework(ctx, n.runCtx, n.httpURL, codec, mux, verifier, rdb, audit); err != nil {
 			ln.Close()
 			return err
 		}

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"govx"
+	"govx/adapters"
 	"govx/adapters/licence"
 	"govx/catalog"
 	"govx/internal/auth"
@@ -303,5 +305,75 @@ func TestLicencesPublishedAsOpenData(t *testing.T) {
 	steward := nodetest.Token(t, m.Key, auth.TokenSpec{Dept: licence.Department, Role: "service"})
 	if st, body, _ := nodetest.Call(t, "POST", m.URL()+"/open/v1/sources/licence.food-business/publish", steward, nil); st/100 != 2 {
 		t.Errorf("the licensing department published: %d %v", st, body)
+	}
+
+	// The dataset follows the register: a licence revoked there shows
+	// revoked here, and the dataset's modified time moves on.
+	var number string
+	for _, r := range recs {
+		if rec := r.(map[string]any); rec["status"] == "valid" {
+			number = rec["number"].(string)
+			break
+		}
+	}
+	if number == "" {
+		t.Fatal("no valid licence of a company in the open data")
+	}
+	dataset := m.URL() + "/open/v1/datasets/licence-food-business"
+	modified := func() (time.Time, string) {
+		t.Helper()
+		resp, err := http.Get(dataset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var d struct {
+			Modified time.Time `json:"modified"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("dataset: %d %v", resp.StatusCode, err)
+		}
+		return d.Modified, resp.Header.Get("Last-Modified")
+	}
+	before, _ := modified()
+	store := licence.NewStore(m.Pool, adapters.NewOutbox(m.Pool, licence.Schema, licence.Department, m.Codec, nil))
+	if _, err := store.Revoke(t.Context(), number, "经营场所灭失"); err != nil {
+		t.Fatal(err)
+	}
+	status := ""
+	for deadline := time.Now().Add(90 * time.Second); status != "revoked" && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		st, body, raw := nodetest.Call(t, "GET", dataset+"/records?fields=number,status&filter=number:eq:"+url.QueryEscape(number), "", nil)
+		recs, _ := body["records"].([]any)
+		if st != 200 || len(recs) != 1 {
+			t.Fatalf("licence %s in the open data: %d %s", number, st, raw)
+		}
+		status, _ = recs[0].(map[string]any)["status"].(string)
+	}
+	if status != "revoked" {
+		t.Fatalf("licence %s revoked in the register is %q in the open data", number, status)
+	}
+	after, lastModified := modified()
+	if !after.After(before) {
+		t.Errorf("modified %v after the change, %v before", after, before)
+	}
+	if lm, err := http.ParseTime(lastModified); err != nil || lm.Before(before.Truncate(time.Second)) {
+		t.Errorf("Last-Modified %q, modified before the change %v", lastModified, before)
+	}
+	// The DCAT catalogue says the same.
+	_, cat, raw := nodetest.Call(t, "GET", m.URL()+"/open/v1/catalog.jsonld", "", nil)
+	found := false
+	for _, d := range cat["dcat:dataset"].([]any) {
+		d := d.(map[string]any)
+		if d["dct:identifier"] != "licence-food-business" {
+			continue
+		}
+		found = true
+		v, _ := d["dct:modified"].(map[string]any)["@value"].(string)
+		if at, err := time.Parse(time.RFC3339, v); err != nil || !at.After(before) {
+			t.Errorf("DCAT dct:modified %q, modified before the change %v", v, before)
+		}
+	}
+	if !found {
+		t.Errorf("licence-food-business not in the DCAT catalogue: %s", raw)
 	}
 }

@@ -3,10 +3,16 @@ package node_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
+	"govx/consent"
+	"govx/internal/auth"
 	"govx/internal/browsertest"
+	"govx/node"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestBrowserWindowRenewal walks a food business licence renewal through
@@ -139,6 +145,55 @@ func TestBrowserWindowRenewal(t *testing.T) {
 	b.WaitText(t, "#rated", "评价已提交")
 	b.WaitText(t, "#timeline", "评价")
 	b.Screenshot(t, "11-rated")
+
+	// The supervisor's charts, on a phone: drawn on the server, they fit
+	// 375 px without scrolling sideways, and say what they show in words.
+	signIn(`button[data-role="supervisor"]`, "supervisor:service-center")
+	b.Do(t, chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile))
+	for _, lang := range []string{"en", "zh"} { // Chinese last: the language stays for what follows
+		b.Navigate(t, ui+"supervision?lang="+lang)
+		b.WaitText(t, "#charts", map[string]string{"zh": "评价分布", "en": "Ratings"}[lang])
+		b.WaitText(t, "#chart-ratings figcaption", map[string]string{"zh": "共 1 条评价，平均 5.0 分", "en": "1 ratings, 5.0 on average"}[lang])
+		fit := browsertest.Eval[map[string]float64](t, b, `(function(){
+			var r = {page: document.documentElement.scrollWidth, view: window.innerWidth, charts: 0, widest: 0, bars: 0, five: -1};
+			document.querySelectorAll("figure.chart svg").forEach(function (s) {
+				r.charts++; r.widest = Math.max(r.widest, s.getBoundingClientRect().right);
+			});
+			r.bars = document.querySelectorAll("#chart-days rect.bar").length;
+			var five = document.querySelectorAll("#chart-ratings rect.bar")[4];
+			if (five) r.five = Number(five.getAttribute("data-value"));
+			return r;
+		})()`)
+		if fit["charts"] != 4 || fit["page"] > fit["view"] || fit["widest"] > fit["view"] || fit["view"] != 375 {
+			t.Errorf("%s: charts on a 375 px phone: %v (page and charts must be no wider than the view)", lang, fit)
+		}
+		if n := fit["bars"]; n < 30 || int(n)%2 != 0 || fit["five"] != 1 {
+			t.Errorf("%s: %v bars for the days (want two per working day), the 5 ★ bar says %v (want 1)", lang, n, fit["five"])
+		}
+		b.Screenshot(t, "12-supervision-charts-phone-"+lang)
+	}
+	signOut()
+
+	// The legal representative, signed in as themselves, sees on the
+	// phone who accessed their data: the window, for this case.
+	tok, err := m.Key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: d.company.RepresentativeID,
+		Role: consent.RoleCitizen, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Navigate(t, ui+"login?next=/ui/accesses")
+	b.Fill(t, "#token", tok)
+	b.Click(t, "#token-form button[type=submit]")
+	b.WaitText(t, "h1", "我的数据访问记录")
+	b.WaitText(t, "#chart-accesses figcaption", "service-center")
+	b.WaitText(t, "#accesses", "case:"+caseID)
+	fit := browsertest.Eval[map[string]float64](t, b, `({page: document.documentElement.scrollWidth, view: window.innerWidth,
+		dots: document.querySelectorAll("#chart-accesses circle.dot").length,
+		right: document.querySelector("#chart-accesses svg").getBoundingClientRect().right})`)
+	if fit["dots"] < 1 || fit["page"] > fit["view"] || fit["right"] > fit["view"] {
+		t.Errorf("the access timeline on a 375 px phone: %v", fit)
+	}
+	b.Screenshot(t, "13-accesses-phone")
 	if errs := b.JSErrors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %v", errs)
 	}

@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"govx/casework"
+	"govx/consent"
 	"govx/internal/auth"
 	"govx/node"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // uiClient is a browser without JavaScript: a cookie jar holding a
@@ -307,6 +310,28 @@ func TestWindowPages(t *testing.T) {
 		}
 	})
 
+	t.Run("the legal representative sees who accessed their data", func(t *testing.T) {
+		rep := newUIClient(t, m, &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: d.company.RepresentativeID}, Role: consent.RoleCitizen})
+		status, page := rep.get("accesses")
+		if status != http.StatusOK {
+			t.Fatalf("accesses: %d\n%s", status, page)
+		}
+		// The window verified their identity: the timeline and the list say so.
+		for _, want := range []string{`id="chart-accesses"`, `role="img"`, `<circle class="dot o-released"`, "service-center",
+			"population.identity", "case:" + caseID, "已提供数据"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the access view lacks %s", want)
+			}
+		}
+		if _, page := rep.get("accesses?lang=en"); !strings.Contains(page, "Timeline of accesses") || !strings.Contains(page, "Data sent") {
+			t.Error("the access view is not in English")
+		}
+		// Only the data subject: a clerk may not open it.
+		if status, _ := ui.get("accesses"); status != http.StatusForbidden {
+			t.Errorf("a clerk opens the access view: %d", status)
+		}
+	})
+
 	t.Run("English", func(t *testing.T) {
 		status, page := ui.get("intake?lang=en")
 		if status != http.StatusOK || !strings.Contains(page, "Food business licence (renewal)") || !strings.Contains(page, "Recent cases of this window") {
@@ -314,6 +339,24 @@ func TestWindowPages(t *testing.T) {
 		}
 		if _, page = ui.get("cases/" + caseID); !strings.Contains(page, "Verified through the exchange; provider market-regulation") {
 			t.Error("the case page is not in English")
+		}
+		// The register's records carry the catalogue's labels, in the
+		// page's language, not the register's field names and codes.
+		for lang, want := range map[string][]string{
+			"zh": {`<dt data-field="legal_representative">法定代表人</dt>`, `<dd data-value="in_business">存续</dd>`, `<dt data-field="entity_type">主体类型</dt>`},
+			"en": {`<dt data-field="legal_representative">Legal representative</dt>`, `<dd data-value="in_business">In business</dd>`, `<dt data-field="entity_type">Entity type</dt>`},
+		} {
+			_, page := ui.get("cases/" + caseID + "?lang=" + lang)
+			for _, w := range want {
+				if !strings.Contains(page, w) {
+					t.Errorf("the %s case page lacks %s", lang, w)
+				}
+			}
+			for _, raw := range []string{">legal_representative<", ">in_business<", ">" + d.company.Type + "<"} {
+				if strings.Contains(page, raw) {
+					t.Errorf("the %s case page shows %s raw", lang, raw)
+				}
+			}
 		}
 	})
 }

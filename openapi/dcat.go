@@ -33,6 +33,7 @@ func (h *handler) catalog(w http.ResponseWriter, r *http.Request) {
 		"@context": map[string]any{
 			"dcat": "http://www.w3.org/ns/dcat#", "dct": "http://purl.org/dc/terms/",
 			"foaf": "http://xmlns.com/foaf/0.1/", "xsd": "http://www.w3.org/2001/XMLSchema#",
+			"skos": "http://www.w3.org/2004/02/skos/core#",
 		},
 		"@id":          base + Prefix + "catalog.jsonld",
 		"@type":        "dcat:Catalog",
@@ -54,20 +55,21 @@ func dcatDataset(base string, d *Dataset) map[string]any {
 		"dct:description": d.Meta.Description,
 		"dct:publisher":   map[string]any{"@type": "foaf:Agent", "foaf:name": d.Publisher},
 		"dcat:keyword":    nonNil(d.Meta.Keywords),
-		"dct:issued":      map[string]any{"@type": "xsd:dateTime", "@value": d.Issued.UTC().Format("2006-01-02T15:04:05Z")},
-		"dct:modified":    map[string]any{"@type": "xsd:dateTime", "@value": d.Modified.UTC().Format("2006-01-02T15:04:05Z")},
+		"dct:issued":      map[string]any{"@type": "xsd:dateTime", "@value": d.Issued.UTC().Format(xsdDateTime)},
+		"dct:modified":    map[string]any{"@type": "xsd:dateTime", "@value": d.Modified.UTC().Format(xsdDateTime)},
 	}
-	if d.Meta.Theme != "" {
-		out["dcat:theme"] = d.Meta.Theme
+	// Controlled vocabularies, as DCAT-AP asks (see vocab.go).
+	if t, ok := themeTerm(d.Meta.Theme); ok {
+		out["dcat:theme"] = t.node("skos:Concept")
 	}
 	if d.Meta.Licence != "" {
-		out["dct:license"] = d.Meta.Licence
+		out["dct:license"] = licenceNode(d.Meta.Licence)
 	}
-	if d.Meta.Frequency != "" {
-		out["dct:accrualPeriodicity"] = d.Meta.Frequency
+	if t, ok := frequencyTerm(d.Meta.Frequency); ok {
+		out["dct:accrualPeriodicity"] = t.node("dct:Frequency")
 	}
 	if d.Meta.Spatial != "" {
-		out["dct:spatial"] = d.Meta.Spatial
+		out["dct:spatial"] = spatialNode(d.Meta.Spatial)
 	}
 	if d.Meta.TemporalStart != "" || d.Meta.TemporalEnd != "" {
 		t := map[string]any{"@type": "dct:PeriodOfTime"}
@@ -86,15 +88,21 @@ func dcatDataset(base string, d *Dataset) map[string]any {
 			f    Format
 			size int64
 		}{{CSV, v.CSVBytes}, {JSON, v.JSONBytes}, {NDJSON, v.NDJSONBytes}} {
-			media := map[Format]string{CSV: "text/csv", JSON: "application/json", NDJSON: "application/x-ndjson"}[f.f]
 			dl := url + "/versions/" + strconv.Itoa(v.Number) + "/export?format=" + string(f.f)
-			dists = append(dists, map[string]any{
+			dist := map[string]any{
 				"@id": dl, "@type": "dcat:Distribution",
-				"dct:format": string(f.f), "dcat:mediaType": media,
+				"dct:title":        string(f.f),
 				"dcat:byteSize":    map[string]any{"@type": "xsd:nonNegativeInteger", "@value": strconv.FormatInt(f.size, 10)},
 				"dcat:downloadURL": map[string]any{"@id": dl},
 				"dcat:accessURL":   map[string]any{"@id": url + "/records"},
-			})
+				"dct:modified":     map[string]any{"@type": "xsd:dateTime", "@value": v.Created.UTC().Format(xsdDateTime)},
+			}
+			if t, ok := formatTerms[f.f]; ok {
+				dist["dcat:mediaType"], dist["dct:format"] = t.media.node("dct:MediaType"), t.fileType.node("dct:MediaTypeOrExtent")
+			} else {
+				dist["dct:conformsTo"] = map[string]any{"@id": ndjsonSpec}
+			}
+			dists = append(dists, dist)
 		}
 	}
 	out["dcat:distribution"] = dists
@@ -107,3 +115,8 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// xsdDateTime is how the catalogue writes an xsd:dateTime: UTC, to the
+// millisecond, so that a change within the same second still moves
+// dct:modified.
+const xsdDateTime = "2006-01-02T15:04:05.000Z"

@@ -264,6 +264,7 @@ func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	w.Header().Set("Last-Modified", d.Modified.UTC().Format(http.TimeFormat))
 	if notModified(w, r, datasetETag(d)) {
 		return
 	}
@@ -362,6 +363,7 @@ func (h *handler) records(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	w.Header().Set("Last-Modified", v.Created.UTC().Format(http.TimeFormat)) // when this version was published
 	if notModified(w, r, v.ETag()) {
 		return
 	}
@@ -437,6 +439,7 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	w.Header().Set("Last-Modified", v.Created.UTC().Format(http.TimeFormat)) // when this version was published
 	if notModified(w, r, v.ETag()) {
 		return
 	}

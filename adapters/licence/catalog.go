@@ -16,22 +16,22 @@ func Catalog() (catalog.Department, []catalog.Resource) {
 		Contact: "licence-data@example.gov.cn"}
 	licenceFields := func(items string) []catalog.Field {
 		return []catalog.Field{
-			{Name: "id", Type: "string", Description: "Electronic licence identifier (GB/T 36901 shape)"},
-			{Name: "type", Type: "string", Description: "Licence type code"},
-			{Name: "number", Type: "string", Description: "Licence number as printed"},
-			{Name: "holder_name", Type: "string", Description: "Holder: company name, or a natural person's name", Personal: true},
-			{Name: "holder_code", Type: "string", Description: "Holder's unified social credit code, or resident ID number of a natural person", Personal: true, Subject: true},
-			{Name: "authority", Type: "string", Description: "Issuing authority"},
-			{Name: "authority_code", Type: "string", Description: "Issuing authority's unified social credit code"},
-			{Name: "issue_date", Type: "date", Description: "Date of issue, YYYY-MM-DD"},
-			{Name: "valid_from", Type: "date", Description: "First day of validity, YYYY-MM-DD"},
-			{Name: "valid_until", Type: "date", Description: "Last day of validity, YYYY-MM-DD"},
-			{Name: "status", Type: "string", Description: "valid, revoked or expired"},
-			{Name: "items", Type: "map", Description: "Face items: " + items},
-			{Name: "seal_key_id", Type: "string", Description: "Key id of the issuing authority's seal, in the catalogue's keys of department licensing"},
-			{Name: "seal", Type: "bytes", Description: "Ed25519 signature over the licence's canonical form (RFC 8785 JSON of every field but seal, status and revocation)"},
-			{Name: "revoked_at", Type: "datetime", Description: "When revoked, RFC 3339"},
-			{Name: "revocation_reason", Type: "string", Description: "Why it was revoked"},
+			{Name: "id", Type: "string", Description: "Electronic licence identifier (GB/T 36901 shape)", Label: "证照标识", LabelEN: "Licence identifier"},
+			{Name: "type", Type: "string", Description: "Licence type code", Label: "证照类型", LabelEN: "Licence type", Values: typeValues},
+			{Name: "number", Type: "string", Description: "Licence number as printed", Label: "证照编号", LabelEN: "Licence number"},
+			{Name: "holder_name", Type: "string", Description: "Holder: company name, or a natural person's name", Personal: true, Label: "持证主体", LabelEN: "Holder"},
+			{Name: "holder_code", Type: "string", Description: "Holder's unified social credit code, or resident ID number of a natural person", Personal: true, Subject: true, Label: "持证主体代码", LabelEN: "Holder code"},
+			{Name: "authority", Type: "string", Description: "Issuing authority", Label: "发证机关", LabelEN: "Issuing authority"},
+			{Name: "authority_code", Type: "string", Description: "Issuing authority's unified social credit code", Label: "发证机关代码", LabelEN: "Issuing authority code"},
+			{Name: "issue_date", Type: "date", Description: "Date of issue, YYYY-MM-DD", Label: "发证日期", LabelEN: "Date of issue"},
+			{Name: "valid_from", Type: "date", Description: "First day of validity, YYYY-MM-DD", Label: "有效期起", LabelEN: "Valid from"},
+			{Name: "valid_until", Type: "date", Description: "Last day of validity, YYYY-MM-DD", Label: "有效期至", LabelEN: "Valid until"},
+			{Name: "status", Type: "string", Description: "valid, revoked or expired", Label: "证照状态", LabelEN: "Status", Values: statusValues},
+			{Name: "items", Type: "map", Description: "Face items: " + items, Label: "证面信息", LabelEN: "Face items"},
+			{Name: "seal_key_id", Type: "string", Description: "Key id of the issuing authority's seal, in the catalogue's keys of department licensing", Label: "电子印章密钥", LabelEN: "Seal key"},
+			{Name: "seal", Type: "bytes", Description: "Ed25519 signature over the licence's canonical form (RFC 8785 JSON of every field but seal, status and revocation)", Label: "电子印章", LabelEN: "Seal"},
+			{Name: "revoked_at", Type: "datetime", Description: "When revoked, RFC 3339", Label: "注销时间", LabelEN: "Revoked at"},
+			{Name: "revocation_reason", Type: "string", Description: "Why it was revoked", Label: "注销原因", LabelEN: "Revocation reason"},
 		}
 	}
 	resource := func(typ, name, summary, items, basis string) catalog.Resource {
@@ -68,9 +68,9 @@ func Catalog() (catalog.Department, []catalog.Resource) {
 		Summary: "The electronic licences a company (unified social credit code) or person (resident ID number) holds, most recently issued first, at most 100; the window's check of what an applicant already holds.",
 		Format:  "avro", KeyType: catalog.KeyHolder,
 		Fields: []catalog.Field{
-			{Name: "holder_code", Type: "string", Description: "Unified social credit code or resident ID number", Personal: true},
-			{Name: "total", Type: "int", Description: "Licences held in all"},
-			{Name: "licences", Type: "array", Description: "Identifier, type, number, holder name, authority and code, dates and status of each licence", Personal: true},
+			{Name: "holder_code", Type: "string", Description: "Unified social credit code or resident ID number", Personal: true, Label: "持证主体代码", LabelEN: "Holder code"},
+			{Name: "total", Type: "int", Description: "Licences held in all", Label: "证照数", LabelEN: "Licences held"},
+			{Name: "licences", Type: "array", Description: "Identifier, type, number, holder name, authority and code, dates and status of each licence", Personal: true, Label: "证照", LabelEN: "Licences"},
 		},
 		Sharing: catalog.Unconditional, Methods: []string{catalog.MethodQuery},
 		// Keyed by resident ID numbers: a list of what a person holds is
@@ -113,20 +113,20 @@ func issueResource() catalog.Resource {
 // catalogue describes licence.issue.
 func IssuedFields() []catalog.Field {
 	return []catalog.Field{
-		{Name: "reference", Type: "string", Description: "The order's reference"},
-		{Name: "id", Type: "string", Description: "Electronic licence identifier (GB/T 36901 shape)"},
-		{Name: "number", Type: "string", Description: "Licence number as printed"},
-		{Name: "type", Type: "string", Description: "Licence type code"},
-		{Name: "holder_code", Type: "string", Description: "Holder's unified social credit code, or resident ID number of a natural person", Personal: true, Subject: true},
-		{Name: "holder_name", Type: "string", Description: "Holder: company name, or a natural person's name", Personal: true},
-		{Name: "authority", Type: "string", Description: "Issuing authority"},
-		{Name: "authority_code", Type: "string", Description: "Issuing authority's unified social credit code"},
-		{Name: "issue_date", Type: "date", Description: "Date of issue, YYYY-MM-DD"},
-		{Name: "valid_from", Type: "date", Description: "First day of validity, YYYY-MM-DD"},
-		{Name: "valid_until", Type: "date", Description: "Last day of validity, YYYY-MM-DD"},
-		{Name: "items", Type: "map", Description: "Face items, as sealed"},
-		{Name: "seal_key_id", Type: "string", Description: "Key id of the issuing authority's seal"},
-		{Name: "seal", Type: "bytes", Description: "Ed25519 signature over the licence's canonical form"},
+		{Name: "reference", Type: "string", Description: "The order's reference", Label: "业务编号", LabelEN: "Reference"},
+		{Name: "id", Type: "string", Description: "Electronic licence identifier (GB/T 36901 shape)", Label: "证照标识", LabelEN: "Licence identifier"},
+		{Name: "number", Type: "string", Description: "Licence number as printed", Label: "证照编号", LabelEN: "Licence number"},
+		{Name: "type", Type: "string", Description: "Licence type code", Label: "证照类型", LabelEN: "Licence type", Values: typeValues},
+		{Name: "holder_code", Type: "string", Description: "Holder's unified social credit code, or resident ID number of a natural person", Personal: true, Subject: true, Label: "持证主体代码", LabelEN: "Holder code"},
+		{Name: "holder_name", Type: "string", Description: "Holder: company name, or a natural person's name", Personal: true, Label: "持证主体", LabelEN: "Holder"},
+		{Name: "authority", Type: "string", Description: "Issuing authority", Label: "发证机关", LabelEN: "Issuing authority"},
+		{Name: "authority_code", Type: "string", Description: "Issuing authority's unified social credit code", Label: "发证机关代码", LabelEN: "Issuing authority code"},
+		{Name: "issue_date", Type: "date", Description: "Date of issue, YYYY-MM-DD", Label: "发证日期", LabelEN: "Date of issue"},
+		{Name: "valid_from", Type: "date", Description: "First day of validity, YYYY-MM-DD", Label: "有效期起", LabelEN: "Valid from"},
+		{Name: "valid_until", Type: "date", Description: "Last day of validity, YYYY-MM-DD", Label: "有效期至", LabelEN: "Valid until"},
+		{Name: "items", Type: "map", Description: "Face items, as sealed", Label: "证面信息", LabelEN: "Face items"},
+		{Name: "seal_key_id", Type: "string", Description: "Key id of the issuing authority's seal", Label: "电子印章密钥", LabelEN: "Seal key"},
+		{Name: "seal", Type: "bytes", Description: "Ed25519 signature over the licence's canonical form", Label: "电子印章", LabelEN: "Seal"},
 	}
 }
 
@@ -145,3 +145,18 @@ func SeedCatalog(ctx context.Context, s *catalog.Store) error {
 		Purpose:    "Issue the electronic licences that cases at the one-stop window granted (一窗受理、统一出件)",
 		LegalBasis: "《国务院关于加快推进政务服务标准化规范化便利化的指导意见》（国发〔2022〕5号）"}))
 }
+
+// The labels of the enumerated data items, for the catalogue.
+var (
+	typeValues = []catalog.Value{
+		{Code: TypeFoodBusiness, Label: "食品经营许可证", LabelEN: "Food business licence"},
+		{Code: TypePharmacy, Label: "药品经营许可证", LabelEN: "Drug trading licence"},
+		{Code: TypeConstruction, Label: "建筑施工企业安全生产许可证", LabelEN: "Construction work safety licence"},
+		{Code: TypeRoadTransport, Label: "道路运输经营许可证", LabelEN: "Road transport operation licence"},
+	}
+	statusValues = []catalog.Value{
+		{Code: StatusValid, Label: "有效", LabelEN: "Valid"},
+		{Code: StatusRevoked, Label: "已注销", LabelEN: "Revoked"},
+		{Code: StatusExpired, Label: "已过期", LabelEN: "Expired"},
+	}
+)

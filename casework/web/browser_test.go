@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"govx"
+	"govx/casework/web"
 	"govx/internal/browsertest"
 )
 
@@ -54,8 +55,15 @@ func TestBrowserCheckPage(t *testing.T) {
 		t.Fatal("the form was sent with an invalid ID number")
 	}
 
-	b.Fill(t, "#id_number", "11010519491231002X")
-	b.Fill(t, "#uscc", "91350100M000100Y43")
+	// Typed with a Chinese input method: full-width digits and a
+	// lowercase x. The note says what the number is normalised to.
+	b.Fill(t, "#id_number", "１１０１０５１９４９１２３１００２ｘ")
+	b.WaitText(t, "#id_number-note", "已规范为 11010519491231002X")
+	b.Fill(t, "#uscc", "91350100m000100y43")
+	b.WaitText(t, "#uscc-note", "91350100M000100Y43")
+	if v := browsertest.Eval[string](t, b, `document.getElementById("id_number").value`); v != "11010519491231002X" {
+		t.Errorf("after leaving the field it holds %q, want the normalised number", v)
+	}
 	if got := b.Text(t, "#id_number-error"); got != "" {
 		t.Errorf("error still shown after the fix: %q", got)
 	}
@@ -80,6 +88,18 @@ func TestBrowserCheckPage(t *testing.T) {
 
 	t.Run("JavaScript agrees with the Go validators", func(t *testing.T) {
 		compareValidators(t, b)
+	})
+	t.Run("JavaScript normalises as Go does", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(20261202, 1))
+		inputs := append(idVectors(rng), usccVectors(rng)...)
+		inputs = append(inputs, " ９１３５０１００ｍ０００１００ｙ４３\u3000", "\u00a0x\u2003", "ａｂｃ～！", "\ufeffX", "é ")
+		data, _ := json.Marshal(inputs)
+		got := browsertest.Eval[[]string](t, b, fmt.Sprintf(`%s.map(s => govxValidate.normalise(s))`, data))
+		for i, in := range inputs {
+			if want := web.NormaliseCode(in); got[i] != want {
+				t.Errorf("normalise(%q): JavaScript %q, Go %q", in, got[i], want)
+			}
+		}
 	})
 }
 

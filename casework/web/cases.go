@@ -1,6 +1,8 @@
 package web
 
 import (
+	"fmt"
+	"html/template"
 	"net/http"
 	"sort"
 	"strconv"
@@ -9,6 +11,8 @@ import (
 
 	"govx"
 	"govx/casework"
+	"govx/catalog"
+	"govx/exchange/ledger"
 	"govx/internal/httpx"
 	"govx/internal/ratelimit"
 )
@@ -169,8 +173,11 @@ type openForm struct {
 
 func readOpenForm(r *http.Request) openForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
-	return openForm{Item: v("item"), IDNumber: v("id_number"), Name: v("name"), USCC: v("uscc"), Company: v("company"),
-		RepIDNumber: v("rep_id_number"), RepName: v("rep_name"), LicenceNumber: v("licence_number"), Phone: v("phone"),
+	// Codes typed with a Chinese input method (full-width, lowercase x)
+	// are brought to the standard form before they are checked.
+	code := func(k string) string { return normaliseCode(r.PostFormValue(k)) }
+	return openForm{Item: v("item"), IDNumber: code("id_number"), Name: v("name"), USCC: code("uscc"), Company: v("company"),
+		RepIDNumber: code("rep_id_number"), RepName: v("rep_name"), LicenceNumber: v("licence_number"), Phone: v("phone"),
 		Note: strings.TrimSpace(r.PostFormValue("note"))}
 }
 
@@ -267,14 +274,20 @@ func (ui *UI) openCase(w http.ResponseWriter, r *http.Request) {
 
 // The case page.
 
-type kv struct{ Key, Value string }
+// fact is one data item of a register record on the case page: its name
+// and value as the register sent them, and their labels in the page's
+// language from the catalogue.
+type fact struct {
+	Key, Label   string
+	Value, Shown string
+}
 
 type materialView struct {
 	casework.Material
 	Name, Source string
 	Commitment   bool
 	Optional     bool
-	Facts        []kv
+	Facts        []fact
 	Choice       string // the clerk's choice in the acceptance form
 }
 
@@ -337,20 +350,18 @@ func (ui *UI) showCase(w http.ResponseWriter, r *http.Request, status int, f *ca
 	if c.Due != nil {
 		d.Remaining = svc.Clock().Remaining(c, now)
 	}
+	resources := map[string]*catalog.Resource{} // this page's look-ups
 	for _, m := range c.Materials {
 		mv := materialView{Material: m, Name: m.Code}
+		var res *catalog.Resource
 		if spec := it.Material(m.Code); spec != nil {
 			mv.Name, mv.Source = pick(lang, spec.Name, spec.NameEN), spec.Source
 			mv.Commitment, mv.Optional = spec.Commitment, spec.Optional
+			if len(m.Facts) > 0 && spec.Resource != "" {
+				res = ui.resource(r, resources, spec.Resource)
+			}
 		}
-		keys := make([]string, 0, len(m.Facts))
-		for k := range m.Facts {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			mv.Facts = append(mv.Facts, kv{k, m.Facts[k]})
-		}
+		mv.Facts = factsOf(m.Facts, res, lang)
 		mv.Choice = string(casework.ChoiceReceived)
 		if f != nil && f.choices[m.Code] != "" {
 			mv.Choice = f.choices[m.Code]
@@ -374,6 +385,59 @@ func (ui *UI) showCase(w http.ResponseWriter, r *http.Request, status int, f *ca
 		d.ErrForm, d.Err, d.Decision, d.Reason = f.name, f.err, f.decision, f.reason
 	}
 	ui.render(w, r, status, "case", d)
+}
+
+// resource is the catalogue's entry of code, looked up once per page;
+// nil when there is no catalogue or it does not answer, and the page then
+// shows the register's own names.
+func (ui *UI) resource(r *http.Request, seen map[string]*catalog.Resource, code string) *catalog.Resource {
+	if ui.cfg.Resources == nil {
+		return nil
+	}
+	if res, ok := seen[code]; ok {
+		return res
+	}
+	res, err := ui.cfg.Resources.Resource(r.Context(), code)
+	if err != nil {
+		ui.log.Warn("web: no catalogue labels for the case page", "resource", code, "err", err)
+		res = nil
+	}
+	seen[code] = res
+	return res
+}
+
+// factsOf are a record's data items in the catalogue's order (then by
+// name), labelled from res in lang.
+func factsOf(facts map[string]string, res *catalog.Resource, lang string) []fact {
+	keys := make([]string, 0, len(facts))
+	for k := range facts {
+		keys = append(keys, k)
+	}
+	order := func(k string) int {
+		if res != nil {
+			for i, f := range res.Fields {
+				if f.Name == k {
+					return i
+				}
+			}
+		}
+		return 1 << 30
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if oi, oj := order(keys[i]), order(keys[j]); oi != oj {
+			return oi < oj
+		}
+		return keys[i] < keys[j]
+	})
+	out := make([]fact, 0, len(keys))
+	for _, k := range keys {
+		f := fact{Key: k, Label: k, Value: facts[k], Shown: facts[k]}
+		if res != nil {
+			f.Label, f.Shown = res.FieldLabel(k, lang), res.ValueLabel(k, f.Value, lang)
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // changeInput reads the version and form id every change form carries.
@@ -503,6 +567,8 @@ type supervisionData struct {
 	Depts   []casework.DeptStats
 	Yellow  []caseRow
 	Red     []caseRow
+	// Charts, drawn on the server (chart.go).
+	DaysChart, OverdueChart, AvgDaysChart, RatingsChart template.HTML
 }
 
 func (ui *UI) supervisionPage(w http.ResponseWriter, r *http.Request) {
@@ -529,7 +595,70 @@ func (ui *UI) supervisionPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Counts = append(d.Counts, row)
 	}
+	ui.supervisionCharts(&d, sup, lang)
 	ui.render(w, r, http.StatusOK, "supervision", d)
+}
+
+// supervisionCharts draws the supervision figures in lang.
+func (ui *UI) supervisionCharts(d *supervisionData, sup *casework.Supervision, lang string) {
+	t := func(key string, args ...any) string { return ui.msgs.text(lang, key, args...) }
+	percent := func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }
+	decimal := func(f float64) string { return fmt.Sprintf("%.1f", f) }
+
+	days := chart{ID: "chart-days", Head: t("chart.date"), Data: t("chart.data"),
+		Series: []series{{Name: t("chart.opened")}, {Name: t("chart.closed")}}}
+	opened, closed := 0, 0
+	for _, day := range sup.Days {
+		days.Labels = append(days.Labels, strings.TrimPrefix(day.Date[min(5, len(day.Date)):], "0"))
+		days.Series[0].Values = append(days.Series[0].Values, float64(day.Opened))
+		days.Series[1].Values = append(days.Series[1].Values, float64(day.Closed))
+		opened, closed = opened+day.Opened, closed+day.Closed
+	}
+	days.Title = t("chart.days.title", casework.ActivityDays)
+	days.Desc = t("chart.days.desc", len(sup.Days), opened, closed, sup.RestDays.Opened, sup.RestDays.Closed)
+	d.DaysChart = days.SVG()
+
+	overdue := chart{ID: "chart-overdue", Rows: true, Format: percent, Head: t("layout.dept"), Data: t("chart.data"),
+		Title: t("chart.overdue.title"), Series: []series{{Name: t("supervision.overdue_rate")}}}
+	avg := chart{ID: "chart-avg-days", Rows: true, Format: decimal, Head: t("layout.dept"), Data: t("chart.data"),
+		Title: t("chart.avg_days.title"), Series: []series{{Name: t("supervision.avg_days")}}}
+	var worst, slowest casework.DeptStats
+	for _, dept := range sup.Depts {
+		overdue.Labels = append(overdue.Labels, dept.Dept)
+		overdue.Series[0].Values = append(overdue.Series[0].Values, dept.OverdueRate)
+		avg.Labels = append(avg.Labels, dept.Dept)
+		avg.Series[0].Values = append(avg.Series[0].Values, dept.AvgDays)
+		if dept.OverdueRate > worst.OverdueRate {
+			worst = dept
+		}
+		if dept.AvgDays > slowest.AvgDays {
+			slowest = dept
+		}
+	}
+	overdue.Desc = t("chart.overdue.desc", len(sup.Depts))
+	if worst.Dept != "" {
+		overdue.Desc += " " + t("chart.overdue.worst", worst.Dept, percent(worst.OverdueRate))
+	}
+	avg.Desc = t("chart.avg_days.desc", len(sup.Depts))
+	if slowest.Dept != "" {
+		avg.Desc += " " + t("chart.avg_days.slowest", slowest.Dept, decimal(slowest.AvgDays))
+	}
+	d.OverdueChart, d.AvgDaysChart = overdue.SVG(), avg.SVG()
+
+	ratings := chart{ID: "chart-ratings", Head: t("chart.score"), Data: t("chart.data"), Title: t("chart.ratings.title"),
+		Series: []series{{Name: t("chart.rated")}}}
+	n, sum := 0, 0
+	for i, c := range sup.Ratings {
+		ratings.Labels = append(ratings.Labels, t("chart.stars", i+1))
+		ratings.Series[0].Values = append(ratings.Series[0].Values, float64(c))
+		n, sum = n+c, sum+c*(i+1)
+	}
+	if n > 0 {
+		ratings.Desc = t("chart.ratings.desc", n, decimal(float64(sum)/float64(n)))
+	} else {
+		ratings.Desc = t("chart.ratings.none")
+	}
+	d.RatingsChart = ratings.SVG()
 }
 
 // The public progress lookup. It is a POST, so that the case number and
@@ -633,6 +762,7 @@ var labels = map[string][]string{
 	"applicant.":      {casework.Person, casework.Company},
 	"source.":         {casework.FromExchange, casework.FromUpload},
 	"result.":         {"licence", "certificate", "rejection"},
+	"outcome.":        {ledger.Released, ledger.Answered, ledger.Refused, ledger.Failed},
 	"action.": {"opened", "consent_recorded", "verified", "accepted", "reviewed", "supplement_requested", "supplied",
 		"approved", "rejected", "issued", "issue_pending", "delivered", "rated", "flagged", "material_verified",
 		"material_blocked", "material_pending", "material_committed", "deadline.yellow", "deadline.red"},

@@ -29,11 +29,12 @@ func (ui *UI) checkPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ui *UI) checkSubmit(w http.ResponseWriter, r *http.Request) {
-	d := checkData{
-		IDNumber: strings.TrimSpace(r.PostFormValue("id_number")),
-		USCC:     strings.TrimSpace(r.PostFormValue("uscc")),
-		Errs:     fieldErrors{},
-	}
+	// What a Chinese input method types (full-width digits and letters,
+	// a lowercase x) is brought to the standard form first, and the answer
+	// says so.
+	id, idChanged := normalised(r.PostFormValue("id_number"))
+	uscc, usccChanged := normalised(r.PostFormValue("uscc"))
+	d := checkData{IDNumber: id, USCC: uscc, Errs: fieldErrors{}}
 	if _, err := ui.formID(r); err != nil {
 		d.Errs["form"] = err
 	}
@@ -54,7 +55,11 @@ func (ui *UI) checkSubmit(w http.ResponseWriter, r *http.Request) {
 		ui.render(w, r, http.StatusUnprocessableEntity, "check", d)
 		return
 	}
-	ui.setFlash(w, flash{Kind: "ok", Key: "flash.check_ok", Args: []string{orDash(maskIDNumber(d.IDNumber)), orDash(d.USCC)}})
+	key := "flash.check_ok"
+	if idChanged || usccChanged {
+		key = "flash.check_ok_normalised"
+	}
+	ui.setFlash(w, flash{Kind: "ok", Key: key, Args: []string{orDash(maskIDNumber(d.IDNumber)), orDash(d.USCC)}})
 	ui.redirect(w, r, ui.url("check"))
 }
 

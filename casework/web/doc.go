@@ -52,11 +52,19 @@
 //     roles nil is a public page, an empty slice any signed-in user, else
 //     the user's role must be listed; other roles get a rendered 403
 //     (role_forbidden) in their language. A GET page whose path is in the
-//     navigation table (intake, review, supervision, progress, check)
-//     appears in the menu for the roles that may open it.
+//     navigation table (intake, review, supervision, progress, check,
+//     accesses) appears in the menu for the roles that may open it.
 //  6. Tests: HTTP tests as in session_test.go (a cookie-jar client; formOf
 //     reads the hidden fields), and a real-browser test with
 //     internal/browsertest as in browser_test.go.
+//
+// Charts are SVG drawn in Go (chart.go, timeline.go), put in the page as
+// template.HTML: every text in them goes through esc, and each comes with
+// a title, a description and its numbers as text.
+//
+// ID numbers and credit codes typed into a form are normalised
+// (normaliseCode: full-width to ASCII, upper case, trimmed) before they are
+// checked, on the server and, as they are typed, by app.js.
 //
 // Static files live in assets/ and are linked with {{asset "app.css"}},
 // which names them by content hash so they can be cached for a year.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"govx/casework"
+	"govx/consent"
 	"govx/internal/auth"
 )
 
@@ -94,10 +95,10 @@ func TestLanguageCookie(t *testing.T) {
 var templateKeyRe = regexp.MustCompile(`\bt "([^"]+)"`)
 
 // jsKeyRe finds the keys app.js reports: fail("key", ...).
-var jsKeyRe = regexp.MustCompile(`fail\("([^"]+)"`)
+var jsKeyRe = regexp.MustCompile(`(?:fail|msg)\("([^"]+)"`)
 
 // goKeyRe finds keys in Go code: Key: "flash.x" and "nav.x" entries.
-var goKeyRe = regexp.MustCompile(`"((?:flash|nav|error|status|role|login\.reason)\.[a-z0-9_.]+)"`)
+var goKeyRe = regexp.MustCompile(`"((?:flash|nav|error|status|role|chart|accesses|login\.reason)\.[a-z0-9_.]+)"`)
 
 // TestCatalogueComplete checks that every key the templates, app.js and
 // the Go code use exists in both languages, and that both languages fill
@@ -139,7 +140,7 @@ func TestCatalogueComplete(t *testing.T) {
 	}
 	// Keys built at run time: print "role." .Role, "status." .Status,
 	// "login.reason." .Reason, "error." code.
-	for _, r := range []string{RoleClerk, RoleReviewer, RoleSupervisor} {
+	for _, r := range []string{RoleClerk, RoleReviewer, RoleSupervisor, consent.RoleCitizen, consent.RoleLegalPerson} {
 		used["role."+r] = "roles"
 	}
 	for _, s := range []string{"400", "401", "403", "404", "413", "422", "500"} {

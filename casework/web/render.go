@@ -96,6 +96,7 @@ var navigation = []struct{ key, path string }{
 	{"nav.supervision", "supervision"},
 	{"nav.progress", "progress"},
 	{"nav.check", "check"},
+	{"nav.accesses", "accesses"},
 }
 
 func (ui *UI) nav(r *http.Request, u *auth.Claims) []navItem {

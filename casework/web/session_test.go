@@ -254,6 +254,15 @@ func TestCheckPage(t *testing.T) {
 			t.Error("the flash shows the whole ID number")
 		}
 	})
+	t.Run("typed with an input method", func(t *testing.T) {
+		b.post("/ui/check", with(form, "id_number", "１１０１０５１９４９１２３１００２ｘ", "uscc", "　９１３５０１００ｍ０００１００ｙ４３")).wantRedirect(t, "/ui/check")
+		b.get("/ui/check?lang=zh").wantStatus(t, http.StatusOK).wantContains(t, "已将输入规范为标准形式", "服务器校验通过", "110105********002X", "91350100M000100Y43")
+		b.post("/ui/check", with(form, "id_number", "11010519491231002x")).wantRedirect(t, "/ui/check")
+		b.get("/ui/check?lang=en").wantContains(t, "Normalised to the standard form", "110105********002X")
+		// Normalising does not make a wrong number right.
+		b.post("/ui/check", with(form, "id_number", "１１０１０５１９４９１２３１００２１")).
+			wantStatus(t, http.StatusUnprocessableEntity).wantContains(t, "invalid_id_number", `value="110105194912310021"`)
+	})
 	t.Run("form ids are fresh", func(t *testing.T) {
 		a, c := b.formOf(b.get("/ui/check")), b.formOf(b.get("/ui/check"))
 		if a.Get("_form_id") == c.Get("_form_id") {

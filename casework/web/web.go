@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"govx"
 	"govx/casework"
+	"govx/catalog"
 	"govx/internal/auth"
 	"govx/internal/httpx"
 	"govx/internal/refusal"
@@ -77,6 +79,15 @@ type Config struct {
 	// Cases is the case workflow the intake, case, review, supervision
 	// and progress pages work through; nil leaves those pages out.
 	Cases *casework.Service
+	// Resources, which may be nil, is the catalogue the case page reads
+	// the labels of register records' data items and codes from; without
+	// it the page shows the field names and codes as the register sends
+	// them.
+	Resources Resources
+	// Accesses, which may be nil, is the audit ledger's view of the data
+	// subject: with it, a resident or a company signed in as themselves
+	// sees who accessed their data (the page accesses).
+	Accesses Accesses
 	// Refusals, which may be nil, records refused case actions, as the
 	// case API does.
 	Refusals *refusal.Log
@@ -85,6 +96,13 @@ type Config struct {
 	// budget. nil means a limiter of this UI alone.
 	Progress *casework.ProgressGuard
 }
+
+// Resources finds a resource in the catalogue; *catalog.Store is one.
+type Resources interface {
+	Resource(ctx context.Context, code string) (*catalog.Resource, error)
+}
+
+var _ Resources = (*catalog.Store)(nil)
 
 // Validate checks c and fills in its defaults.
 func (c *Config) Validate() error {
@@ -185,6 +203,9 @@ func (ui *UI) routeAll() {
 	ui.handle("POST /check", staff, http.HandlerFunc(ui.checkSubmit))
 	if ui.cfg.Cases != nil {
 		ui.routeCases()
+	}
+	if ui.cfg.Accesses != nil {
+		ui.routeAccesses()
 	}
 	ui.handle("/", nil, http.HandlerFunc(ui.notFound))
 }

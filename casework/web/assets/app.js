@@ -148,21 +148,45 @@
 
   var validators = { idnumber: idnumber, uscc: uscc };
 
+  // normalise brings a code typed with a Chinese input method to its
+  // standard form, as the server's normaliseCode (normalise.go) does:
+  // full-width forms folded to ASCII, the ideographic space to a space,
+  // letters to upper case, surrounding spaces trimmed.
+  function normalise(s) {
+    var out = "";
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      if (c >= 0xff01 && c <= 0xff5e) c -= 0xfee0;
+      else if (c === 0x3000) c = 32;
+      if (c >= 97 && c <= 122) c -= 32;
+      out += String.fromCharCode(c);
+    }
+    // Go's unicode.IsSpace, which strings.TrimSpace trims.
+    var space = "[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+    return out.replace(new RegExp("^" + space + "+|" + space + "+$", "g"), "");
+  }
+
   // For tests and for pages that validate something themselves.
   window.govxValidate = {
     idnumber: function (s) { return idnumber(s, false); },
     uscc: function (s) { return uscc(s, false); },
-    message: function (r) { return r ? msg(r.key, r.args) : ""; }
+    message: function (r) { return r ? msg(r.key, r.args) : ""; },
+    normalise: normalise
   };
 
   // --- wiring ---
 
   // check validates one input and shows the outcome under it. The value
-  // is trimmed as the server trims it.
+  // is normalised as the server normalises it, and the note under the
+  // field says what it was normalised to; once the clerk leaves the field
+  // (not partial) the field shows the normalised value itself.
   function check(input, partial) {
     var v = validators[input.getAttribute("data-validate")];
     if (!v) return true;
-    var value = input.value.trim();
+    var value = normalise(input.value);
+    var note = document.getElementById(input.id + "-note");
+    if (note) note.textContent = value !== input.value.trim() ? msg("normalised", [value]) : "";
+    if (!partial && value !== input.value) input.value = value;
     var out = value === "" ? null : v(value, partial);
     var errEl = document.getElementById(input.id + "-error");
     var field = input.closest(".field");
