@@ -252,6 +252,9 @@ func (f *Federation) answer(w http.ResponseWriter, r *http.Request, c *linkCall,
 		body, _ = json.Marshal(v)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Govx-Node realm="govx-federation"`)
+	}
 	if c != nil {
 		date := strconv.FormatInt(f.cfg.Now().Unix(), 10)
 		w.Header().Set(HeaderNode, f.cfg.Name)
