@@ -18,6 +18,7 @@ func (s *Service) Progress(ctx context.Context, id, last4 string) (*Progress, er
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
+	c = s.refreshed(ctx, c)
 	tl, err := s.store.timeline(ctx, c.ID)
 	if err != nil {
 		return nil, govx.E(op, err)
@@ -26,6 +27,12 @@ func (s *Service) Progress(ctx context.Context, id, last4 string) (*Progress, er
 		Rated: c.Rating != nil, CanRate: c.Rating == nil && c.Status.Closed()}
 	if c.Due != nil {
 		p.Due = workday.Date(*c.Due)
+	}
+	if c.Remote != nil {
+		p.DecidedAt = c.Remote.Node
+	}
+	if r := c.Result; r != nil && r.IssuedAt != nil && r.Number != "" && (c.Status == Ready || c.Status == Delivered) {
+		p.Result = &ProgressResult{Kind: r.Kind, Number: r.Number}
 	}
 	return p, nil
 }

@@ -118,6 +118,22 @@ func (s *Service) retry(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if c.Remote != nil && c.Status != Draft {
+		if !c.Remote.Submitted() {
+			if c.Remote.NextTry != nil && !c.Remote.NextTry.After(s.cfg.Now()) {
+				_, err = s.submit(ctx, id, System)
+			}
+		} else if c.Remote.NextTry != nil && !c.Remote.NextTry.After(s.cfg.Now()) {
+			_, err = s.refresh(ctx, c)
+		}
+		if err != nil {
+			// On the case, and tried again at its next try.
+			s.cfg.Logger.Info("cross-region case: deciding node not reached", "case", id, "node", c.Remote.Node, "err", err)
+		}
+		if c, err = s.store.Get(ctx, id); err != nil {
+			return err
+		}
+	}
 	now := s.cfg.Now()
 	due := func(m *Material) bool {
 		return (m.State == Pending || m.State == Committed) && m.NextTry != nil && !m.NextTry.After(now)
@@ -130,7 +146,7 @@ func (s *Service) retry(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	if c.Status == Approved && (c.Result == nil || c.Result.IssuedAt == nil) {
+	if c.Status == Approved && (c.Result == nil || c.Result.IssuedAt == nil) && c.Remote == nil {
 		_, err := s.issue(ctx, id)
 		return err
 	}

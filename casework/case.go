@@ -184,6 +184,11 @@ type Case struct {
 	Result    *Result    `json:"result,omitempty"`
 	Rating    *Rating    `json:"rating,omitempty"`
 	Note      string     `json:"note,omitempty"`
+	// Remote is, on a case taken in here for another node to decide, how
+	// it stands there; Origin is, on a case taken in at another node's
+	// window for this node to decide, where it came from (crossregion.go).
+	Remote *Remote `json:"remote,omitempty"`
+	Origin *Origin `json:"origin,omitempty"`
 
 	// The clock.
 	AcceptedAt    *time.Time `json:"accepted_at,omitempty"`

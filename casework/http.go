@@ -229,7 +229,7 @@ func (h *handler) open(w http.ResponseWriter, r *http.Request) {
 	}
 	var prior string
 	if in.FormID != "" {
-		if prior, err = h.svc.store.formCase(r.Context(), in.FormID); err != nil {
+		if prior, err = h.svc.store.formCase(r.Context(), in.FormID, "open"); err != nil {
 			h.refuse(w, r, caller, "case.open", in.Item, err)
 			return
 		}
@@ -381,6 +381,10 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request) {
 		if err = decodeOptional(r, &emptyBody{}); err == nil {
 			c, err = h.svc.Deliver(ctx, caller, id, in)
 		}
+	case "submit":
+		if err = decodeOptional(r, &emptyBody{}); err == nil {
+			c, err = h.svc.Submit(ctx, caller, id)
+		}
 	default:
 		httpx.NotFound(h.log)(w, r)
 		return
@@ -484,9 +488,9 @@ func (h *handler) rate(w http.ResponseWriter, r *http.Request) {
 }
 
 // formCase is the case a form (an idempotency key) opened, or "".
-func (s *Store) formCase(ctx context.Context, formID string) (string, error) {
+func (s *Store) formCase(ctx context.Context, formID, action string) (string, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT case_id FROM casework.forms WHERE form_id = $1 AND action = 'open'`, formID).Scan(&id)
+	err := s.pool.QueryRow(ctx, `SELECT case_id FROM casework.forms WHERE form_id = $1 AND action = $2`, formID, action).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

@@ -50,6 +50,10 @@ func (s *Service) Open(ctx context.Context, clerk *auth.Claims, in OpenInput) (*
 	if !slices.Contains(it.IntakeDepts, clerk.Dept) {
 		return nil, govx.E(op, forbidden("item_not_handled", "%s is not taken in at a window of %s", it.Name, clerk.Dept))
 	}
+	if it.DecidedAt != "" && s.fed == nil {
+		return nil, govx.E(op, govx.Errorf(govx.KindUnavailable, "federation_unavailable",
+			"%s is decided at node %s, and this node is not linked to it", it.Name, it.DecidedAt))
+	}
 	in.Applicant.Kind = it.Applicant
 	if err := in.Applicant.Validate(); err != nil {
 		return nil, govx.E(op, err)
@@ -70,6 +74,9 @@ func (s *Service) Open(ctx context.Context, clerk *auth.Claims, in OpenInput) (*
 	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
 	c := &Case{Item: it.Code, Status: Draft, Applicant: in.Applicant, LicenceNumber: in.LicenceNumber, IntakeDept: clerk.Dept,
 		Clerk: clerk.Subject, Note: in.Note, CreatedAt: now, UpdatedAt: now}
+	if it.DecidedAt != "" {
+		c.Remote = &Remote{Node: it.DecidedAt, Item: it.DecidedAs}
+	}
 	for _, m := range it.Materials {
 		st := Missing
 		if m.Source == FromExchange {
@@ -192,6 +199,15 @@ func (s *Service) Accept(ctx context.Context, clerk *auth.Claims, id string, in 
 		}
 		return []event{{action: "accepted", detail: detail}}, nil
 	})
+	if err == nil && c.Remote != nil {
+		// Accepted here whether or not the deciding node takes it now: a
+		// submission that fails is on the case, and tried again.
+		if sc, serr := s.submit(ctx, c.ID, ActorOf(clerk)); sc != nil {
+			c = sc
+		} else {
+			s.cfg.Logger.Warn("cross-region case: submission not recorded", "case", c.ID, "err", serr)
+		}
+	}
 	return c, govx.E(op, err)
 }
 
@@ -202,24 +218,64 @@ func (s *Service) Supplied(ctx context.Context, clerk *auth.Claims, id string, i
 	if err := need(clerk, RoleClerk); err != nil {
 		return nil, govx.E(op, err)
 	}
+	if c, err := s.store.Get(ctx, id); err == nil && c.Remote.Submitted() && c.IntakeDept == clerk.Dept {
+		// Decided at another node: recorded there, and mirrored here.
+		c, err = s.suppliedRemote(ctx, clerk, c, in)
+		return c, govx.E(op, err)
+	}
 	c, err := s.change(ctx, clerk, id, in, "supplied", func(c *Case, it *Item, now time.Time) ([]event, error) {
 		if c.IntakeDept != clerk.Dept {
 			return nil, forbidden("not_your_window", "case %s was taken in at %s", c.ID, c.IntakeDept)
 		}
-		if c.Status == InReview && c.SupplementDue != nil {
-			// Gaps from acceptance closed while the review goes on.
-			for i := range c.Materials {
-				if c.Materials[i].State == Missing {
-					c.Materials[i].State, c.Materials[i].Reason = Received, "supplied"
-				}
-			}
-			c.SupplementDue = nil
-			return []event{{action: "supplied", detail: "materials missing at acceptance"}}, nil
-		}
-		if err := c.supplied(s.clock, it, now); err != nil {
-			return nil, err
-		}
-		return []event{{action: "supplied", detail: fmt.Sprintf("clock runs again; due %s", workday.Date(*c.Due))}}, nil
+		return s.supply(c, it, now)
 	})
 	return c, govx.E(op, err)
+}
+
+// suppliedRemote records at the node that decides case c that the
+// applicant handed in what was asked for, and mirrors its answer.
+func (s *Service) suppliedRemote(ctx context.Context, clerk *auth.Claims, c *Case, in ChangeInput) (*Case, error) {
+	if in.Version != 0 && in.Version != c.Version {
+		return nil, govx.Errorf(govx.KindConflict, "case_changed", "case %s changed while you were looking at it; reload it", c.ID)
+	}
+	if c.Status != Supplement && c.SupplementDue == nil {
+		return nil, govx.Errorf(govx.KindConflict, "not_waiting_for_supplement", "case %s is %s, not waiting for supplements", c.ID, c.Status)
+	}
+	var st RemoteStatus
+	if err := s.callRemote(ctx, c, KindSupplied, clerk.Subject, CaseRef{CaseID: c.ID}, &st); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	return s.store.Update(ctx, c.ID, in.FormID, 0, ActorOf(clerk), "supplied", now, func(c *Case) ([]event, error) {
+		evs := []event{{action: "supplied", detail: "recorded at " + c.Remote.Node}}
+		for i := range c.Materials {
+			if c.Materials[i].State == Missing {
+				c.Materials[i].State, c.Materials[i].Reason = Received, "supplied"
+			}
+		}
+		if c.Status == Supplement {
+			// The mirror would tell it again: it is told once, as the clerk's.
+			c.Status = st.Status
+		}
+		return append(evs, s.mirror(c, &st, now)...), nil
+	})
+}
+
+// supply records on c that the applicant handed in what was asked for, or
+// what was missing at acceptance.
+func (s *Service) supply(c *Case, it *Item, now time.Time) ([]event, error) {
+	if c.Status == InReview && c.SupplementDue != nil {
+		// Gaps from acceptance closed while the review goes on.
+		for i := range c.Materials {
+			if c.Materials[i].State == Missing {
+				c.Materials[i].State, c.Materials[i].Reason = Received, "supplied"
+			}
+		}
+		c.SupplementDue = nil
+		return []event{{action: "supplied", detail: "materials missing at acceptance"}}, nil
+	}
+	if err := c.supplied(s.clock, it, now); err != nil {
+		return nil, err
+	}
+	return []event{{action: "supplied", detail: fmt.Sprintf("clock runs again; due %s", workday.Date(*c.Due))}}, nil
 }

@@ -36,9 +36,18 @@ func (s *Service) issue(ctx context.Context, id string) (*Case, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Remote != nil {
+		return c, nil // issued by the node that decides it
+	}
 	it, err := s.cfg.Items.Item(c.Item)
 	if err != nil {
 		return nil, err
+	}
+	consumer := c.IntakeDept
+	if c.Origin != nil {
+		// Taken in at another node's window: this node's own window
+		// orders its licence.
+		consumer = s.cfg.RemoteIntakeDept
 	}
 	var issued *IssuedLicence
 	var issueErr error
@@ -56,7 +65,7 @@ func (s *Service) issue(ctx context.Context, id string) (*Case, error) {
 			}
 			items["business_items"] = "热食类食品制售"
 			ictx, cancel := context.WithTimeout(ctx, s.cfg.VerifyTimeout)
-			l, err := s.issuer.IssueLicence(ictx, LicenceOrder{Reference: c.ID, Consumer: c.IntakeDept, Caller: System.Subject,
+			l, err := s.issuer.IssueLicence(ictx, LicenceOrder{Reference: c.ID, Consumer: consumer, Caller: System.Subject,
 				Type: it.Issues, Variant: it.IssueVariant, HolderCode: c.Applicant.USCC, HolderName: name,
 				AuthorityCode: s.cfg.AuthorityCode, Items: items})
 			cancel()

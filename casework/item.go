@@ -80,6 +80,16 @@ type Item struct {
 	// NeedsLicenceNumber: the clerk types in the number of the applicant's
 	// existing licence (a renewal).
 	NeedsLicenceNumber bool `json:"needs_licence_number,omitempty"`
+	// CrossRegion: the windows of other nodes of the federation may take
+	// the item in for this node's departments to decide (跨域通办).
+	CrossRegion bool `json:"cross_region,omitempty"`
+	// DecidedAt, when set, is the node of the federation whose departments
+	// decide the item, as its item DecidedAs: this node's window takes it
+	// in and verifies the materials, and the case goes there
+	// (crossregion.go). Departments then name that node's departments
+	// ("guangzhou/market-regulation").
+	DecidedAt string `json:"decided_at,omitempty"`
+	DecidedAs string `json:"decided_as,omitempty"`
 }
 
 // Bundled reports whether several departments review the item.
@@ -117,6 +127,10 @@ func NewCatalogue(items []Item) (*Catalogue, error) {
 			return nil, bad("needs an intake window and a reviewing department")
 		case it.Promised <= 0 || it.Statutory < it.Promised:
 			return nil, bad("promised time limit must be positive and within the statutory one")
+		case (it.DecidedAt == "") != (it.DecidedAs == ""):
+			return nil, bad("an item decided at another node names the node and its item there")
+		case it.DecidedAt != "" && !validNodeName(it.DecidedAt):
+			return nil, bad("node %q is not lower-case letters, digits and dashes", it.DecidedAt)
 		}
 		seen[it.Code] = true
 		for _, m := range it.Materials {
@@ -185,7 +199,7 @@ func DemoItems() []Item {
 			Code: "food-business-new", Name: "食品经营许可（新办）", NameEN: "Food business licence (new)",
 			LegalBasis:  "《中华人民共和国食品安全法》第三十五条；《食品经营许可和备案管理办法》",
 			IntakeDepts: []string{DeptServiceCenter}, Departments: []string{DeptMarket}, Applicant: Company,
-			Statutory: 20, Promised: 10, Issues: "food-business", IssueVariant: 2,
+			Statutory: 20, Promised: 10, Issues: "food-business", IssueVariant: 2, CrossRegion: true,
 			Materials: []MaterialSpec{companyRegistration, representativeIdentity, premisesProof, layoutPlan, foodSafetyRules},
 		},
 		{

@@ -28,7 +28,8 @@ func (s *Service) Get(ctx context.Context, caller *auth.Claims, id string) (*Cas
 			return nil, forbidden("not_your_department", "case %s is not reviewed by %s", c.ID, caller.Dept)
 		}
 	}
-	return c, nil
+	// A case decided at another node, as that node says it stands now.
+	return s.refreshed(ctx, c), nil
 }
 
 // History returns a case's history to those who may see the case.

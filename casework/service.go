@@ -79,6 +79,17 @@ type Config struct {
 	Consents Consents
 	Seals    Seals  // nil: licence seals are not checked (shown as unchecked)
 	Issuer   Issuer // nil: approved licence cases wait for issuing
+	// Federation carries cross-region cases to the nodes that decide
+	// them and back (crossregion.go); nil takes in no item decided
+	// elsewhere.
+	Federation Federation
+	// RemoteIntakeDept is the department of this node that orders the
+	// licences of cases taken in at other nodes' windows (default the
+	// service center, which holds the grant to order them).
+	RemoteIntakeDept string
+	// RemotePoll is how often the status of a cross-region case is read
+	// again from the node that decides it while it is open (default 1 min).
+	RemotePoll time.Duration
 
 	Items    *Catalogue // default NewCatalogue(DemoItems())
 	Calendar *workday.Calendar
@@ -141,6 +152,12 @@ func (c *Config) Validate() error {
 	if c.ConsentDays == 0 {
 		c.ConsentDays = 180
 	}
+	if c.RemoteIntakeDept == "" {
+		c.RemoteIntakeDept = DeptServiceCenter
+	}
+	if c.RemotePoll == 0 {
+		c.RemotePoll = time.Minute
+	}
 	if c.VerifyTimeout == 0 {
 		c.VerifyTimeout = 5 * time.Second
 	}
@@ -150,7 +167,7 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.WarnDays < 0 || c.SupplementDays < 0 || c.RetryInterval < 0 || c.RecheckAfter < 0 || c.ConsentDays < 0 {
+	if c.WarnDays < 0 || c.SupplementDays < 0 || c.RetryInterval < 0 || c.RecheckAfter < 0 || c.ConsentDays < 0 || c.RemotePoll < 0 {
 		return govx.Errorf(govx.KindInvalid, "config_invalid", "casework: intervals and day counts must be positive")
 	}
 	return nil
@@ -170,6 +187,7 @@ type Service struct {
 	consents Consents
 	seals    Seals
 	issuer   Issuer
+	fed      Federation
 	clock    *Clock
 }
 
@@ -178,8 +196,15 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Federation != nil {
+		for _, it := range cfg.Items.All() {
+			if it.DecidedAt == cfg.Federation.Name() {
+				return nil, govx.Errorf(govx.KindInvalid, "config_invalid", "casework: item %s is decided at this node, %s: it names no node", it.Code, it.DecidedAt)
+			}
+		}
+	}
 	return &Service{cfg: cfg, store: cfg.Store, exchange: cfg.Exchange, tokens: cfg.Tokens, consents: cfg.Consents, seals: cfg.Seals,
-		issuer: cfg.Issuer, clock: &Clock{cal: cfg.Calendar, warnDays: cfg.WarnDays, supplementDays: cfg.SupplementDays,
+		issuer: cfg.Issuer, fed: cfg.Federation, clock: &Clock{cal: cfg.Calendar, warnDays: cfg.WarnDays, supplementDays: cfg.SupplementDays,
 			recheck: cfg.RecheckAfter}}, nil
 }
 
@@ -241,7 +266,7 @@ func (s *Service) change(ctx context.Context, caller *auth.Claims, id string, in
 	if err != nil {
 		return nil, err
 	}
-	if c.Status == Approved && (c.Result == nil || c.Result.IssuedAt == nil) {
+	if c.Status == Approved && (c.Result == nil || c.Result.IssuedAt == nil) && c.Remote == nil {
 		return s.issue(ctx, c.ID)
 	}
 	return c, nil

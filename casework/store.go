@@ -129,7 +129,9 @@ func columns(c *Case) (last4 string, pending, depts, refs []string) {
 		depts = append(depts, r.Dept)
 	}
 	for _, m := range c.Materials {
-		if m.Resource != "" && m.Key != "" {
+		// The records of a case taken in at another node are that node's
+		// registers': a change in this node's does not concern them.
+		if m.Resource != "" && m.Key != "" && c.Origin == nil {
 			refs = append(refs, ref(m.Resource, m.Key))
 		}
 	}
@@ -158,7 +160,11 @@ func nextTry(c *Case) *time.Time {
 			t = m.NextTry
 		}
 	}
-	if c.Status == Approved && c.Result != nil && c.Result.IssuedAt == nil {
+	if r := c.Remote; r != nil && r.NextTry != nil && (t == nil || r.NextTry.Before(*t)) {
+		// Submitted again, or its status read again, at the deciding node.
+		t = r.NextTry
+	}
+	if c.Status == Approved && c.Result != nil && c.Result.IssuedAt == nil && c.Remote == nil {
 		// Not issued yet: due again from this change on, by the clock
 		// that made it.
 		if t == nil || c.UpdatedAt.Before(*t) {
@@ -187,6 +193,12 @@ func (s *Store) newCaseID(ctx context.Context, tx pgx.Tx, now time.Time) (string
 // handled (formID seen before) returns the case it created instead, with
 // fresh false.
 func (s *Store) Create(ctx context.Context, c *Case, formID string, actor Actor, detail string) (out *Case, fresh bool, err error) {
+	return s.create(ctx, c, formID, "open", []event{{action: "opened", detail: detail, actor: actor}})
+}
+
+// create is Create with the first history entries evs, and the form
+// remembered as action.
+func (s *Store) create(ctx context.Context, c *Case, formID, action string, evs []event) (out *Case, fresh bool, err error) {
 	const op = "casework.Store.Create"
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if formID != "" {
@@ -212,10 +224,10 @@ func (s *Store) Create(ctx context.Context, c *Case, formID string, actor Actor,
 		if err := s.write(ctx, tx, c, true); err != nil {
 			return err
 		}
-		if err := s.record(ctx, tx, c, []event{{action: "opened", detail: detail, actor: actor}}, c.CreatedAt); err != nil {
+		if err := s.record(ctx, tx, c, evs, c.CreatedAt); err != nil {
 			return err
 		}
-		if err := s.rememberForm(ctx, tx, formID, c.ID, "open", actor, c.CreatedAt); err != nil {
+		if err := s.rememberForm(ctx, tx, formID, c.ID, action, evs[0].actor, c.CreatedAt); err != nil {
 			return err
 		}
 		out = c
@@ -441,6 +453,15 @@ func (s *Store) Update(ctx context.Context, id string, formID string, version in
 	return out, nil
 }
 
+// postpone sets when case id is next tried to at, leaving the case as it
+// is: a deciding node that did not answer, or said nothing new.
+func (s *Store) postpone(ctx context.Context, id string, at time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE casework.cases SET next_try = $2 WHERE id = $1`, id, at); err != nil {
+		return postgres.Translate("casework.Store.postpone", err, "case_not_found")
+	}
+	return nil
+}
+
 // History returns the case's history, oldest first.
 func (s *Store) History(ctx context.Context, id string) ([]Entry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT seq, at, actor, role, dept, action, status, detail FROM casework.history
@@ -530,6 +551,17 @@ type Progress struct {
 	Timeline []ProgressEntry `json:"timeline"`
 	Rated    bool            `json:"rated"`
 	CanRate  bool            `json:"can_rate"`
+	// DecidedAt is the node whose departments decide a cross-region case.
+	DecidedAt string `json:"decided_at,omitempty"`
+	// Result is the licence or certificate issued, once it is out.
+	Result *ProgressResult `json:"result,omitempty"`
+}
+
+// ProgressResult is what the applicant collects at the window: the kind
+// of result and its number.
+type ProgressResult struct {
+	Kind   string `json:"kind"`
+	Number string `json:"number"`
 }
 
 // ProgressEntry is one step of the public timeline.
@@ -541,7 +573,7 @@ type ProgressEntry struct {
 }
 
 // publicActions are the history actions the public timeline shows.
-var publicActions = []string{"opened", "accepted", "reviewed", "supplement_requested", "supplied", "approved", "rejected",
+var publicActions = []string{"opened", "accepted", "submitted", "reviewed", "supplement_requested", "supplied", "approved", "rejected",
 	"issued", "delivered", "rated"}
 
 // byLast4 returns the case with id if its applicant's identifier ends in

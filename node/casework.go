@@ -78,14 +78,25 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *av
 	if err != nil {
 		return fmt.Errorf("case deadlines (GOVX_HOLIDAYS, GOVX_WORKDAYS): %w", err)
 	}
+	var items *casework.Catalogue
+	if n.cfg.CaseItems != nil {
+		if items, err = casework.NewCatalogue(n.cfg.CaseItems); err != nil {
+			return err
+		}
+	}
+	var fed casework.Federation
+	if n.Federation != nil {
+		fed = n.Federation
+	}
 	svc, err := casework.NewService(casework.Config{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
 		Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec, orderSigner), tokens},
-		AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock,
+		AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock, Items: items, Federation: fed,
 		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays})
 	if err != nil {
 		return err
 	}
 	n.Casework = svc
+	n.serveCrossRegion(svc)
 	// The clerks', reviewers' and supervisors' pages, and the applicants'
 	// progress lookup.
 	// The public lookup, asked through the page or the JSON API, on any

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"govx/casework"
 	"govx/federation"
 	"govx/internal/auth"
 	"govx/internal/kafka"
@@ -81,6 +82,10 @@ type Config struct {
 	// many working days before the deadline a case turns yellow.
 	Holidays, Workdays []string
 	CaseWarnDays       int
+	// CaseItems are the service items the window offers (default
+	// casework.DemoItems); casework.CrossRegionItem makes one that another
+	// node of the federation decides.
+	CaseItems []casework.Item
 
 	Migrate bool
 	Demo    bool // seed the demo catalogue and residents when empty
