@@ -29,7 +29,9 @@ import (
 // Dongguan and Guangzhou, each a whole node with its own database, Redis
 // prefix, embedded broker and keys. Guangzhou runs the population
 // register; Dongguan runs none. They are linked as parent and children.
-func federationOf(t *testing.T) (gd, dg, gz *node.Node) {
+// Each of opts may change a node's configuration, by its name, before it
+// starts.
+func federationOf(t *testing.T, opts ...func(name string, cfg *node.Config)) (gd, dg, gz *node.Node) {
 	t.Helper()
 	start := func(name, level string, adapters ...string) *node.Node {
 		cfg := nodetest.Config(t)
@@ -38,6 +40,9 @@ func federationOf(t *testing.T) (gd, dg, gz *node.Node) {
 		cfg.Adapters = adapters
 		cfg.Timeout = 3 * time.Second
 		cfg.Federation = node.FederationConfig{Name: name, Level: level, Refresh: 200 * time.Millisecond}
+		for _, o := range opts {
+			o(name, &cfg)
+		}
 		return nodetest.Start(t, cfg)
 	}
 	gd = start("guangdong", federation.LevelProvince)

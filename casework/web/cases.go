@@ -39,6 +39,7 @@ func (ui *UI) routeCases() {
 	ui.handle("GET /progress", nil, http.HandlerFunc(ui.progressPage))
 	ui.handle("POST /progress", nil, http.HandlerFunc(ui.progressLookup))
 	ui.handle("POST /progress/rate", nil, http.HandlerFunc(ui.progressRate))
+	ui.routeCrossRegion(clerk)
 }
 
 // homeOf is the page a role starts on.
@@ -303,6 +304,7 @@ type caseData struct {
 
 	// Forms on the page, by status and role.
 	CanVerify, CanAccept, CanSupplied, CanDeliver bool
+	CanSubmit                                     bool             // again, to the node that decides it
 	MyReview                                      *casework.Review // the reviewer's department's pending review
 
 	// A refused form: which one, why, and what was chosen in it.
@@ -376,6 +378,7 @@ func (ui *UI) showCase(w http.ResponseWriter, r *http.Request, status int, f *ca
 	d.CanAccept = own && c.Status == casework.Draft
 	d.CanSupplied = own && (c.Status == casework.Supplement || (c.Status == casework.InReview && c.SupplementDue != nil))
 	d.CanDeliver = own && (c.Status == casework.Ready || c.Status == casework.Rejected)
+	d.CanSubmit = canSubmit(u, c)
 	if u.Role == RoleReviewer && c.Status == casework.InReview {
 		if rv := c.Review(u.Dept); rv != nil && rv.Status == casework.ReviewPending {
 			d.MyReview = rv
@@ -765,5 +768,6 @@ var labels = map[string][]string{
 	"outcome.":        {ledger.Released, ledger.Answered, ledger.Refused, ledger.Failed},
 	"action.": {"opened", "consent_recorded", "verified", "accepted", "reviewed", "supplement_requested", "supplied",
 		"approved", "rejected", "issued", "issue_pending", "delivered", "rated", "flagged", "material_verified",
-		"material_blocked", "material_pending", "material_committed", "deadline.yellow", "deadline.red"},
+		"material_blocked", "material_pending", "material_committed", "deadline.yellow", "deadline.red",
+		"submitted", "submit_pending"},
 }

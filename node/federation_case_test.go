@@ -1,0 +1,231 @@
+package node_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"govx"
+	"govx/adapters/legalentity"
+	"govx/adapters/licence"
+	"govx/adapters/population"
+	"govx/casework"
+	"govx/catalog"
+	"govx/federation"
+	"govx/internal/auth"
+	"govx/internal/workday"
+	"govx/node"
+	"govx/node/nodetest"
+)
+
+// TestCrossRegionCase: Dongguan's window takes in a food business licence
+// that Guangzhou's departments decide. The case is accepted at Dongguan
+// while Guangzhou is down, its submission waits and is retried; then it
+// is in Guangzhou's back-office queue, from Dongguan, due by Guangzhou's
+// calendar; Guangzhou's reviewer approves, its licensing department
+// issues, and Dongguan's case and public progress show the licence, which
+// Dongguan's window hands out.
+func TestCrossRegionCase(t *testing.T) {
+	ctx := context.Background()
+	var foodNew casework.Item
+	for _, it := range casework.DemoItems() {
+		if it.Code == "food-business-new" {
+			foodNew = it
+		}
+	}
+	crossItem := casework.CrossRegionItem(foodNew, "guangzhou")
+	// Guangzhou has a day off that Dongguan works: the first working day
+	// after today.
+	day := time.Now().In(workday.Zone)
+	for day = day.AddDate(0, 0, 1); !workday.Default().IsWorkday(day); day = day.AddDate(0, 0, 1) {
+	}
+	holiday := workday.Date(day)
+	gd, dg, gz := federationOf(t, func(name string, cfg *node.Config) {
+		switch name {
+		case "dongguan":
+			cfg.Casework = true
+			cfg.Adapters = []string{population.Department, legalentity.Department}
+			cfg.CaseItems = append(casework.DemoItems(), crossItem)
+		case "guangzhou":
+			cfg.Casework = true
+			cfg.Adapters = []string{population.Department, licence.Department}
+			cfg.Holidays = []string{holiday}
+		}
+	})
+	applicants := findApplicants(t, nodetest.Residents)
+	federated(t, dg, "guangzhou", catalog.DemoHousehold, true) // Dongguan reaches Guangzhou through the province
+	dgClerk := nodetest.Token(t, dg.Key, auth.TokenSpec{Subject: clerk.Subject, Role: casework.RoleClerk, Dept: casework.DeptServiceCenter})
+	submit := func(id string) nodetest.Response {
+		return nodetest.Post(t, dg.URL()+"/v1/cases/"+id+"/submit", dgClerk, nil)
+	}
+
+	// Guangzhou is down when Dongguan accepts the case.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	if err := gd.Federation.Link(federation.Peer{Name: "guangzhou", Level: federation.LevelCity, Relation: federation.Child,
+		URL: dead.URL, Key: gz.NodeKey.Public}); err != nil {
+		t.Fatal(err)
+	}
+	gd.Federation.Refresh(ctx)
+
+	c, err := dg.Casework.Open(ctx, clerk, casework.OpenInput{Item: crossItem.Code, Applicant: companyParty(applicants.company)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustState(t, c, "company_registration", casework.Verified)
+	mustState(t, c, "representative_identity", casework.Verified)
+	c, err = dg.Casework.Accept(ctx, clerk, c.ID, casework.ChangeInput{}, map[string]casework.Choice{
+		"premises_proof": casework.ChoiceReceived, "layout_plan": casework.ChoiceReceived, "food_safety_rules": casework.ChoiceCommitment})
+	if err != nil {
+		t.Fatalf("accept at Dongguan with Guangzhou down: %v", err)
+	}
+	if c.Status != casework.InReview || c.Remote == nil || c.Remote.Submitted() || c.Remote.ErrCode != "node_unavailable" || c.Remote.NextTry == nil {
+		t.Fatalf("the case at Dongguan with Guangzhou down: %s %+v", c.Status, c.Remote)
+	}
+	id := c.ID
+	if resp := submit(id); resp.Status != http.StatusServiceUnavailable || resp.ErrorCode() != "node_unavailable" {
+		t.Errorf("the clerk's retry with Guangzhou down: %d %v", resp.Status, resp.Body)
+	}
+
+	// Guangzhou is back: the clerk's retry submits the case, once.
+	link(t, gd, gz, federation.Child)
+	for relinked := time.Now(); gd.Federation.ReadAt("guangzhou").Before(relinked); time.Sleep(50 * time.Millisecond) {
+		if time.Since(relinked) > 30*time.Second {
+			t.Fatal("Guangdong did not read Guangzhou's catalogue again in 30s")
+		}
+	}
+	resp := submit(id)
+	remote, _ := resp.Body["remote"].(map[string]any)
+	if resp.Status != http.StatusOK || remote["case_id"] == nil || remote["error_code"] != nil {
+		t.Fatalf("the clerk's retry with Guangzhou back: %d %v", resp.Status, resp.Body)
+	}
+	gzID := remote["case_id"].(string)
+	if again, err := dg.Casework.Submit(ctx, clerk, id); err != nil || again.Remote.CaseID != gzID {
+		t.Errorf("the same case submitted again: %+v %v", again, err)
+	}
+
+	queue, err := gz.Casework.Queue(ctx, marketRev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(queue, func(c casework.Case) bool { return c.Origin != nil && c.Origin.CaseID == id })
+	if len(queue) != 1 || i < 0 {
+		t.Fatalf("Guangzhou's market-regulation queue: %+v", queue)
+	}
+	there := queue[i]
+	if there.ID != gzID || there.Origin.Node != "dongguan" || there.IntakeDept != "dongguan/service-center" || there.Status != casework.InReview ||
+		there.Material("company_registration").Provider != "dongguan/"+casework.DeptMarket {
+		t.Errorf("the case at Guangzhou: %+v", there)
+	}
+
+	// The deadline runs on Guangzhou's calendar: its holiday moved it.
+	gzCal, err := workday.New(workday.Config{Holidays: []string{holiday}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := *there.AcceptedAt
+	want, local := workday.Date(gzCal.AddWorkdays(accepted, foodNew.Promised)), workday.Date(workday.Default().AddWorkdays(accepted, foodNew.Promised))
+	if want == local {
+		t.Fatalf("Guangzhou's holiday %s does not move the deadline", holiday)
+	}
+	c, err = dg.Casework.Get(ctx, clerk, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if workday.Date(*there.Due) != want || c.Due == nil || !c.Due.Equal(*there.Due) || !accepted.Equal(*c.AcceptedAt) {
+		t.Errorf("due at Guangzhou %v, at Dongguan %v; want %s on Guangzhou's calendar (%s on Dongguan's)", there.Due, c.Due, want, local)
+	}
+
+	t.Run("bad submissions are refused with their codes", func(t *testing.T) {
+		for code, in := range map[string]casework.Submission{
+			"item_not_cross_region": {CaseID: id, Item: "resident-certificate"},
+			"item_not_found":        {CaseID: id, Item: "no-such-item"},
+			"case_id_invalid":       {CaseID: "GX1", Item: foodNew.Code},
+			"invalid_uscc":          {CaseID: "GX20260101999999", Item: foodNew.Code, Applicant: casework.Party{USCC: "91440300MA5D12345X"}},
+		} {
+			err := dg.Federation.Call(ctx, "guangzhou", casework.KindSubmit, casework.DeptServiceCenter, "clerk:x", in, nil)
+			if govx.ErrorCode(err) != code {
+				t.Errorf("%s: %v", code, err)
+			}
+		}
+		err := dg.Federation.Call(ctx, "guangzhou", casework.KindStatus, casework.DeptServiceCenter, "clerk:x",
+			casework.CaseRef{CaseID: "GX20260101999999"}, nil)
+		if govx.ErrorCode(err) != "case_not_found" {
+			t.Errorf("the status of a case never submitted: %v", err)
+		}
+	})
+
+	// Guangzhou's reviewer approves; its licensing department issues.
+	there2, err := gz.Casework.Review(ctx, marketRev, gzID, casework.ChangeInput{}, casework.Approve, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if there2.Status != casework.Ready || there2.Result == nil || there2.Result.Number == "" {
+		t.Fatalf("the case at Guangzhou after approval: %s %+v", there2.Status, there2.Result)
+	}
+	number := there2.Result.Number
+
+	// Dongguan's case page (the API) and public progress show it.
+	status, body, _ := nodetest.Call(t, "GET", dg.URL()+"/v1/cases/"+id, dgClerk, nil)
+	result, _ := body["result"].(map[string]any)
+	if status != http.StatusOK || body["status"] != "ready" || result["number"] != number {
+		t.Fatalf("Dongguan's case after Guangzhou issued: %d %v", status, body)
+	}
+	reviews, _ := body["reviews"].([]any)
+	if len(reviews) != 1 || reviews[0].(map[string]any)["dept"] != "guangzhou/market-regulation" || reviews[0].(map[string]any)["status"] != "approved" {
+		t.Errorf("Dongguan's view of the review: %v", body["reviews"])
+	}
+	last4 := applicants.company.USCC[14:]
+	status, body, _ = nodetest.Call(t, "GET", dg.URL()+"/v1/progress/"+id+"?last4="+last4, "", nil)
+	pres, _ := body["result"].(map[string]any)
+	if status != http.StatusOK || body["status"] != "ready" || body["decided_at"] != "guangzhou" || pres["number"] != number {
+		t.Errorf("progress at Dongguan: %d %v", status, body)
+	}
+	var actions []string
+	for _, e := range body["timeline"].([]any) {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	for _, a := range []string{"accepted", "submitted", "reviewed", "approved", "issued"} {
+		if !slices.Contains(actions, a) {
+			t.Errorf("progress timeline %v lacks %s", actions, a)
+		}
+	}
+	page := progressPage(t, dg, id, last4)
+	if !strings.Contains(page, number) || !strings.Contains(page, `id="progress-decided-at"`) {
+		t.Errorf("the progress page does not show the licence %s decided at guangzhou:\n%s", number, page)
+	}
+
+	// Dongguan's window hands the licence out.
+	c, err = dg.Casework.Deliver(ctx, clerk, id, casework.ChangeInput{})
+	if err != nil || c.Status != casework.Delivered || c.Result.Number != number {
+		t.Errorf("delivery at Dongguan: %+v %v", c, err)
+	}
+}
+
+// progressPage looks case id up on m's public progress page and returns
+// the page.
+func progressPage(t *testing.T, m *node.Node, id, last4 string) string {
+	t.Helper()
+	a := fromAddr(t, 90)
+	req, _ := http.NewRequest("GET", m.URL()+"/ui/progress", nil)
+	_, page := a.do(req)
+	f := formOf(t, page, "progress-form")
+	f.Set("case_id", id)
+	f.Set("last4", last4)
+	res, err := a.c.PostForm(m.URL()+"/ui/progress", url.Values(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("progress page: %d %s", res.StatusCode, b)
+	}
+	return string(b)
+}
