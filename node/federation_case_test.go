@@ -61,8 +61,9 @@ func TestCrossRegionCase(t *testing.T) {
 	applicants := findApplicants(t, nodetest.Residents)
 	federated(t, dg, "guangzhou", catalog.DemoHousehold, true) // Dongguan reaches Guangzhou through the province
 	dgClerk := nodetest.Token(t, dg.Key, auth.TokenSpec{Subject: clerk.Subject, Role: casework.RoleClerk, Dept: casework.DeptServiceCenter})
-	submit := func(id string) nodetest.Response {
-		return nodetest.Post(t, dg.URL()+"/v1/cases/"+id+"/submit", dgClerk, nil)
+	api := newCaseAPI(t, dg) // Dongguan's case API, its answers checked against the OpenAPI document
+	submit := func(id string) caseAnswer {
+		return api.do("POST", "/v1/cases/"+id+"/submit", "/v1/cases/{id}/submit", dgClerk, nil)
 	}
 
 	// Guangzhou is down when Dongguan accepts the case.
@@ -89,8 +90,8 @@ func TestCrossRegionCase(t *testing.T) {
 		t.Fatalf("the case at Dongguan with Guangzhou down: %s %+v", c.Status, c.Remote)
 	}
 	id := c.ID
-	if resp := submit(id); resp.Status != http.StatusServiceUnavailable || resp.ErrorCode() != "node_unavailable" {
-		t.Errorf("the clerk's retry with Guangzhou down: %d %v", resp.Status, resp.Body)
+	if resp := submit(id); resp.status != http.StatusServiceUnavailable || resp.code() != "node_unavailable" {
+		t.Errorf("the clerk's retry with Guangzhou down: %d %s", resp.status, resp.raw)
 	}
 
 	// Guangzhou is back: the clerk's retry submits the case, once.
@@ -101,9 +102,9 @@ func TestCrossRegionCase(t *testing.T) {
 		}
 	}
 	resp := submit(id)
-	remote, _ := resp.Body["remote"].(map[string]any)
-	if resp.Status != http.StatusOK || remote["case_id"] == nil || remote["error_code"] != nil {
-		t.Fatalf("the clerk's retry with Guangzhou back: %d %v", resp.Status, resp.Body)
+	remote, _ := resp.body["remote"].(map[string]any)
+	if resp.status != http.StatusOK || remote["case_id"] == nil || remote["error_code"] != nil {
+		t.Fatalf("the clerk's retry with Guangzhou back: %d %s", resp.status, resp.raw)
 	}
 	gzID := remote["case_id"].(string)
 	if again, err := dg.Casework.Submit(ctx, clerk, id); err != nil || again.Remote.CaseID != gzID {
@@ -172,20 +173,20 @@ func TestCrossRegionCase(t *testing.T) {
 	number := there2.Result.Number
 
 	// Dongguan's case page (the API) and public progress show it.
-	status, body, _ := nodetest.Call(t, "GET", dg.URL()+"/v1/cases/"+id, dgClerk, nil)
+	body := api.must(http.StatusOK, "GET", "/v1/cases/"+id, "/v1/cases/{id}", dgClerk, nil).body
 	result, _ := body["result"].(map[string]any)
-	if status != http.StatusOK || body["status"] != "ready" || result["number"] != number {
-		t.Fatalf("Dongguan's case after Guangzhou issued: %d %v", status, body)
+	if body["status"] != "ready" || result["number"] != number {
+		t.Fatalf("Dongguan's case after Guangzhou issued: %v", body)
 	}
 	reviews, _ := body["reviews"].([]any)
 	if len(reviews) != 1 || reviews[0].(map[string]any)["dept"] != "guangzhou/market-regulation" || reviews[0].(map[string]any)["status"] != "approved" {
 		t.Errorf("Dongguan's view of the review: %v", body["reviews"])
 	}
 	last4 := applicants.company.USCC[14:]
-	status, body, _ = nodetest.Call(t, "GET", dg.URL()+"/v1/progress/"+id+"?last4="+last4, "", nil)
+	body = api.must(http.StatusOK, "GET", "/v1/progress/"+id+"?last4="+last4, "/v1/progress/{id}", "", nil).body
 	pres, _ := body["result"].(map[string]any)
-	if status != http.StatusOK || body["status"] != "ready" || body["decided_at"] != "guangzhou" || pres["number"] != number {
-		t.Errorf("progress at Dongguan: %d %v", status, body)
+	if body["status"] != "ready" || body["decided_at"] != "guangzhou" || pres["number"] != number {
+		t.Errorf("progress at Dongguan: %v", body)
 	}
 	var actions []string
 	for _, e := range body["timeline"].([]any) {
