@@ -220,7 +220,7 @@ func (s *Service) Supplied(ctx context.Context, clerk *auth.Claims, id string, i
 	}
 	if c, err := s.store.Get(ctx, id); err == nil && c.Remote.Submitted() && c.IntakeDept == clerk.Dept {
 		// Decided at another node: recorded there, and mirrored here.
-		c, err = s.suppliedRemote(ctx, clerk, c, in)
+		c, err = s.suppliedRemote(ctx, clerk, s.refreshed(ctx, c), in)
 		return c, govx.E(op, err)
 	}
 	c, err := s.change(ctx, clerk, id, in, "supplied", func(c *Case, it *Item, now time.Time) ([]event, error) {

@@ -119,7 +119,7 @@ func TestCrossRegionCase(t *testing.T) {
 	if len(queue) != 1 || i < 0 {
 		t.Fatalf("Guangzhou's market-regulation queue: %+v", queue)
 	}
-	there := queue[i]
+	there := &queue[i]
 	if there.ID != gzID || there.Origin.Node != "dongguan" || there.IntakeDept != "dongguan/service-center" || there.Status != casework.InReview ||
 		there.Material("company_registration").Provider != "dongguan/"+casework.DeptMarket {
 		t.Errorf("the case at Guangzhou: %+v", there)
@@ -162,6 +162,21 @@ func TestCrossRegionCase(t *testing.T) {
 		}
 	})
 
+	// Guangzhou's reviewer asks for supplements: Dongguan's window sees
+	// it, and records there what the applicant brought.
+	if _, err := gz.Casework.Review(ctx, marketRev, gzID, casework.ChangeInput{}, casework.AskForSupplement, "平面图不清晰"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = dg.Casework.Get(ctx, clerk, id); err != nil || c.Status != casework.Supplement || c.Review("guangzhou/market-regulation").Reason != "平面图不清晰" {
+		t.Fatalf("Dongguan's case after Guangzhou asked for supplements: %+v %v", c, err)
+	}
+	if c, err = dg.Casework.Supplied(ctx, clerk, id, casework.ChangeInput{}); err != nil || c.Status != casework.InReview {
+		t.Fatalf("supplied at Dongguan: %+v %v", c, err)
+	}
+	if there, err = gz.Casework.Get(ctx, marketRev, gzID); err != nil || there.Status != casework.InReview || there.Review(casework.DeptMarket).Status != casework.ReviewPending {
+		t.Fatalf("the case at Guangzhou after the supplement at Dongguan: %+v %v", there, err)
+	}
+
 	// Guangzhou's reviewer approves; its licensing department issues.
 	there2, err := gz.Casework.Review(ctx, marketRev, gzID, casework.ChangeInput{}, casework.Approve, "")
 	if err != nil {
@@ -192,7 +207,7 @@ func TestCrossRegionCase(t *testing.T) {
 	for _, e := range body["timeline"].([]any) {
 		actions = append(actions, e.(map[string]any)["action"].(string))
 	}
-	for _, a := range []string{"accepted", "submitted", "reviewed", "approved", "issued"} {
+	for _, a := range []string{"accepted", "submitted", "reviewed", "supplement_requested", "supplied", "approved", "issued"} {
 		if !slices.Contains(actions, a) {
 			t.Errorf("progress timeline %v lacks %s", actions, a)
 		}
