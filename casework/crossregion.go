@@ -376,8 +376,8 @@ func (s *Service) callRemote(ctx context.Context, c *Case, kind, caller string, 
 // there and mirrors it. A node that does not answer leaves the case as it
 // was last read; it is read again at its NextTry.
 func (s *Service) refresh(ctx context.Context, c *Case) (*Case, error) {
-	if !c.Remote.Submitted() || c.Status == Delivered || c.Status == Rejected {
-		return c, nil
+	if !c.Remote.Submitted() || c.Status.Closed() {
+		return c, nil // not there yet, or decided there and mirrored
 	}
 	var st RemoteStatus
 	if err := s.callRemote(ctx, c, KindStatus, System.Subject, CaseRef{CaseID: c.ID}, &st); err != nil {
@@ -422,10 +422,7 @@ func (s *Service) mirror(c *Case, st *RemoteStatus, now time.Time) []event {
 	r := c.Remote
 	node := r.Node
 	var evs []event
-	r.CaseID = st.CaseID
-	if r.Status != st.Status {
-		r.Status = st.Status
-	}
+	r.CaseID, r.Status = st.CaseID, st.Status
 	for _, rv := range st.Reviews {
 		dept := node + "/" + rv.Dept
 		mine := c.Review(dept)
