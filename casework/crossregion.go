@@ -166,6 +166,11 @@ func (s *Service) TakeSubmission(ctx context.Context, from Caller, in Submission
 	if !ValidCaseID(in.CaseID) {
 		return bad("case_id_invalid", "case_id is the window's case number, GX followed by 14 or more digits")
 	}
+	if c, err := s.originCase(ctx, from.Node, in.CaseID); err == nil {
+		return status(c), nil // taken before: sent again after an answer was lost
+	} else if govx.ErrorKind(err) != govx.KindNotFound {
+		return nil, govx.E(op, err)
+	}
 	it, err := s.cfg.Items.Item(in.Item)
 	if err != nil {
 		return nil, govx.E(op, err)
@@ -200,9 +205,6 @@ func (s *Service) TakeSubmission(ctx context.Context, from Caller, in Submission
 		if !slices.Contains(submissionMaterialStates, m.State) {
 			return bad("materials_invalid", "material %s: state %q is not a material's state", m.Code, m.State)
 		}
-		if m.State == Blocked {
-			return nil, govx.E(op, govx.Errorf(govx.KindConflict, "material_blocked", "material %s is blocked: a case is not accepted so", m.Code))
-		}
 		if len(m.Facts) > 64 || len(m.Reason) > 2000 {
 			return bad("materials_invalid", "material %s: at most 64 facts and a reason of 2000 bytes", m.Code)
 		}
@@ -225,6 +227,12 @@ func (s *Service) TakeSubmission(ctx context.Context, from Caller, in Submission
 	if slices.ContainsFunc(mats, func(m Material) bool { return m.State == Missing }) {
 		due := s.clock.cal.AddWorkdays(accepted, s.clock.supplementDays).Add(24*time.Hour - time.Second)
 		c.SupplementDue = &due
+	}
+	for _, m := range mats {
+		if m.State == Blocked {
+			// Found at the window after acceptance: the reviewers' to weigh.
+			c.flag(Flag{At: now, Code: "verification_failed", Material: m.Code, Message: m.Reason})
+		}
 	}
 	s.clock.reschedule(c, it)
 	actor := Actor{Subject: c.Clerk, Role: RoleClerk, Dept: intake}

@@ -21,4 +21,9 @@
 // events (a licence revoked, a company deregistered), read through the
 // exchange's subscription, on the open cases that relied on them. NewHandler serves the case API (/v1/cases…, OpenAPI); package web
 // holds the clerks', reviewers' and supervisors' pages.
+//
+// In a federation of nodes a window takes in items that another node's
+// departments decide (crossregion.go): the accepted case is submitted
+// there, decided and issued there on that node's calendar, and mirrored
+// here, where the result is handed out.
 package casework

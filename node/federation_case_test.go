@@ -145,8 +145,8 @@ func TestCrossRegionCase(t *testing.T) {
 
 	t.Run("bad submissions are refused with their codes", func(t *testing.T) {
 		for code, in := range map[string]casework.Submission{
-			"item_not_cross_region": {CaseID: id, Item: "resident-certificate"},
-			"item_not_found":        {CaseID: id, Item: "no-such-item"},
+			"item_not_cross_region": {CaseID: "GX20260101999998", Item: "resident-certificate"},
+			"item_not_found":        {CaseID: "GX20260101999998", Item: "no-such-item"},
 			"case_id_invalid":       {CaseID: "GX1", Item: foodNew.Code},
 			"invalid_uscc":          {CaseID: "GX20260101999999", Item: foodNew.Code, Applicant: casework.Party{USCC: "91440300MA5D12345X"}},
 		} {
@@ -159,6 +159,17 @@ func TestCrossRegionCase(t *testing.T) {
 			casework.CaseRef{CaseID: "GX20260101999999"}, nil)
 		if govx.ErrorCode(err) != "case_not_found" {
 			t.Errorf("the status of a case never submitted: %v", err)
+		}
+		// Another node asks for Dongguan's case: it is not found there.
+		err = gd.Federation.Call(ctx, "guangzhou", casework.KindStatus, casework.DeptServiceCenter, "clerk:x", casework.CaseRef{CaseID: id}, nil)
+		if govx.ErrorCode(err) != "case_not_found" {
+			t.Errorf("Guangdong asks for Dongguan's case: %v", err)
+		}
+		// Sent again, even as another item, the case Guangzhou took is answered.
+		var st casework.RemoteStatus
+		if err := dg.Federation.Call(ctx, "guangzhou", casework.KindSubmit, casework.DeptServiceCenter, "clerk:x",
+			casework.Submission{CaseID: id, Item: "resident-certificate"}, &st); err != nil || st.CaseID != gzID {
+			t.Errorf("Dongguan's case sent again: %+v %v", st, err)
 		}
 	})
 
