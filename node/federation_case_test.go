@@ -93,6 +93,16 @@ func TestCrossRegionCase(t *testing.T) {
 	if resp := submit(id); resp.status != http.StatusServiceUnavailable || resp.code() != "node_unavailable" {
 		t.Errorf("the clerk's retry with Guangzhou down: %d %s", resp.status, resp.raw)
 	}
+	// The clerk's case page says so, and offers to submit again.
+	window := newUIClient(t, dg, clerk)
+	status, page := window.get("cases/" + id)
+	if status != http.StatusOK || !strings.Contains(page, `id="remote-error"`) || !strings.Contains(page, "node_unavailable") {
+		t.Errorf("Dongguan's case page with Guangzhou down: %d\n%s", status, page)
+	}
+	if status, page, _ := window.post("cases/"+id+"/submit", formOf(t, page, "submit-again")); status != http.StatusServiceUnavailable ||
+		!strings.Contains(page, `id="submit-again"`) {
+		t.Errorf("submitted again from the page with Guangzhou down: %d\n%s", status, page)
+	}
 
 	// Guangzhou is back: the clerk's retry submits the case, once.
 	link(t, gd, gz, federation.Child)
@@ -223,9 +233,16 @@ func TestCrossRegionCase(t *testing.T) {
 			t.Errorf("progress timeline %v lacks %s", actions, a)
 		}
 	}
-	page := progressPage(t, dg, id, last4)
+	page = progressPage(t, dg, id, last4)
 	if !strings.Contains(page, number) || !strings.Contains(page, `id="progress-decided-at"`) {
 		t.Errorf("the progress page does not show the licence %s decided at guangzhou:\n%s", number, page)
+	}
+
+	if _, page := window.get("cases/" + id); !strings.Contains(page, gzID) || !strings.Contains(page, number) || strings.Contains(page, `id="submit-again"`) {
+		t.Errorf("Dongguan's case page once Guangzhou issued:\n%s", page)
+	}
+	if _, page := newUIClient(t, gz, marketRev).get("cases/" + gzID); !strings.Contains(page, `id="origin-case"`) || !strings.Contains(page, id) {
+		t.Errorf("Guangzhou's case page does not name Dongguan's case %s:\n%s", id, page)
 	}
 
 	// Dongguan's window hands the licence out.
