@@ -335,6 +335,7 @@ func (s *Service) submit(ctx context.Context, id string, actor Actor) (*Case, er
 	var st RemoteStatus
 	callErr := s.callRemote(ctx, c, KindSubmit, actor.Subject, in, &st)
 	now := s.now()
+	var quiet *time.Time // the same failure again, at the longest back-off: tried again then, not recorded
 	c, err = s.store.Update(ctx, id, "", 0, actor, "submit", now, func(c *Case) ([]event, error) {
 		r := c.Remote
 		if callErr != nil {
@@ -351,6 +352,10 @@ func (s *Service) submit(ctx context.Context, id string, actor Actor) (*Case, er
 			}
 			msg, code := govx.ErrorMessage(callErr), govx.ErrorCode(callErr)
 			if r.Error == msg && r.ErrCode == code {
+				if r.Attempts > 6 && r.NextTry != nil {
+					quiet = r.NextTry
+					return nil, nil
+				}
 				return []event{{action: "submit_pending", detail: "attempt " + fmt.Sprint(r.Attempts), actor: System}}, nil
 			}
 			r.Error, r.ErrCode = msg, code
@@ -366,6 +371,11 @@ func (s *Service) submit(ctx context.Context, id string, actor Actor) (*Case, er
 	})
 	if err != nil {
 		return nil, err
+	}
+	if quiet != nil {
+		if err := s.store.postpone(ctx, id, *quiet); err != nil {
+			return c, err
+		}
 	}
 	return c, callErr
 }
