@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"govx/adapters/population"
+	"govx/casework"
 	"govx/catalog"
 	"govx/consent"
 	"govx/federation"
@@ -112,6 +113,9 @@ func StartFederation(ctx context.Context, base Config) (*Federation, error) {
 		cfg.Instance = d.Name
 		cfg.Migrate, cfg.Demo, cfg.Exchange = true, true, true
 		cfg.Casework, cfg.Adapters, cfg.Residents = d.Casework, d.Adapters, d.Residents
+		if d.Casework {
+			cfg.CaseItems = demoCrossRegionItems(d.Name)
+		}
 		cfg.Logger = base.Logger.With("node", d.Name)
 		cfg.Federation = FederationConfig{Name: d.Name, Level: d.Level, Refresh: 5 * time.Second}
 		n := New(cfg)
@@ -199,4 +203,22 @@ func (f *Federation) seed(ctx context.Context) error {
 		Purpose: "Applications at Dongguan's window", ValidUntil: time.Now().AddDate(0, 6, 0),
 		Items: []consent.Item{{Resource: f.Resource, Fields: f.Fields}}})
 	return err
+}
+
+// demoCrossRegionItems are the service items of a city of the demo: the
+// demo items, and a new food business licence that each other city's
+// departments decide, taken in at this city's window.
+func demoCrossRegionItems(city string) []casework.Item {
+	items := casework.DemoItems()
+	for _, d := range DemoFederation {
+		if !d.Casework || d.Name == city {
+			continue
+		}
+		for _, it := range casework.DemoItems() {
+			if it.CrossRegion {
+				items = append(items, casework.CrossRegionItem(it, d.Name))
+			}
+		}
+	}
+	return items
 }
