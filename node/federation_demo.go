@@ -53,6 +53,11 @@ type Federation struct {
 	// Resource and Fields are what the demo grant covers.
 	Resource string
 	Fields   []string
+	// Case is a cross-region case taken in at Dongguan's window for a new
+	// food business licence Guangzhou decides, submitted to Guangzhou's
+	// back office; nil if it could not be opened (CaseErr says why).
+	Case    *casework.Case
+	CaseErr error
 }
 
 // Node returns the started node called name, nil if there is none.
@@ -147,7 +152,49 @@ func StartFederation(ctx context.Context, base Config) (*Federation, error) {
 		f.Close()
 		return nil, err
 	}
+	f.Case, f.CaseErr = f.seedCrossRegionCase(ctx)
 	return f, nil
+}
+
+// seedCrossRegionCase takes in at Dongguan's window, the first time the
+// demo runs, a new food business licence for a Dongguan company that
+// Guangzhou's departments decide: verified at Dongguan and accepted, which
+// submits it to Guangzhou. Later runs find it again.
+func (f *Federation) seedCrossRegionCase(ctx context.Context) (*casework.Case, error) {
+	dg := f.Node("dongguan")
+	item := "food-business-new-guangzhou"
+	existing, err := dg.Casework.List(ctx, demoWindowClerk, casework.Filter{Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	for i := range existing {
+		if existing[i].Item == item {
+			return dg.Casework.Get(ctx, demoWindowClerk, existing[i].ID)
+		}
+	}
+	applicants, err := IntakeApplicants(DemoFederation[1].Residents, 1, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	c, err := dg.Casework.Open(ctx, demoWindowClerk, casework.OpenInput{Item: item, Applicant: applicants[0].Party(),
+		FormID: "demo-seed-cross-region"})
+	if err != nil {
+		return nil, err
+	}
+	// Registers just started may miss the first verification: the clerk
+	// verifies again, as at a real window.
+	for start := time.Now(); c.Material("company_registration").State == casework.Pending ||
+		c.Material("representative_identity").State == casework.Pending; {
+		if time.Since(start) > 30*time.Second {
+			return c, fmt.Errorf("Dongguan's registers did not answer the verification of case %s", c.ID)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if c, err = dg.Casework.Verify(ctx, demoWindowClerk, c.ID, casework.ChangeInput{}); err != nil {
+			return nil, err
+		}
+	}
+	return dg.Casework.Accept(ctx, demoWindowClerk, c.ID, casework.ChangeInput{}, map[string]casework.Choice{
+		"premises_proof": casework.ChoiceReceived, "layout_plan": casework.ChoiceReceived, "food_safety_rules": casework.ChoiceCommitment})
 }
 
 // PeerOf is n as a node linked to it as relation sees it.

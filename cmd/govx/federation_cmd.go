@@ -119,9 +119,31 @@ Both ledgers record it under the answer's request_id (role operator):
 The resident's own view at Guangzhou names Dongguan's department:
   curl -s -H "Authorization: Bearer %[10]s" %[9]s/v1/subjects/%[5]s/accesses
 
+%[12]s
 Ctrl-C stops all three. More: docs/federation.md
 `, bannerTokenTTL, clerk, dg.URL(), fed.Resource, fed.Person, fields,
 		mint(dg, auth.TokenSpec{Subject: "operator", Role: ledger.RoleOperator}),
 		mint(gz, auth.TokenSpec{Subject: "operator", Role: ledger.RoleOperator}), gz.URL(),
-		mint(gz, auth.TokenSpec{Subject: fed.Person, Role: consent.RoleCitizen}), node.DemoFederationCase)
+		mint(gz, auth.TokenSpec{Subject: fed.Person, Role: consent.RoleCitizen}), node.DemoFederationCase,
+		crossRegionBanner(fed, dg, gz))
+}
+
+// crossRegionBanner tells where to follow the demo's cross-region case.
+func crossRegionBanner(fed *node.Federation, dg, gz *node.Node) string {
+	c := fed.Case
+	if c == nil {
+		return fmt.Sprintf("(The demo's cross-region case could not be opened: %v)\n", fed.CaseErr)
+	}
+	there := "not yet taken by Guangzhou (Dongguan submits it again by itself)"
+	if c.Remote != nil && c.Remote.CaseID != "" {
+		there = c.Remote.CaseID + " at Guangzhou"
+	}
+	return fmt.Sprintf(`A cross-region case (异地代收代办): Dongguan's window took in %s, a new food business
+licence that Guangzhou's departments decide, for %s; it is %s.
+  Dongguan's window   %[4]s/ui/cases/%[5]s   (one-click demo sign-in as the window clerk)
+  Guangzhou's office  %[6]s/ui/   (sign in as the market-regulation reviewer, approve: Guangzhou issues the licence)
+  at Dongguan again   curl -s -H "Authorization: Bearer $TOKEN" %[4]s/v1/cases/%[5]s
+                      shows Guangzhou's decision and licence number; the clerk hands it out, and the
+                      applicant follows it at %[4]s/ui/progress
+`, c.ID, c.Applicant.Company, there, dg.URL(), c.ID, gz.URL())
 }
