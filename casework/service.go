@@ -38,9 +38,12 @@ type Consents interface {
 type Tokens func(actor Actor, scopes []string) (string, error)
 
 // Seals checks a licence record's issuer seal (the record as the exchange
-// answered it). It returns nil when the seal is valid.
+// answered it) against the keys of issuer, the department that answered it
+// (the receipt's provider: "licensing" here, "guangzhou/licensing" at
+// another node). It returns nil when the seal is valid.
+// *licence.Seals satisfies it.
 type Seals interface {
-	CheckSeal(ctx context.Context, record map[string]any) error
+	CheckSeal(ctx context.Context, issuer string, record map[string]any) error
 }
 
 // LicenceOrder is what an approved case asks the licensing department to

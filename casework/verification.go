@@ -203,7 +203,7 @@ func (s *Service) judge(ctx context.Context, c *Case, spec *MaterialSpec, rec ma
 			return "the licence expired on " + vu
 		}
 		if s.seals != nil {
-			if err := s.seals.CheckSeal(ctx, rec); err != nil {
+			if err := s.seals.CheckSeal(ctx, m.Provider, rec); err != nil {
 				m.Seal = "invalid"
 				return "the issuer's seal does not verify: " + govx.ErrorMessage(err)
 			}

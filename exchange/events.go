@@ -156,16 +156,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	entry := ledger.Entry{RequestID: id, Resource: httpx.Truncate(code, 100)}
 	sub, err := e.open(r, id, code, &entry)
 
-	entry.Outcome, entry.Code, entry.Status = ledger.Released, "ok", http.StatusOK
-	if err != nil {
-		entry.Outcome, entry.Code, entry.Status = ledger.Refused, govx.ErrorCode(err), httpx.StatusOf(err)
-		if k := govx.ErrorKind(err); k == govx.KindUnavailable || k == govx.KindInternal {
-			entry.Outcome = ledger.Failed
-		}
-	}
-	if aerr := e.audit.Append(context.WithoutCancel(r.Context()), entry); aerr != nil && err == nil {
-		err = aerr
-	}
+	err = e.recordOpen(r.Context(), &entry, err)
 	if err != nil {
 		if sub != nil {
 			sub.tail.Close()
@@ -179,6 +170,23 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-e.slots
 	}()
 	e.stream(w, r, sub, entry)
+}
+
+// recordOpen records the opening of a subscription, or its refusal
+// (err), in the ledger; it returns err, or the ledger's error when the
+// entry could not be recorded.
+func (e *Events) recordOpen(ctx context.Context, entry *ledger.Entry, err error) error {
+	entry.Outcome, entry.Code, entry.Status = ledger.Released, "ok", http.StatusOK
+	if err != nil {
+		entry.Outcome, entry.Code, entry.Status = ledger.Refused, govx.ErrorCode(err), httpx.StatusOf(err)
+		if k := govx.ErrorKind(err); k == govx.KindUnavailable || k == govx.KindInternal {
+			entry.Outcome = ledger.Failed
+		}
+	}
+	if aerr := e.audit.Append(context.WithoutCancel(ctx), *entry); aerr != nil && err == nil {
+		return aerr
+	}
+	return err
 }
 
 // open authenticates and authorises the subscription, takes a slot and
@@ -216,30 +224,7 @@ func (e *Events) open(r *http.Request, id, code string, entry *ledger.Entry) (*s
 		}
 	}
 
-	var d Decision
-	acc, err := e.svc.Authorize(r.Context(), claims, code, fields, purpose, &d)
-	entry.Provider, entry.Fields = d.Provider, d.Fields
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(acc.Resource.Methods, catalog.MethodSubscribe) {
-		return nil, govx.Errorf(govx.KindForbidden, "subscribe_not_offered", "%s is not offered by subscription", acc.Resource.Code)
-	}
-	select {
-	case e.slots <- struct{}{}:
-	default:
-		return nil, govx.Errorf(govx.KindUnavailable, "too_many_subscriptions",
-			"this exchange instance serves %d subscriptions already; try again later or another instance", cap(e.slots))
-	}
-	tail, err := e.openTail(r.Context(), acc.Resource.Code, cursor)
-	if err != nil {
-		<-e.slots
-		return nil, err
-	}
-	kt := acc.Resource.KeyType
-	return &subscription{id: id, caller: claims, code: code, fields: acc.Fields, purpose: purpose,
-		res: acc.Resource, acc: acc, tail: tail, cursor: Cursor(tail.Start()),
-		consent: acc.Personal || kt == catalog.KeyIDNumber || kt == catalog.KeyHolder}, nil
+	return e.openRead(r.Context(), claims, ReadRequest{RequestID: id, Resource: code, Fields: fields, Purpose: purpose, Cursor: cursor}, entry)
 }
 
 // openTail reads the resource's event topic from cursor, or from now when
@@ -349,46 +334,16 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 			e.endWith(w, rc, eventsUnavailable(err))
 			return
 		}
-		if err := e.verify(ctx, sub, m); err != nil {
-			if govx.ErrorKind(err) == govx.KindUnavailable {
-				// The provider's keys cannot be read: end the stream
-				// before this event, which the client gets on resuming.
-				e.endWith(w, rc, eventsUnavailable(err))
-				return
-			}
-			sub.cursor[m.Partition] = m.Offset + 1
-			continue
-		}
-		msg, subject, ok := e.decode(ctx, sub, m)
-		sub.cursor[m.Partition] = m.Offset + 1
-		if !ok {
-			continue
-		}
-		ev := entry
-		ev.SubjectKey = httpx.Truncate(msg.Key, 64)
-		ev.DataSubject = httpx.Truncate(subject, 64)
-		ev.At = time.Time{}
-		if sub.consent {
-			// Without the data subject's consent the event is withheld:
-			// nothing of it reaches the subscriber, so nothing is recorded.
-			var d Decision
-			c, err := e.svc.Consent(ctx, sub.caller, sub.acc, subject, sub.purpose, "", &d)
-			if err == nil {
-				err = e.svc.Spend(ctx, c, ev.RequestID, &d)
-			}
-			if err != nil {
-				if govx.ErrorKind(err) != govx.KindForbidden {
-					e.log.Warn("event withheld: consent could not be checked", "subscription", sub.id, "err", err)
-				}
-				continue
-			}
-			ev.ConsentID = c.ID
-		}
-		if err := e.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
-			// Nothing leaves unrecorded; the client resumes from the
-			// last event it received, this one included.
+		msg, _, err := e.take(ctx, sub, m, entry)
+		if err != nil {
+			// Nothing leaves unchecked or unrecorded; the client resumes
+			// from the last event it received, before this one.
 			e.endWith(w, rc, err)
 			return
+		}
+		sub.cursor[m.Partition] = m.Offset + 1
+		if msg == nil {
+			continue
 		}
 		data, err := json.Marshal(msg)
 		if err != nil {
@@ -399,6 +354,51 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 			return
 		}
 	}
+}
+
+// take decides what of message m reaches sub's subscriber: the event,
+// trimmed, recorded in the ledger under entry's request id; nil when it is
+// skipped (not signed by the provider, undecodable, of another resource,
+// withheld for want of the data subject's consent). An error means the
+// delivery stops before m: the provider's keys or the ledger cannot be
+// reached.
+//
+// The ledger entry recorded comes back with the event.
+func (e *Events) take(ctx context.Context, sub *subscription, m kafka.Message, entry ledger.Entry) (*EventMessage, *ledger.Entry, error) {
+	if err := e.verify(ctx, sub, m); err != nil {
+		if govx.ErrorKind(err) == govx.KindUnavailable {
+			return nil, nil, eventsUnavailable(err)
+		}
+		return nil, nil, nil
+	}
+	msg, subject, ok := e.decode(ctx, sub, m)
+	if !ok {
+		return nil, nil, nil
+	}
+	ev := entry
+	ev.SubjectKey = httpx.Truncate(msg.Key, 64)
+	ev.DataSubject = httpx.Truncate(subject, 64)
+	ev.At = time.Time{}
+	if sub.consent {
+		// Without the data subject's consent the event is withheld:
+		// nothing of it reaches the subscriber, so nothing is recorded.
+		var d Decision
+		c, err := e.svc.Consent(ctx, sub.caller, sub.acc, subject, sub.purpose, "", &d)
+		if err == nil {
+			err = e.svc.Spend(ctx, c, ev.RequestID, &d)
+		}
+		if err != nil {
+			if govx.ErrorKind(err) != govx.KindForbidden {
+				e.log.Warn("event withheld: consent could not be checked", "subscription", sub.id, "err", err)
+			}
+			return nil, nil, nil
+		}
+		ev.ConsentID = c.ID
+	}
+	if err := e.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		return nil, nil, err
+	}
+	return &msg, &ev, nil
 }
 
 // verify checks that m is signed by the provider of the subscribed

@@ -29,6 +29,11 @@ type Event struct {
 
 // Subscription is what Client.Subscribe asks the exchange for.
 type Subscription struct {
+	// Node, when set, is the node of the federation that holds Resource:
+	// its events are read through this exchange's node link (GET
+	// /v1/nodes/{node}/resources/{code}/events), and the cursors are
+	// that node's.
+	Node     string
 	Resource string
 	Purpose  string
 	// Fields are the record fields to receive. Ask for no personal field
@@ -127,8 +132,11 @@ func (c *Client) stream(ctx context.Context, hc *http.Client, s Subscription, cu
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		c.base+"/v1/resources/"+url.PathEscape(s.Resource)+"/events?"+q.Encode(), nil)
+	path := "/v1/resources/" + url.PathEscape(s.Resource) + "/events?"
+	if s.Node != "" {
+		path = "/v1/nodes/" + url.PathEscape(s.Node) + path[len("/v1"):]
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path+q.Encode(), nil)
 	if err != nil {
 		return false, govx.E(op, err)
 	}

@@ -262,7 +262,7 @@ func (f *Federation) linkQuery(w http.ResponseWriter, r *http.Request) {
 	case env.Kind == KindGrantApply || env.Kind == KindGrantGet:
 		reply, err = f.grant(r.Context(), &env)
 	case env.Kind != "" && env.Kind != KindQuery:
-		reply, err = f.serveKind(r.Context(), &env)
+		reply, err = f.serveKind(r.Context(), &env, c.peer)
 	default:
 		reply, err = f.decide(r.Context(), &env, c.peer)
 	}
@@ -336,19 +336,10 @@ func (f *Federation) forward(ctx context.Context, env *Envelope, from *Peer) (*R
 // the one the asking node checked, as far as this node maps the link to
 // it. The access is recorded in this node's ledger under env's request id.
 func (f *Federation) decide(ctx context.Context, env *Envelope, from *Peer) (*Reply, error) {
-	dept, err := f.cfg.Catalogue.PutRemoteDepartment(ctx, env.Origin, env.Department)
+	caller, err := f.remoteCaller(ctx, env.Origin, env.Department, env.Caller, env.Scopes, from)
 	if err != nil {
 		return nil, err
 	}
-	scopes := []string{}
-	for _, s := range env.Scopes {
-		if env.Origin == from.Name && len(from.Resources) > 0 && !slices.Contains(from.Resources, s) {
-			continue
-		}
-		scopes = append(scopes, s)
-	}
-	caller := &auth.Claims{Dept: dept, Role: "service", Scope: strings.Join(scopes, " ")}
-	caller.Subject = env.Origin + ":" + env.Caller
 	ans, d, err := f.cfg.Exchange.Answer(ctx, env.RequestID, caller, exchange.Query{Resource: env.Resource, Key: env.Key,
 		Fields: env.Fields, Purpose: env.Purpose, Consent: env.Consent})
 	if err != nil {

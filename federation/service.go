@@ -18,6 +18,9 @@ type Origin struct {
 	Department string // as the asking node knows it: "market-regulation"
 	Caller     string
 	RequestID  string
+	// Via is the linked node the call came through: Node itself, or the
+	// node that relayed it.
+	Via string
 }
 
 // RemoteDepartment is the code this node knows the calling department by.
@@ -49,14 +52,14 @@ func (f *Federation) Serve(kind string, fn ServiceFunc) {
 	f.services[kind] = fn
 }
 
-func (f *Federation) serveKind(ctx context.Context, env *Envelope) (*Reply, error) {
+func (f *Federation) serveKind(ctx context.Context, env *Envelope, from *Peer) (*Reply, error) {
 	f.mu.RLock()
 	fn := f.services[env.Kind]
 	f.mu.RUnlock()
 	if fn == nil {
 		return nil, govx.Errorf(govx.KindNotFound, "kind_not_served", "node %s does not serve %s", f.cfg.Name, env.Kind)
 	}
-	out, err := fn(ctx, Origin{Node: env.Origin, Department: env.Department, Caller: env.Caller, RequestID: env.RequestID}, env.Payload)
+	out, err := fn(ctx, Origin{Node: env.Origin, Department: env.Department, Caller: env.Caller, RequestID: env.RequestID, Via: from.Name}, env.Payload)
 	if err != nil {
 		return nil, err
 	}

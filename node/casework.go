@@ -89,7 +89,7 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *av
 		fed = n.Federation
 	}
 	svc, err := casework.NewService(casework.Config{Store: store, Exchange: client, Tokens: tokens, Consents: n.Consents,
-		Seals: licence.NewSealChecker(base, nil), Issuer: licenceIssuer{licence.NewIssuer(client, codec, orderSigner), tokens},
+		Seals: n.Seals, Issuer: licenceIssuer{licence.NewIssuer(client, codec, orderSigner), tokens},
 		AuthorityCode: authority, Logger: n.log, Now: n.cfg.CaseClock, Items: items, Federation: fed,
 		RetryInterval: n.cfg.CaseRetry, Calendar: cal, WarnDays: n.cfg.CaseWarnDays})
 	if err != nil {

@@ -129,6 +129,10 @@ type FederationConfig struct {
 	Level   string
 	Links   []federation.Peer
 	Refresh time.Duration
+	// KeyTTL is how long the keys of other nodes' departments (their
+	// licence issuers' seal keys) are used before they are read again
+	// (default 10 min).
+	KeyTTL time.Duration
 }
 
 // Validate fills in the defaults and refuses a Config that cannot run.

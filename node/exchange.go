@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"govx"
 	"govx/adapters"
+	"govx/adapters/licence"
 	"govx/bus"
 	"govx/catalog"
 	"govx/catalog/registry"
@@ -215,8 +216,13 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	mux.Handle("/v1/catalog/grants", gh)
 	mux.Handle("/v1/catalog/grants/", gh)
-	if err := n.startFederation(mux, store, grants, query, audit, verifier, rdb); err != nil {
+	fedEvents, err := n.startFederation(mux, store, grants, query, audit, verifier, rdb, events)
+	if err != nil {
 		return err
+	}
+	if fedEvents != nil {
+		metrics.Gauge("govx_federation_subscriptions_active", func() float64 { return float64(fedEvents.Active()) })
+		metrics.Gauge("govx_federation_event_reads_unreachable_total", func() float64 { return float64(fedEvents.Unreachable()) })
 	}
 
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
@@ -224,6 +230,13 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		return fmt.Errorf("exchange API: %w (is another govx running? choose another address with --http or GOVX_HTTP_ADDR)", err)
 	}
 	n.httpURL = "http://" + ln.Addr().String()
+	// Licence seals: this node's, with the keys its catalogue lists, and
+	// other nodes', with theirs, read over the node link.
+	n.Seals = &licence.Seals{Local: licence.NewSealChecker(n.httpURL, nil)}
+	if n.FederationKeys != nil {
+		n.Seals.Remote = n.FederationKeys
+	}
+	mux.Handle(licence.VerifyPath, licence.NewVerifyHandler(n.Seals, verifier, n.log))
 	if err := followOpenData(n.httpURL); err != nil {
 		ln.Close()
 		return err
@@ -239,6 +252,9 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	srv := &http.Server{Handler: n.edge(httpx.ValidText(mux)), ReadHeaderTimeout: n.cfg.ReadHeaderTimeout, ReadTimeout: n.cfg.ReadTimeout,
 		WriteTimeout: n.cfg.WriteTimeout, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	srv.RegisterOnShutdown(events.Close) // open streams would hold Shutdown to its timeout
+	if fedEvents != nil {
+		srv.RegisterOnShutdown(fedEvents.Close)
+	}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -257,31 +273,40 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 }
 
 // startFederation links the node to the other nodes of its federation,
-// when it is one, and serves the federation's APIs.
+// when it is one, and serves the federation's APIs: queries, grants, the
+// departments' keys (for licences sealed at one node to verify at the
+// others) and change events across nodes.
 func (n *Node) startFederation(mux *http.ServeMux, store *catalog.Store, grants *catalog.GrantStore, query *exchange.Handler, audit *ledger.Ledger,
-	verifier *auth.Verifier, rdb *redis.Client) error {
+	verifier *auth.Verifier, rdb *redis.Client, events *exchange.Events) (*federation.Events, error) {
 	fc := n.cfg.Federation
 	if fc.Name == "" {
-		return nil
+		return nil, nil
 	}
 	key, err := auth.LoadOrCreateKey(filepath.Join(n.cfg.DataDir, "keys", "node"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fed, err := federation.New(federation.Config{Name: fc.Name, Level: fc.Level, Key: key, Links: fc.Links,
 		Catalogue: store, Grants: grants, Exchange: query, Audit: audit, Tokens: verifier, Redis: rdb,
 		Refresh: fc.Refresh, Timeout: n.cfg.Timeout, Logger: n.log})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n.Federation, n.NodeKey = fed, key
+	n.FederationKeys = federation.NewKeys(fed, federation.KeysConfig{Local: store, TTL: fc.KeyTTL})
+	fedEvents := federation.NewEvents(fed, federation.EventsConfig{Local: events, MaxSubscriptions: n.cfg.MaxSubscriptions,
+		Heartbeat: n.cfg.EventHeartbeat})
+	n.FederationEvents = fedEvents
 	h := fed.Handler()
 	for _, p := range federation.Routes {
 		mux.Handle(p, h)
 	}
+	// More specific than the federation's own routes.
+	mux.Handle(federation.EventsRoute, fedEvents)
+	mux.Handle(federation.KeysRoute, n.FederationKeys.Handler())
 	fed.Start(n.runCtx)
 	n.onClose(fed.Close)
-	return nil
+	return fedEvents, nil
 }
 
 // RoleOperator is the role of tokens that may read the exchange's

@@ -82,6 +82,14 @@ type Node struct {
 	// Config.Federation names it; NodeKey signs its node links.
 	Federation *federation.Federation
 	NodeKey    *auth.Key
+	// FederationKeys are the keys of the other nodes' departments this
+	// node has read (nil outside a federation); Seals checks licence
+	// seals, this node's and theirs.
+	FederationKeys *federation.Keys
+	Seals          *licence.Seals
+	// FederationEvents serves this node's subscribers other nodes'
+	// change events (nil outside a federation).
+	FederationEvents *federation.Events
 
 	runtimes []*adapters.Runtime // every adapter runtime started, for health and metrics
 	opsURL   string

@@ -32,8 +32,15 @@ type Stream struct {
 // non-200 answer is returned decoded instead of a stream.
 func Subscribe(t testing.TB, m *node.Node, resource, token, query, lastEventID string) (*Stream, *Response) {
 	t.Helper()
+	return SubscribeURL(t, m.URL()+"/v1/resources/"+resource+"/events?"+query, token, lastEventID)
+}
+
+// SubscribeURL opens the event stream at url (another node's resource's,
+// say); a non-200 answer is returned decoded instead of a stream.
+func SubscribeURL(t testing.TB, url, token, lastEventID string) (*Stream, *Response) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", m.URL()+"/v1/resources/"+resource+"/events?"+query, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
