@@ -47,6 +47,16 @@ func TestLicencesAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fedDoc, err := openapicheck.Load(federation.OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := func(method, path string, status int, contentType string, body any) {
+		t.Helper()
+		if err := fedDoc.CheckResponse(method, path, status, contentType, body); err != nil {
+			t.Errorf("%s %s %d is not as documented: %v", method, path, status, err)
+		}
+	}
 
 	// Guangzhou's licensing department gives its authority a seal key of
 	// its own, published in Guangzhou's catalogue only, and issues a
@@ -145,7 +155,9 @@ func TestLicencesAcrossNodes(t *testing.T) {
 			t.Errorf("as a licence of Dongguan's: %d %v", r.Status, r.Body)
 		}
 		// Dongguan offers the keys it read to offline verifiers.
+		const keysPath = "/v1/nodes/{node}/departments/{code}/keys"
 		status, body, _ := nodetest.Call(t, "GET", dg.URL()+"/v1/nodes/guangzhou/departments/licensing/keys", tok, nil)
+		documented("GET", keysPath, status, "application/jwk-set+json", body)
 		keys, _ := body["keys"].([]any)
 		found := false
 		for _, k := range keys {
@@ -154,9 +166,16 @@ func TestLicencesAcrossNodes(t *testing.T) {
 		if status != http.StatusOK || !found {
 			t.Errorf("Guangzhou's licensing keys at Dongguan: %d %v", status, body)
 		}
-		if status, _, _ := nodetest.Call(t, "GET", dg.URL()+"/v1/nodes/guangzhou/departments/licensing/keys", "", nil); status != http.StatusUnauthorized {
+		status, body, _ = nodetest.Call(t, "GET", dg.URL()+"/v1/nodes/guangzhou/departments/licensing/keys", "", nil)
+		if status != http.StatusUnauthorized {
 			t.Errorf("the keys of another node without a token: %d", status)
 		}
+		documented("GET", keysPath, status, "", body)
+		status, body, _ = nodetest.Call(t, "GET", dg.URL()+"/v1/nodes/guangzhou/departments/no-such-dept/keys", tok, nil)
+		if status != http.StatusNotFound || nodetest.ErrCode(body) != "department_not_found" {
+			t.Errorf("a department Guangzhou does not have: %d %v", status, body)
+		}
+		documented("GET", keysPath, status, "", body)
 	})
 
 	t.Run("a forged seal or a key not Guangzhou's fails", func(t *testing.T) {
@@ -252,6 +271,7 @@ func TestLicencesAcrossNodes(t *testing.T) {
 				t.Errorf("%s: %v %+v", tc.name, s != nil, r)
 				continue
 			}
+			documented("GET", "/v1/nodes/{node}/resources/{code}/events", r.Status, "", r.Body)
 			if a := nodetest.Audit(t, dg, r.RequestID); a.Code != tc.code || a.Outcome == "released" {
 				t.Errorf("%s: Dongguan's ledger %+v", tc.name, a)
 			}
@@ -320,6 +340,8 @@ func TestLicencesAcrossNodes(t *testing.T) {
 		down()
 		if s, r := nodetest.SubscribeURL(t, events, tok, last); s != nil || r.Status != http.StatusServiceUnavailable || r.ErrorCode() != "node_unavailable" {
 			t.Errorf("subscribing with Guangzhou down: %v %+v", s != nil, r)
+		} else {
+			documented("GET", "/v1/nodes/{node}/resources/{code}/events", r.Status, "", r.Body)
 		}
 		revoke(valid[2])
 		published()
