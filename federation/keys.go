@@ -58,6 +58,9 @@ type Keys struct {
 
 	mu   sync.Mutex
 	sets map[string]*keySet // by node/department
+
+	// fetch reads a set from its node: Keys.fetch, over the node link.
+	fetch func(ctx context.Context, node, dept string) ([]catalog.DepartmentKey, error)
 }
 
 type keySet struct {
@@ -83,6 +86,7 @@ func NewKeys(f *Federation, cfg KeysConfig) *Keys {
 		cfg.Now = time.Now
 	}
 	k := &Keys{f: f, cfg: cfg, sets: map[string]*keySet{}}
+	k.fetch = k.call
 	if cfg.Local != nil {
 		f.Serve(KindKeysGet, k.serve)
 	}
@@ -194,8 +198,8 @@ func hasKey(keys []catalog.DepartmentKey, id string) bool {
 	return false
 }
 
-// fetch asks node for its department's keys.
-func (k *Keys) fetch(ctx context.Context, node, dept string) ([]catalog.DepartmentKey, error) {
+// call asks node for its department's keys over the node link.
+func (k *Keys) call(ctx context.Context, node, dept string) ([]catalog.DepartmentKey, error) {
 	var set catalog.JWKSet
 	if err := k.f.Call(ctx, node, KindKeysGet, bus.ExchangeDepartment, "node:"+k.f.cfg.Name, keysRequest{Department: dept}, &set); err != nil {
 		return nil, err
