@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -94,13 +95,13 @@ func (e *Events) Read(ctx context.Context, caller *auth.Claims, rq ReadRequest) 
 	}
 	entry.Outcome, entry.Code, entry.Status = ledger.Released, "ok", http.StatusOK // what each event delivered records
 	out := &ReadResult{Events: []ReadEvent{}, Provider: sub.res.Provider, Fields: sub.fields, Rule: sub.acc.Rule}
-	max := rq.Max
-	if max <= 0 || max > MaxRead {
-		max = MaxRead
+	limit := rq.Max
+	if limit <= 0 || limit > MaxRead {
+		limit = MaxRead
 	}
-	deadline := time.Now().Add(max0(rq.Wait))
+	deadline := time.Now().Add(max(rq.Wait, 0))
 	size := 0
-	for rq.Cursor != nil && len(out.Events) < max && size < maxReadBytes {
+	for rq.Cursor != nil && len(out.Events) < limit && size < maxReadBytes {
 		nctx, cancel := context.WithDeadline(ctx, deadline)
 		m, err := sub.tail.Next(nctx)
 		cancel()
@@ -133,20 +134,13 @@ func (e *Events) Read(ctx context.Context, caller *auth.Claims, rq ReadRequest) 
 			continue
 		}
 		out.Events = append(out.Events, ReadEvent{ID: sub.cursor.String(), Event: *msg, Subject: ev.DataSubject, Consent: ev.ConsentID})
-		size += 512
-		for _, v := range msg.Record {
-			if s, ok := v.(string); ok {
-				size += len(s)
-			} else {
-				size += 64
-			}
+		if b, err := json.Marshal(msg); err == nil {
+			size += len(b) + 128
 		}
 	}
 	out.Cursor = sub.cursor.String()
 	return out, nil
 }
-
-func max0(d time.Duration) time.Duration { return max(d, 0) }
 
 // openRead decides a read and positions its reader, as open does for a
 // stream; entry is filled in as far as it got.
