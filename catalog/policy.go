@@ -210,6 +210,17 @@ func (c *PolicyCache) invalidate(code string) {
 	c.Stats.Invalidations.Add(1)
 }
 
+// DepartmentsChanged drops the departments held in memory on this
+// instance at once. The announcement through Redis drops them everywhere,
+// this instance included, but a moment later: a department put here (a
+// remote department on its first call) acts here at once.
+func (c *PolicyCache) DepartmentsChanged() {
+	c.mu.Lock()
+	c.gen.Add(1)
+	c.depts = nil
+	c.mu.Unlock()
+}
+
 func (c *PolicyCache) flush() {
 	c.mu.Lock()
 	c.clearLocked()

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -88,6 +89,11 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		return err
 	}
 	n.onClose(policy.Close)
+	store.OnChange(func(_ context.Context, code string) {
+		if strings.HasPrefix(code, catalog.DepartmentChange) {
+			policy.DepartmentsChanged()
+		}
+	})
 	n.onClose(grants.ExpireEvery(time.Minute, n.log))
 	// Consents: a revocation reaches every instance's cache the same way.
 	if n.ConsentKey, err = auth.LoadOrCreateKey(filepath.Join(n.cfg.DataDir, "keys", "consent")); err != nil {
