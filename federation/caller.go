@@ -25,7 +25,7 @@ func (f *Federation) Caller(ctx context.Context, from Origin, scopes ...string) 
 // remoteCaller is the one rule for the claims a remote department's call
 // is decided with; from is the linked node the call came through.
 func (f *Federation) remoteCaller(ctx context.Context, origin, department, caller string, scopes []string, from *Peer) (*auth.Claims, error) {
-	dept, err := f.cfg.Catalogue.PutRemoteDepartment(ctx, origin, department)
+	dept, err := f.remoteDepartment(ctx, origin, department)
 	if err != nil {
 		return nil, err
 	}
@@ -39,4 +39,21 @@ func (f *Federation) remoteCaller(ctx context.Context, origin, department, calle
 	claims := &auth.Claims{Dept: dept, Role: "service", Scope: strings.Join(kept, " ")}
 	claims.Subject = origin + ":" + caller
 	return claims, nil
+}
+
+// remoteDepartment is the code this node knows department of node origin
+// by, put into its catalogue on the first call: later calls find it here,
+// without a write per call. A department deleted from the catalogue by
+// hand is put back on the next start.
+func (f *Federation) remoteDepartment(ctx context.Context, origin, department string) (string, error) {
+	key := origin + "/" + department
+	if code, ok := f.remote.Load(key); ok {
+		return code.(string), nil
+	}
+	code, err := f.cfg.Catalogue.PutRemoteDepartment(ctx, origin, department)
+	if err != nil {
+		return "", err
+	}
+	f.remote.Store(key, code)
+	return code, nil
 }

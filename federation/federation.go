@@ -188,6 +188,7 @@ type Federation struct {
 	links    []*link
 	services map[string]ServiceFunc // by kind
 	down     map[string]time.Time   // linked nodes not called until then
+	remote   sync.Map               // "node/dept" → its code here, once put in the catalogue
 
 	stop chan struct{}
 	done chan struct{}

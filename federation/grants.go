@@ -99,7 +99,7 @@ func (f *Federation) grant(ctx context.Context, env *Envelope) (*Reply, error) {
 	if f.cfg.Grants == nil {
 		return nil, govx.Errorf(govx.KindNotFound, "grants_not_served", "node %s takes no grant applications from other nodes", f.cfg.Name)
 	}
-	dept, err := f.cfg.Catalogue.PutRemoteDepartment(ctx, env.Origin, env.Department)
+	dept, err := f.remoteDepartment(ctx, env.Origin, env.Department)
 	if err != nil {
 		return nil, err
 	}

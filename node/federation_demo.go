@@ -116,6 +116,9 @@ func StartFederation(ctx context.Context, base Config) (*Federation, error) {
 			cfg.HTTPAddr = net.JoinHostPort(host, strconv.Itoa(firstPort+i))
 		}
 		cfg.Instance = d.Name
+		if i > 0 {
+			cfg.PprofAddr = "" // one process: the first node's profiles show all three
+		}
 		cfg.Migrate, cfg.Demo, cfg.Exchange = true, true, true
 		cfg.Casework, cfg.Adapters, cfg.Residents = d.Casework, d.Adapters, d.Residents
 		if d.Casework {

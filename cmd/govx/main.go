@@ -85,6 +85,7 @@ Environment:
   GOVX_PUBLIC_URL     where users reach the node; https: Secure cookies and HSTS
   GOVX_TLS_PROXY      1: a TLS proxy is in front (Secure cookies; X-Forwarded-Proto trusted)
   GOVX_LOG_LEVEL      debug, info, warn, error                    (info)
+  GOVX_PPROF_ADDR     serve net/http/pprof there (a debug address, never the public one)
   GOVX_HOLIDAYS       extra days off for case deadlines, e.g. 2026-12-31,2027-01-01
                       (China's 2026 arrangement is built in)
   GOVX_WORKDAYS       extra working days (weekends worked), e.g. 2027-01-04
@@ -147,6 +148,7 @@ func baseConfig(stderr io.Writer) node.Config {
 		Instance:             env("GOVX_INSTANCE", "exchange-1"),
 		PublicURL:            os.Getenv("GOVX_PUBLIC_URL"),
 		TLSProxy:             os.Getenv("GOVX_TLS_PROXY") == "1",
+		PprofAddr:            os.Getenv("GOVX_PPROF_ADDR"),
 		Logger:               newLogger(stderr),
 		Holidays:             list(os.Getenv("GOVX_HOLIDAYS")),
 		Workdays:             list(os.Getenv("GOVX_WORKDAYS")),
