@@ -281,15 +281,7 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *subscriptio
 	defer cancel()
 	defer context.AfterFunc(e.base, cancel)()
 
-	// A stream outlives the server's read and write timeouts by design.
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	rc := httpx.StartEventStream(w)
 	// The starting position, so a client that is cut off before the first
 	// event still resumes from here.
 	fmt.Fprintf(w, ": subscribed %s\nretry: 2000\nid: %s\n\n", sub.res.Code, sub.cursor)

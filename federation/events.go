@@ -294,14 +294,7 @@ func (e *Events) stream(w http.ResponseWriter, r *http.Request, sub *remoteSub, 
 	defer cancel()
 	defer context.AfterFunc(e.base, cancel)()
 
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	rc := httpx.StartEventStream(w)
 	// The position the subscription starts at: where a subscriber cut off
 	// before the first event resumes. With a cursor given, that is it.
 	start := sub.cursor
