@@ -131,16 +131,33 @@ func (f *Federation) Refresh(ctx context.Context) {
 				rs = append(rs, r)
 			}
 			l.resources, l.status.Up, l.status.Error, l.status.ReadAt = rs, true, "", now
+			f.view = nil
 		}
 		f.mu.Unlock()
 	}
 }
 
 // View is this node's federated catalogue: every resource of another node
-// it may use, each once, by the shortest way there.
+// it may use, each once, by the shortest way there. It is worked out again
+// only when a link or what it offers changes: queries route through it.
+// The slice is shared; callers do not modify it.
 func (f *Federation) View() []Resource {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
+	v := f.view
+	f.mu.RUnlock()
+	if v != nil {
+		return v
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.view == nil {
+		f.view = f.buildView()
+	}
+	return f.view
+}
+
+// buildView works the view out; f.mu is held.
+func (f *Federation) buildView() []Resource {
 	best := map[string]Resource{}
 	for _, l := range f.links {
 		for _, r := range l.resources {

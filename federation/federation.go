@@ -189,6 +189,7 @@ type Federation struct {
 	services map[string]ServiceFunc // by kind
 	down     map[string]time.Time   // linked nodes not called until then
 	remote   sync.Map               // "node/dept" → its code here, once put in the catalogue
+	view     []Resource             // View, worked out; nil when a link or its offer changed
 
 	stop chan struct{}
 	done chan struct{}
@@ -246,6 +247,7 @@ func (f *Federation) Link(p Peer) error {
 		if l.Name == p.Name {
 			// What it offered stays until it is read at its new place.
 			f.links[i] = &link{Peer: p, resources: l.resources}
+			f.view = nil
 			delete(f.down, p.Name)
 			return nil
 		}
