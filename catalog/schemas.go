@@ -759,17 +759,24 @@ func (s *Store) OwnCompatibility(ctx context.Context, subject string) (c Compati
 }
 
 func compatibility(ctx context.Context, q querier, subject string) (Compatibility, error) {
-	const op = "catalog.Compatibility"
-	var c string
-	err := q.QueryRow(ctx, `SELECT compatibility FROM catalog.schema_config
-		WHERE subject IN ($1, '') ORDER BY subject = '' LIMIT 1`, subject).Scan(&c)
+	c, err := inherited(ctx, q, "catalog.Compatibility", `SELECT compatibility FROM catalog.schema_config
+		WHERE subject IN ($1, '') ORDER BY subject = '' LIMIT 1`, subject, string(DefaultCompatibility))
+	return Compatibility(c), err
+}
+
+// inherited reads a per-subject registry setting with query, which selects
+// the subject's own row before the registry's (subject ''); def when
+// neither is set.
+func inherited(ctx context.Context, q querier, op, query, subject, def string) (string, error) {
+	var v string
+	err := q.QueryRow(ctx, query, subject).Scan(&v)
 	if err == nil {
-		return Compatibility(c), nil
+		return v, nil
 	}
 	if err = postgres.Translate(op, err, ""); govx.ErrorKind(err) != govx.KindNotFound {
 		return "", err
 	}
-	return DefaultCompatibility, nil
+	return def, nil
 }
 
 // SetCompatibility sets the mode of subject, or of the whole registry when
@@ -851,17 +858,9 @@ func (s *Store) Mode(ctx context.Context, subject string) (SchemaMode, error) {
 }
 
 func schemaMode(ctx context.Context, q querier, subject string) (SchemaMode, error) {
-	const op = "catalog.Mode"
-	var m string
-	err := q.QueryRow(ctx, `SELECT mode FROM catalog.schema_mode
-		WHERE subject IN ($1, '') ORDER BY subject = '' LIMIT 1`, subject).Scan(&m)
-	if err == nil {
-		return SchemaMode(m), nil
-	}
-	if err = postgres.Translate(op, err, ""); govx.ErrorKind(err) != govx.KindNotFound {
-		return "", err
-	}
-	return DefaultSchemaMode, nil
+	m, err := inherited(ctx, q, "catalog.Mode", `SELECT mode FROM catalog.schema_mode
+		WHERE subject IN ($1, '') ORDER BY subject = '' LIMIT 1`, subject, string(DefaultSchemaMode))
+	return SchemaMode(m), err
 }
 
 // OwnMode returns the mode set on subject itself ("" for the registry's);
