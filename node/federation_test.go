@@ -136,6 +136,20 @@ func TestFederation(t *testing.T) {
 		}
 	}
 
+	t.Run("the federation's routes refuse a caller without a token", func(t *testing.T) {
+		for _, c := range []struct{ method, path string }{
+			{"POST", "/v1/nodes/guangzhou/resources/" + code + "/query"},
+			{"POST", "/v1/nodes/guangzhou/grants"},
+			{"GET", "/v1/nodes/guangzhou/grants/1"},
+			{"GET", "/v1/federation/resources"},
+			{"GET", "/v1/federation/nodes"},
+		} {
+			if status, body, _ := nodetest.Call(t, c.method, dg.Addrs().HTTP+c.path, "", nil); status != http.StatusUnauthorized {
+				t.Errorf("%s %s without a token: %d %v", c.method, c.path, status, body)
+			}
+		}
+	})
+
 	t.Run("refused without the remote grant, audited at both ends", func(t *testing.T) {
 		resp := lookup()
 		if resp.Status != http.StatusForbidden || resp.ErrorCode() != "grant_required" {
