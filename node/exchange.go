@@ -252,6 +252,10 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 			ln.Close()
 			return err
 		}
+		if err := n.startWallet(mux, verifier, rdb); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	// Every API and the window UI behind it: text in a path or a query
 	// string is checked once, here.
