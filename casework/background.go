@@ -35,7 +35,7 @@ func (s *Service) RecordChanged(ctx context.Context, resource, key, eventType, r
 				if reason != "" {
 					msg += ": " + reason
 				}
-				if c.Status == Draft {
+				if c.Status.Pre() {
 					if m.State == Blocked && m.Reason == msg {
 						continue // the same change told again
 					}
@@ -139,7 +139,7 @@ func (s *Service) retry(ctx context.Context, id string) error {
 		return (m.State == Pending || m.State == Committed) && m.NextTry != nil && !m.NextTry.After(now)
 	}
 	actor := Actor{Subject: System.Subject, Role: "service", Dept: c.IntakeDept}
-	if results := s.verifyAll(ctx, c, it, actor, due); len(results) > 0 {
+	if results := s.verifyAll(ctx, c, it, actor, "case:"+c.ID, due); len(results) > 0 {
 		if _, err := s.store.Update(ctx, id, "", 0, System, "retry", s.now(), func(c *Case) ([]event, error) {
 			return s.apply(c, it, results, s.now()), nil
 		}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"govx"
@@ -17,6 +18,12 @@ import (
 //	in_review → approved → ready → delivered
 //	in_review → rejected → delivered
 //
+// and, for a case applied for online (ChannelOnline, online.go):
+//
+//	draft → submitted → in_review (accepted at pre-review)
+//	submitted → returned → submitted (one complete list of corrections)
+//	submitted → rejected (refused at pre-review)
+//
 // A draft is opened and verified but not accepted; the clock runs from
 // acceptance (in_review) and pauses during supplement waits. Approved
 // waits for the result to be issued (a licence through the licensing
@@ -25,6 +32,8 @@ type Status string
 
 const (
 	Draft      Status = "draft"
+	Submitted  Status = "submitted" // online: waiting for the competent department's pre-review
+	Returned   Status = "returned"  // online: returned to the applicant with one list of corrections
 	InReview   Status = "in_review"
 	Supplement Status = "supplement"
 	Approved   Status = "approved"
@@ -34,10 +43,15 @@ const (
 )
 
 // Statuses lists every status in lifecycle order.
-var Statuses = []Status{Draft, InReview, Supplement, Approved, Rejected, Ready, Delivered}
+var Statuses = []Status{Draft, Submitted, Returned, InReview, Supplement, Approved, Rejected, Ready, Delivered}
 
 // Open reports whether the case still waits on the government.
 func (s Status) Open() bool { return s == InReview || s == Supplement || s == Approved }
+
+// Pre reports whether the case is not accepted yet: a draft, or an online
+// case submitted for pre-review or returned for corrections. Its clock has
+// not started.
+func (s Status) Pre() bool { return s == Draft || s == Submitted || s == Returned }
 
 // Closed reports whether the decision is made.
 func (s Status) Closed() bool { return s == Rejected || s == Ready || s == Delivered }
@@ -64,6 +78,8 @@ type Party struct {
 	RepIDNumber string `json:"rep_id_number,omitempty"`
 	RepName     string `json:"rep_name,omitempty"`
 	Phone       string `json:"phone,omitempty"`
+	// Email is where notifications go by e-mail (Phone: by SMS).
+	Email string `json:"email,omitempty"`
 }
 
 // Key is the applicant's identifier: ID number or USCC.
@@ -92,10 +108,13 @@ func (p *Party) Validate() error {
 	default:
 		return govx.Errorf(govx.KindInvalid, "applicant_kind_invalid", "the applicant is a person or a company")
 	}
-	for _, s := range []string{p.Name, p.Company, p.RepName, p.Phone} {
-		if utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-			return govx.Errorf(govx.KindInvalid, "text_invalid", "names and phone numbers are at most 100 characters")
+	for _, s := range []string{p.Name, p.Company, p.RepName, p.Phone, p.Email} {
+		if utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+			return govx.Errorf(govx.KindInvalid, "text_invalid", "names, phone numbers and e-mail addresses are at most 100 characters")
 		}
+	}
+	if p.Email != "" && (strings.Count(p.Email, "@") != 1 || strings.ContainsAny(p.Email, " <>,;") || strings.HasPrefix(p.Email, "@") || strings.HasSuffix(p.Email, "@")) {
+		return govx.Errorf(govx.KindInvalid, "email_invalid", "the e-mail address is name@domain")
 	}
 	return nil
 }
@@ -119,6 +138,12 @@ type Material struct {
 	Attempts int    `json:"attempts,omitempty"`
 	// NextTry is when a pending material or a commitment is tried again.
 	NextTry *time.Time `json:"next_try,omitempty"`
+	// File is the file an online applicant uploaded for the material; its
+	// bytes are kept apart (Service.Download).
+	File *FileInfo `json:"file,omitempty"`
+	// Commitment is the text of the written commitment (告知承诺) an
+	// online applicant made for the material.
+	Commitment string `json:"commitment,omitempty"`
 }
 
 // Review is one department's part of the back-office review.
@@ -168,9 +193,12 @@ type Rating struct {
 
 // Case is one application at the window.
 type Case struct {
-	ID        string `json:"id"`
-	Item      string `json:"item"`
-	Status    Status `json:"status"`
+	ID     string `json:"id"`
+	Item   string `json:"item"`
+	Status Status `json:"status"`
+	// Channel is how the case came in: ChannelWindow ("" in cases stored
+	// before there was a choice) or ChannelOnline.
+	Channel   string `json:"channel,omitempty"`
 	Applicant Party  `json:"applicant"`
 	// LicenceNumber is the existing licence of a renewal.
 	LicenceNumber string `json:"licence_number,omitempty"`
@@ -189,6 +217,9 @@ type Case struct {
 	// window for this node to decide, where it came from (crossregion.go).
 	Remote *Remote `json:"remote,omitempty"`
 	Origin *Origin `json:"origin,omitempty"`
+	// Online is the online application's own record: preview, consents,
+	// submissions and returns (online.go).
+	Online *Online `json:"online,omitempty"`
 
 	// The clock.
 	AcceptedAt    *time.Time `json:"accepted_at,omitempty"`
@@ -229,6 +260,9 @@ func (c *Case) Review(dept string) *Review {
 // PendingDepts are the departments whose decision the case waits on.
 func (c *Case) PendingDepts() []string {
 	var out []string
+	if c.Status == Submitted && c.Online != nil && c.Online.Dept != "" {
+		return []string{c.Online.Dept} // its pre-review
+	}
 	if c.Status != InReview {
 		return out
 	}
@@ -271,7 +305,7 @@ const (
 // supplement deadline. It refuses with a plain reason when a material
 // blocks, a required one is missing, or a commitment is not allowed.
 func (c *Case) accept(it *Item, choices map[string]Choice, clock *Clock, now time.Time) error {
-	if c.Status != Draft {
+	if c.Status != Draft && !(c.IsOnline() && c.Status == Submitted) {
 		return govx.Errorf(govx.KindConflict, "case_not_draft", "case %s was already accepted (it is %s)", c.ID, c.Status)
 	}
 	for code, ch := range choices {

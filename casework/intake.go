@@ -72,7 +72,7 @@ func (s *Service) Open(ctx context.Context, clerk *auth.Claims, in OpenInput) (*
 		return nil, govx.E(op, govx.Errorf(govx.KindInvalid, "form_id_invalid", "the form id is 8 to 64 letters, digits, - or _"))
 	}
 	now := s.cfg.Now().UTC().Truncate(time.Millisecond)
-	c := &Case{Item: it.Code, Status: Draft, Applicant: in.Applicant, LicenceNumber: in.LicenceNumber, IntakeDept: clerk.Dept,
+	c := &Case{Item: it.Code, Status: Draft, Channel: ChannelWindow, Applicant: in.Applicant, LicenceNumber: in.LicenceNumber, IntakeDept: clerk.Dept,
 		Clerk: clerk.Subject, Note: in.Note, CreatedAt: now, UpdatedAt: now}
 	if it.DecidedAt != "" {
 		c.Remote = &Remote{Node: it.DecidedAt, Item: it.DecidedAs}

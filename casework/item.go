@@ -62,6 +62,12 @@ type Item struct {
 	Name       string `json:"name"`
 	NameEN     string `json:"name_en"`
 	LegalBasis string `json:"legal_basis"`
+	// LegalBasisEN is the legal basis in English, for the service guide.
+	LegalBasisEN string `json:"legal_basis_en,omitempty"`
+	// Fees and FeesEN say what the applicant pays, in Chinese and English
+	// ("不收费" / "Free of charge" when nothing), for the service guide.
+	Fees   string `json:"fees,omitempty"`
+	FeesEN string `json:"fees_en,omitempty"`
 	// IntakeDepts are the windows that take the item in.
 	IntakeDepts []string `json:"intake_depts"`
 	// Departments review it; a bundled item ("one thing", 一件事) has
@@ -197,14 +203,18 @@ func DemoItems() []Item {
 	return []Item{
 		{
 			Code: "food-business-new", Name: "食品经营许可（新办）", NameEN: "Food business licence (new)",
-			LegalBasis:  "《中华人民共和国食品安全法》第三十五条；《食品经营许可和备案管理办法》",
+			LegalBasis:   "《中华人民共和国食品安全法》第三十五条；《食品经营许可和备案管理办法》",
+			LegalBasisEN: "Food Safety Law of the PRC, Article 35; Measures for the Administration of Food Business Licensing and Filing",
+			Fees:         "不收费", FeesEN: "Free of charge",
 			IntakeDepts: []string{DeptServiceCenter}, Departments: []string{DeptMarket}, Applicant: Company,
 			Statutory: 20, Promised: 10, Issues: "food-business", IssueVariant: 2, CrossRegion: true,
 			Materials: []MaterialSpec{companyRegistration, representativeIdentity, premisesProof, layoutPlan, foodSafetyRules},
 		},
 		{
 			Code: "food-business-renewal", Name: "食品经营许可（延续）", NameEN: "Food business licence (renewal)",
-			LegalBasis:  "《食品经营许可和备案管理办法》第三十一条",
+			LegalBasis:   "《食品经营许可和备案管理办法》第三十一条",
+			LegalBasisEN: "Measures for the Administration of Food Business Licensing and Filing, Article 31",
+			Fees:         "不收费", FeesEN: "Free of charge",
 			IntakeDepts: []string{DeptServiceCenter}, Departments: []string{DeptMarket}, Applicant: Company,
 			Statutory: 20, Promised: 5, Issues: "food-business", IssueVariant: 2, NeedsLicenceNumber: true,
 			Materials: []MaterialSpec{companyRegistration, representativeIdentity,
@@ -216,7 +226,9 @@ func DemoItems() []Item {
 		},
 		{
 			Code: "resident-certificate", Name: "户籍证明", NameEN: "Resident certificate",
-			LegalBasis:  "《中华人民共和国户口登记条例》",
+			LegalBasis:   "《中华人民共和国户口登记条例》",
+			LegalBasisEN: "Regulations of the PRC on Household Registration",
+			Fees:         "不收费", FeesEN: "Free of charge",
 			IntakeDepts: []string{DeptServiceCenter, DeptPopulation}, Departments: []string{DeptPopulation}, Applicant: Person,
 			Statutory: 5, Promised: 1,
 			Materials: []MaterialSpec{
@@ -230,7 +242,9 @@ func DemoItems() []Item {
 		},
 		{
 			Code: "open-restaurant", Name: "开餐馆“一件事”", NameEN: "Open a restaurant (one-stop bundle)",
-			LegalBasis:  "《国务院关于加快推进政务服务“高效办成一件事”的指导意见》；《中华人民共和国食品安全法》；《中华人民共和国消防法》",
+			LegalBasis:   "《国务院关于加快推进政务服务“高效办成一件事”的指导意见》；《中华人民共和国食品安全法》；《中华人民共和国消防法》",
+			LegalBasisEN: "State Council Guidelines on Getting \"One Thing\" Done Efficiently; Food Safety Law of the PRC; Fire Protection Law of the PRC",
+			Fees:         "不收费", FeesEN: "Free of charge",
 			IntakeDepts: []string{DeptServiceCenter}, Departments: []string{DeptMarket, DeptFireRescue, DeptUrbanManagement},
 			Applicant: Company, Statutory: 20, Promised: 15, Issues: "food-business", IssueVariant: 2,
 			Materials: []MaterialSpec{companyRegistration, representativeIdentity, premisesProof, foodSafetyRules,

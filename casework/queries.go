@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"govx"
 	"govx/internal/auth"
 	"govx/internal/workday"
 )
@@ -18,13 +19,17 @@ func (s *Service) Get(ctx context.Context, caller *auth.Claims, id string) (*Cas
 	if err != nil {
 		return nil, err
 	}
+	if c.IsOnline() && c.Status == Draft {
+		// An online draft is its applicant's alone until submitted.
+		return nil, govx.Errorf(govx.KindNotFound, "case_not_found", "no case %s", id)
+	}
 	switch caller.Role {
 	case RoleClerk:
 		if c.IntakeDept != caller.Dept {
 			return nil, forbidden("not_your_window", "case %s was taken in at %s", c.ID, c.IntakeDept)
 		}
 	case RoleReviewer:
-		if c.Review(caller.Dept) == nil {
+		if !c.reviewedBy(caller.Dept) {
 			return nil, forbidden("not_your_department", "case %s is not reviewed by %s", c.ID, caller.Dept)
 		}
 	}

@@ -19,6 +19,9 @@ const (
 	RoleClerk      = consent.RoleClerk // at the window: opens, accepts, delivers
 	RoleReviewer   = "reviewer"        // in a department's back office: decides
 	RoleSupervisor = "supervisor"      // watches deadlines and figures
+	// RoleGateway is a mail and SMS gateway's service account: it reads
+	// the notifications' outbox (NotificationOutbox).
+	RoleGateway = "gateway"
 )
 
 // Exchange asks the exchange for one record. *exchange.Client satisfies it.
@@ -115,6 +118,12 @@ type Config struct {
 	ConsentDays int
 	// VerifyTimeout bounds one verification (default 5 s).
 	VerifyTimeout time.Duration
+	// MaxUpload is the largest file an online applicant may upload, in
+	// bytes (default DefaultMaxUpload, 5 MiB).
+	MaxUpload int64
+	// PreviewConsentTTL is how long an online applicant's consent to the
+	// preview of their facts runs (default DefaultPreviewConsentTTL).
+	PreviewConsentTTL time.Duration
 	// AuthorityCode is the USCC of the authority that issues licences on
 	// approved cases.
 	AuthorityCode string
@@ -164,13 +173,20 @@ func (c *Config) Validate() error {
 	if c.VerifyTimeout == 0 {
 		c.VerifyTimeout = 5 * time.Second
 	}
+	if c.MaxUpload == 0 {
+		c.MaxUpload = DefaultMaxUpload
+	}
+	if c.PreviewConsentTTL == 0 {
+		c.PreviewConsentTTL = DefaultPreviewConsentTTL
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.WarnDays < 0 || c.SupplementDays < 0 || c.RetryInterval < 0 || c.RecheckAfter < 0 || c.ConsentDays < 0 || c.RemotePoll < 0 {
+	if c.WarnDays < 0 || c.SupplementDays < 0 || c.RetryInterval < 0 || c.RecheckAfter < 0 || c.ConsentDays < 0 || c.RemotePoll < 0 ||
+		c.MaxUpload < 0 || c.PreviewConsentTTL < 0 {
 		return govx.Errorf(govx.KindInvalid, "config_invalid", "casework: intervals and day counts must be positive")
 	}
 	return nil
@@ -206,6 +222,7 @@ func NewService(cfg Config) (*Service, error) {
 			}
 		}
 	}
+	cfg.Store.notices = renderNotice(cfg.Items)
 	return &Service{cfg: cfg, store: cfg.Store, exchange: cfg.Exchange, tokens: cfg.Tokens, consents: cfg.Consents, seals: cfg.Seals,
 		issuer: cfg.Issuer, fed: cfg.Federation, clock: &Clock{cal: cfg.Calendar, warnDays: cfg.WarnDays, supplementDays: cfg.SupplementDays,
 			recheck: cfg.RecheckAfter}}, nil

@@ -73,6 +73,9 @@ type Entry struct {
 type Store struct {
 	pool   *pgxpool.Pool
 	outbox *Outbox
+	// notices renders the notice of a status change for the applicant
+	// (notify.go); NewService sets it, so that texts name the item.
+	notices func(c *Case, from Status) *Notice
 }
 
 // NewStore returns a store on pool, whose database has the casework
@@ -119,6 +122,14 @@ func register(resource string) string {
 	return resource
 }
 
+// applicantRef is what the cases table keeps of an applicant's
+// identifier (ID number or USCC) to find their cases: a hash, as for refs.
+// Migration 004 computes the same for the cases stored before it.
+func applicantRef(key string) string {
+	h := sha256.Sum256([]byte("applicant:" + key))
+	return hex.EncodeToString(h[:16])
+}
+
 func columns(c *Case) (last4 string, pending, depts, refs []string) {
 	k := c.Applicant.Key()
 	if len(k) >= 4 {
@@ -127,6 +138,9 @@ func columns(c *Case) (last4 string, pending, depts, refs []string) {
 	pending = c.PendingDepts()
 	for _, r := range c.Reviews {
 		depts = append(depts, r.Dept)
+	}
+	if c.Online != nil && c.Online.Dept != "" && !slices.Contains(depts, c.Online.Dept) {
+		depts = append(depts, c.Online.Dept) // the department that pre-reviews it
 	}
 	for _, m := range c.Materials {
 		// The records of a case taken in at another node are that node's
@@ -150,7 +164,7 @@ func columns(c *Case) (last4 string, pending, depts, refs []string) {
 // nextTry is the earliest time something of the case is tried again.
 func nextTry(c *Case) *time.Time {
 	var t *time.Time
-	if c.Status == Draft || c.Status == Rejected || c.Status == Delivered {
+	if c.Status.Pre() || c.Status == Rejected || c.Status == Delivered {
 		// A draft is verified while the clerk is there; a closed case has
 		// nothing left to try.
 		return nil
@@ -227,6 +241,13 @@ func (s *Store) create(ctx context.Context, c *Case, formID, action string, evs 
 		if err := s.record(ctx, tx, c, evs, c.CreatedAt); err != nil {
 			return err
 		}
+		if !c.IsOnline() {
+			// A case opened in the applicant's name at a window is news to
+			// them; an online draft is their own doing.
+			if err := s.notify(ctx, tx, c, ""); err != nil {
+				return err
+			}
+		}
 		if err := s.rememberForm(ctx, tx, formID, c.ID, action, evs[0].actor, c.CreatedAt); err != nil {
 			return err
 		}
@@ -280,10 +301,11 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, c *Case, insert bool) erro
 	}
 	if insert {
 		_, err = tx.Exec(ctx, `INSERT INTO casework.cases (id, item, status, intake_dept, applicant_last4, pending_depts, review_depts,
-			refs, colour, next_try, due, accepted_at, closed_at, overdue, working_days, rating, doc, version, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)`,
+			refs, colour, next_try, due, accepted_at, closed_at, overdue, working_days, rating, doc, version, created_at, updated_at,
+			channel, applicant_ref)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)`,
 			c.ID, c.Item, string(c.Status), c.IntakeDept, last4, pending, depts, refs, c.Colour, nextTry(c), c.Due, c.AcceptedAt,
-			c.ClosedAt, overdue, wd, rating, doc, c.Version, c.CreatedAt, c.UpdatedAt)
+			c.ClosedAt, overdue, wd, rating, doc, c.Version, c.CreatedAt, c.UpdatedAt, c.channel(), applicantRef(c.Applicant.Key()))
 		return err
 	}
 	_, err = tx.Exec(ctx, `UPDATE casework.cases SET status = $2, pending_depts = $3, review_depts = $4, refs = $5, colour = $6,
@@ -341,6 +363,7 @@ func scanCase(row pgx.Row) (*Case, error) {
 	if err := json.Unmarshal(doc, &c); err != nil {
 		return nil, err
 	}
+	c.Channel = c.channel()
 	return &c, nil
 }
 
@@ -382,6 +405,13 @@ type Change func(c *Case) ([]event, error)
 // between is KindConflict ("case_changed"), naming who. A form already
 // handled (formID) returns the case as it is now, unchanged.
 func (s *Store) Update(ctx context.Context, id string, formID string, version int, actor Actor, action string, now time.Time, fn Change) (*Case, error) {
+	return s.update(ctx, id, formID, version, actor, action, now, func(_ pgx.Tx, c *Case) ([]event, error) { return fn(c) })
+}
+
+// update is Update with fn given the transaction, to write what belongs
+// to the change beside the case (an uploaded file).
+func (s *Store) update(ctx context.Context, id string, formID string, version int, actor Actor, action string, now time.Time,
+	fn func(tx pgx.Tx, c *Case) ([]event, error)) (*Case, error) {
 	const op = "casework.Store.Update"
 	if !ValidCaseID(id) {
 		return nil, govx.Errorf(govx.KindInvalid, "case_id_invalid", "a case number is GX followed by 14 or more digits")
@@ -416,7 +446,8 @@ func (s *Store) Update(ctx context.Context, id string, formID string, version in
 				"case %s was changed by %s at %s while you were looking at it; reload it and decide again", id, who,
 				at.In(workday.Zone).Format("15:04:05"))
 		}
-		evs, err := fn(c)
+		from := c.Status
+		evs, err := fn(tx, c)
 		if err != nil {
 			return err
 		}
@@ -436,6 +467,11 @@ func (s *Store) Update(ctx context.Context, id string, formID string, version in
 		}
 		if err := s.record(ctx, tx, c, evs, now); err != nil {
 			return err
+		}
+		if c.Status != from {
+			if err := s.notify(ctx, tx, c, from); err != nil {
+				return err
+			}
 		}
 		if err := s.rememberForm(ctx, tx, formID, id, action, actor, now); err != nil {
 			return err
@@ -486,7 +522,12 @@ type Filter struct {
 	Dept    string // reviewed by this department; "" any
 	Pending bool   // with Dept: only those waiting on Dept's review
 	Intake  string // taken in by this window; "" any
-	Limit   int    // default 100, at most 500
+	Channel string // ChannelWindow or ChannelOnline; "" any
+	// Applicant is the identifier (ID number or USCC) of the applicant
+	// whose cases are listed; "" any. Online drafts are listed only to
+	// their applicant: they are not submitted to anyone yet.
+	Applicant string
+	Limit     int // default 100, at most 500
 }
 
 // List returns cases matching f, newest first.
@@ -494,11 +535,16 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Case, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
+	ref := ""
+	if f.Applicant != "" {
+		ref = applicantRef(f.Applicant)
+	}
 	q := `SELECT doc FROM casework.cases WHERE ($1 = '' OR status = $1) AND ($2 = '' OR colour = $2)
 		AND ($3 = '' OR (CASE WHEN $4 THEN pending_depts @> ARRAY[$3] ELSE review_depts @> ARRAY[$3] END))
-		AND ($5 = '' OR intake_dept = $5)
+		AND ($5 = '' OR intake_dept = $5) AND ($7 = '' OR channel = $7)
+		AND (CASE WHEN $8 = '' THEN NOT (channel = 'online' AND status = 'draft') ELSE applicant_ref = $8 END)
 		ORDER BY created_at DESC LIMIT $6`
-	rows, err := s.pool.Query(ctx, q, string(f.Status), f.Colour, f.Dept, f.Pending, f.Intake, f.Limit)
+	rows, err := s.pool.Query(ctx, q, string(f.Status), f.Colour, f.Dept, f.Pending, f.Intake, f.Limit, f.Channel, ref)
 	if err != nil {
 		return nil, postgres.Translate("casework.Store.List", err, "")
 	}

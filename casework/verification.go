@@ -59,15 +59,15 @@ func (s *Service) verify(ctx context.Context, actor Actor, c *Case) (*Case, erro
 	if err != nil {
 		return nil, err
 	}
-	results := s.verifyAll(ctx, c, it, actor, func(m *Material) bool { return c.Status == Draft || m.State == Pending })
+	results := s.verifyAll(ctx, c, it, actor, "case:"+c.ID, func(m *Material) bool { return c.Status == Draft || m.State == Pending })
 	return s.store.Update(ctx, c.ID, "", 0, actor, "verify", s.now(), func(c *Case) ([]event, error) {
 		return s.apply(c, it, results, s.now()), nil
 	})
 }
 
 // verifyAll verifies the exchange materials of c that want says to, in
-// parallel, and returns their new states by code.
-func (s *Service) verifyAll(ctx context.Context, c *Case, it *Item, actor Actor, want func(*Material) bool) map[string]Material {
+// parallel, for purpose, and returns their new states by code.
+func (s *Service) verifyAll(ctx context.Context, c *Case, it *Item, actor Actor, purpose string, want func(*Material) bool) map[string]Material {
 	var scopes []string
 	for _, spec := range it.Materials {
 		if spec.Source == FromExchange && !slices.Contains(scopes, spec.Resource) {
@@ -93,7 +93,7 @@ func (s *Service) verifyAll(ctx context.Context, c *Case, it *Item, actor Actor,
 			defer wg.Done()
 			vctx, cancel := context.WithTimeout(ctx, s.cfg.VerifyTimeout)
 			defer cancel()
-			r := s.verifyOne(vctx, token, c, m, spec)
+			r := s.verifyOne(vctx, token, c, m, spec, purpose)
 			mu.Lock()
 			results[m.Code] = r
 			mu.Unlock()
@@ -115,10 +115,10 @@ func (s *Service) pending(m Material, err error) Material {
 }
 
 // verifyOne asks the exchange for one material and judges the answer.
-func (s *Service) verifyOne(ctx context.Context, token string, c *Case, m Material, spec *MaterialSpec) Material {
+func (s *Service) verifyOne(ctx context.Context, token string, c *Case, m Material, spec *MaterialSpec, purpose string) Material {
 	_, key := subjectOf(c, spec.About)
 	m.Resource, m.Key = spec.Resource, key
-	ans, err := s.exchange.Query(ctx, token, spec.Resource, exchange.Query{Key: key, Fields: spec.Fields, Purpose: "case:" + c.ID})
+	ans, err := s.exchange.Query(ctx, token, spec.Resource, exchange.Query{Key: key, Fields: spec.Fields, Purpose: purpose})
 	if err != nil {
 		switch govx.ErrorKind(err) {
 		case govx.KindUnavailable, govx.KindTimeout, govx.KindInternal:
@@ -224,7 +224,7 @@ func (s *Service) apply(c *Case, it *Item, results map[string]Material, now time
 			continue
 		}
 		was := m.State
-		if c.Status != Draft && was == Committed {
+		if !c.Status.Pre() && was == Committed {
 			// A commitment re-checked.
 			switch r.State {
 			case Verified:
@@ -238,7 +238,7 @@ func (s *Service) apply(c *Case, it *Item, results map[string]Material, now time
 			case Pending:
 				r.State = Committed
 			}
-		} else if c.Status != Draft && r.State == Blocked {
+		} else if !c.Status.Pre() && r.State == Blocked {
 			if c.flag(Flag{At: now, Code: "verification_failed", Material: code, Message: r.Reason}) {
 				evs = append(evs, event{action: "flagged", detail: code + ": " + r.Reason, actor: System})
 			}

@@ -125,6 +125,11 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *av
 		return err
 	}
 	mux.Handle(ui.Prefix(), ui)
+	if n.cfg.hallEnabled() {
+		if err := n.mountHall(mux, base, svc, verifier, audit, guard); err != nil {
+			return err
+		}
+	}
 	cw, err := casework.NewHandler(casework.HandlerConfig{Service: svc, Verifier: verifier, Logger: n.log, Guard: guard, Refusals: n.refusals})
 	if err != nil {
 		return err

@@ -93,6 +93,12 @@ type Config struct {
 	// tokens) to visitors from loopback addresses. Only `govx up` sets it;
 	// no flag or environment variable does.
 	DemoLogin bool
+	// DemoIdP serves the demo identity provider (package internal/idp) at
+	// /idp/, with demo residents and companies to sign in as without a
+	// password (from loopback addresses only), and makes it the provider
+	// the online service hall signs in through and the verifier accepts,
+	// in place of OIDC. Only `govx up` sets it.
+	DemoIdP   bool
 	Residents int // demo residents
 
 	// Exchange runs the exchange and the node's HTTP APIs; Casework runs
@@ -109,6 +115,12 @@ type Config struct {
 	// accept the tokens of the government's OpenID Connect provider beside
 	// those of the node's own key (which `govx up` and the tools use).
 	OIDC auth.OIDCConfig
+	// HallClientSecret is the online service hall's client secret at the
+	// OIDC provider when the provider registered the hall as a
+	// confidential client; the hall's client id is OIDC.Audience, its
+	// redirect URI PublicURL + /hall/callback. The hall runs beside the
+	// case workflow whenever OIDC (or DemoIdP) is set.
+	HallClientSecret string
 	// TokenMaxLifetime is the longest life a token may claim (exp - iat);
 	// 0 means auth.DefaultMaxLifetime (24 h).
 	TokenMaxLifetime time.Duration

@@ -32,7 +32,7 @@ import (
 // and schema registry, consents and the data subject's view, the audit
 // ledger, open data, the case workflow and its pages, keys, health and
 // metrics.
-func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *avro.Codec) error {
+func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *avro.Codec) (err error) {
 	kcfg, err := n.KafkaConfig(bus.ExchangePrincipal(n.cfg.Instance))
 	if err != nil {
 		return err
@@ -129,7 +129,23 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	if err != nil {
 		return err
 	}
+	// Listening before the verifier is made: the demo identity provider's
+	// issuer URL is the node's own address.
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("exchange API: %w (is another govx running? choose another address with --http or GOVX_HTTP_ADDR)", err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	n.httpURL = "http://" + ln.Addr().String()
 	vcfg := auth.Config{Issuer: Issuer, Audience: Audience, MaxLifetime: n.cfg.TokenMaxLifetime}
+	if n.cfg.DemoIdP {
+		n.cfg.OIDC = demoOIDC(n.httpURL)
+		n.cfg.OIDC.Logger = n.log
+	}
 	if n.cfg.OIDC.Enabled() {
 		oidc := n.cfg.OIDC
 		vcfg.OIDC = &oidc
@@ -231,11 +247,6 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		metrics.Gauge("govx_federation_event_reads_unreachable_total", func() float64 { return float64(fedEvents.Unreachable()) })
 	}
 
-	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("exchange API: %w (is another govx running? choose another address with --http or GOVX_HTTP_ADDR)", err)
-	}
-	n.httpURL = "http://" + ln.Addr().String()
 	// Licence seals: this node's, with the keys its catalogue lists, and
 	// other nodes', with theirs, read over the node link.
 	n.Seals = &licence.Seals{Local: licence.NewSealChecker(n.httpURL, nil)}
@@ -244,12 +255,10 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	mux.Handle(licence.VerifyPath, licence.NewVerifyHandler(n.Seals, verifier, n.log))
 	if err := followOpenData(n.httpURL); err != nil {
-		ln.Close()
 		return err
 	}
 	if n.cfg.Casework {
 		if err := n.startCasework(ctx, n.runCtx, n.httpURL, codec, mux, verifier, rdb, audit); err != nil {
-			ln.Close()
 			return err
 		}
 		if err := n.startWallet(mux, verifier, rdb); err != nil {

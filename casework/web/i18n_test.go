@@ -98,7 +98,7 @@ var templateKeyRe = regexp.MustCompile(`\bt "([^"]+)"`)
 var jsKeyRe = regexp.MustCompile(`(?:fail|msg)\("([^"]+)"`)
 
 // goKeyRe finds keys in Go code: Key: "flash.x" and "nav.x" entries.
-var goKeyRe = regexp.MustCompile(`"((?:flash|nav|error|status|role|chart|accesses|login\.reason)\.[a-z0-9_.]+)"`)
+var goKeyRe = regexp.MustCompile(`"((?:flash|nav|error|status|role|chart|accesses|login\.reason|hall)\.[a-z0-9_.]+)"`)
 
 // TestCatalogueComplete checks that every key the templates, app.js and
 // the Go code use exists in both languages, and that both languages fill
@@ -110,7 +110,8 @@ func TestCatalogueComplete(t *testing.T) {
 	}
 	used := map[string]string{} // key → where
 	files, _ := fs.Glob(templateFS, "templates/*.html")
-	for _, f := range files {
+	hallFiles, _ := fs.Glob(templateFS, "templates/hall/*.html")
+	for _, f := range append(files, hallFiles...) {
 		data, _ := fs.ReadFile(templateFS, f)
 		for _, m := range templateKeyRe.FindAllStringSubmatch(string(data), -1) {
 			used[m[1]] = f
@@ -154,7 +155,7 @@ func TestCatalogueComplete(t *testing.T) {
 		"internal", "form_invalid", "body_too_large", "invalid_id_number", "invalid_uscc", "check_empty"} {
 		used["error."+code] = "error codes"
 	}
-	for _, n := range navigation {
+	for _, n := range append(window.nav, hall.nav...) {
 		used[n.key] = "navigation"
 	}
 	for prefix, values := range labels {

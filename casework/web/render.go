@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,9 +24,33 @@ import (
 //go:embed templates
 var templateFS embed.FS
 
-// layoutFiles are parsed into every page; every other file in templates/
-// is a page of the same name (check.html is the page "check").
-var layoutFiles = []string{"templates/layout.html", "templates/partials.html"}
+// site is one set of pages with their layout and menu: the clerks'
+// window (New) or the applicants' online service hall (NewHall).
+type site struct {
+	// layout files are parsed into every page; every other file matching
+	// pages is a page of the same name (check.html is the page "check").
+	layout []string
+	pages  string
+	// nav lists the pages of the menu in order. A page appears for a user
+	// once it is routed and the user's role may open it.
+	nav []navEntry
+}
+
+type navEntry struct{ key, path string }
+
+// window is the clerks' site.
+var window = site{
+	layout: []string{"templates/layout.html", "templates/partials.html"},
+	pages:  "templates/*.html",
+	nav: []navEntry{
+		{"nav.intake", "intake"},
+		{"nav.review", "review"},
+		{"nav.supervision", "supervision"},
+		{"nav.progress", "progress"},
+		{"nav.check", "check"},
+		{"nav.accesses", "accesses"},
+	},
+}
 
 // pages holds one template set per page: the layout and partials plus the
 // page's own "title" and "content". They are never executed themselves;
@@ -34,18 +59,18 @@ type pages struct {
 	byName map[string]*template.Template
 }
 
-func parsePages(funcs template.FuncMap) (*pages, error) {
-	base, err := template.New("layout").Funcs(funcs).ParseFS(templateFS, layoutFiles...)
+func parsePages(funcs template.FuncMap, st site) (*pages, error) {
+	base, err := template.New("layout").Funcs(funcs).ParseFS(templateFS, st.layout...)
 	if err != nil {
 		return nil, fmt.Errorf("parse layout: %w", err)
 	}
-	files, err := fs.Glob(templateFS, "templates/*.html")
+	files, err := fs.Glob(templateFS, st.pages)
 	if err != nil {
 		return nil, err
 	}
 	p := &pages{byName: make(map[string]*template.Template)}
 	for _, f := range files {
-		if isLayout(f) {
+		if slices.Contains(st.layout, f) {
 			continue
 		}
 		t, err := template.Must(base.Clone()).ParseFS(templateFS, f)
@@ -55,15 +80,6 @@ func parsePages(funcs template.FuncMap) (*pages, error) {
 		p.byName[strings.TrimSuffix(path.Base(f), ".html")] = t
 	}
 	return p, nil
-}
-
-func isLayout(f string) bool {
-	for _, l := range layoutFiles {
-		if l == f {
-			return true
-		}
-	}
-	return false
 }
 
 // view is the data every template gets; a page's own data is in Data.
@@ -88,26 +104,16 @@ type navItem struct {
 	Current bool
 }
 
-// navigation lists the pages of the menu in order. A page appears for a
-// user once it is routed and the user's role may open it.
-var navigation = []struct{ key, path string }{
-	{"nav.intake", "intake"},
-	{"nav.review", "review"},
-	{"nav.supervision", "supervision"},
-	{"nav.progress", "progress"},
-	{"nav.check", "check"},
-	{"nav.accesses", "accesses"},
-}
-
 func (ui *UI) nav(r *http.Request, u *auth.Claims) []navItem {
 	var out []navItem
-	for _, n := range navigation {
+	for _, n := range ui.site.nav {
 		full := ui.url(n.path)
 		roles, routed := ui.routes[full]
 		if !routed || (roles != nil && u == nil) || (len(roles) > 0 && !contains(roles, u.Role)) {
 			continue
 		}
-		out = append(out, navItem{Key: n.key, URL: full, Current: r.URL.Path == full})
+		out = append(out, navItem{Key: n.key, URL: full, Current: r.URL.Path == full ||
+			(n.path != "" && strings.HasPrefix(r.URL.Path, full+"/"))})
 	}
 	return out
 }
@@ -137,6 +143,7 @@ func (ui *UI) baseFuncs() template.FuncMap {
 			return ui.url(u), err
 		},
 		"url":      ui.url,
+		"mask":     govx.MaskSubject,
 		"datetime": datetime,
 		"date":     date,
 		"fieldErr": fieldErr,

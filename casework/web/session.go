@@ -374,5 +374,11 @@ func (ui *UI) signedIn(w http.ResponseWriter, r *http.Request, tok string, claim
 func (ui *UI) logout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, ui.cookie(sessionCookie, "", -1))
 	ui.setFlash(w, flash{Kind: "ok", Key: "flash.signed_out"})
+	if ui.isHall() {
+		// The hall's sign-in page would send the applicant straight back
+		// to the identity provider.
+		ui.redirect(w, r, ui.cfg.Prefix)
+		return
+	}
 	ui.redirect(w, r, ui.url("login"))
 }

@@ -91,6 +91,9 @@ type Config struct {
 	// Refusals, which may be nil, records refused case actions, as the
 	// case API does.
 	Refusals *refusal.Log
+	// SignIn is the identity provider the hall's applicants sign in
+	// through (NewHall); the window does not use it.
+	SignIn *SignIn
 	// Progress limits the public progress lookup and rating; pass the one
 	// the case API spends from, so that both ways to guess draw on one
 	// budget. nil means a limiter of this UI alone.
@@ -149,11 +152,15 @@ func (c *Config) Validate() error {
 // prefix. It is safe for concurrent use.
 type UI struct {
 	cfg    Config
+	site   site
 	log    *slog.Logger
 	mux    *http.ServeMux
 	msgs   catalogue
 	pages  *pages
 	assets *assets
+	// signIn is the hall's client of the identity provider; nil in the
+	// window.
+	signIn *signIn
 	// routes holds the paths (under the prefix) with a page and the roles
 	// that may open it; the navigation shows only those.
 	routes map[string][]string
@@ -165,26 +172,36 @@ func New(cfg Config) (*UI, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, govx.E(op, err)
 	}
-	msgs, err := loadCatalogue(messagesJSON)
+	ui, err := build(cfg, window)
 	if err != nil {
 		return nil, govx.E(op, err)
+	}
+	ui.routeAll()
+	return ui, nil
+}
+
+// build makes a UI of site st, without routes.
+func build(cfg Config, st site) (*UI, error) {
+	msgs, err := loadCatalogue(messagesJSON)
+	if err != nil {
+		return nil, err
 	}
 	as, err := loadAssets()
 	if err != nil {
-		return nil, govx.E(op, err)
+		return nil, err
 	}
 	ui := &UI{
 		cfg:    cfg,
+		site:   st,
 		log:    cfg.Logger,
 		mux:    http.NewServeMux(),
 		msgs:   msgs,
 		assets: as,
 		routes: make(map[string][]string),
 	}
-	if ui.pages, err = parsePages(ui.baseFuncs()); err != nil {
-		return nil, govx.E(op, err)
+	if ui.pages, err = parsePages(ui.baseFuncs(), st); err != nil {
+		return nil, err
 	}
-	ui.routeAll()
 	return ui, nil
 }
 

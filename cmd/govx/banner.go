@@ -58,6 +58,7 @@ govx is up.
   health            %[1]s/healthz
   metrics           %[1]s/metrics   (role operator: %[13]s token --role operator)
   window (demo)     %[1]s/ui/   (one-click demo sign-in from this computer only)
+  service hall      %[1]s/hall/   (applicants sign in through the demo identity provider at %[1]s/idp/)
   open data API     %[1]s/open/v1/docs   (try: curl '%[1]s/open/v1/datasets/air-quality/records?filter=pm25:gt:60&sort=-pm25&limit=5')
   Kafka (embedded)  %[2]s   (SASL on; look with %[13]s bus topics, %[13]s bus tail TOPIC)
   PostgreSQL        %[3]s

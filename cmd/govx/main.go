@@ -147,6 +147,7 @@ func baseConfig(stderr io.Writer) node.Config {
 		HTTPAddr:             env("GOVX_HTTP_ADDR", "127.0.0.1:8080"),
 		Instance:             env("GOVX_INSTANCE", "exchange-1"),
 		PublicURL:            os.Getenv("GOVX_PUBLIC_URL"),
+		HallClientSecret:     os.Getenv("GOVX_OIDC_CLIENT_SECRET"),
 		TLSProxy:             os.Getenv("GOVX_TLS_PROXY") == "1",
 		PprofAddr:            os.Getenv("GOVX_PPROF_ADDR"),
 		Logger:               newLogger(stderr),
@@ -211,7 +212,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // tokenConfig reads which tokens the exchange accepts besides the local
 // key's: GOVX_OIDC_ISSUER, GOVX_OIDC_AUDIENCE (the client id),
 // GOVX_OIDC_CLAIMS (a claim mapping, as JSON or the path of a JSON file),
-// GOVX_OIDC_LEEWAY (clock skew) and GOVX_TOKEN_MAX_LIFETIME.
+// GOVX_OIDC_LEEWAY (clock skew) and GOVX_TOKEN_MAX_LIFETIME. With an
+// issuer, the online service hall signs applicants in through that
+// provider as client GOVX_OIDC_AUDIENCE (GOVX_OIDC_CLIENT_SECRET when the
+// provider gave the hall a secret).
 func tokenConfig() (auth.OIDCConfig, time.Duration, error) {
 	var c auth.OIDCConfig
 	dur := func(name string) (time.Duration, error) {

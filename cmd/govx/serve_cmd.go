@@ -34,6 +34,10 @@ func runUp(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Wri
 	}
 	cfg.Migrate, cfg.Demo, cfg.Exchange, cfg.Casework = true, true, true, true
 	cfg.DemoLogin = true // the demo's one-click sign-in, from this computer only; never in govx exchange
+	// The demo identity provider at /idp/, which the online service hall
+	// signs residents and companies in through; never in govx exchange,
+	// which takes the government's provider (GOVX_OIDC_ISSUER).
+	cfg.DemoIdP = true
 	cfg.Adapters = node.ReferenceAdapters
 	return serve(ctx, cfg, func(n *node.Node) {
 		demo, err := n.SeedDemoUse(ctx)
