@@ -258,6 +258,10 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 		return err
 	}
 	if n.cfg.Casework {
+		// The wallet first: the hall shows it.
+		if err := n.startWallet(mux, verifier, rdb); err != nil {
+			return err
+		}
 		if err := n.startCasework(ctx, n.runCtx, n.httpURL, codec, mux, verifier, rdb, audit); err != nil {
 			return err
 		}

@@ -99,8 +99,13 @@ func (n *Node) mountHall(mux *http.ServeMux, base string, svc *casework.Service,
 		o := demoOIDC(base)
 		signIn.Issuer, signIn.ClientID, signIn.ClientSecret = o.Issuer, o.Audience, ""
 	}
-	hall, err := web.NewHall(web.Config{Verifier: verifier, Logger: n.log, Prefix: HallPrefix, Cases: svc, Refusals: n.refusals,
-		Progress: guard, Resources: catalog.NewStore(n.Pool), Accesses: audit, SecureCookies: n.cfg.secureCookies(), SignIn: signIn})
+	hcfg := web.Config{Verifier: verifier, Logger: n.log, Prefix: HallPrefix, Cases: svc, Refusals: n.refusals,
+		Progress: guard, Resources: catalog.NewStore(n.Pool), Accesses: audit, SecureCookies: n.cfg.secureCookies(), SignIn: signIn,
+		Consents: n.Consents}
+	if n.Wallet != nil {
+		hcfg.Wallet, hcfg.Proofs, hcfg.VerifyGuard = n.Wallet, n.WalletProofs, n.WalletGuard
+	}
+	hall, err := web.NewHall(hcfg)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 	"govx/openapi"
 	"govx/openapi/apikeys"
 	"govx/schemas"
+	"govx/wallet"
 )
 
 // Token issuer and audience of this deployment.
@@ -90,6 +91,11 @@ type Node struct {
 	// FederationEvents serves this node's subscribers other nodes'
 	// change events (nil outside a federation).
 	FederationEvents *federation.Events
+	// Wallet is the applicants' wallet (with the case workflow), its
+	// proofs of accesses and its verification budget.
+	Wallet       *wallet.Service
+	WalletProofs *wallet.Proofs
+	WalletGuard  *wallet.Guard
 
 	runtimes []*adapters.Runtime // every adapter runtime started, for health and metrics
 	opsURL   string
@@ -324,7 +330,7 @@ func (n *Node) Close() error {
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	applied, err := postgres.Migrate(ctx, pool, catalog.MigrationSource(), ledger.MigrationSource(), population.MigrationSource(),
 		legalentity.MigrationSource(), licence.MigrationSource(), consent.MigrationSource(), openapi.MigrationSource(), apikeys.MigrationSource(),
-		casework.MigrationSource(), refusal.MigrationSource())
+		casework.MigrationSource(), refusal.MigrationSource(), wallet.MigrationSource())
 	if err != nil {
 		return err
 	}

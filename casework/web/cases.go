@@ -10,11 +10,14 @@ import (
 	"time"
 
 	"govx"
+	"govx/adapters/licence"
 	"govx/casework"
 	"govx/catalog"
+	"govx/consent"
 	"govx/exchange/ledger"
 	"govx/internal/httpx"
 	"govx/internal/ratelimit"
+	"govx/wallet"
 )
 
 // The case pages: intake and the case page for the window clerk, the
@@ -766,6 +769,12 @@ var labels = map[string][]string{
 	"source.":         {casework.FromExchange, casework.FromUpload},
 	"result.":         {"licence", "certificate", "rejection"},
 	"outcome.":        {ledger.Released, ledger.Answered, ledger.Refused, ledger.Failed},
+	// The hall's wallet and My data (wallet.go).
+	"wallet.status.": {licence.StatusValid, licence.StatusRevoked, licence.StatusExpired},
+	"wallet.seal.":   {wallet.SealValid, wallet.SealInvalid},
+	"verify.result.": {wallet.ResultValid, wallet.ResultRevoked, wallet.ResultExpired, wallet.ResultInvalid, wallet.ResultUnverifiable},
+	"consent.status.": {string(consent.Pending), string(consent.Active), string(consent.Paused), string(consent.Revoked),
+		string(consent.Expired), string(consent.Used)},
 	"action.": {"opened", "consent_recorded", "verified", "accepted", "reviewed", "supplement_requested", "supplied",
 		"approved", "rejected", "issued", "issue_pending", "delivered", "rated", "flagged", "material_verified",
 		"material_blocked", "material_pending", "material_committed", "deadline.yellow", "deadline.red",

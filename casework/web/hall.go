@@ -109,6 +109,8 @@ func (ui *UI) routeHall() {
 	ui.handle("GET /guides/{item}", nil, http.HandlerFunc(ui.guidePage))
 	// Applying online and the applicant's cases (apply.go).
 	ui.routeApply()
+	// The wallet, My data and the public verification page (wallet.go).
+	ui.routeWallet()
 	ui.handle("/", nil, http.HandlerFunc(ui.notFound))
 }
 

@@ -14,6 +14,7 @@ import (
 	"govx/internal/auth"
 	"govx/internal/httpx"
 	"govx/internal/refusal"
+	"govx/wallet"
 )
 
 // Roles the pages check. The token's role claim carries them.
@@ -98,6 +99,16 @@ type Config struct {
 	// the case API spends from, so that both ways to guess draw on one
 	// budget. nil means a limiter of this UI alone.
 	Progress *casework.ProgressGuard
+
+	// Wallet, which may be nil, is the applicants' wallet: with it the
+	// hall has the wallet page and the public verification page
+	// (wallet.go). With Proofs, Consents and Accesses too, it has My data.
+	Wallet   Wallet
+	Proofs   Proofs
+	Consents Consents
+	// VerifyGuard limits the public verification; pass the one the wallet
+	// API spends from. nil means a limiter of this UI alone.
+	VerifyGuard VerifyGuard
 }
 
 // Resources finds a resource in the catalogue; *catalog.Store is one.
@@ -164,6 +175,8 @@ type UI struct {
 	// routes holds the paths (under the prefix) with a page and the roles
 	// that may open it; the navigation shows only those.
 	routes map[string][]string
+	// localVerifyGuard limits verifications when Config.VerifyGuard is nil.
+	localVerifyGuard VerifyGuard
 }
 
 // New builds the UI.
@@ -198,6 +211,8 @@ func build(cfg Config, st site) (*UI, error) {
 		msgs:   msgs,
 		assets: as,
 		routes: make(map[string][]string),
+
+		localVerifyGuard: wallet.NewGuard(nil),
 	}
 	if ui.pages, err = parsePages(ui.baseFuncs(), st); err != nil {
 		return nil, err
