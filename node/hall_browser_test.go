@@ -35,8 +35,8 @@ const (
 // the registers hold — fetched only after the applicant consents —,
 // uploads (a file that is not what its name says, and one too large, are
 // refused), a written commitment, submission, pre-review acceptance and
-// approval by the market regulation reviewer, the licence issued, and the
-// notices of each change. Another applicant cannot open the case. Every
+// approval by the market regulation reviewer, the licence issued and in
+// the company's wallet, and the notices of each change. Another applicant cannot open the case. Every
 // page fits a 375 px phone without horizontal scrolling; screenshots at
 // phone and desktop widths go to the artifacts folder.
 func TestBrowserHall(t *testing.T) {
@@ -248,6 +248,17 @@ func TestBrowserHall(t *testing.T) {
 	ns, _ := json.Marshal(b.Text(t, "#notices"))
 	t.Logf("notices: %s", ns)
 
+	// The licence is in the company's wallet, its seal checked; the
+	// accesses of the preview are under "my data".
+	b.Navigate(t, hall+"wallet")
+	b.Click(t, "#wallet-open")
+	b.WaitText(t, "#wallet-cards", number)
+	b.WaitText(t, "#wallet-cards", "电子印章有效")
+	fits("11-wallet")
+	b.Navigate(t, hall+"mydata")
+	b.WaitText(t, "#consents", caseID)
+	fits("12-my-data")
+
 	// Another applicant does not see the case.
 	b.Click(t, "#logout")
 	b.WaitText(t, "#flash", "退出")
@@ -259,7 +270,7 @@ func TestBrowserHall(t *testing.T) {
 	b.WaitText(t, "#error-code", "case_not_found")
 	b.Navigate(t, hall+"cases/"+caseID+"/files/premises_proof")
 	b.WaitText(t, "#error-code", "not_found")
-	fits("11-not-yours")
+	fits("13-not-yours")
 	if errs := b.JSErrors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %v", errs)
 	}
