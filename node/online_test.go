@@ -361,3 +361,32 @@ func TestOnlineRefusalAndWindowNotices(t *testing.T) {
 		t.Errorf("the resident's cases: %v %+v", err, mine)
 	}
 }
+
+// submitOnline has company apply online for a new food business licence,
+// with the premises proof uploaded as a PDF and a commitment for the food
+// safety rules, and submit it.
+func submitOnline(t *testing.T, svc *casework.Service, company *auth.Claims, d demoApplicants) *casework.Case {
+	t.Helper()
+	ctx := context.Background()
+	c, err := svc.OpenOnline(ctx, company, casework.OnlineInput{Item: "food-business-new", Applicant: casework.Party{
+		Company: d.company.Name, RepIDNumber: d.company.RepresentativeID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []func(context.Context, *auth.Claims, string, casework.ChangeInput) (*casework.Case, error){
+		svc.ConsentPreview, svc.Preview, svc.Confirm} {
+		if _, err := step(ctx, company, c.ID, casework.ChangeInput{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.Upload(ctx, company, c.ID, "premises_proof", "lease.pdf", bytes.NewReader(pdfBytes)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Commit(ctx, company, c.ID, "food_safety_rules", casework.ChangeInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = svc.SubmitOnline(ctx, company, c.ID, casework.ChangeInput{}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
