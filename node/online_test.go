@@ -345,6 +345,17 @@ func TestOnlineRefusalAndWindowNotices(t *testing.T) {
 		t.Errorf("notices of the refused case: %d, %d ready (SMS only)", n, ready)
 	}
 
+	// The register changes while a company's case waits for pre-review:
+	// the record is blocked and the case cannot be accepted as it stands.
+	company := personClaims(auth.RoleLegalPerson, d.company.USCC)
+	cc := submitOnline(t, svc, company, d)
+	if err := svc.RecordChanged(ctx, "legal-entity.status", d.company.USCC, "legal-entity.deregistered", "吊销营业执照"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AcceptOnline(ctx, marketRev, cc.ID, casework.ChangeInput{}); govx.ErrorCode(err) != "material_blocked" {
+		t.Errorf("accepting a case whose record changed: %v", err)
+	}
+
 	// At the window: opened (draft) and accepted, two notices.
 	w, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "resident-certificate", Applicant: casework.Party{IDNumber: d.resident.IDNumber}})
 	if err != nil {
