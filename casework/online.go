@@ -713,7 +713,7 @@ func (s *Service) SubmitOnline(ctx context.Context, applicant *auth.Claims, id s
 		if err := editable(c); err != nil {
 			return nil, err
 		}
-		action := "submitted"
+		action := "submitted_online"
 		if r := c.openReturn(); r != nil {
 			var open []string
 			for _, x := range r.Items {

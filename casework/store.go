@@ -570,7 +570,7 @@ func (s *Store) due(ctx context.Context, now time.Time, limit int) ([]string, er
 // relyingOn returns the ids of open cases that rely on the record with ref.
 func (s *Store) relyingOn(ctx context.Context, ref string) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id FROM casework.cases WHERE refs @> ARRAY[$1]
-		AND status IN ('draft', 'in_review', 'supplement', 'approved')`, ref)
+		AND status IN ('draft', 'submitted', 'returned', 'in_review', 'supplement', 'approved')`, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -619,7 +619,7 @@ type ProgressEntry struct {
 }
 
 // publicActions are the history actions the public timeline shows.
-var publicActions = []string{"opened", "applied_online", "accepted", "submitted", "returned", "resubmitted", "reviewed", "supplement_requested", "supplied", "approved", "rejected",
+var publicActions = []string{"opened", "applied_online", "accepted", "submitted", "submitted_online", "returned", "resubmitted", "reviewed", "supplement_requested", "supplied", "approved", "rejected",
 	"issued", "delivered", "rated"}
 
 // byLast4 returns the case with id if its applicant's identifier ends in

@@ -137,7 +137,7 @@ func TestOnlineApplicationAPI(t *testing.T) {
 		t.Errorf("another applicant's cases: %v", ids)
 	}
 	tl := api.must(200, "GET", base+"/timeline", "/v1/applications/{id}/timeline", company, nil)
-	for _, action := range []string{"applied_online", "submitted", "returned", "resubmitted", "accepted"} {
+	for _, action := range []string{"applied_online", "submitted_online", "returned", "resubmitted", "accepted"} {
 		if !strings.Contains(string(tl.raw), `"`+action+`"`) {
 			t.Errorf("timeline lacks %s: %s", action, tl.raw)
 		}

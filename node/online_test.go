@@ -345,6 +345,17 @@ func TestOnlineRefusalAndWindowNotices(t *testing.T) {
 		t.Errorf("notices of the refused case: %d, %d ready (SMS only)", n, ready)
 	}
 
+	// The register changes while a company's case waits for pre-review:
+	// the record is blocked and the case cannot be accepted as it stands.
+	company := personClaims(auth.RoleLegalPerson, d.company.USCC)
+	cc := submitOnline(t, svc, company, d)
+	if err := svc.RecordChanged(ctx, "legal-entity.status", d.company.USCC, "legal-entity.deregistered", "吊销营业执照"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AcceptOnline(ctx, marketRev, cc.ID, casework.ChangeInput{}); govx.ErrorCode(err) != "material_blocked" {
+		t.Errorf("accepting a case whose record changed: %v", err)
+	}
+
 	// At the window: opened (draft) and accepted, two notices.
 	w, err := svc.Open(ctx, clerk, casework.OpenInput{Item: "resident-certificate", Applicant: casework.Party{IDNumber: d.resident.IDNumber}})
 	if err != nil {
@@ -360,4 +371,33 @@ func TestOnlineRefusalAndWindowNotices(t *testing.T) {
 	if err != nil || len(mine) != 2 || mine[0].ID != w.ID || mine[0].Channel != casework.ChannelWindow || mine[0].Clerk != "" {
 		t.Errorf("the resident's cases: %v %+v", err, mine)
 	}
+}
+
+// submitOnline has company apply online for a new food business licence,
+// with the premises proof uploaded as a PDF and a commitment for the food
+// safety rules, and submit it.
+func submitOnline(t *testing.T, svc *casework.Service, company *auth.Claims, d demoApplicants) *casework.Case {
+	t.Helper()
+	ctx := context.Background()
+	c, err := svc.OpenOnline(ctx, company, casework.OnlineInput{Item: "food-business-new", Applicant: casework.Party{
+		Company: d.company.Name, RepIDNumber: d.company.RepresentativeID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []func(context.Context, *auth.Claims, string, casework.ChangeInput) (*casework.Case, error){
+		svc.ConsentPreview, svc.Preview, svc.Confirm} {
+		if _, err := step(ctx, company, c.ID, casework.ChangeInput{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.Upload(ctx, company, c.ID, "premises_proof", "lease.pdf", bytes.NewReader(pdfBytes)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Commit(ctx, company, c.ID, "food_safety_rules", casework.ChangeInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = svc.SubmitOnline(ctx, company, c.ID, casework.ChangeInput{}); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

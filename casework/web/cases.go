@@ -37,6 +37,8 @@ func (ui *UI) routeCases() {
 	ui.handle("POST /cases/{id}/supplied", clerk, http.HandlerFunc(ui.suppliedCase))
 	ui.handle("POST /cases/{id}/deliver", clerk, http.HandlerFunc(ui.deliverCase))
 	ui.handle("POST /cases/{id}/review", reviewer, http.HandlerFunc(ui.reviewCase))
+	ui.handle("POST /cases/{id}/prereview", reviewer, http.HandlerFunc(ui.prereviewCase))
+	ui.handle("GET /cases/{id}/materials/{code}/file", reviewer, http.HandlerFunc(ui.caseFile))
 	ui.handle("GET /review", reviewer, http.HandlerFunc(ui.reviewPage))
 	ui.handle("GET /supervision", supervisor, http.HandlerFunc(ui.supervisionPage))
 	ui.handle("GET /progress", nil, http.HandlerFunc(ui.progressPage))
@@ -110,6 +112,7 @@ type caseRow struct {
 	Accepted, Due       *time.Time
 	Remaining           int
 	Flags               int
+	Online              bool // applied for online
 }
 
 func (ui *UI) caseRows(cases []casework.Case, lang string) []caseRow {
@@ -119,7 +122,7 @@ func (ui *UI) caseRows(cases []casework.Case, lang string) []caseRow {
 	for i := range cases {
 		c := &cases[i]
 		row := caseRow{ID: c.ID, Item: c.Item, Applicant: applicantName(c), Status: c.Status,
-			Colour: svc.Clock().Colour(c, now), Accepted: c.AcceptedAt, Due: c.Due, Flags: len(c.Flags)}
+			Colour: svc.Clock().Colour(c, now), Accepted: c.AcceptedAt, Due: c.Due, Flags: len(c.Flags), Online: c.IsOnline()}
 		if it, err := svc.Items().Item(c.Item); err == nil {
 			row.Item = pick(lang, it.Name, it.NameEN)
 		}
@@ -293,6 +296,9 @@ type materialView struct {
 	Optional     bool
 	Facts        []fact
 	Choice       string // the clerk's choice in the acceptance form
+	// Returned: the reviewer's note for it in a refused pre-review form.
+	Returned bool
+	Note     string
 }
 
 type caseData struct {
@@ -309,6 +315,12 @@ type caseData struct {
 	CanVerify, CanAccept, CanSupplied, CanDeliver bool
 	CanSubmit                                     bool             // again, to the node that decides it
 	MyReview                                      *casework.Review // the reviewer's department's pending review
+	// CanPrereview: the reviewer's department pre-reviews this submitted
+	// online case; ReturnNote is a refused return form's note.
+	CanPrereview bool
+	ReturnNote   string
+	// FileLinks: the reviewer may download the applicant's files.
+	FileLinks bool
 
 	// A refused form: which one, why, and what was chosen in it.
 	ErrForm  string
@@ -324,6 +336,10 @@ type caseForm struct {
 	choices  map[string]string
 	decision string
 	reason   string
+	// A refused pre-review return: the materials ticked, their notes, and
+	// the note on the whole list.
+	returned map[string]string
+	note     string
 }
 
 func (ui *UI) casePage(w http.ResponseWriter, r *http.Request) {
@@ -371,6 +387,9 @@ func (ui *UI) showCase(w http.ResponseWriter, r *http.Request, status int, f *ca
 		if f != nil && f.choices[m.Code] != "" {
 			mv.Choice = f.choices[m.Code]
 		}
+		if f != nil && f.returned != nil {
+			mv.Note, mv.Returned = f.returned[m.Code]
+		}
 		d.Materials = append(d.Materials, mv)
 		if mv.Source == casework.FromUpload {
 			d.Uploads = append(d.Uploads, mv)
@@ -387,8 +406,12 @@ func (ui *UI) showCase(w http.ResponseWriter, r *http.Request, status int, f *ca
 			d.MyReview = rv
 		}
 	}
+	if u.Role == RoleReviewer && c.IsOnline() && c.Online != nil && c.Online.Dept == u.Dept {
+		d.CanPrereview = c.Status == casework.Submitted
+	}
+	d.FileLinks = u.Role == RoleReviewer
 	if f != nil {
-		d.ErrForm, d.Err, d.Decision, d.Reason = f.name, f.err, f.decision, f.reason
+		d.ErrForm, d.Err, d.Decision, d.Reason, d.ReturnNote = f.name, f.err, f.decision, f.reason, f.note
 	}
 	ui.render(w, r, status, "case", d)
 }
@@ -543,6 +566,49 @@ func (ui *UI) reviewCase(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := ui.cfg.Cases.Review(r.Context(), ui.user(r), r.PathValue("id"), in, casework.Decision(f.decision), f.reason)
 	ui.changed(w, r, f, c, err, "flash.case_reviewed")
+}
+
+// prereviewCase records the pre-review of a submitted online case:
+// accept, return with the list of materials ticked and their notes, or
+// refuse with a reason.
+func (ui *UI) prereviewCase(w http.ResponseWriter, r *http.Request) {
+	f := &caseForm{name: "prereview", decision: r.PostFormValue("decision"), reason: strings.TrimSpace(r.PostFormValue("reason")),
+		note: strings.TrimSpace(r.PostFormValue("note")), returned: map[string]string{}}
+	var items []casework.Correction
+	for _, code := range r.PostForm["return"] {
+		note := strings.TrimSpace(r.PostFormValue("note." + code))
+		f.returned[code] = note
+		items = append(items, casework.Correction{Material: code, Note: note})
+	}
+	in, err := ui.changeInput(r)
+	if err != nil {
+		ui.changed(w, r, f, nil, err, "")
+		return
+	}
+	svc, u, id := ui.cfg.Cases, ui.user(r), r.PathValue("id")
+	var c *casework.Case
+	switch f.decision {
+	case "accept":
+		c, err = svc.AcceptOnline(r.Context(), u, id, in)
+	case "return":
+		c, err = svc.ReturnOnline(r.Context(), u, id, in, casework.ReturnInput{Items: items, Note: f.note})
+	case "refuse":
+		c, err = svc.RefuseOnline(r.Context(), u, id, in, f.reason)
+	default:
+		err = govx.Errorf(govx.KindInvalid, "decision_invalid", "choose accept, return for corrections or refuse")
+	}
+	ui.changed(w, r, f, c, err, "flash.case_prereviewed")
+}
+
+// caseFile answers a file an online applicant uploaded, to a reviewer of
+// the case.
+func (ui *UI) caseFile(w http.ResponseWriter, r *http.Request) {
+	f, err := ui.cfg.Cases.Download(r.Context(), ui.user(r), r.PathValue("id"), r.PathValue("code"))
+	if err != nil {
+		ui.renderError(w, r, statusOf(err), err)
+		return
+	}
+	casework.ServeFile(w, f)
 }
 
 // The reviewer's queue.
@@ -778,5 +844,6 @@ var labels = map[string][]string{
 	"action.": {"opened", "consent_recorded", "verified", "accepted", "reviewed", "supplement_requested", "supplied",
 		"approved", "rejected", "issued", "issue_pending", "delivered", "rated", "flagged", "material_verified",
 		"material_blocked", "material_pending", "material_committed", "deadline.yellow", "deadline.red",
-		"submitted", "submit_pending", "applied_online", "returned", "resubmitted"},
+		"submitted", "submit_pending", "applied_online", "preview_consented", "previewed", "facts_confirmed", "uploaded", "committed",
+		"submitted_online", "resubmitted", "returned"},
 }
