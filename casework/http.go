@@ -97,6 +97,9 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 	h.mux.HandleFunc("GET /v1/supervision", h.supervision)
 	h.mux.HandleFunc("GET /v1/progress/{id}", h.progress)
 	h.mux.HandleFunc("POST /v1/progress/{id}/rating", h.rate)
+	h.mux.HandleFunc("GET /v1/cases/{id}/materials/{code}/file", h.download)
+	h.mux.HandleFunc("GET /v1/notification-outbox", h.outbox)
+	h.routeApplicant()
 	h.mux.HandleFunc("/", httpx.NotFound(log))
 	return h, nil
 }
@@ -104,9 +107,16 @@ func NewHandler(cfg HandlerConfig) (http.Handler, error) {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *handler) fail(w http.ResponseWriter, err error) {
-	if govx.ErrorCode(err) == "case_changed" {
+	switch govx.ErrorCode(err) {
+	case "case_changed":
 		// The version the caller saw (If-Match) is not the case's now.
 		httpx.WriteErrorStatus(w, h.log, "", http.StatusPreconditionFailed, err)
+		return
+	case CodeFileTooLarge:
+		httpx.WriteErrorStatus(w, h.log, "", http.StatusRequestEntityTooLarge, err)
+		return
+	case CodeFileType:
+		httpx.WriteErrorStatus(w, h.log, "", http.StatusUnsupportedMediaType, err)
 		return
 	}
 	httpx.WriteError(w, h.log, "", err)
@@ -193,6 +203,16 @@ func formID(caller *auth.Claims, r *http.Request, body string) (string, error) {
 
 func (h *handler) items(w http.ResponseWriter, r *http.Request) {
 	caller, err := httpx.Authenticate(r, h.verifier)
+	if err == nil && caller.Person() {
+		// A resident or a company: what they may apply for online.
+		its, err := h.svc.OnlineItems(caller)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": append([]Item{}, its...)})
+		return
+	}
 	if err == nil {
 		err = need(caller, RoleClerk, RoleReviewer, RoleSupervisor)
 	}
@@ -272,9 +292,12 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 
 func parseFilter(r *http.Request) (Filter, error) {
 	q := r.URL.Query()
-	f := Filter{Status: Status(q.Get("status")), Colour: q.Get("colour"), Limit: 100}
+	f := Filter{Status: Status(q.Get("status")), Colour: q.Get("colour"), Channel: q.Get("channel"), Limit: 100}
 	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
-		return f, govx.Errorf(govx.KindInvalid, "status_invalid", "status is one of draft, in_review, supplement, approved, rejected, ready, delivered")
+		return f, govx.Errorf(govx.KindInvalid, "status_invalid", "status is one of draft, submitted, returned, in_review, supplement, approved, rejected, ready, delivered")
+	}
+	if f.Channel != "" && f.Channel != ChannelWindow && f.Channel != ChannelOnline {
+		return f, govx.Errorf(govx.KindInvalid, "channel_invalid", "channel is window or online")
 	}
 	if f.Colour != "" && !slices.Contains([]string{Green, Yellow, Red, Paused}, f.Colour) {
 		return f, govx.Errorf(govx.KindInvalid, "colour_invalid", "colour is one of green, yellow, red, paused")
@@ -330,6 +353,12 @@ type (
 		Decision Decision `json:"decision"`
 		Reason   string   `json:"reason"`
 	}
+	prereviewBody struct {
+		Decision string       `json:"decision"` // accept, return, refuse
+		Items    []Correction `json:"items,omitempty"`
+		Note     string       `json:"note,omitempty"`
+		Reason   string       `json:"reason,omitempty"`
+	}
 	emptyBody struct{}
 )
 
@@ -384,6 +413,20 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request) {
 	case "submit":
 		if err = decodeOptional(r, &emptyBody{}); err == nil {
 			c, err = h.svc.Submit(ctx, caller, id)
+		}
+	case "prereview":
+		var body prereviewBody
+		if err = httpx.DecodeJSON(r, maxBody, &body); err == nil {
+			switch body.Decision {
+			case "accept":
+				c, err = h.svc.AcceptOnline(ctx, caller, id, in)
+			case "return":
+				c, err = h.svc.ReturnOnline(ctx, caller, id, in, ReturnInput{Items: body.Items, Note: body.Note})
+			case "refuse":
+				c, err = h.svc.RefuseOnline(ctx, caller, id, in, body.Reason)
+			default:
+				err = govx.Errorf(govx.KindInvalid, "decision_invalid", "a pre-review decision is accept, return or refuse")
+			}
 		}
 	default:
 		httpx.NotFound(h.log)(w, r)

@@ -589,6 +589,9 @@ func (s *Service) Preview(ctx context.Context, applicant *auth.Claims, id string
 	return c, govx.E(op, err)
 }
 
+// MaxUpload is the largest file Upload takes, in bytes.
+func (s *Service) MaxUpload() int64 { return s.cfg.MaxUpload }
+
 // OnlineService is the token subject the online hall's fetches are asked
 // with, for the intake department.
 const OnlineService = "casework-online"
@@ -710,9 +713,6 @@ func (s *Service) SubmitOnline(ctx context.Context, applicant *auth.Claims, id s
 		if err := editable(c); err != nil {
 			return nil, err
 		}
-		if err := complete(c, it); err != nil {
-			return nil, err
-		}
 		action := "submitted"
 		if r := c.openReturn(); r != nil {
 			var open []string
@@ -725,6 +725,9 @@ func (s *Service) SubmitOnline(ctx context.Context, applicant *auth.Claims, id s
 				return nil, govx.Errorf(govx.KindConflict, CodeCorrectionsOpen, "correct everything on the list before submitting again: %s", strings.Join(open, ", "))
 			}
 			action = "resubmitted"
+		}
+		if err := complete(c, it); err != nil {
+			return nil, err
 		}
 		c.Status = Submitted
 		c.Online.Dept = it.Departments[0]

@@ -619,7 +619,7 @@ type ProgressEntry struct {
 }
 
 // publicActions are the history actions the public timeline shows.
-var publicActions = []string{"opened", "accepted", "submitted", "reviewed", "supplement_requested", "supplied", "approved", "rejected",
+var publicActions = []string{"opened", "applied_online", "accepted", "submitted", "returned", "resubmitted", "reviewed", "supplement_requested", "supplied", "approved", "rejected",
 	"issued", "delivered", "rated"}
 
 // byLast4 returns the case with id if its applicant's identifier ends in

@@ -134,7 +134,8 @@ func (n *Node) startCasework(ctx, runCtx context.Context, base string, codec *av
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{"/v1/cases", "/v1/cases/", "/v1/case-items", "/v1/review-queue", "/v1/supervision", "/v1/progress/"} {
+	for _, p := range []string{"/v1/cases", "/v1/cases/", "/v1/case-items", "/v1/review-queue", "/v1/supervision", "/v1/progress/",
+		"/v1/applications", "/v1/applications/", "/v1/notifications", "/v1/notification-outbox"} {
 		mux.Handle(p, cw)
 	}
 	n.keepRunning(runCtx, "casework", func(ctx context.Context) error {

@@ -252,7 +252,8 @@ func TestOnlineApplication(t *testing.T) {
 	if c, err = svc.Upload(ctx, company, c.ID, "premises_proof", "lease.pdf", bytes.NewReader(pdfBytes)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SubmitOnline(ctx, company, c.ID, casework.ChangeInput{}); govx.ErrorCode(err) != casework.CodeIncomplete {
+	if _, err := svc.SubmitOnline(ctx, company, c.ID, casework.ChangeInput{}); govx.ErrorCode(err) != casework.CodeCorrectionsOpen ||
+		!strings.Contains(govx.ErrorMessage(err), "food_safety_rules") {
 		t.Errorf("resubmit with a correction left: %v", err)
 	}
 	if c, err = svc.Upload(ctx, company, c.ID, "food_safety_rules", "rules.jpg", bytes.NewReader(jpegBytes)); err != nil {

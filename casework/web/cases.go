@@ -761,7 +761,7 @@ func (ui *UI) itemName(code, lang string) string {
 // labels are the closed sets pages translate with the template func label
 // (prefix → values); TestCatalogueComplete holds the catalogue to them.
 var labels = map[string][]string{
-	"case.status.":    {"draft", "in_review", "supplement", "approved", "rejected", "ready", "delivered"},
+	"case.status.":    {"draft", "submitted", "returned", "in_review", "supplement", "approved", "rejected", "ready", "delivered"},
 	"colour.":         {casework.Green, casework.Yellow, casework.Red, casework.Paused},
 	"material.state.": {casework.Verified, casework.Blocked, casework.Pending, casework.Received, casework.Missing, casework.Committed},
 	"review.status.":  {casework.ReviewPending, casework.ReviewApproved, casework.ReviewRejected, casework.ReviewSupplement},
@@ -778,5 +778,5 @@ var labels = map[string][]string{
 	"action.": {"opened", "consent_recorded", "verified", "accepted", "reviewed", "supplement_requested", "supplied",
 		"approved", "rejected", "issued", "issue_pending", "delivered", "rated", "flagged", "material_verified",
 		"material_blocked", "material_pending", "material_committed", "deadline.yellow", "deadline.red",
-		"submitted", "submit_pending"},
+		"submitted", "submit_pending", "applied_online", "returned", "resubmitted"},
 }

@@ -69,6 +69,12 @@ func NewHall(cfg Config) (*UI, error) {
 		cfg.Prefix = DefaultHallPrefix
 	}
 	cfg.DemoUsers, cfg.Mint = nil, nil
+	if cfg.MaxBodyBytes == 0 {
+		// An upload's form: a file up to the case workflow's limit and
+		// some room, so that a file just over it is refused by the case
+		// workflow (file_too_large) on the applicant's page.
+		cfg.MaxBodyBytes = casework.DefaultMaxUpload + 1<<20
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, govx.E(op, err)
 	}
