@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -264,20 +265,39 @@ func (s *Service) Get(ctx context.Context, caller *auth.Claims, subject string) 
 	if t, ok := ans.Record["total"].(float64); ok {
 		w.Total = int(t)
 	}
-	for _, v := range list {
+	// The licences are fetched side by side, a few at a time, and shown
+	// in the register's order.
+	type fetched struct {
+		card *Card
+		err  error
+	}
+	out := make([]fetched, len(list))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, v := range list {
 		m, _ := v.(map[string]any)
 		typ, _ := m["type"].(string)
 		number, _ := m["number"].(string)
 		if licence.ValidateNumber(typ, number) != nil {
 			continue
 		}
-		card, err := s.card(ctx, token, c.ID, subject, typ, number)
-		if err != nil {
-			s.cfg.Logger.Warn("wallet licence not fetched", "type", typ, "err", err)
-			w.Problems = append(w.Problems, govx.ErrorCode(err))
-			continue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i].card, out[i].err = s.card(ctx, token, c.ID, subject, typ, number)
+		}()
+	}
+	wg.Wait()
+	for _, f := range out {
+		switch {
+		case f.err != nil:
+			s.cfg.Logger.Warn("wallet licence not fetched", "err", f.err)
+			w.Problems = append(w.Problems, govx.ErrorCode(f.err))
+		case f.card != nil:
+			w.Cards = append(w.Cards, *f.card)
 		}
-		w.Cards = append(w.Cards, *card)
 	}
 	if t, _ := consent.SubjectType(subject); t == consent.Company {
 		e, err := s.entity(ctx, token, c.ID, subject)
