@@ -60,7 +60,7 @@ func NewRequester(ctx context.Context, cfg Config, rc RequesterConfig, prod *Pro
 	if rc.Logger == nil {
 		rc.Logger = slog.Default()
 	}
-	if err := EnsureTopics(ctx, cfg, Topic{Name: rc.ReplyTopic, Partitions: 1}); err != nil {
+	if err := EnsureTopics(ctx, cfg, Topic{Name: rc.ReplyTopic, Partitions: 1, Transient: true}); err != nil {
 		return nil, err
 	}
 	// Resolve the end offset now, before any request is sent: a reader told
