@@ -45,6 +45,9 @@ type Config struct {
 	// reply topics this node creates; zero fields take
 	// kafka.DefaultRequestRetention's (see kafka.Config.RequestRetention).
 	RequestRetention kafka.Retention
+	// SessionTimeout is how long the adapters' consumer groups wait for a
+	// member that stopped heartbeating; zero: kafka.DefaultSessionTimeout.
+	SessionTimeout time.Duration
 
 	HTTPAddr string // exchange API; port 0 picks one
 	// PublicURL is where users reach the node (https://exchange.example.gov);

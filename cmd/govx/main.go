@@ -82,6 +82,8 @@ Environment:
   GOVX_KAFKA_TLS      true: TLS to the brokers, verified against the system roots
   GOVX_BUS_RETENTION  how long request and reply topics keep messages, -1 no limit (5m)
   GOVX_BUS_RETENTION_BYTES  and how much, per partition, -1 no limit     (67108864)
+  GOVX_BUS_SESSION_TIMEOUT  how long an adapter that stopped heartbeating holds its
+                      partitions; the brokers' group.min.session.timeout.ms must allow it (2s)
   GOVX_HTTP_ADDR      exchange API address                        (127.0.0.1:8080)
   GOVX_OPS_ADDR       adapter's /healthz and /metrics             (127.0.0.1:9090)
   GOVX_INSTANCE       exchange instance name, one per replica     (exchange-1)
@@ -210,6 +212,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.RequestRetention, err = busRetention(); err != nil {
 		return err
+	}
+	if v := os.Getenv("GOVX_BUS_SESSION_TIMEOUT"); v != "" {
+		if cfg.SessionTimeout, err = time.ParseDuration(v); err != nil || cfg.SessionTimeout <= 0 {
+			return fmt.Errorf("GOVX_BUS_SESSION_TIMEOUT: %q is not a positive duration (e.g. 2s)", v)
+		}
 	}
 	return cmd(ctx, cfg, args[1:], stdout, stderr)
 }

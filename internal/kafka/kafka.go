@@ -72,7 +72,20 @@ type Config struct {
 	// rate these topics are most of what a broker stores, so they are kept
 	// briefly. Zero fields take DefaultRequestRetention's.
 	RequestRetention Retention
+	// SessionTimeout is how long a consumer group waits for a member that
+	// has stopped heartbeating (a process killed, a host lost) before it
+	// hands the member's partitions to the others: the longest those
+	// partitions stall. Members heartbeat every SessionTimeout/8. Default
+	// DefaultSessionTimeout; the brokers must allow it (Apache Kafka's
+	// group.min.session.timeout.ms is 6 s unless set lower).
+	SessionTimeout time.Duration
 }
+
+// DefaultSessionTimeout lets a dead consumer stall its partitions for two
+// seconds at most, plus the rebalance that follows; heartbeats every
+// 250 ms keep a live one in its group through pauses of well over a
+// second.
+const DefaultSessionTimeout = 2 * time.Second
 
 // Retention is how much of a topic the brokers keep, as Kafka's topic
 // configs retention.ms (Time) and retention.bytes (Bytes, per partition):
@@ -121,6 +134,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ClientID == "" {
 		c.ClientID = "govx"
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.SessionTimeout < 0 {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "kafka: the session timeout must be positive")
 	}
 	if c.RequestRetention.Time == 0 {
 		c.RequestRetention.Time = DefaultRequestRetention.Time
