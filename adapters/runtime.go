@@ -228,7 +228,7 @@ func (rt *Runtime) RequireSignedOrders(resource, scope string) {
 func (rt *Runtime) Run(ctx context.Context) error {
 	topic := bus.RequestTopic(rt.cfg.Department)
 	if err := kafka.EnsureTopics(ctx, rt.kcfg,
-		kafka.Topic{Name: topic, Partitions: rt.cfg.Partitions},
+		kafka.Topic{Name: topic, Partitions: rt.cfg.Partitions, Transient: true},
 		kafka.Topic{Name: bus.DeadLetterTopic(rt.cfg.Department), Partitions: 1}); err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -1,6 +1,10 @@
 package bus
 
-import "govx/internal/kafka"
+import (
+	"strings"
+
+	"govx/internal/kafka"
+)
 
 // Who may speak on the bus. Every service connects as a principal of its
 // own (SASL SCRAM-SHA-512) and the broker allows it the ACLs below and
@@ -28,7 +32,9 @@ var CaseworkEventTopic = EventTopic("casework.case")
 // ExchangeACLs: an exchange instance alone writes requests (to any
 // provider), alone reads its own reply topic, and reads every resource's
 // events (which it serves to subscribers through its own API, audited).
-// It may create the topics it writes or reads.
+// It may create the topics it writes or reads, and describe the adapters'
+// consumer groups: a provider whose group has no member is answered
+// "provider_unavailable" at once instead of after the timeout.
 func ExchangeACLs(instance string) []kafka.ACL {
 	return []kafka.ACL{
 		{Resource: kafka.ResourceTopic, Name: RequestTopic(""), Prefixed: true, Operation: kafka.OpWrite},
@@ -37,6 +43,7 @@ func ExchangeACLs(instance string) []kafka.ACL {
 		{Resource: kafka.ResourceTopic, Name: ReplyTopic(instance), Operation: kafka.OpCreate},
 		{Resource: kafka.ResourceTopic, Name: EventTopic(""), Prefixed: true, Operation: kafka.OpRead},
 		{Resource: kafka.ResourceTopic, Name: EventTopic(""), Prefixed: true, Operation: kafka.OpCreate},
+		{Resource: kafka.ResourceGroup, Name: AdapterGroup(""), Prefixed: true, Operation: kafka.OpDescribe},
 	}
 }
 
@@ -73,3 +80,13 @@ func CaseworkACLs() []kafka.ACL {
 
 // AdapterGroup is the consumer group of a department's adapters.
 func AdapterGroup(department string) string { return "govx.adapter." + department }
+
+// RequestGroup is the consumer group that reads the request topic topic
+// (AdapterGroup of its department), or "" for a topic that is not one.
+func RequestGroup(topic string) string {
+	dept, ok := strings.CutPrefix(topic, RequestTopic(""))
+	if !ok || dept == "" {
+		return ""
+	}
+	return AdapterGroup(dept)
+}

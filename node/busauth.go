@@ -60,7 +60,8 @@ func (n *Node) embeddedCredentials() (kafka.Credentials, error) {
 // external ones with KafkaUser when the Config sets one, else with
 // principal's own password, else (no credentials at all) PLAINTEXT.
 func (n *Node) KafkaConfig(principal string) (kafka.Config, error) {
-	cfg := kafka.Config{Brokers: n.Brokers, ClientID: "govx-" + principal, TLS: n.cfg.KafkaTLS}
+	cfg := kafka.Config{Brokers: n.Brokers, ClientID: "govx-" + principal, TLS: n.cfg.KafkaTLS,
+		RequestRetention: n.cfg.RequestRetention, SessionTimeout: n.cfg.SessionTimeout}
 	switch {
 	case n.cfg.KafkaUser != "" && !n.cfg.EmbeddedKafka:
 		cfg.User, cfg.Password = n.cfg.KafkaUser, n.cfg.KafkaPassword

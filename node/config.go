@@ -41,6 +41,13 @@ type Config struct {
 	// empty (a JSON object of passwords by principal).
 	KafkaCredentialsFile string
 	KafkaTLS             *tls.Config // TLS to external brokers when set
+	// RequestRetention is how much the brokers keep of the request and
+	// reply topics this node creates; zero fields take
+	// kafka.DefaultRequestRetention's (see kafka.Config.RequestRetention).
+	RequestRetention kafka.Retention
+	// SessionTimeout is how long the adapters' consumer groups wait for a
+	// member that stopped heartbeating; zero: kafka.DefaultSessionTimeout.
+	SessionTimeout time.Duration
 
 	HTTPAddr string // exchange API; port 0 picks one
 	// PublicURL is where users reach the node (https://exchange.example.gov);

@@ -50,7 +50,7 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	topics := make([]kafka.Topic, len(providers))
 	for i, p := range providers {
-		topics[i] = kafka.Topic{Name: bus.RequestTopic(p), Partitions: requestPartitions}
+		topics[i] = kafka.Topic{Name: bus.RequestTopic(p), Partitions: requestPartitions, Transient: true}
 	}
 	if err := kafka.EnsureTopics(ctx, kcfg, topics...); err != nil {
 		return err
@@ -61,7 +61,8 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	n.onClose(func() { rdb.Close() })
 	req, err := kafka.NewRequester(ctx, kcfg, kafka.RequesterConfig{
-		ReplyTopic: bus.ReplyTopic(n.cfg.Instance), Timeout: n.cfg.Timeout, Logger: n.log}, prod)
+		ReplyTopic: bus.ReplyTopic(n.cfg.Instance), Timeout: n.cfg.Timeout, Logger: n.log,
+		ConsumerGroup: bus.RequestGroup}, prod)
 	if err != nil {
 		return err
 	}

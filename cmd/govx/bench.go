@@ -47,16 +47,16 @@ const benchPurpose = "bench"
 // for a random resident of subjects. Personal
 // fields are asked for when personal is set (the residents must have
 // consented: benchConsents), else only fields needing no consent.
-func bench(ctx context.Context, url, token string, concurrency int, d time.Duration, n int, subjects []string, personal bool) (benchResult, error) {
+func bench(ctx context.Context, url, token string, concurrency int, d time.Duration, n int, subjects []string, personal bool, rate float64) (benchResult, error) {
 	fields := benchFields(personal)
 	endpoint := url + "/v1/resources/population.identity/query"
-	run := runLoad(ctx, concurrency, d, n, 7, &http.Transport{}, func(rng *rand.Rand) *http.Request {
+	run := runLoad(ctx, concurrency, d, n, 7, &http.Transport{}, paced(rate, func(rng *rand.Rand) *http.Request {
 		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, subjects[rng.IntN(len(subjects))], fields, benchPurpose)
 		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		return req
-	})
+	}))
 	res := benchResult{Lookups: len(run.lat), Errors: run.errors, FirstError: run.firstErr, Elapsed: run.elapsed, Concurrency: concurrency}
 	if len(run.lat) == 0 {
 		return res, fmt.Errorf("no lookup succeeded (%d errors, first: %s)", run.errors, run.firstErr)
@@ -102,8 +102,9 @@ func runLoad(ctx context.Context, concurrency int, d time.Duration, n int, seed 
 				if n > 0 && sent.Add(1) > int64(n) {
 					break
 				}
+				req := next(rng) // before the clock starts: paced() may wait here
 				t0 := time.Now()
-				resp, err := client.Do(next(rng))
+				resp, err := client.Do(req)
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
@@ -249,6 +250,7 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	fed := fs.Bool("federation", false, "against 'make run-federation': same-node and cross-node household lookups, alternating")
 	rounds := fs.Int("rounds", 3, "with --federation: rounds of one same-node and one cross-node run")
+	rate := fs.Float64("rate", 0, "lookups started per second at most, across all in flight (an open-loop load, as for a soak); 0: as fast as answered")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -290,11 +292,11 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 		return fmt.Errorf("warm-up: %w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 	}
 	if *warm > 0 {
-		if _, err := bench(ctx, *url, tok, *conc, *warm, 0, subjects, *personal); err != nil {
+		if _, err := bench(ctx, *url, tok, *conc, *warm, 0, subjects, *personal, *rate); err != nil {
 			return fmt.Errorf("warm-up: %w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 		}
 	}
-	res, err := bench(ctx, *url, tok, *conc, *dur, 0, subjects, *personal)
+	res, err := bench(ctx, *url, tok, *conc, *dur, 0, subjects, *personal, *rate)
 	if err != nil {
 		return err
 	}

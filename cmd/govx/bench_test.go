@@ -72,11 +72,11 @@ func benchmarkLookupNode(b *testing.B, unsigned bool, rate map[string]float64) {
 			name = "no-personal-fields"
 		}
 		b.Run(name, func(b *testing.B) {
-			if _, err := bench(context.Background(), m.URL(), tok, 32, time.Minute, 500, subjects, personal); err != nil {
+			if _, err := bench(context.Background(), m.URL(), tok, 32, time.Minute, 500, subjects, personal, 0); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			res, err := bench(context.Background(), m.URL(), tok, 32, time.Hour, b.N, subjects, personal)
+			res, err := bench(context.Background(), m.URL(), tok, 32, time.Hour, b.N, subjects, personal, 0)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)

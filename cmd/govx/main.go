@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"govx/internal/auth"
+	"govx/internal/kafka"
 	"govx/node"
 )
 
@@ -79,6 +80,10 @@ Environment:
   GOVX_KAFKA_CREDENTIALS  instead of the two above: a JSON file (mode 0600) of
                       passwords by principal; each component uses its own
   GOVX_KAFKA_TLS      true: TLS to the brokers, verified against the system roots
+  GOVX_BUS_RETENTION  how long request and reply topics keep messages, -1 no limit (5m)
+  GOVX_BUS_RETENTION_BYTES  and how much, per partition, -1 no limit     (67108864)
+  GOVX_BUS_SESSION_TIMEOUT  how long an adapter that stopped heartbeating holds its
+                      partitions; the brokers' group.min.session.timeout.ms must allow it (2s)
   GOVX_HTTP_ADDR      exchange API address                        (127.0.0.1:8080)
   GOVX_OPS_ADDR       adapter's /healthz and /metrics             (127.0.0.1:9090)
   GOVX_INSTANCE       exchange instance name, one per replica     (exchange-1)
@@ -206,7 +211,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.Federation, err = federationConfig(); err != nil {
 		return err
 	}
+	if cfg.RequestRetention, err = busRetention(); err != nil {
+		return err
+	}
+	if v := os.Getenv("GOVX_BUS_SESSION_TIMEOUT"); v != "" {
+		if cfg.SessionTimeout, err = time.ParseDuration(v); err != nil || cfg.SessionTimeout <= 0 {
+			return fmt.Errorf("GOVX_BUS_SESSION_TIMEOUT: %q is not a positive duration (e.g. 2s)", v)
+		}
+	}
 	return cmd(ctx, cfg, args[1:], stdout, stderr)
+}
+
+// busRetention reads how much of the request and reply topics the brokers
+// keep: GOVX_BUS_RETENTION (a duration) and GOVX_BUS_RETENTION_BYTES (per
+// partition); -1 is no limit, unset the default (kafka.DefaultRequestRetention).
+func busRetention() (kafka.Retention, error) {
+	var r kafka.Retention
+	if v := os.Getenv("GOVX_BUS_RETENTION"); v == "-1" {
+		r.Time = -1
+	} else if v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return r, fmt.Errorf("GOVX_BUS_RETENTION: %q is not a positive duration (e.g. 5m) or -1", v)
+		}
+		r.Time = d
+	}
+	if v := os.Getenv("GOVX_BUS_RETENTION_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n == 0 || n < -1 {
+			return r, fmt.Errorf("GOVX_BUS_RETENTION_BYTES: %q is not a positive number of bytes or -1", v)
+		}
+		r.Bytes = n
+	}
+	return r, nil
 }
 
 // tokenConfig reads which tokens the exchange accepts besides the local

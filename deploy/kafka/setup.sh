@@ -87,6 +87,9 @@ for instance in ${GOVX_EXCHANGE_INSTANCES:-exchange-1}; do
 	acl "$p" Read Describe Create -- --topic "govx.replies.$instance"
 	acl "$p" Read Describe Create -- --topic govx.events. --resource-pattern-type prefixed
 	acl "$p" Write -- --topic govx.events.casework.case
+	# To answer provider_unavailable at once when a department's group has
+	# no member left, instead of after the timeout.
+	acl "$p" Describe -- --group govx.adapter. --resource-pattern-type prefixed
 	echo "kafka-setup: ACLs of $p"
 done
 

@@ -81,13 +81,15 @@ func NewConsumer(cfg Config, cc ConsumerConfig) (*Consumer, error) {
 		MaxWait:           250 * time.Millisecond,
 		ReadBatchTimeout:  10 * time.Second,
 		CommitInterval:    cc.CommitInterval,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		StartOffset:       kafkago.FirstOffset,
-		ReadLagInterval:   -1,
-		Dialer:            dialer,
+		HeartbeatInterval: cfg.SessionTimeout / 8,
+		SessionTimeout:    cfg.SessionTimeout,
+		// How long the coordinator waits for the members left to rejoin
+		// after one has gone; a live member rejoins at its next heartbeat.
+		RebalanceTimeout: max(cfg.SessionTimeout, 5*time.Second),
+		JoinGroupBackoff: 250 * time.Millisecond,
+		StartOffset:      kafkago.FirstOffset,
+		ReadLagInterval:  -1,
+		Dialer:           dialer,
 	})
 	return &Consumer{r: r, cfg: cc, log: cc.Logger, pending: map[int]*partitionOffsets{}}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -65,6 +66,66 @@ type Config struct {
 	User     string
 	Password string
 	TLS      *tls.Config
+	// RequestRetention is how much the brokers keep of the request and
+	// reply topics this client creates (Topic.Transient). A request is
+	// worth nothing once its caller has stopped waiting, and at a lookup
+	// rate these topics are most of what a broker stores, so they are kept
+	// briefly. Zero fields take DefaultRequestRetention's.
+	RequestRetention Retention
+	// SessionTimeout is how long a consumer group waits for a member that
+	// has stopped heartbeating (a process killed, a host lost) before it
+	// hands the member's partitions to the others: the longest those
+	// partitions stall. Members heartbeat every SessionTimeout/8. Default
+	// DefaultSessionTimeout; the brokers must allow it (Apache Kafka's
+	// group.min.session.timeout.ms is 6 s unless set lower).
+	SessionTimeout time.Duration
+}
+
+// DefaultSessionTimeout lets a dead consumer stall its partitions for two
+// seconds at most, plus the rebalance that follows; heartbeats every
+// 250 ms keep a live one in its group through pauses of well over a
+// second.
+const DefaultSessionTimeout = 2 * time.Second
+
+// Retention is how much of a topic the brokers keep, as Kafka's topic
+// configs retention.ms (Time) and retention.bytes (Bytes, per partition):
+// a message older than Time, or beyond the newest Bytes of its partition,
+// is deleted. A negative field keeps without that limit.
+type Retention struct {
+	Time  time.Duration
+	Bytes int64
+}
+
+// DefaultRequestRetention keeps request and reply topics for five minutes
+// and at most 64 MiB a partition: far beyond any request's timeout, long
+// enough to look at recent traffic with `govx bus tail`, and small enough
+// that a broker's memory and disk stay flat under a steady load.
+var DefaultRequestRetention = Retention{Time: 5 * time.Minute, Bytes: 64 << 20}
+
+// topicConfigs are the topic configs that make r: retention.ms and
+// retention.bytes, and segments small enough to be deleted in steps (a
+// broker deletes whole segments only, and never the one being written).
+func (r Retention) topicConfigs() []kafkago.ConfigEntry {
+	ms, bytes := int64(-1), int64(-1)
+	if r.Time > 0 {
+		ms = r.Time.Milliseconds()
+	}
+	if r.Bytes > 0 {
+		bytes = r.Bytes
+	}
+	segment := int64(16 << 20)
+	if bytes > 0 {
+		segment = max(min(segment, bytes/4), 1<<20)
+	}
+	cfgs := []kafkago.ConfigEntry{
+		{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(ms, 10)},
+		{ConfigName: "retention.bytes", ConfigValue: strconv.FormatInt(bytes, 10)},
+		{ConfigName: "segment.bytes", ConfigValue: strconv.FormatInt(segment, 10)},
+	}
+	if ms > 0 {
+		cfgs = append(cfgs, kafkago.ConfigEntry{ConfigName: "segment.ms", ConfigValue: strconv.FormatInt(ms, 10)})
+	}
+	return cfgs
 }
 
 func (c *Config) Validate() error {
@@ -73,6 +134,18 @@ func (c *Config) Validate() error {
 	}
 	if c.ClientID == "" {
 		c.ClientID = "govx"
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.SessionTimeout < 0 {
+		return govx.Errorf(govx.KindInvalid, "config_invalid", "kafka: the session timeout must be positive")
+	}
+	if c.RequestRetention.Time == 0 {
+		c.RequestRetention.Time = DefaultRequestRetention.Time
+	}
+	if c.RequestRetention.Bytes == 0 {
+		c.RequestRetention.Bytes = DefaultRequestRetention.Bytes
 	}
 	if c.User != "" && c.Password == "" {
 		return govx.Errorf(govx.KindInvalid, "config_invalid", "kafka: principal %s has no password", c.User)
@@ -84,10 +157,15 @@ func (c *Config) Validate() error {
 type Topic struct {
 	Name       string
 	Partitions int
+	// Transient marks a topic of request/reply traffic: it is created
+	// with the client's RequestRetention. Other topics (events, dead
+	// letters) take the brokers' default retention.
+	Transient bool
 }
 
 // EnsureTopics creates the topics that do not exist yet; existing topics are
-// left as they are.
+// left as they are (their retention included: change it with the brokers'
+// own tools).
 func EnsureTopics(ctx context.Context, cfg Config, topics ...Topic) error {
 	const op = "kafka.EnsureTopics"
 	if err := cfg.Validate(); err != nil {
@@ -103,7 +181,11 @@ func EnsureTopics(ctx context.Context, cfg Config, topics ...Topic) error {
 		if p <= 0 {
 			p = 1
 		}
-		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t.Name, NumPartitions: p, ReplicationFactor: -1})
+		tc := kafkago.TopicConfig{Topic: t.Name, NumPartitions: p, ReplicationFactor: -1}
+		if t.Transient {
+			tc.ConfigEntries = cfg.RequestRetention.topicConfigs()
+		}
+		req.Topics = append(req.Topics, tc)
 	}
 	var resp *kafkago.CreateTopicsResponse
 	err = retry(ctx, func() error {

@@ -24,6 +24,16 @@ type RequesterConfig struct {
 	// Timeout bounds each request unless its context ends sooner.
 	Timeout time.Duration // default 5s
 	Logger  *slog.Logger
+	// ConsumerGroup names the consumer group that answers the requests
+	// sent to a topic, or "" when that is not known. For a named group the
+	// requester fails a request fast, with KindUnavailable
+	// ("provider_unavailable"), when the group has no live member, rather
+	// than let it wait for Timeout (see groupWatch). Nil: every request
+	// waits for its reply or its timeout.
+	ConsumerGroup func(topic string) string
+	// LivenessInterval is how often the groups' membership is read;
+	// default 250ms.
+	LivenessInterval time.Duration
 }
 
 // Requester sends requests and waits for the replies that carry the same
@@ -41,8 +51,9 @@ type Requester struct {
 	mu      sync.Mutex
 	waiting map[string]chan Message
 
-	late atomic.Int64
-	done chan struct{}
+	late  atomic.Int64
+	done  chan struct{}
+	watch *groupWatch // nil without RequesterConfig.ConsumerGroup
 }
 
 // NewRequester creates the reply topic if needed, positions a reader at its
@@ -60,7 +71,7 @@ func NewRequester(ctx context.Context, cfg Config, rc RequesterConfig, prod *Pro
 	if rc.Logger == nil {
 		rc.Logger = slog.Default()
 	}
-	if err := EnsureTopics(ctx, cfg, Topic{Name: rc.ReplyTopic, Partitions: 1}); err != nil {
+	if err := EnsureTopics(ctx, cfg, Topic{Name: rc.ReplyTopic, Partitions: 1, Transient: true}); err != nil {
 		return nil, err
 	}
 	// Resolve the end offset now, before any request is sent: a reader told
@@ -107,6 +118,15 @@ func NewRequester(ctx context.Context, cfg Config, rc RequesterConfig, prod *Pro
 		return nil, govx.E("kafka.NewRequester", err)
 	}
 	q := &Requester{cfg: rc, prod: prod, r: r, log: rc.Logger, waiting: map[string]chan Message{}, done: make(chan struct{})}
+	if rc.ConsumerGroup != nil {
+		if rc.LivenessInterval <= 0 {
+			rc.LivenessInterval = 250 * time.Millisecond
+		}
+		if q.watch, err = newGroupWatch(cfg, rc.LivenessInterval, rc.Logger); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	go q.dispatch()
 	return q, nil
 }
@@ -116,9 +136,22 @@ func (q *Requester) ReplyTopic() string { return q.cfg.ReplyTopic }
 
 // Request publishes m with the id and reply-to headers set, then waits for
 // the reply, the configured timeout or ctx, whichever comes first. A timeout
-// is a *govx.Error of KindTimeout.
+// is a *govx.Error of KindTimeout. A request to a topic whose consumer
+// group has no live member (RequesterConfig.ConsumerGroup) is not sent, or
+// stops waiting once the group is seen empty: a *govx.Error of
+// KindUnavailable, "provider_unavailable".
 func (q *Requester) Request(ctx context.Context, id string, m Message) (Message, error) {
 	const op = "kafka.Request"
+	var gone <-chan struct{}
+	group := ""
+	if q.watch != nil {
+		if group = q.cfg.ConsumerGroup(m.Topic); group != "" {
+			var isGone bool
+			if gone, isGone = q.watch.gone(group); isGone {
+				return Message{}, noConsumer(op, group)
+			}
+		}
+	}
 	ch := make(chan Message, 1)
 	q.mu.Lock()
 	if _, dup := q.waiting[id]; dup {
@@ -143,6 +176,13 @@ func (q *Requester) Request(ctx context.Context, id string, m Message) (Message,
 	select {
 	case reply := <-ch:
 		return reply, nil
+	case <-gone: // nil, never ready, without a group
+		select {
+		case reply := <-ch: // answered just before the last member left
+			return reply, nil
+		default:
+		}
+		return Message{}, noConsumer(op, group)
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return Message{}, timeout(op, ctx.Err())
@@ -206,6 +246,9 @@ func (q *Requester) dispatch() {
 
 // Close stops reading replies. Requests still waiting time out.
 func (q *Requester) Close() error {
+	if q.watch != nil {
+		q.watch.close()
+	}
 	err := q.r.Close()
 	<-q.done
 	return err
