@@ -91,7 +91,12 @@ type Config struct {
 	Links []Peer
 
 	Catalogue Catalogue
-	Exchange  Answerer
+	// Departments tells whether one of this node's own callers speaks for
+	// a department of its catalogue, as the exchange asks it (the policy
+	// cache, kept fresh through Redis); nil asks Catalogue, which reads
+	// the database on every call.
+	Departments catalog.Departments
+	Exchange    Answerer
 	// Grants takes other nodes' departments' grant applications; nil
 	// takes none.
 	Grants Grants
@@ -144,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if parents > 1 {
 		return bad("a node has at most one parent")
+	}
+	if c.Departments == nil {
+		c.Departments = c.Catalogue
 	}
 	if c.Refresh <= 0 {
 		c.Refresh = 15 * time.Second

@@ -107,22 +107,39 @@ type linkError struct {
 // not signed by peer's key Unavailable node_unverified; an error the peer
 // answered comes back with the peer's code and kind.
 func (f *Federation) call(ctx context.Context, peer *Peer, method, path string, in, out any) error {
+	body, err := f.send(ctx, peer, method, path, in)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			return govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s: the answer is not what a node answers", peer.Name)
+		}
+	}
+	return nil
+}
+
+// send is call without decoding the answer: it returns the body of a
+// successful answer as peer signed it, its signature checked. A relaying
+// node passes that body on as it came (rawReply), signed by itself in
+// turn, instead of decoding and encoding it again.
+func (f *Federation) send(ctx context.Context, peer *Peer, method, path string, in any) ([]byte, error) {
 	const op = "federation.call"
 	var body []byte
 	if in != nil {
 		var err error
 		if body, err = json.Marshal(in); err != nil {
-			return govx.E(op, err)
+			return nil, govx.E(op, err)
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(peer.URL, "/")+path, bytes.NewReader(body))
 	if err != nil {
-		return govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s: bad address %q", peer.Name, httpx.Truncate(peer.URL, 100))
+		return nil, govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s: bad address %q", peer.Name, httpx.Truncate(peer.URL, 100))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	reqSig := SignCall(req, f.cfg.Name, peer.Name, f.cfg.Key, f.cfg.Now(), body)
 	if until, down := f.downUntil(peer.Name); down {
-		return govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s could not be reached a moment ago; trying again after %s",
+		return nil, govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s could not be reached a moment ago; trying again after %s",
 			peer.Name, until.Format(time.TimeOnly))
 	}
 	resp, err := f.client.Do(req)
@@ -134,38 +151,33 @@ func (f *Federation) call(ctx context.Context, peer *Peer, method, path string, 
 	if err != nil {
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-			return &govx.Error{Kind: govx.KindTimeout, Code: "node_timeout", Op: op,
+			return nil, &govx.Error{Kind: govx.KindTimeout, Code: "node_timeout", Op: op,
 				Message: fmt.Sprintf("node %s did not answer in time", peer.Name), Err: err}
 		}
 		if ctx.Err() != nil {
-			return &govx.Error{Kind: govx.KindUnavailable, Code: "node_unavailable", Op: op, Message: "the call was cancelled", Err: err}
+			return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "node_unavailable", Op: op, Message: "the call was cancelled", Err: err}
 		}
-		return &govx.Error{Kind: govx.KindUnavailable, Code: "node_unavailable", Op: op,
+		return nil, &govx.Error{Kind: govx.KindUnavailable, Code: "node_unavailable", Op: op,
 			Message: fmt.Sprintf("node %s cannot be reached", peer.Name), Err: err}
 	}
 	defer resp.Body.Close()
 	rbody, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil || len(rbody) > MaxBody {
-		return govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s: the answer could not be read", peer.Name)
+		return nil, govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s: the answer could not be read", peer.Name)
 	}
 	if resp.Header.Get(HeaderNode) != peer.Name ||
 		!verifySig(peer.Key, responseText(peer.Name, f.cfg.Name, resp.Header.Get(HeaderDate), resp.StatusCode, reqSig, rbody), resp.Header.Get(HeaderSignature)) {
 		f.log.Warn("node link: answer not signed by the node called", "node", peer.Name, "status", resp.StatusCode)
-		return govx.Errorf(govx.KindUnavailable, "node_unverified", "node %s answered without its signature", peer.Name)
+		return nil, govx.Errorf(govx.KindUnavailable, "node_unverified", "node %s answered without its signature", peer.Name)
 	}
 	if resp.StatusCode/100 != 2 {
 		var le linkError
 		if json.Unmarshal(rbody, &le) != nil || le.Error.Code == "" {
-			return govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s answered %d", peer.Name, resp.StatusCode)
+			return nil, govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s answered %d", peer.Name, resp.StatusCode)
 		}
-		return &govx.Error{Kind: govx.ParseKind(le.Error.Kind), Code: le.Error.Code, Op: op, Message: le.Error.Message}
+		return nil, &govx.Error{Kind: govx.ParseKind(le.Error.Kind), Code: le.Error.Code, Op: op, Message: le.Error.Message}
 	}
-	if out != nil {
-		if err := json.Unmarshal(rbody, out); err != nil {
-			return govx.Errorf(govx.KindUnavailable, "node_unavailable", "node %s: the answer is not what a node answers", peer.Name)
-		}
-	}
-	return nil
+	return rbody, nil
 }
 
 // downFor is how long a linked node that could not be reached is not
@@ -235,6 +247,11 @@ func (f *Federation) accept(r *http.Request) (*linkCall, error) {
 	return &linkCall{peer: peer, body: body, sig: sig}, nil
 }
 
+// rawReply is an answer a relaying node passes on as the next node
+// signed it (Federation.send checked that signature): answer writes it
+// unchanged and signs it with this node's key.
+type rawReply []byte
+
 // answer writes v (or err, as a linkError) as the signed answer to call c.
 // An unauthenticated call (c nil) gets an unsigned error: there is no
 // linked node to sign it for.
@@ -248,6 +265,8 @@ func (f *Federation) answer(w http.ResponseWriter, r *http.Request, c *linkCall,
 			f.log.Error("node link", "path", r.URL.Path, "err", err)
 		}
 		body, _ = json.Marshal(le)
+	} else if raw, ok := v.(rawReply); ok {
+		body = raw
 	} else {
 		body, _ = json.Marshal(v)
 	}

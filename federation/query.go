@@ -218,7 +218,7 @@ func (f *Federation) localCaller(r *http.Request) (*auth.Claims, error) {
 // actAs checks that caller speaks for one of this node's own departments:
 // only they send queries and applications to other nodes.
 func (f *Federation) actAs(ctx context.Context, caller *auth.Claims) error {
-	if err := catalog.ActAs(ctx, f.cfg.Catalogue, caller); err != nil {
+	if err := catalog.ActAs(ctx, f.cfg.Departments, caller); err != nil {
 		return err
 	}
 	if strings.Contains(caller.Dept, "/") {
@@ -255,7 +255,7 @@ func (f *Federation) linkQuery(w http.ResponseWriter, r *http.Request) {
 		f.answer(w, r, c, 0, nil, err)
 		return
 	}
-	var reply *Reply
+	var reply any
 	switch {
 	case env.Target != f.cfg.Name:
 		reply, err = f.forward(r.Context(), &env, c.peer)
@@ -312,8 +312,10 @@ func (f *Federation) relays(from *Peer, origin string) bool {
 	return false
 }
 
-// forward passes env on towards its target.
-func (f *Federation) forward(ctx context.Context, env *Envelope, from *Peer) (*Reply, error) {
+// forward passes env on towards its target, and the target's answer back
+// as the next node signed it: this node checked that signature and signs
+// the answer in turn, without decoding it (it decides nothing by it).
+func (f *Federation) forward(ctx context.Context, env *Envelope, from *Peer) (rawReply, error) {
 	via, err := f.routeEnvelope(env)
 	if err != nil {
 		return nil, err
@@ -324,11 +326,7 @@ func (f *Federation) forward(ctx context.Context, env *Envelope, from *Peer) (*R
 	env.Hops++
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
-	var reply Reply
-	if err := f.call(ctx, via, http.MethodPost, "/federation/v1/query", env, &reply); err != nil {
-		return nil, err
-	}
-	return &reply, nil
+	return f.send(ctx, via, http.MethodPost, "/federation/v1/query", env)
 }
 
 // decide answers env as this node's exchange answers its own callers. The

@@ -239,7 +239,7 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	}
 	mux.Handle("/v1/catalog/grants", gh)
 	mux.Handle("/v1/catalog/grants/", gh)
-	fedEvents, err := n.startFederation(mux, store, grants, query, audit, verifier, rdb, events)
+	fedEvents, err := n.startFederation(mux, store, policy, grants, query, audit, verifier, rdb, events)
 	if err != nil {
 		return err
 	}
@@ -296,7 +296,7 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 // when it is one, and serves the federation's APIs: queries, grants, the
 // departments' keys (for licences sealed at one node to verify at the
 // others) and change events across nodes.
-func (n *Node) startFederation(mux *http.ServeMux, store *catalog.Store, grants *catalog.GrantStore, query *exchange.Handler, audit *ledger.Ledger,
+func (n *Node) startFederation(mux *http.ServeMux, store *catalog.Store, departments catalog.Departments, grants *catalog.GrantStore, query *exchange.Handler, audit *ledger.Ledger,
 	verifier *auth.Verifier, rdb *redis.Client, events *exchange.Events) (*federation.Events, error) {
 	fc := n.cfg.Federation
 	if fc.Name == "" {
@@ -307,7 +307,7 @@ func (n *Node) startFederation(mux *http.ServeMux, store *catalog.Store, grants 
 		return nil, err
 	}
 	fed, err := federation.New(federation.Config{Name: fc.Name, Level: fc.Level, Key: key, Links: fc.Links,
-		Catalogue: store, Grants: grants, Exchange: query, Audit: audit, Tokens: verifier, Redis: rdb,
+		Catalogue: store, Departments: departments, Grants: grants, Exchange: query, Audit: audit, Tokens: verifier, Redis: rdb,
 		Refresh: fc.Refresh, Timeout: n.cfg.Timeout, Logger: n.log})
 	if err != nil {
 		return nil, err
