@@ -32,10 +32,21 @@ func (r baselineRun) CPUPerLookup() time.Duration {
 	return r.CPU / time.Duration(r.Lookups)
 }
 
+// NetCPUPerLookup is CPUPerLookup less the server's CPU time when idle
+// (idle per second of the run): what the lookups themselves cost. On a
+// slow or busy machine the idle part is a large share of a slow run's.
+func (r baselineRun) NetCPUPerLookup(idle time.Duration) time.Duration {
+	if r.Lookups == 0 {
+		return 0
+	}
+	return max(0, r.CPU-time.Duration(r.Elapsed.Seconds()*float64(idle))) / time.Duration(r.Lookups)
+}
+
 // baselineReport is what `govx bench --baseline` measured, summed over
 // its rounds: the direct lookup and the exchange's.
 type baselineReport struct {
 	PID            int
+	IdleCPU        time.Duration // the server's CPU time per second with no lookups
 	Direct, Govx   baselineRun
 	Rounds         int
 	Concurrency    int
@@ -53,6 +64,20 @@ func (r baselineReport) Ratio() float64 { return r.Direct.PerSecond() / r.Govx.P
 // pid from /proc before and after each run.
 func benchBaseline(ctx context.Context, base, tok string, conc int, d, warm time.Duration, rounds int, subjects []string, personal bool, pid int, progress func(round int, what string, r baselineRun)) (baselineReport, error) {
 	rep := baselineReport{PID: pid, Rounds: rounds, Concurrency: conc}
+	// What the server spends with nothing to do (consumers polling, the
+	// audit checkpoints, cache pings), after a second for the set-up's
+	// last work to drain.
+	time.Sleep(time.Second)
+	idle0, err := processCPU(pid)
+	if err != nil {
+		return rep, err
+	}
+	time.Sleep(idleSample)
+	idle1, err := processCPU(pid)
+	if err != nil {
+		return rep, err
+	}
+	rep.IdleCPU = (idle1 - idle0) * time.Second / idleSample
 	endpoints := [2]string{base + population.DirectPath, base + "/v1/resources/" + population.ResourceIdentity + "/query"}
 	for r := range rounds {
 		var round [2]baselineRun
@@ -97,6 +122,9 @@ func benchBaseline(ctx context.Context, base, tok string, conc int, d, warm time
 	rep.Direct.Concurrency, rep.Govx.Concurrency = conc, conc
 	return rep, nil
 }
+
+// idleSample is how long benchBaseline measures the server at rest.
+const idleSample = 3 * time.Second
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
 // every Linux architecture govx runs on.
@@ -148,10 +176,10 @@ func printBaseline(w io.Writer, rep baselineReport, d time.Duration, personal, a
 		side := func(r baselineRun) map[string]any {
 			return map[string]any{"lookups": r.Lookups, "errors": r.Errors, "per_second": r.PerSecond(),
 				"worst_p50_ms": ms(r.P50), "worst_p99_ms": ms(r.P99), "cpu_seconds": r.CPU.Seconds(),
-				"cpu_ms_per_lookup": float64(r.CPUPerLookup().Nanoseconds()) / 1e6}
+				"cpu_ms_per_lookup": float64(r.CPUPerLookup().Nanoseconds()) / 1e6, "net_cpu_ms_per_lookup": float64(r.NetCPUPerLookup(rep.IdleCPU).Nanoseconds()) / 1e6}
 		}
 		return json.NewEncoder(w).Encode(map[string]any{"direct": side(rep.Direct), "govx": side(rep.Govx),
-			"ratio": rep.Ratio(), "concurrency": rep.Concurrency, "rounds": rep.Rounds, "server_pid": rep.PID, "consent": personal})
+			"ratio": rep.Ratio(), "concurrency": rep.Concurrency, "rounds": rep.Rounds, "server_pid": rep.PID, "server_idle_cpu_ms_per_second": float64(rep.IdleCPU.Nanoseconds()) / 1e6, "consent": personal})
 	}
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "govx bench --baseline: population lookups, direct and through the exchange, %d in flight, %d rounds of %s each (server pid %d; %s, %d CPUs, %s)\n",
@@ -160,10 +188,12 @@ func printBaseline(w io.Writer, rep baselineReport, d time.Duration, personal, a
 		name string
 		r    baselineRun
 	}{{"direct", rep.Direct}, {"govx  ", rep.Govx}} {
-		fmt.Fprintf(w, "  %s %7.0f lookups/s  worst p50 %6.2f ms  worst p99 %6.2f ms  server CPU %.3f ms/lookup  errors %d\n",
-			s.name, s.r.PerSecond(), ms(s.r.P50), ms(s.r.P99), float64(s.r.CPUPerLookup().Nanoseconds())/1e6, s.r.Errors)
+		fmt.Fprintf(w, "  %s %7.0f lookups/s  worst p50 %6.2f ms  worst p99 %6.2f ms  server CPU %.3f ms/lookup (%.3f net of idle)  errors %d\n",
+			s.name, s.r.PerSecond(), ms(s.r.P50), ms(s.r.P99), float64(s.r.CPUPerLookup().Nanoseconds())/1e6,
+			float64(s.r.NetCPUPerLookup(rep.IdleCPU).Nanoseconds())/1e6, s.r.Errors)
 	}
-	fmt.Fprintf(w, "  direct/govx %.2f (lookups/s), govx/direct %.2f (server CPU per lookup)\n",
-		rep.Ratio(), float64(rep.Govx.CPUPerLookup())/float64(max(rep.Direct.CPUPerLookup(), 1)))
+	fmt.Fprintf(w, "  server at rest: %.0f ms of CPU per second\n", float64(rep.IdleCPU.Nanoseconds())/1e6)
+	fmt.Fprintf(w, "  direct/govx %.2f (lookups/s), govx/direct %.2f (server CPU per lookup, net of idle)\n",
+		rep.Ratio(), float64(rep.Govx.NetCPUPerLookup(rep.IdleCPU))/float64(max(rep.Direct.NetCPUPerLookup(rep.IdleCPU), 1)))
 	return nil
 }
