@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,25 +76,112 @@ type LogEntry struct {
 
 // ProviderLog is a department's provider log table. It is safe for
 // concurrent use.
+//
+// Appends are group-committed: the entries of handlers appending at the
+// same time go in as one COPY, one statement and one commit, and each
+// Append returns once its own entry is committed (or the batch failed), so
+// an answer is still logged before it is sent. Under load this takes the
+// per-statement and per-commit work of one INSERT a request off the
+// department's database.
 type ProviderLog struct {
 	pool  *pgxpool.Pool
+	ident pgx.Identifier
 	table string
+
+	mu      sync.Mutex
+	queue   []*logWait
+	writing bool // a writer is draining queue
 }
+
+// logWait is an entry waiting for its batch's commit.
+type logWait struct {
+	row  []any
+	done chan error
+}
+
+// maxLogBatch bounds the rows of one COPY.
+const maxLogBatch = 256
 
 // NewProviderLog returns the provider log in schema, which LogMigration
 // creates.
 func NewProviderLog(pool *pgxpool.Pool, schema string) *ProviderLog {
-	return &ProviderLog{pool: pool, table: pgx.Identifier{schema, "provider_log"}.Sanitize()}
+	id := pgx.Identifier{schema, "provider_log"}
+	return &ProviderLog{pool: pool, ident: id, table: id.Sanitize()}
 }
 
-// Append writes e, its key masked and its text made storable.
+var logColumns = []string{"request_id", "consumer", "caller", "resource", "subject_key", "outcome", "code", "signer_key_id", "source"}
+
+// Append writes e, its key masked and its text made storable, and returns
+// once it is committed. Cancelling ctx stops the wait, not the write.
 func (l *ProviderLog) Append(ctx context.Context, e LogEntry) error {
 	s := func(v string, n int) string { return postgres.Storable(truncate(v, n)) }
-	_, err := l.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (request_id, consumer, caller, resource, subject_key, outcome, code, signer_key_id, source)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, l.table),
-		s(e.RequestID, 64), s(e.Consumer, 100), s(govx.MaskText(e.Caller), 200), s(e.Resource, 100), govx.MaskSubject(truncate(e.SubjectKey, 64)),
-		e.Outcome, s(e.Code, 64), s(e.SignerKeyID, 128), s(e.Source, 300))
-	return postgres.Translate("adapters.ProviderLog.Append", err, "")
+	w := &logWait{done: make(chan error, 1), row: []any{s(e.RequestID, 64), s(e.Consumer, 100), s(govx.MaskText(e.Caller), 200),
+		s(e.Resource, 100), govx.MaskSubject(truncate(e.SubjectKey, 64)), e.Outcome, s(e.Code, 64), s(e.SignerKeyID, 128), s(e.Source, 300)}}
+	l.mu.Lock()
+	l.queue = append(l.queue, w)
+	lead := !l.writing
+	l.writing = true
+	l.mu.Unlock()
+	if lead {
+		// This caller writes what is queued, its own entry among it, and
+		// hands what queued meanwhile to a writer of its own.
+		l.writeBatch(context.WithoutCancel(ctx))
+		if l.more() {
+			go l.drain(context.WithoutCancel(ctx))
+		}
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return postgres.Translate("adapters.ProviderLog.Append", ctx.Err(), "")
+	}
+}
+
+// more reports whether entries are queued, else ends the writer's turn.
+func (l *ProviderLog) more() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) == 0 {
+		l.writing = false
+		return false
+	}
+	return true
+}
+
+// drain writes batches until nothing is queued.
+func (l *ProviderLog) drain(ctx context.Context) {
+	for {
+		l.writeBatch(ctx)
+		if !l.more() {
+			return
+		}
+	}
+}
+
+// writeBatch takes up to maxLogBatch queued entries, copies them in and
+// tells each the outcome.
+func (l *ProviderLog) writeBatch(ctx context.Context) {
+	l.mu.Lock()
+	n := min(len(l.queue), maxLogBatch)
+	batch := l.queue[:n:n]
+	l.queue = l.queue[n:]
+	l.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	i := 0
+	_, err := l.pool.CopyFrom(ctx, l.ident, logColumns, pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(batch) {
+			return nil, nil
+		}
+		i++
+		return batch[i-1].row, nil
+	}))
+	err = postgres.Translate("adapters.ProviderLog.Append", err, "")
+	for _, w := range batch {
+		w.done <- err
+	}
 }
 
 // List returns the latest limit entries (default and at most 1000),

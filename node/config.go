@@ -117,6 +117,12 @@ type Config struct {
 	// PprofAddr serves net/http/pprof on a debug listener of its own (never
 	// the public one) when set.
 	PprofAddr string
+	// Baseline serves population.DirectPath beside the exchange: the
+	// population register looked up directly (token, one query, JSON), the
+	// baseline `govx bench --baseline` compares the exchange with. Only
+	// `govx up --baseline` sets it; it is a benchmark's route, off by
+	// default.
+	Baseline bool
 
 	// OIDC, when its Issuer is set, makes the exchange and the window
 	// accept the tokens of the government's OpenID Connect provider beside

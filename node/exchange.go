@@ -7,6 +7,7 @@ import (
 	"govx"
 	"govx/adapters"
 	"govx/adapters/licence"
+	"govx/adapters/population"
 	"govx/bus"
 	"govx/catalog"
 	"govx/catalog/registry"
@@ -171,6 +172,9 @@ func (n *Node) startExchange(ctx context.Context, store *catalog.Store, codec *a
 	n.mux = mux
 	mux.Handle("POST /v1/resources/{code}/query", query)
 	mux.Handle("GET /v1/openapi.json", document(exchange.OpenAPI()))
+	if n.cfg.Baseline {
+		mux.Handle("POST "+population.DirectPath, population.NewDirectHandler(population.NewStore(n.Pool), verifier, n.log))
+	}
 	mux.Handle("/", httpx.NotFound(n.log))
 	n.refusals = refusal.New(n.Pool, n.log, ledger.MaskText)
 	refusals := n.refusals.Handler(verifier, n.log)

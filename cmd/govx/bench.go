@@ -48,8 +48,12 @@ const benchPurpose = "bench"
 // fields are asked for when personal is set (the residents must have
 // consented: benchConsents), else only fields needing no consent.
 func bench(ctx context.Context, url, token string, concurrency int, d time.Duration, n int, subjects []string, personal bool, rate float64) (benchResult, error) {
+	return benchAt(ctx, url+"/v1/resources/population.identity/query", token, concurrency, d, n, subjects, personal, rate)
+}
+
+// benchAt is bench against endpoint, which takes the exchange's query body.
+func benchAt(ctx context.Context, endpoint, token string, concurrency int, d time.Duration, n int, subjects []string, personal bool, rate float64) (benchResult, error) {
 	fields := benchFields(personal)
-	endpoint := url + "/v1/resources/population.identity/query"
 	run := runLoad(ctx, concurrency, d, n, 7, &http.Transport{}, paced(rate, func(rng *rand.Rand) *http.Request {
 		body := fmt.Sprintf(`{"key":%q,"fields":%s,"purpose":%q}`, subjects[rng.IntN(len(subjects))], fields, benchPurpose)
 		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
@@ -249,20 +253,30 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 	personal := fs.Bool("consent", true, "ask for personal fields, under the residents' consent; false asks only fields that need none")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	fed := fs.Bool("federation", false, "against 'make run-federation': same-node and cross-node household lookups, alternating")
-	rounds := fs.Int("rounds", 3, "with --federation: rounds of one same-node and one cross-node run")
+	rounds := fs.Int("rounds", 3, "with --federation or --baseline: rounds of one run of each")
 	rate := fs.Float64("rate", 0, "lookups started per second at most, across all in flight (an open-loop load, as for a soak); 0: as fast as answered")
+	baseline := fs.Bool("baseline", false, "against 'govx up --baseline': the direct lookup and the exchange's, alternating, with the server's CPU per lookup")
+	pid := fs.Int("pid", 0, "with --baseline: the server's process id, for its CPU time (default: found by the URL's port)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *fed {
 		return runBenchFederation(ctx, cfg, *url, *conc, *dur, *warm, *rounds, *asJSON, stdout)
 	}
+	runs := 1
+	if *baseline {
+		var err error
+		if *pid, err = serverPID(*url, *pid); err != nil {
+			return err
+		}
+		runs = 2 * *rounds
+	}
 	key, err := node.LoadKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	tok, err := key.Mint(auth.TokenSpec{Issuer: node.Issuer, Audience: node.Audience, Subject: "svc:bench", Dept: catalog.DeptServiceCenter,
-		Role: "service", Scopes: []string{population.ResourceIdentity}, TTL: *dur + *warm + time.Minute})
+		Role: "service", Scopes: []string{population.ResourceIdentity}, TTL: time.Duration(runs)*(*dur+*warm) + time.Minute})
 	if err != nil {
 		return err
 	}
@@ -278,7 +292,7 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 			return err
 		}
 		start := time.Now()
-		if err := benchConsents(ctx, *url, clerk, subjects, *dur+*warm+10*time.Minute); err != nil {
+		if err := benchConsents(ctx, *url, clerk, subjects, time.Duration(runs)*(*dur+*warm)+10*time.Minute); err != nil {
 			return fmt.Errorf("%w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
 		}
 		if !*asJSON {
@@ -290,6 +304,18 @@ func runBench(ctx context.Context, cfg node.Config, args []string, stdout, _ io.
 	// warm, as they are for a working window.
 	if err := benchOnce(ctx, *url, tok, *conc, subjects, *personal); err != nil {
 		return fmt.Errorf("warm-up: %w (is 'make run' running, with the same data folder %s?)", err, cfg.DataDir)
+	}
+	if *baseline {
+		rep, err := benchBaseline(ctx, *url, tok, *conc, *dur, *warm, *rounds, subjects, *personal, *pid, func(round int, what string, r baselineRun) {
+			if !*asJSON {
+				fmt.Fprintf(stdout, "round %d %-6s %6.0f lookups/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %.3f ms/lookup  errors %d %s\n", round, what,
+					r.PerSecond(), ms(r.P50), ms(r.P99), float64(r.CPUPerLookup().Nanoseconds())/1e6, r.Errors, r.FirstError)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("%w (is 'govx up --baseline' running, with the same data folder %s?)", err, cfg.DataDir)
+		}
+		return printBaseline(stdout, rep, *dur, *personal, *asJSON)
 	}
 	if *warm > 0 {
 		if _, err := bench(ctx, *url, tok, *conc, *warm, 0, subjects, *personal, *rate); err != nil {

@@ -59,7 +59,8 @@ Tools:
   bus topics|groups   the bus's topics with their offsets, its consumer groups and lag
   bus tail TOPIC      a topic's messages as JSON lines, Avro decoded, ID numbers masked
                       ([--from-beginning] [--follow] [-n N]; connects as admin)
-  bench               run authorised lookups against a running exchange
+  bench               run authorised lookups against a running exchange (--baseline:
+                      against a direct lookup too, on govx up --baseline)
   bench-open          filtered open-data pages and a full export against a running
                       govx up (--url, --concurrency 32, --duration 20s)
   bench-intake        open renewal cases (three verifications each) through the case

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"govx/adapters/population"
 	"govx/exchange/ledger"
 	"govx/node"
 )
@@ -23,6 +24,7 @@ func runUp(ctx context.Context, cfg node.Config, args []string, stdout, _ io.Wri
 	fs.IntVar(&cfg.Residents, "residents", node.DemoResidents, "demo residents to seed into an empty register")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "how long a query waits for the provider")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "how often the audit chain head is signed")
+	fs.BoolVar(&cfg.Baseline, "baseline", false, "also serve the benchmark-only direct lookup "+population.DirectPath+" (govx bench --baseline)")
 	fed := fs.Bool("federation", false, "a province and two cities: three linked nodes, on --http's port and the next two")
 	if err := fs.Parse(args); err != nil {
 		return err

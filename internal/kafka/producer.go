@@ -14,9 +14,16 @@ import (
 // waiting for its reply must not sit a second in a batch (kafka-go's default
 // BatchTimeout), so batches close after BatchTimeout or when full,
 // whichever comes first; under load they fill by themselves.
+//
+// BatchSize is small because kafka-go allocates every batch's message
+// slice at its full size, and a batch belongs to one partition: with
+// request/reply spread over a topic's partitions a batch holds one or two
+// messages, so a size of 200 allocated about 30 KiB per message sent
+// (a third of the exchange's allocations under load). A burst larger than
+// a batch is sent as several.
 type ProducerConfig struct {
 	BatchTimeout time.Duration // default 500µs
-	BatchSize    int           // default 200
+	BatchSize    int           // default 32
 	WriteTimeout time.Duration // default 10s
 }
 
@@ -34,7 +41,7 @@ func NewProducer(cfg Config, pc ProducerConfig) (*Producer, error) {
 		pc.BatchTimeout = 500 * time.Microsecond
 	}
 	if pc.BatchSize == 0 {
-		pc.BatchSize = 200
+		pc.BatchSize = 32
 	}
 	if pc.WriteTimeout == 0 {
 		pc.WriteTimeout = 10 * time.Second
