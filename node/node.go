@@ -31,7 +31,7 @@ import (
 	"govx/openapi"
 	"govx/openapi/apikeys"
 	"govx/schemas"
-	"govx/wallet"
+	"govx/casework/wallet"
 )
 
 // Token issuer and audience of this deployment.

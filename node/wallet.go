@@ -9,7 +9,7 @@ import (
 	"govx/internal/auth"
 	"govx/internal/ratelimit"
 	"govx/internal/redis"
-	"govx/wallet"
+	"govx/casework/wallet"
 )
 
 // startWallet serves the applicants' wallet beside the case workflow: it

@@ -18,7 +18,7 @@ import (
 	"govx/internal/browsertest"
 	"govx/node"
 	"govx/node/nodetest"
-	"govx/wallet"
+	"govx/casework/wallet"
 )
 
 // A company signs in to the hall, opens its wallet, sees its licences

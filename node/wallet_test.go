@@ -18,7 +18,7 @@ import (
 	"govx/internal/httpx/openapicheck"
 	"govx/node"
 	"govx/node/nodetest"
-	"govx/wallet"
+	"govx/casework/wallet"
 )
 
 // walletHolder is a resident of the test node's demo registers who holds

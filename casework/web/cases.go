@@ -17,7 +17,7 @@ import (
 	"govx/exchange/ledger"
 	"govx/internal/httpx"
 	"govx/internal/ratelimit"
-	"govx/wallet"
+	"govx/casework/wallet"
 )
 
 // The case pages: intake and the case page for the window clerk, the

@@ -15,7 +15,7 @@ import (
 	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/ratelimit"
-	"govx/wallet"
+	"govx/casework/wallet"
 )
 
 // The hall's wallet (电子证照), My data (我的数据) and the public

@@ -14,7 +14,7 @@ import (
 	"govx/internal/auth"
 	"govx/internal/httpx"
 	"govx/internal/refusal"
-	"govx/wallet"
+	"govx/casework/wallet"
 )
 
 // Roles the pages check. The token's role claim carries them.
