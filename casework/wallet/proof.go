@@ -3,7 +3,6 @@ package wallet
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,28 +18,23 @@ import (
 
 // Proofs of a data subject's own accesses.
 //
-// A ledger proof (ledger.ProofFormat) carries the entry, every entry after
-// it up to the next signed checkpoint in full (each link's hash covers its
-// content), and the checkpoint. The entries after it may be other people's
-// accesses: their ID numbers, callers and purposes. So a data subject is
-// given the proof of an access to their own data only, and only while the
-// chain from it to its checkpoint holds nothing about anyone else; when no
-// checkpoint covers the entry yet, one is taken at once, so that a proof
-// asked for soon after the access is about the subject alone. Otherwise
-// the answer is Conflict CodeProofSharedChain, and the proof is the
-// auditor's to give (govx audit proof).
-
-// CodeProofSharedChain is the code (Conflict) of a proof whose chain to
-// its checkpoint holds other people's accesses.
-const CodeProofSharedChain = "proof_shared_chain"
+// A ledger proof to the ledger's next signed checkpoint (govx audit proof)
+// carries every entry in between in full, since each link's hash covers
+// its content: other people's accesses, their ID numbers, callers and
+// purposes. A data subject is given instead a proof with a receipt
+// (ledger.Checkpointer.Receipt): the exchange's checkpoint key signs the
+// entry's place and hash in the chain, once it has checked that the chain
+// links through the entry to a signed checkpoint. The proof then carries
+// the subject's entry and nothing else, and is checked offline like any
+// other (govx audit verify --proof).
 
 // Proofs exports ledger proofs for data subjects.
 type Proofs struct {
 	Pool *pgxpool.Pool
 	// Providers are the catalogue's department keys (node.BusKeySource).
 	Providers bus.KeySource
-	// Key is the exchange's checkpoint key: it signs a checkpoint when
-	// none covers the entry yet.
+	// Key is the exchange's checkpoint key: it signs the receipts, and a
+	// checkpoint when none covers the entry yet.
 	Key *auth.Key
 }
 
@@ -67,29 +61,16 @@ func (p *Proofs) Proof(ctx context.Context, caller *auth.Claims, subject, reques
 	if err != nil {
 		return nil, postgres.Translate(op, err, "")
 	}
-	pr, err := ledger.ExportProof(ctx, p.Pool, requestID, p.Providers, p.Key)
-	if govx.ErrorCode(err) == ledger.CodeProofNoCheckpoint {
-		cp, cerr := ledger.NewCheckpointer(ledger.CheckpointConfig{Pool: p.Pool, Key: p.Key})
-		if cerr != nil {
-			return nil, govx.E(op, cerr)
-		}
-		if _, cerr := cp.Checkpoint(ctx); cerr != nil {
-			return nil, govx.E(op, cerr)
-		}
-		pr, err = ledger.ExportProof(ctx, p.Pool, requestID, p.Providers, p.Key)
-	}
+	cp, err := ledger.NewCheckpointer(ledger.CheckpointConfig{Pool: p.Pool, Key: p.Key})
 	if err != nil {
 		return nil, govx.E(op, err)
 	}
-	if !about(pr.Entry.DataSubject, pr.Entry.SubjectKey, subject) {
-		return nil, govx.E(op, notFound)
+	pr, err := ledger.ExportReceiptProof(ctx, cp, requestID, p.Providers)
+	if err != nil {
+		return nil, govx.E(op, err)
 	}
-	for _, l := range pr.Links {
-		if !own(l, subject) {
-			return nil, govx.E(op, govx.Errorf(govx.KindConflict, CodeProofSharedChain,
-				"the ledger's signed checkpoint after this access also covers other people's accesses, which a proof would show; "+
-					"ask the exchange's auditor for a proof of access %s", requestID))
-		}
+	if !about(pr.Entry.DataSubject, pr.Entry.SubjectKey, subject) || len(pr.Links) > 0 {
+		return nil, govx.E(op, notFound)
 	}
 	return pr, nil
 }
@@ -98,18 +79,4 @@ func (p *Proofs) Proof(ctx context.Context, caller *auth.Claims, subject, reques
 // ledger.Accesses finds them.
 func about(dataSubject, subjectKey, subject string) bool {
 	return dataSubject == subject || (dataSubject == "" && subjectKey == subject)
-}
-
-// own reports whether an entry shows nothing about anyone but subject:
-// it is about subject or about no one, and its caller and purpose name
-// no ID number.
-func own(e ledger.Entry, subject string) bool {
-	if !about(e.DataSubject, e.SubjectKey, subject) && (e.DataSubject != "" || e.SubjectKey != "") {
-		return false
-	}
-	clean := func(s string) bool {
-		s = strings.ReplaceAll(s, subject, "")
-		return ledger.MaskText(s) == s
-	}
-	return clean(e.Caller) && clean(e.Purpose)
 }

@@ -30,6 +30,12 @@ import (
 // a checkpoint signature can never pass for a token and the reverse.
 const CheckpointFormat = "govx-audit-checkpoint/v1"
 
+// ReceiptFormat names a receipt's signed byte string and artefact: a
+// checkpoint signed on request over one entry's place in the chain, not
+// over the head (Checkpointer.Receipt). Its own format line keeps a
+// receipt from ever passing for one of the ledger's series of checkpoints.
+const ReceiptFormat = "govx-audit-receipt/v1"
+
 // DefaultCheckpointInterval is how often the Checkpointer signs the head
 // when CheckpointConfig.Interval is zero.
 const DefaultCheckpointInterval = time.Minute
@@ -53,6 +59,11 @@ type Checkpoint struct {
 	// next one's link.
 	PrevSignature []byte
 	Signature     []byte
+	// Receipt marks a checkpoint signed over one entry on request
+	// (ReceiptFormat): Seq and HeadHash are that entry's, and
+	// PrevSignature is the signature of the ledger's checkpoint that
+	// covers it, which the chain was checked against before signing.
+	Receipt bool
 	// PublicKey travels only in an exported artefact, so that an auditor
 	// holds everything needed to check it. It is never trusted by itself:
 	// Verify takes keys from its caller, and ParseCheckpoint insists that
@@ -65,13 +76,21 @@ type Checkpoint struct {
 // that no value can smuggle in a line of its own.
 func (c *Checkpoint) signedBytes() []byte {
 	var b bytes.Buffer
-	b.WriteString(CheckpointFormat + "\n")
+	b.WriteString(c.format() + "\n")
 	b.WriteString("seq=" + strconv.FormatInt(c.Seq, 10) + "\n")
 	b.WriteString("head_hash=" + hex.EncodeToString(c.HeadHash) + "\n")
 	b.WriteString("signed_at=" + c.SignedAt.UTC().Format(time.RFC3339Nano) + "\n")
 	b.WriteString("kid=" + strconv.Quote(c.KeyID) + "\n")
 	b.WriteString("prev_signature=" + hex.EncodeToString(c.PrevSignature) + "\n")
 	return b.Bytes()
+}
+
+// format is c's format line: CheckpointFormat, or ReceiptFormat.
+func (c *Checkpoint) format() string {
+	if c.Receipt {
+		return ReceiptFormat
+	}
+	return CheckpointFormat
 }
 
 // sign fills in KeyID and Signature with key.
@@ -132,7 +151,7 @@ var b64 = base64.RawURLEncoding
 
 // MarshalJSON writes c as the exported artefact.
 func (c Checkpoint) MarshalJSON() ([]byte, error) {
-	j := checkpointJSON{Format: CheckpointFormat, Seq: c.Seq, HeadHash: hex.EncodeToString(c.HeadHash),
+	j := checkpointJSON{Format: c.format(), Seq: c.Seq, HeadHash: hex.EncodeToString(c.HeadHash),
 		SignedAt: c.SignedAt.UTC(), KeyID: c.KeyID, PrevSignature: b64.EncodeToString(c.PrevSignature),
 		Signature: b64.EncodeToString(c.Signature)}
 	if len(c.PublicKey) > 0 {
@@ -155,10 +174,10 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 	if err := dec.Decode(&j); err != nil {
 		return nil, invalid("the checkpoint is not a %s JSON artefact: %s", CheckpointFormat, httpx.Truncate(err.Error(), 120))
 	}
-	if j.Format != CheckpointFormat {
-		return nil, invalid("the checkpoint's format is %q, want %q", httpx.Truncate(j.Format, 40), CheckpointFormat)
+	if j.Format != CheckpointFormat && j.Format != ReceiptFormat {
+		return nil, invalid("the checkpoint's format is %q, want %q or %q", httpx.Truncate(j.Format, 40), CheckpointFormat, ReceiptFormat)
 	}
-	c := &Checkpoint{Seq: j.Seq, SignedAt: j.SignedAt.UTC(), KeyID: j.KeyID}
+	c := &Checkpoint{Seq: j.Seq, SignedAt: j.SignedAt.UTC(), KeyID: j.KeyID, Receipt: j.Format == ReceiptFormat}
 	var err error
 	if c.HeadHash, err = hex.DecodeString(j.HeadHash); err != nil || len(c.HeadHash) != 32 {
 		return nil, invalid("head_hash must be 64 hex digits")
@@ -343,6 +362,61 @@ func (cp *Checkpointer) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 		return nil, nil
 	}
 	return c, nil
+}
+
+// Receipt signs a receipt (ReceiptFormat) over the audit entry at seq: its
+// place in the chain and its hash, as a checkpoint of that one entry. It
+// is what a data subject is given with their own access, so that the proof
+// of it carries no other entry: a proof to the ledger's next checkpoint
+// carries every entry in between, other people's accesses among them.
+// Before signing it takes a checkpoint if none covers seq yet, and checks
+// that the chain links from the checkpoint before seq through seq to the
+// one after it, so it never vouches for an entry outside the signed chain.
+// Receipts are not stored: a new one can be signed at any time.
+func (cp *Checkpointer) Receipt(ctx context.Context, seq int64) (*Checkpoint, error) {
+	const op = "ledger.Checkpointer.Receipt"
+	covering := func(q pgx.Row) (Checkpoint, bool, error) {
+		c, err := scanCheckpoint(q)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return c, false, nil
+		}
+		return c, err == nil, err
+	}
+	const after = `SELECT ` + checkpointColumns + ` FROM exchange.audit_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1`
+	if _, ok, err := covering(cp.pool.QueryRow(ctx, after, seq)); err != nil {
+		return nil, postgres.Translate(op, err, "")
+	} else if !ok {
+		if _, err := cp.Checkpoint(ctx); err != nil {
+			return nil, govx.E(op, err)
+		}
+	}
+	tx, err := cp.pool.Begin(ctx)
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	defer tx.Rollback(ctx)
+	next, ok, err := covering(tx.QueryRow(ctx, after, seq))
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	if !ok {
+		return nil, govx.E(op, govx.Errorf(govx.KindNotFound, CodeProofNoCheckpoint, "no signed checkpoint covers audit entry %d", seq))
+	}
+	last, err := scanCheckpoint(tx.QueryRow(ctx, `SELECT `+checkpointColumns+` FROM exchange.audit_checkpoints WHERE seq < $1 ORDER BY seq DESC LIMIT 1`, seq))
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, postgres.Translate(op, err, "")
+	}
+	if err := checkLinks(ctx, tx, last, &next); err != nil {
+		return nil, govx.E(op, err)
+	}
+	r := &Checkpoint{Seq: seq, Receipt: true, PrevSignature: next.Signature}
+	if err := tx.QueryRow(ctx, `SELECT hash FROM exchange.audit WHERE seq = $1`, seq).Scan(&r.HeadHash); err != nil {
+		return nil, postgres.Translate(op, err, "audit_entry_not_found")
+	}
+	r.SignedAt = cp.cfg.Now().UTC().Truncate(time.Microsecond)
+	r.sign(cp.key)
+	r.PublicKey = cp.key.Private.Public().(ed25519.PublicKey)
+	return r, nil
 }
 
 // checkLinks walks the prev_hash links of the entries after last up to

@@ -146,22 +146,56 @@ func ExportProof(ctx context.Context, pool *pgxpool.Pool, requestID string, prov
 	if err != nil {
 		return nil, postgres.Translate(op, err, "")
 	}
-	if p.Entry.ProviderKeyID != "" {
-		keys, err := providerKeys.DepartmentKeys(ctx, p.Entry.Provider)
-		if err != nil {
-			return nil, govx.E(op, err)
-		}
-		for _, k := range keys {
-			if k.KeyID == p.Entry.ProviderKeyID {
-				p.ProviderKey = k.Key
-			}
-		}
-		if p.ProviderKey == nil {
-			return nil, govx.E(op, govx.Errorf(govx.KindNotFound, "provider_key_unknown",
-				"the catalogue no longer publishes key %s of %s", strconv.Quote(p.Entry.ProviderKeyID), p.Entry.Provider))
-		}
+	if p.ProviderKey, err = providerKey(ctx, providerKeys, &p.Entry); err != nil {
+		return nil, govx.E(op, err)
 	}
 	return p, nil
+}
+
+// ExportReceiptProof builds the proof of the audit entry of requestID (its
+// first entry) with a receipt (Checkpointer.Receipt) over the entry in
+// place of the ledger's next checkpoint: it carries that entry alone, no
+// other, so it can be given to the data subject. VerifyProof checks it
+// like any proof.
+func ExportReceiptProof(ctx context.Context, cp *Checkpointer, requestID string, providerKeys bus.KeySource) (*Proof, error) {
+	const op = "ledger.ExportReceiptProof"
+	p := &Proof{}
+	var err error
+	p.Entry, err = scanEntry(cp.pool.QueryRow(ctx, `SELECT `+auditColumnList+` FROM exchange.audit WHERE request_id = $1 ORDER BY seq LIMIT 1`, requestID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, govx.E(op, govx.Errorf(govx.KindNotFound, "audit_entry_not_found", "no audit entry has request id %q", httpx.Truncate(requestID, 80)))
+	}
+	if err != nil {
+		return nil, postgres.Translate(op, err, "")
+	}
+	r, err := cp.Receipt(ctx, p.Entry.Seq)
+	if err != nil {
+		return nil, govx.E(op, err)
+	}
+	p.Checkpoint = *r
+	if p.ProviderKey, err = providerKey(ctx, providerKeys, &p.Entry); err != nil {
+		return nil, govx.E(op, err)
+	}
+	return p, nil
+}
+
+// providerKey is the catalogue's public key of e's provider signature; nil
+// when e holds none.
+func providerKey(ctx context.Context, providerKeys bus.KeySource, e *Entry) (ed25519.PublicKey, error) {
+	if e.ProviderKeyID == "" {
+		return nil, nil
+	}
+	keys, err := providerKeys.DepartmentKeys(ctx, e.Provider)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if k.KeyID == e.ProviderKeyID {
+			return k.Key, nil
+		}
+	}
+	return nil, govx.Errorf(govx.KindNotFound, "provider_key_unknown",
+		"the catalogue no longer publishes key %s of %s", strconv.Quote(e.ProviderKeyID), e.Provider)
 }
 
 var auditColumnList = func() string {

@@ -204,3 +204,60 @@ func relink(p *Proof) {
 	}
 	p.Checkpoint.HeadHash = prev
 }
+
+// A receipt proves one entry with nothing of the entries around it, and
+// is refused when the chain through the entry was rewritten.
+func TestReceiptProofCarriesTheEntryAlone(t *testing.T) {
+	f := newCPFixture(t)
+	f.append(2)
+	f.checkpoint()
+	_, keys := f.signedReply("req-own")
+	f.append(3) // other people's accesses, before any checkpoint covers the entry
+
+	ctx := context.Background()
+	p, err := ExportReceiptProof(ctx, f.cp, "req-own", keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Entry.Seq != 3 || len(p.Links) != 0 || !p.Checkpoint.Receipt || p.Checkpoint.Seq != 3 {
+		t.Fatalf("receipt proof of entry %d with %d links, receipt %v at %d; want entry 3 alone", p.Entry.Seq, len(p.Links), p.Checkpoint.Receipt, p.Checkpoint.Seq)
+	}
+	// The receipt was signed after a checkpoint was taken to cover the entry.
+	if c, err := LatestCheckpoint(ctx, f.pool); err != nil || c.Seq != 6 {
+		t.Fatalf("latest checkpoint %+v, %v; want one at entry 6", c, err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "req-4") || !strings.Contains(string(data), ReceiptFormat) {
+		t.Fatalf("the artefact shows another entry, or is not a receipt: %s", data)
+	}
+	parsed, err := ParseProof(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := VerifyProof(parsed, auth.PublicKey(f.key.Public))
+	if err != nil || rep.Seq != 3 || rep.Links != 0 || !rep.ProviderSigned {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+
+	// A receipt passed off as a checkpoint of the series does not verify.
+	as := *parsed
+	as.Checkpoint.Receipt = false
+	if _, err := VerifyProof(&as, auth.PublicKey(f.key.Public)); govx.ErrorCode(err) != CodeProofCheckpointInvalid {
+		t.Fatalf("receipt read as a checkpoint: %v, want %s", err, CodeProofCheckpointInvalid)
+	}
+	// The entry altered after the receipt was signed.
+	altered := *parsed
+	altered.Entry.Purpose = "case:2"
+	if _, err := VerifyProof(&altered, auth.PublicKey(f.key.Public)); govx.ErrorCode(err) != CodeProofEntryAltered {
+		t.Fatalf("altered entry: %v, want %s", err, CodeProofEntryAltered)
+	}
+
+	// No receipt for an entry of a chain rewritten behind its checkpoint.
+	f.rewrite(2)
+	if _, err := f.cp.Receipt(ctx, 3); govx.ErrorCode(err) != "audit_chain_broken" {
+		t.Fatalf("receipt over a rewritten chain: %v, want audit_chain_broken", err)
+	}
+}
