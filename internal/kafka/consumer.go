@@ -78,7 +78,7 @@ func NewConsumer(cfg Config, cc ConsumerConfig) (*Consumer, error) {
 		GroupTopics:       cc.Topics,
 		MinBytes:          1,
 		MaxBytes:          10 << 20,
-		MaxWait:           250 * time.Millisecond,
+		MaxWait:           fetchMaxWait,
 		ReadBatchTimeout:  10 * time.Second,
 		CommitInterval:    cc.CommitInterval,
 		HeartbeatInterval: cfg.SessionTimeout / 8,

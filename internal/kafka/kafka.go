@@ -257,3 +257,14 @@ func fromKafka(km kafkago.Message) Message {
 	}
 	return m
 }
+
+// fetchMaxWait is every reader's MaxWait. kafka-go makes it the read
+// deadline of a fetch and asks the broker to hold the fetch that long less
+// a round-trip allowance: a quarter of it below one second, one second
+// above. 1.25 s therefore has the broker answer an empty fetch after 250 ms,
+// as 250 ms did, and gives the answer a second to arrive where 250 ms gave
+// it 62 ms: on a busy machine answers came later than that, every late one
+// timed out the read, and the reader dialled again with a SASL handshake.
+// A fetch still returns after 250 ms, so readers stop at a rebalance as
+// soon as before.
+const fetchMaxWait = 1250 * time.Millisecond

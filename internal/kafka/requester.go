@@ -108,7 +108,7 @@ func NewRequester(ctx context.Context, cfg Config, rc RequesterConfig, prod *Pro
 		Partition:       0,
 		MinBytes:        1,
 		MaxBytes:        10 << 20,
-		MaxWait:         250 * time.Millisecond,
+		MaxWait:         fetchMaxWait,
 		ReadLagInterval: -1,
 		QueueCapacity:   1000,
 		Dialer:          dialer,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -85,7 +84,7 @@ func OpenTail(ctx context.Context, cfg Config, topic string, from map[int]int64,
 			Partition:       p,
 			MinBytes:        1,
 			MaxBytes:        1 << 20,
-			MaxWait:         250 * time.Millisecond,
+			MaxWait:         fetchMaxWait,
 			ReadLagInterval: -1,
 			QueueCapacity:   64,
 			Dialer:          dialer,
