@@ -61,7 +61,9 @@ func TestProviderLogGroupCommit(t *testing.T) {
 
 	missing := adapters.NewProviderLog(pool, "no_such_schema")
 	for i := range 20 {
-		wg.Go(func() { errs[i] = missing.Append(ctx, adapters.LogEntry{RequestID: fmt.Sprint(i), Outcome: adapters.LogAnswered}) })
+		wg.Go(func() {
+			errs[i] = missing.Append(ctx, adapters.LogEntry{RequestID: fmt.Sprint(i), Outcome: adapters.LogAnswered})
+		})
 	}
 	wg.Wait()
 	for i := range 20 {

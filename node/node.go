@@ -19,6 +19,7 @@ import (
 	"govx/adapters/population"
 	"govx/bus"
 	"govx/casework"
+	"govx/casework/wallet"
 	"govx/catalog"
 	"govx/consent"
 	"govx/exchange/ledger"
@@ -31,7 +32,6 @@ import (
 	"govx/openapi"
 	"govx/openapi/apikeys"
 	"govx/schemas"
-	"govx/casework/wallet"
 )
 
 // Token issuer and audience of this deployment.

@@ -4,12 +4,12 @@ import (
 	"net/http"
 	"time"
 
+	"govx/casework/wallet"
 	"govx/catalog"
 	"govx/exchange"
 	"govx/internal/auth"
 	"govx/internal/ratelimit"
 	"govx/internal/redis"
-	"govx/casework/wallet"
 )
 
 // startWallet serves the applicants' wallet beside the case workflow: it

@@ -13,12 +13,12 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
+	"govx/casework/wallet"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/browsertest"
 	"govx/node"
 	"govx/node/nodetest"
-	"govx/casework/wallet"
 )
 
 // A company signs in to the hall, opens its wallet, sees its licences

@@ -12,13 +12,13 @@ import (
 	"govx/adapters/legalentity"
 	"govx/adapters/licence"
 	"govx/adapters/population"
+	"govx/casework/wallet"
 	"govx/consent"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/httpx/openapicheck"
 	"govx/node"
 	"govx/node/nodetest"
-	"govx/casework/wallet"
 )
 
 // walletHolder is a resident of the test node's demo registers who holds

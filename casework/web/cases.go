@@ -12,12 +12,12 @@ import (
 	"govx"
 	"govx/adapters/licence"
 	"govx/casework"
+	"govx/casework/wallet"
 	"govx/catalog"
 	"govx/consent"
 	"govx/exchange/ledger"
 	"govx/internal/httpx"
 	"govx/internal/ratelimit"
-	"govx/casework/wallet"
 )
 
 // The case pages: intake and the case page for the window clerk, the

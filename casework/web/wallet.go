@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"govx"
+	"govx/casework/wallet"
 	"govx/consent"
 	"govx/exchange/ledger"
 	"govx/internal/auth"
 	"govx/internal/ratelimit"
-	"govx/casework/wallet"
 )
 
 // The hall's wallet (电子证照), My data (我的数据) and the public

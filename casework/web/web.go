@@ -10,11 +10,11 @@ import (
 
 	"govx"
 	"govx/casework"
+	"govx/casework/wallet"
 	"govx/catalog"
 	"govx/internal/auth"
 	"govx/internal/httpx"
 	"govx/internal/refusal"
-	"govx/casework/wallet"
 )
 
 // Roles the pages check. The token's role claim carries them.
