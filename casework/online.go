@@ -326,6 +326,23 @@ func (s *Service) ownCase(ctx context.Context, applicant *auth.Claims, id string
 	return c, nil
 }
 
+// ownDraft is applicant's online case id while the applicant may still
+// change it (editable): ownCase, refused as CodeNotOnline when it was
+// taken in at a window.
+func (s *Service) ownDraft(ctx context.Context, applicant *auth.Claims, id string) (*Case, error) {
+	c, err := s.ownCase(ctx, applicant, id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.IsOnline() {
+		return nil, govx.Errorf(govx.KindConflict, CodeNotOnline, "case %s was taken in at a window", c.ID)
+	}
+	if err := editable(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // changeOwn changes applicant's own online case id as Service.change does.
 func (s *Service) changeOwn(ctx context.Context, applicant *auth.Claims, id string, in ChangeInput, action string,
 	fn func(tx pgx.Tx, c *Case, it *Item, now time.Time) ([]event, error)) (*Case, error) {
@@ -504,14 +521,8 @@ func previewPurpose(id string) string { return "preview:" + id }
 // consent per data subject, to the intake department that fetches them.
 func (s *Service) ConsentPreview(ctx context.Context, applicant *auth.Claims, id string, in ChangeInput) (*Case, error) {
 	const op = "casework.ConsentPreview"
-	c, err := s.ownCase(ctx, applicant, id)
+	c, err := s.ownDraft(ctx, applicant, id)
 	if err != nil {
-		return nil, govx.E(op, err)
-	}
-	if !c.IsOnline() {
-		return nil, govx.E(op, govx.Errorf(govx.KindConflict, CodeNotOnline, "case %s was taken in at a window", c.ID))
-	}
-	if err := editable(c); err != nil {
 		return nil, govx.E(op, err)
 	}
 	it, err := s.cfg.Items.Item(c.Item)
@@ -552,14 +563,8 @@ func (s *Service) ConsentPreview(ctx context.Context, applicant *auth.Claims, id
 // (preview_consent_required).
 func (s *Service) Preview(ctx context.Context, applicant *auth.Claims, id string, in ChangeInput) (*Case, error) {
 	const op = "casework.Preview"
-	c, err := s.ownCase(ctx, applicant, id)
+	c, err := s.ownDraft(ctx, applicant, id)
 	if err != nil {
-		return nil, govx.E(op, err)
-	}
-	if !c.IsOnline() {
-		return nil, govx.E(op, govx.Errorf(govx.KindConflict, CodeNotOnline, "case %s was taken in at a window", c.ID))
-	}
-	if err := editable(c); err != nil {
 		return nil, govx.E(op, err)
 	}
 	if c.Online.PreviewUntil == nil || !s.cfg.Now().Before(*c.Online.PreviewUntil) {
@@ -602,14 +607,8 @@ const OnlineService = "casework-online"
 // must have been fetched (none pending).
 func (s *Service) Confirm(ctx context.Context, applicant *auth.Claims, id string, in ChangeInput) (*Case, error) {
 	const op = "casework.Confirm"
-	c, err := s.ownCase(ctx, applicant, id)
+	c, err := s.ownDraft(ctx, applicant, id)
 	if err != nil {
-		return nil, govx.E(op, err)
-	}
-	if !c.IsOnline() {
-		return nil, govx.E(op, govx.Errorf(govx.KindConflict, CodeNotOnline, "case %s was taken in at a window", c.ID))
-	}
-	if err := editable(c); err != nil {
 		return nil, govx.E(op, err)
 	}
 	if err := previewDone(c); err != nil {
