@@ -766,8 +766,7 @@ func compatibility(ctx context.Context, q querier, subject string) (Compatibilit
 
 // inherited reads a per-subject registry setting with query, which selects
 // the subject's own row before the registry's (the row whose subject is
-// the empty string); def when
-// neither is set.
+// the empty string); def when neither is set.
 func inherited(ctx context.Context, q querier, op, query, subject, def string) (string, error) {
 	var v string
 	err := q.QueryRow(ctx, query, subject).Scan(&v)
